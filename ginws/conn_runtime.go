@@ -1,0 +1,604 @@
+package ginws
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+)
+
+// The runtime of an accepted connection runs on at most three goroutines:
+//
+//   - the reader, always: it reads frames (answering pings through the writer) and queues them;
+//   - the pump, only while there is work: it runs the consumer's handlers one at a time, in arrival
+//     order, then writes everything they queued in one system call, and exits when idle — so an idle
+//     connection costs one parked goroutine and its read buffer;
+//   - a layer poller, only with a layer that cannot push (no Subscriber).
+//
+// All state shared between them is guarded by c.mu; no lock is held across I/O.
+
+// start runs an accepted connection after Connect returned.
+func (c *Conn) start() {
+	if c.srv.readWait > 0 {
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.readWait))
+	}
+	c.mu.Lock()
+	if c.srv.cfg.PingInterval > 0 {
+		c.pingTimer = time.AfterFunc(c.srv.cfg.PingInterval, c.ping)
+	}
+	c.hold = false
+	if len(c.inbox) > 0 || len(c.out) > 0 {
+		c.kick()
+	}
+	c.mu.Unlock()
+	go c.readLoop()
+	if c.pullLayer {
+		go c.pollLayer()
+	}
+}
+
+// kick starts the pump unless it runs. Callers hold c.mu.
+func (c *Conn) kick() {
+	if !c.pumping && !c.hold {
+		c.pumping = true
+		go c.pump()
+	}
+}
+
+// deliver is the layer's callback (Subscriber): it queues an event for the pump.
+func (c *Conn) deliver(env *Envelope) error {
+	c.mu.Lock()
+	if c.ended || c.closeCode != 0 {
+		c.mu.Unlock()
+		return nil // the connection is going away; the event has nobody to reach
+	}
+	if c.pendingEvents >= c.inboxCap {
+		slow := c.writing && c.state == stateOpen && time.Since(c.writeStart) > slowWrite
+		if slow {
+			c.slowLocked("event queue full while a write is blocked")
+		}
+		c.mu.Unlock()
+		c.srv.droppedEvents.Add(1)
+		return ErrChannelFull
+	}
+	c.inbox = append(c.inbox, inboxItem{kind: itemEvent, env: env})
+	c.pendingEvents++
+	c.kick()
+	c.mu.Unlock()
+	return nil
+}
+
+// slowWrite is how long a write must have been blocked before a full event queue counts as a slow
+// client rather than a burst.
+const slowWrite = 100 * time.Millisecond
+
+// pollLayer feeds the inbox from Layer.Receive, for layers without Subscriber.
+func (c *Conn) pollLayer() {
+	layer := c.srv.cfg.Layer
+	for {
+		c.mu.Lock()
+		for c.pendingEvents >= c.inboxCap && !c.ended {
+			c.cond.Wait()
+		}
+		ended := c.ended
+		c.mu.Unlock()
+		if ended {
+			return
+		}
+		msg, err := layer.Receive(c.ctx, c.channel)
+		if err != nil {
+			if c.ctx.Err() != nil {
+				return
+			}
+			c.Logger().Warn("ginws: layer receive failed; retrying", "error", err)
+			select {
+			case <-c.ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		_ = c.deliver(NewEnvelope(msg))
+	}
+}
+
+// enqueue queues a frame for the client.
+func (c *Conn) enqueue(f outFrame) error {
+	c.mu.Lock()
+	switch {
+	case c.state == stateConnecting:
+		c.mu.Unlock()
+		return ErrNotAccepted
+	case c.state != stateOpen:
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if c.outBytes+f.size() > c.srv.cfg.OutboundLimit {
+		c.slowLocked("outbound queue over OutboundLimit")
+		c.mu.Unlock()
+		return ErrSlowClient
+	}
+	c.out = append(c.out, f)
+	c.outBytes += f.size()
+	c.kick()
+	c.mu.Unlock()
+	return nil
+}
+
+// pump runs handlers and writes their output until there is nothing left to do.
+func (c *Conn) pump() {
+	for {
+		c.mu.Lock()
+		items := c.inbox
+		if len(items) == 0 && len(c.out) == 0 {
+			c.pumping = false
+			c.mu.Unlock()
+			return
+		}
+		c.inbox, c.inboxSpare = c.inboxSpare, nil
+		for i := range items {
+			switch items[i].kind {
+			case itemFrame:
+				c.pendingFrames--
+			case itemEvent:
+				c.pendingEvents--
+			}
+		}
+		if len(items) > 0 {
+			c.cond.Broadcast()
+		}
+		c.mu.Unlock()
+
+		for i := range items {
+			it := items[i]
+			items[i] = inboxItem{}
+			switch it.kind {
+			case itemFrame:
+				c.handleFrame(it.frame)
+			case itemEvent:
+				c.handleEvent(it.env)
+			case itemEnd:
+				c.finish()
+				return // pumping stays true: nothing runs after Disconnect
+			}
+			if c.outBytesOver(32 << 10) {
+				c.flush()
+			}
+		}
+		c.mu.Lock()
+		if cap(items) <= 64 && c.inboxSpare == nil {
+			c.inboxSpare = items[:0]
+		}
+		c.mu.Unlock()
+		c.flush()
+	}
+}
+
+func (c *Conn) outBytesOver(n int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.outBytes >= n
+}
+
+func (c *Conn) handleFrame(f Frame) {
+	c.mu.Lock()
+	skip := c.closeCode != 0 // the server is closing: later client frames are ignored
+	c.mu.Unlock()
+	if skip {
+		return
+	}
+	defer c.recoverHandler("Receive", "")
+	if err := c.consumer.Receive(c.ctx, f); err != nil {
+		c.failed("Receive", err)
+	}
+}
+
+func (c *Conn) handleEvent(env *Envelope) {
+	c.mu.Lock()
+	skip := c.closeCode != 0 || c.ended
+	c.mu.Unlock()
+	if skip {
+		return
+	}
+	typ := env.Message.Type()
+	h, err := c.handler(typ)
+	if err != nil {
+		c.failed("event dispatch", err)
+		return
+	}
+	c.current = env
+	defer func() { c.current = nil }()
+	defer c.recoverHandler("event", typ)
+	if err := h(c.ctx, env.Message); err != nil {
+		c.failed("event "+typ, err)
+	}
+}
+
+// recoverHandler turns a handler panic into a 1011 close; the process goes on.
+func (c *Conn) recoverHandler(what, typ string) {
+	if p := recover(); p != nil {
+		if typ != "" {
+			what += " " + typ
+		}
+		c.srv.handlerErrors.Add(1)
+		c.Logger().Error("ginws: handler panicked; closing the connection with 1011",
+			"handler", what, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		c.closeWith(CloseInternalError, "internal error")
+	}
+}
+
+// failed applies the error policy of handlers: a *CloseError closes with its code; ErrClosed is
+// the expected result of sending on a closing connection; anything else is logged and closes
+// the connection with 1011.
+func (c *Conn) failed(what string, err error) {
+	if ce := (*CloseError)(nil); errors.As(err, &ce) {
+		code := ce.Code
+		if !sendableCloseCode(code) {
+			code = CloseInternalError
+		}
+		c.closeWith(code, ce.Reason)
+		return
+	}
+	if errors.Is(err, ErrClosed) {
+		return
+	}
+	c.srv.handlerErrors.Add(1)
+	c.Logger().Error("ginws: handler failed; closing the connection with 1011", "handler", what, "error", err)
+	c.closeWith(CloseInternalError, "internal error")
+}
+
+var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// flush writes every queued frame in one system call.
+func (c *Conn) flush() {
+	c.mu.Lock()
+	out := c.out
+	if len(out) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.out, c.outSpare, c.outBytes = c.outSpare, nil, 0
+	if c.tcpClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.writing = true
+	c.writeStart = time.Now()
+	c.mu.Unlock()
+
+	_ = c.nc.SetWriteDeadline(c.writeStart.Add(c.srv.cfg.WriteTimeout))
+	var err error
+	if len(out) == 1 && out[0].framed {
+		_, err = c.nc.Write(out[0].data) // a relayed frame: shared bytes, no copy
+	} else {
+		bp := writeBufPool.Get().(*[]byte)
+		buf := (*bp)[:0]
+		for _, f := range out {
+			if f.framed {
+				buf = append(buf, f.data...)
+			} else {
+				buf = appendFrame(buf, f.op, f.data)
+			}
+		}
+		_, err = c.nc.Write(buf)
+		if cap(buf) <= 64<<10 {
+			*bp = buf[:0]
+			writeBufPool.Put(bp)
+		}
+	}
+
+	c.mu.Lock()
+	c.writing = false
+	clear(out)
+	if cap(out) <= 32 && c.outSpare == nil {
+		c.outSpare = out[:0]
+	}
+	c.mu.Unlock()
+	if err != nil {
+		c.writeFailed(err)
+	}
+}
+
+func (c *Conn) writeFailed(err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.mu.Lock()
+		c.slowLocked("write timed out")
+		c.mu.Unlock()
+		return
+	}
+	c.abort(CloseAbnormal)
+}
+
+// abort drops the TCP connection; the reader then ends the connection.
+func (c *Conn) abort(code int) {
+	c.mu.Lock()
+	if c.closeCode == 0 {
+		c.closeCode = code
+	}
+	c.tcpClosed = true
+	c.mu.Unlock()
+	_ = c.nc.Close()
+}
+
+// slowLocked closes a client that cannot keep up. Callers hold c.mu.
+func (c *Conn) slowLocked(why string) {
+	if c.closeCode != 0 || c.ended || c.state != stateOpen {
+		return
+	}
+	c.srv.slowClients.Add(1)
+	c.state = stateClosing
+	c.closeCode, c.closeReason = CloseSlowClient, "slow client"
+	clear(c.out)
+	c.out, c.outBytes = c.out[:0], 0
+	c.srv.cfg.Logger.Warn("ginws: closing a slow client", "channel", c.channel, "path", c.scope.Path(),
+		"why", why, "close_code", CloseSlowClient)
+	if c.writing {
+		// A write to this client is stuck: cut it off; no close frame could get through.
+		c.tcpClosed = true
+		_ = c.nc.Close()
+		return
+	}
+	c.out = append(c.out, outFrame{op: opClose, data: closePayload(CloseSlowClient, "slow client")})
+	c.kick()
+	c.closeTimer = time.AfterFunc(c.srv.cfg.CloseTimeout, c.forceClose)
+}
+
+// closeWith starts the server side of the close handshake (or refuses, before Accept).
+func (c *Conn) closeWith(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.state {
+	case stateConnecting:
+		c.refused = true
+	case stateOpen:
+		c.state = stateClosing
+		c.closeCode, c.closeReason = code, reason
+		if !c.tcpClosed {
+			c.out = append(c.out, outFrame{op: opClose, data: closePayload(code, reason)})
+			c.kick()
+		}
+		c.closeTimer = time.AfterFunc(c.srv.cfg.CloseTimeout, c.forceClose)
+	}
+}
+
+// shutdown closes the connection for Server.OnShutdown.
+func (c *Conn) shutdown() {
+	c.mu.Lock()
+	if c.state == stateConnecting {
+		c.refused, c.shuttingDown = true, true
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.closeWith(CloseGoingAway, "server shutting down")
+}
+
+// forceClose drops the TCP connection of a close handshake that took too long.
+func (c *Conn) forceClose() {
+	c.mu.Lock()
+	nc := c.nc
+	if c.closeCode == 0 {
+		c.closeCode = CloseGoingAway
+	}
+	c.tcpClosed = true
+	c.mu.Unlock()
+	if nc != nil {
+		_ = nc.Close()
+	}
+}
+
+func (c *Conn) ping() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen || c.ended {
+		return
+	}
+	c.out = append(c.out, outFrame{op: opPing})
+	c.kick()
+	c.pingTimer.Reset(c.srv.cfg.PingInterval)
+}
+
+// onPing answers a client's ping through the writer (reader goroutine).
+func (c *Conn) onPing(data string) error {
+	c.extendRead()
+	c.mu.Lock()
+	if !c.tcpClosed && (c.state == stateOpen || c.state == stateClosing) {
+		c.out = append(c.out, outFrame{op: opPong, data: []byte(data)})
+		c.kick()
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Conn) onPong(string) error {
+	c.extendRead()
+	return nil
+}
+
+func (c *Conn) extendRead() {
+	if c.srv.readWait > 0 {
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.readWait))
+	}
+}
+
+var readBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func readMessage(r io.Reader) ([]byte, error) {
+	b := readBufPool.Get().(*bytes.Buffer)
+	b.Reset()
+	_, err := b.ReadFrom(r)
+	var out []byte
+	if err == nil {
+		out = append(make([]byte, 0, b.Len()), b.Bytes()...)
+	}
+	if b.Cap() <= 64<<10 {
+		readBufPool.Put(b)
+	}
+	return out, err
+}
+
+// readLoop reads the client's frames until the connection ends.
+func (c *Conn) readLoop() {
+	for {
+		op, r, err := c.ws.NextReader()
+		if err != nil {
+			c.readEnded(err)
+			return
+		}
+		data, err := readMessage(r)
+		if err != nil {
+			c.readEnded(err)
+			return
+		}
+		if op == websocket.TextMessage && !utf8.Valid(data) {
+			c.Logger().Info("ginws: invalid UTF-8 in a text frame; closing with 1007")
+			c.closeWith(CloseInvalidPayload, "invalid UTF-8")
+			continue
+		}
+		c.pushFrame(Frame{Binary: op == websocket.BinaryMessage, Data: data})
+		c.extendRead()
+	}
+}
+
+func (c *Conn) pushFrame(f Frame) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.pendingFrames >= maxPendingFrames && !c.ended && c.closeCode == 0 {
+		c.cond.Wait()
+	}
+	if c.ended || c.closeCode != 0 {
+		return
+	}
+	c.inbox = append(c.inbox, inboxItem{kind: itemFrame, frame: f})
+	c.pendingFrames++
+	c.kick()
+}
+
+// readEnded ends the connection after the reader's last error.
+func (c *Conn) readEnded(err error) {
+	var ce *websocket.CloseError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce) && ce.Code != CloseAbnormal: // gorilla reports an unexpected EOF as 1006
+		c.peerClosed(ce.Code)
+		return
+	case errors.Is(err, websocket.ErrReadLimit):
+		// gorilla has sent 1009; let the client answer before the socket closes.
+		c.Logger().Info("ginws: message over ReadLimit; closed with 1009", "read_limit", c.srv.cfg.ReadLimit)
+		c.drain()
+		c.end(CloseMessageTooBig)
+	case errors.As(err, &ne) && ne.Timeout():
+		c.mu.Lock()
+		closing := c.closeCode != 0
+		c.mu.Unlock()
+		if !closing {
+			c.Logger().Info("ginws: client stopped answering pings; dropping it", "ping_timeout", c.srv.cfg.PingTimeout)
+		}
+		c.end(CloseAbnormal)
+	case ce != nil, errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.As(err, &ne):
+		c.end(CloseAbnormal)
+	default:
+		// A protocol error: gorilla has sent 1002.
+		c.Logger().Info("ginws: protocol error; closed with 1002", "error", err)
+		c.drain()
+		c.end(CloseProtocolError)
+	}
+}
+
+// drain reads and discards until the client closes or CloseTimeout passes, so that closing the
+// socket with unread data does not reset the connection before the client reads our close frame.
+func (c *Conn) drain() {
+	if hc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = hc.CloseWrite() // the close frame is out; a FIN tells the client we are done
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.CloseTimeout))
+	_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, 1<<20))
+}
+
+// peerClosed handles the client's close frame: answer it (if the client started the close) once
+// the frames already queued are written, then end.
+func (c *Conn) peerClosed(code int) {
+	c.mu.Lock()
+	if c.closeCode == 0 && !c.tcpClosed {
+		payload := []byte(nil)
+		if code != CloseNoStatus {
+			payload = closePayload(code, "")
+		}
+		c.out = append(c.out, outFrame{op: opClose, data: payload})
+		c.state = stateClosing
+	}
+	c.endLocked(code)
+	c.mu.Unlock()
+}
+
+// end ends the connection after a read error: the socket is closed now.
+func (c *Conn) end(code int) {
+	c.mu.Lock()
+	c.tcpClosed = true
+	c.endLocked(code)
+	c.mu.Unlock()
+	_ = c.nc.Close()
+}
+
+func (c *Conn) endLocked(code int) {
+	if c.ended {
+		return
+	}
+	c.ended = true
+	if c.closeCode != 0 {
+		code = c.closeCode
+	}
+	c.endCode = code
+	c.inbox = append(c.inbox, inboxItem{kind: itemEnd})
+	c.cond.Broadcast()
+	c.kick()
+}
+
+// finish is the pump's last act: write what is left (the answer to a client's close), drop the
+// socket, leave the layer, and run Disconnect.
+func (c *Conn) finish() {
+	c.flush()
+	c.mu.Lock()
+	c.state = stateClosed
+	c.tcpClosed = true
+	code := c.endCode
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
+	if c.closeTimer != nil {
+		c.closeTimer.Stop()
+	}
+	c.out, c.outSpare, c.inboxSpare = nil, nil, nil
+	c.mu.Unlock()
+	_ = c.nc.Close()
+	c.cancel()
+	if c.unsubscribe != nil {
+		c.unsubscribe()
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), c.srv.cfg.DisconnectTimeout)
+	defer cancel()
+	c.leaveGroups(ctx)
+	c.callDisconnect(ctx, code)
+	c.srv.open.Add(-1)
+	c.srv.disconnected.Add(1)
+	c.srv.forget(c)
+}
+
+func (c *Conn) callDisconnect(ctx context.Context, code int) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.srv.handlerErrors.Add(1)
+			c.Logger().Error("ginws: Disconnect panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	c.consumer.Disconnect(ctx, code)
+}

@@ -1,0 +1,250 @@
+package ginws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+)
+
+// Consumer is the code behind one WebSocket connection, as in Django Channels: Mount calls a
+// factory for every handshake, so each connection has its own Consumer value and may keep state in
+// it without locks.
+//
+// A Consumer is written by embedding WebsocketConsumer (text and binary frames) or JSONConsumer[T]
+// (JSON text), which supply default methods and the connection's API (Accept, SendText, SendJSON,
+// GroupSend, Close, Scope, ChannelName...), and overriding the methods it needs:
+//
+//	type Echo struct{ ginws.WebsocketConsumer }
+//
+//	func (e *Echo) Receive(ctx context.Context, f ginws.Frame) error { return e.SendText(f.Text()) }
+//
+// # Concurrency
+//
+// The runtime never runs two handlers of one Consumer at the same time: Connect, Receive (or
+// ReceiveJSON), the event handlers and Disconnect are called one after another, client frames and
+// layer events in the order they arrived. Connect runs first, on the handshake's goroutine, before
+// the HTTP response; Disconnect runs last, exactly once for every accepted connection.
+//
+// Optional methods a Consumer may add:
+//   - Groups() []string — groups joined before Connect and left when the connection ends
+//     (Channels' groups attribute); see GroupMember.
+//   - Events() Events — handlers for layer events by type (Channels' chat_message methods); see
+//     EventRouter.
+type Consumer interface {
+	// Connect decides whether to accept the handshake. Call Accept to accept; return without
+	// accepting (or call Close) to refuse with HTTP 403; return Refuse(status, reason) for another
+	// status. Any other error refuses with HTTP 500 and is logged.
+	Connect(ctx context.Context) error
+	// Receive handles a frame from the client. An error closes the connection with 1011 and is
+	// logged; a *CloseError closes it with its code and is not.
+	Receive(ctx context.Context, f Frame) error
+	// Disconnect runs once after an accepted connection has ended, with the close code (1006 when
+	// the peer vanished without a close frame). Its context is fresh, bounded by
+	// Config.DisconnectTimeout.
+	Disconnect(ctx context.Context, code int)
+
+	bind(c *Conn, self Consumer)
+}
+
+// GroupMember is implemented by consumers that declare their groups.
+type GroupMember interface {
+	Groups() []string
+}
+
+// EventRouter is implemented by consumers that handle layer events.
+type EventRouter interface {
+	Events() Events
+}
+
+// EventHandler handles one layer event. The Message is shared with the other recipients of the same
+// send: read it, do not modify it.
+type EventHandler func(ctx context.Context, ev Message) error
+
+// Events maps event types to handlers. As in Channels, a '.' and a '_' in a type are the same
+// character, so "chat.message" and "chat_message" name one handler; a type that starts with '_' or
+// '.' is refused.
+type Events map[string]EventHandler
+
+// Frame is one WebSocket message from the client.
+type Frame struct {
+	Binary bool   // false: a text frame (valid UTF-8, checked by the runtime)
+	Data   []byte // the payload; the handler owns it
+}
+
+// Text returns the payload as a string.
+func (f Frame) Text() string { return string(f.Data) }
+
+// WebsocketConsumer is the base of text/binary consumers (Channels' WebsocketConsumer). Embed it:
+// its Connect accepts, its Receive and Disconnect do nothing, and the embedded *Conn gives the
+// connection's API. The runtime sets Conn before calling any method.
+type WebsocketConsumer struct {
+	*Conn
+	self Consumer
+}
+
+func (w *WebsocketConsumer) bind(c *Conn, self Consumer) { w.Conn, w.self = c, self }
+
+// Connect accepts the connection.
+func (w *WebsocketConsumer) Connect(ctx context.Context) error { return w.Accept() }
+
+// Receive ignores the frame.
+func (w *WebsocketConsumer) Receive(ctx context.Context, f Frame) error { return nil }
+
+// Disconnect does nothing.
+func (w *WebsocketConsumer) Disconnect(ctx context.Context, code int) {}
+
+// JSONReceiver is the method a JSONConsumer[T] calls for every decoded frame.
+type JSONReceiver[T any] interface {
+	ReceiveJSON(ctx context.Context, content T) error
+}
+
+// JSONErrorHandler lets a JSON consumer decide what happens to a frame it cannot decode (a binary
+// frame, or text that is not JSON of type T). Returning nil keeps the connection open — for example
+// after SendJSON-ing an error to the client; returning an error closes it. Without this method the
+// connection is closed with 1003 (binary frame) or 1007 (malformed JSON) and a log line.
+type JSONErrorHandler interface {
+	JSONError(ctx context.Context, f Frame, err error) error
+}
+
+// JSONConsumer is the base of JSON consumers (Channels' JsonWebsocketConsumer), decoding every text
+// frame into a T and calling ReceiveJSON. T is usually a struct with json tags, or map[string]any:
+//
+//	type Chat struct{ ginws.JSONConsumer[ChatIn] }
+//
+//	func (c *Chat) ReceiveJSON(ctx context.Context, in ChatIn) error { ... }
+type JSONConsumer[T any] struct {
+	WebsocketConsumer
+}
+
+// Errors a JSONConsumer reports for frames it cannot decode.
+var (
+	ErrBinaryFrame = errors.New("ginws: binary frame sent to a JSON endpoint")
+	ErrBadJSON     = errors.New("ginws: frame is not valid JSON for this endpoint")
+)
+
+// Receive decodes the frame and calls ReceiveJSON.
+func (j *JSONConsumer[T]) Receive(ctx context.Context, f Frame) error {
+	var content T
+	var err error
+	if f.Binary {
+		err = ErrBinaryFrame
+	} else if jerr := json.Unmarshal(f.Data, &content); jerr != nil {
+		err = errors.Join(ErrBadJSON, jerr)
+	}
+	if err != nil {
+		if h, ok := j.self.(JSONErrorHandler); ok {
+			return h.JSONError(ctx, f, err)
+		}
+		code := CloseInvalidPayload
+		if f.Binary {
+			code = CloseUnsupportedData
+		}
+		j.Logger().Info("ginws: closing connection after an undecodable frame", "error", err, "close_code", code)
+		return &CloseError{Code: code, Reason: reasonFor(err)}
+	}
+	if r, ok := j.self.(JSONReceiver[T]); ok {
+		return r.ReceiveJSON(ctx, content)
+	}
+	return nil
+}
+
+// ReceiveJSON ignores the content.
+func (j *JSONConsumer[T]) ReceiveJSON(ctx context.Context, content T) error { return nil }
+
+func reasonFor(err error) string {
+	if errors.Is(err, ErrBinaryFrame) {
+		return "binary frames are not accepted"
+	}
+	return "invalid JSON"
+}
+
+// relay is the shared identity of a RelayJSON handler: the frames it builds are cached per Envelope
+// under it.
+type relay struct {
+	build func(ev Message) (any, error)
+}
+
+func (r *relay) encode(ev Message) ([]byte, error) {
+	v, err := r.build(ev)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return appendFrame(make([]byte, 0, len(payload)+maxHeaderLen), opText, payload), nil
+}
+
+var errRelayOutside = errors.New("ginws: a RelayJSON handler was called outside a ginws connection")
+
+// RelayJSON returns an event handler that sends build(event), encoded as JSON, to the client. When
+// one group send reaches many connections of this process, build runs and the JSON is encoded once,
+// and every connection writes the same bytes — the encode-once broadcast of the fast WebSocket
+// servers, with Channels' handler-per-type model. Declare the handler once, at package level, so
+// all connections share it:
+//
+//	var chatMessage = ginws.RelayJSON(func(ev ginws.Message) (any, error) {
+//		return gin.H{"message": ev["message"], "user": ev["user"]}, nil
+//	})
+//
+//	func (c *Chat) Events() ginws.Events { return ginws.Events{"chat.message": chatMessage} }
+//
+// build must depend only on the event (not on the connection) and must not modify it.
+func RelayJSON(build func(ev Message) (any, error)) EventHandler {
+	r := &relay{build: build}
+	return func(ctx context.Context, ev Message) error {
+		c := ConnFromContext(ctx)
+		if c == nil {
+			return errRelayOutside
+		}
+		var frame []byte
+		var err error
+		if env := c.current; env != nil && sameMap(env.Message, ev) {
+			frame, err = env.relayed(r)
+		} else {
+			frame, err = r.encode(ev)
+		}
+		if err != nil {
+			return err
+		}
+		return c.enqueue(outFrame{op: opText, framed: true, data: frame})
+	}
+}
+
+func sameMap(a, b Message) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+type connCtxKey struct{}
+
+// ConnFromContext returns the connection whose handler received ctx, or nil.
+func ConnFromContext(ctx context.Context) *Conn {
+	c, _ := ctx.Value(connCtxKey{}).(*Conn)
+	return c
+}
+
+// handlerName normalizes an event type the way Channels maps it to a method name.
+func handlerName(typ string) (string, error) {
+	if typ == "" {
+		return "", errors.New(`ginws: event has no "type" (or it is not a string)`)
+	}
+	if typ[0] == '_' || typ[0] == '.' {
+		return "", errors.New("ginws: malformed event type " + quote(typ) + ": it must not start with '_' or '.'")
+	}
+	b := []byte(typ)
+	for i, c := range b {
+		if c == '.' {
+			b[i] = '_'
+		}
+	}
+	return string(b), nil
+}
+
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return `"` + s + `"`
+}

@@ -1,0 +1,101 @@
+package ginws
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Sentinel errors. Compare with errors.Is: the values returned by ginws may wrap them with more detail.
+var (
+	// ErrChannelFull is returned by Layer.Send when the channel already holds its capacity of messages,
+	// as Channels raises ChannelFull. GroupSend never returns it: a full member misses the message
+	// and the layer counts the drop.
+	ErrChannelFull = errors.New("ginws: channel is full")
+
+	// ErrInvalidName is wrapped by every *NameError, so errors.Is(err, ErrInvalidName) tells a bad
+	// channel or group name from other failures.
+	ErrInvalidName = errors.New("ginws: invalid name")
+
+	// ErrClosed is returned by sends and layer calls on a connection that is closing or closed.
+	ErrClosed = errors.New("ginws: connection closed")
+
+	// ErrNotAccepted is returned by sends made before Accept.
+	ErrNotAccepted = errors.New("ginws: connection not accepted yet")
+
+	// ErrAlreadyAccepted is returned by a second call to Accept.
+	ErrAlreadyAccepted = errors.New("ginws: connection already accepted")
+
+	// ErrServerClosed is what a handshake gets (as HTTP 503) once Shutdown has begun.
+	ErrServerClosed = errors.New("ginws: server is shutting down")
+
+	// ErrLayerClosed is returned by a layer that has been closed.
+	ErrLayerClosed = errors.New("ginws: channel layer closed")
+)
+
+// NameError reports a channel or group name that breaks the naming rules shared with Django
+// Channels. Rule says which rule, in words a developer can act on.
+type NameError struct {
+	Kind string // "channel" or "group"
+	Name string
+	Rule string
+}
+
+func (e *NameError) Error() string {
+	return fmt.Sprintf("ginws: invalid %s name %q: %s", e.Kind, e.Name, e.Rule)
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidName) true.
+func (e *NameError) Unwrap() error { return ErrInvalidName }
+
+// CloseError carries a WebSocket close code and reason. A handler may return one to close its
+// connection with that code; Disconnect handlers and the test kit see the code a connection ended with.
+type CloseError struct {
+	Code   int
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("ginws: websocket closed with code %d", e.Code)
+	}
+	return fmt.Sprintf("ginws: websocket closed with code %d (%s)", e.Code, e.Reason)
+}
+
+// Close returns a *CloseError. A handler that returns it closes its connection with code and reason
+// without an error being logged:
+//
+//	return ginws.Close(4003, "not your room")
+func Close(code int, reason string) error { return &CloseError{Code: code, Reason: reason} }
+
+// CloseCode reports the close code carried by err, if err wraps a *CloseError.
+func CloseCode(err error) (int, bool) {
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		return ce.Code, true
+	}
+	return 0, false
+}
+
+// RefuseError refuses a handshake with an HTTP status. Connect may return one (see Refuse) to answer
+// with a status other than the default 403.
+type RefuseError struct {
+	Status int
+	Reason string // logged at debug level, never sent to the client
+}
+
+func (e *RefuseError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("ginws: handshake refused with HTTP %d", e.Status)
+	}
+	return fmt.Sprintf("ginws: handshake refused with HTTP %d: %s", e.Status, e.Reason)
+}
+
+// Refuse returns a *RefuseError: returned from Connect, the handshake is answered with status and no
+// upgrade happens. Returning from Connect without calling Accept refuses with 403, as Channels does.
+func Refuse(status int, reason string) error {
+	if status < 400 || status > 599 {
+		status = http.StatusForbidden
+	}
+	return &RefuseError{Status: status, Reason: reason}
+}

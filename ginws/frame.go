@@ -1,0 +1,92 @@
+package ginws
+
+import (
+	"encoding/binary"
+	"unicode/utf8"
+)
+
+// WebSocket close codes (RFC 6455 §7.4) and the ones ginws uses.
+const (
+	CloseNormal          = 1000 // the consumer or the client closed normally
+	CloseGoingAway       = 1001 // the server is shutting down (Server.Shutdown)
+	CloseProtocolError   = 1002 // the client broke the WebSocket protocol
+	CloseUnsupportedData = 1003 // a JSON consumer got a binary frame
+	CloseNoStatus        = 1005 // the client's close frame carried no code (never sent)
+	CloseAbnormal        = 1006 // the peer vanished or stopped answering pings (never sent)
+	CloseInvalidPayload  = 1007 // invalid UTF-8 in a text frame, or malformed JSON
+	ClosePolicyViolation = 1008 // a policy refused the client
+	CloseMessageTooBig   = 1009 // a message exceeded Config.ReadLimit
+	CloseInternalError   = 1011 // a handler failed or panicked, or an event had no handler
+	CloseTryAgainLater   = 1013
+
+	// CloseSlowClient closes a client that cannot keep up: its outbound queue went over
+	// Config.OutboundLimit, a write to it timed out, or its event queue filled while a write to it
+	// was blocked. It is the policy-violation code, with the reason "slow client".
+	CloseSlowClient = ClosePolicyViolation
+)
+
+// Frame opcodes.
+const (
+	opText   byte = 1
+	opBinary byte = 2
+	opClose  byte = 8
+	opPing   byte = 9
+	opPong   byte = 10
+)
+
+const maxHeaderLen = 10 // a server frame header: no mask
+
+// outFrame is one frame waiting to be written. data is the payload, or (framed) the whole frame.
+type outFrame struct {
+	op     byte
+	framed bool
+	data   []byte
+}
+
+func (f outFrame) size() int {
+	if f.framed {
+		return len(f.data)
+	}
+	return len(f.data) + maxHeaderLen
+}
+
+// appendHeader appends the header of a final, unmasked frame carrying n payload bytes.
+func appendHeader(dst []byte, op byte, n int) []byte {
+	b0 := 0x80 | op
+	switch {
+	case n < 126:
+		return append(dst, b0, byte(n))
+	case n <= 0xFFFF:
+		return binary.BigEndian.AppendUint16(append(dst, b0, 126), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(dst, b0, 127), uint64(n))
+	}
+}
+
+func appendFrame(dst []byte, op byte, payload []byte) []byte {
+	return append(appendHeader(dst, op, len(payload)), payload...)
+}
+
+// closePayload builds a close frame payload; the reason is cut to fit a control frame.
+func closePayload(code int, reason string) []byte {
+	const maxReason = 123
+	if len(reason) > maxReason {
+		reason = reason[:maxReason]
+		for len(reason) > 0 && !utf8.ValidString(reason) {
+			reason = reason[:len(reason)-1]
+		}
+	}
+	p := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), uint16(code))
+	return append(p, reason...)
+}
+
+// sendableCloseCode reports whether a server may put code in a close frame.
+func sendableCloseCode(code int) bool {
+	switch {
+	case code >= 3000 && code <= 4999:
+		return true
+	case code >= 1000 && code <= 1014:
+		return code != 1004 && code != CloseNoStatus && code != CloseAbnormal
+	}
+	return false
+}

@@ -1,0 +1,115 @@
+package ginws_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"ginws.dev/ginws"
+	"ginws.dev/ginws/wstest"
+)
+
+// logBuffer collects log lines for assertions.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func (l *logBuffer) waitFor(t *testing.T, substr string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(l.String(), substr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log never contained %q; log:\n%s", substr, l.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type app struct {
+	srv  *ginws.Server
+	ts   *wstest.Server
+	logs *logBuffer
+}
+
+// newApp serves factory at /ws/:room (and /ws/:room/) with cfg, logging to a buffer.
+func newApp(t *testing.T, cfg ginws.Config, factory func() ginws.Consumer, extra ...func(*gin.Engine, *ginws.Server)) *app {
+	t.Helper()
+	logs := &logBuffer{}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	srv := ginws.New(cfg)
+	r := gin.New()
+	r.GET("/ws/:room", srv.Mount(factory))
+	for _, f := range extra {
+		f(r, srv)
+	}
+	ts := wstest.NewServer(t, r)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return &app{srv: srv, ts: ts, logs: logs}
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// recv receives one frame's text or fails.
+func recvText(t *testing.T, c *wstest.Communicator) string {
+	t.Helper()
+	s, err := c.ReceiveText(testCtx(t))
+	if err != nil {
+		t.Fatalf("receive: %v", err)
+	}
+	return s
+}
+
+func waitClosed(t *testing.T, c *wstest.Communicator) int {
+	t.Helper()
+	code, _, err := c.WaitClosed(testCtx(t))
+	if err != nil {
+		t.Fatalf("wait for close: %v", err)
+	}
+	return code
+}
+
+// codes records Disconnect codes.
+type codes chan int
+
+func (c codes) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case code := <-c:
+		return code
+	case <-time.After(5 * time.Second):
+		t.Fatal("Disconnect was not called")
+		return 0
+	}
+}

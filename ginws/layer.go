@@ -1,0 +1,92 @@
+package ginws
+
+import (
+	"context"
+	"sync"
+)
+
+// Layer is a channel layer, the Django Channels abstraction that lets connections, HTTP handlers and
+// background jobs talk to each other by channel name and by group.
+//
+// Every method may be called from any goroutine. Methods that can block take a context first and
+// return its error when it is done. Names are checked with ValidateChannelName and
+// ValidateGroupName; a bad one is a *NameError.
+//
+// Semantics shared by every backend (the layertest package checks them):
+//   - Send delivers to one channel; a channel holds at most its capacity (default 100) of messages
+//     and Send to a full channel returns ErrChannelFull.
+//   - GroupSend delivers to every member of a group; it never fails because a member is full —
+//     that member misses the message and the layer counts the drop.
+//   - An unreceived message expires (default 60 s); a group membership expires (default 86 400 s)
+//     unless it is added again.
+//   - Messages to one channel are received in the order they were sent.
+type Layer interface {
+	// NewChannel returns a new, unique, process-local channel name ("<prefix>...!<id>"). An empty
+	// prefix means "specific", as in Channels.
+	NewChannel(ctx context.Context, prefix string) (string, error)
+	// Send sends msg to channel.
+	Send(ctx context.Context, channel string, msg Message) error
+	// Receive waits for the next message on channel.
+	Receive(ctx context.Context, channel string) (Message, error)
+	// GroupAdd adds channel to group (again, refreshing its expiry, if it is already a member).
+	GroupAdd(ctx context.Context, group, channel string) error
+	// GroupDiscard removes channel from group; removing a non-member is not an error.
+	GroupDiscard(ctx context.Context, group, channel string) error
+	// GroupSend sends msg to every channel in group.
+	GroupSend(ctx context.Context, group string, msg Message) error
+	// Flush empties every channel and group of the layer (for tests).
+	Flush(ctx context.Context) error
+}
+
+// Subscriber is implemented by layers that can push the messages of a process-local channel to a
+// callback instead of being polled with Receive. The connection runtime uses it so that an idle
+// connection needs no goroutine waiting on the layer; with a layer that lacks it, each connection
+// runs one goroutine calling Receive.
+//
+// deliver is called once per message, in send order, never concurrently for one channel; it must not
+// block and must not call back into the layer. It returns ErrChannelFull when the recipient cannot
+// take the message: a layer that delivers synchronously (the in-memory one) returns that error
+// from Send; GroupSend, and layers that deliver from a receive loop, count a drop.
+// While a channel is subscribed, Receive on it is an error.
+type Subscriber interface {
+	Subscribe(channel string, deliver func(*Envelope) error) (unsubscribe func(), err error)
+}
+
+// CapacityReporter is implemented by layers whose channels have a capacity; the runtime bounds a
+// connection's queue of pending events by it (default 100).
+type CapacityReporter interface {
+	Capacity(channel string) int
+}
+
+// Envelope carries one layer message to the consumers of this process. A layer that pushes
+// messages (Subscriber) makes one Envelope per message it delivers and hands that same Envelope
+// to every local recipient, which lets handlers built with RelayJSON encode it once for all of them.
+type Envelope struct {
+	Message Message
+
+	mu     sync.Mutex
+	frames []relayFrame // one per relay that has encoded this message
+}
+
+type relayFrame struct {
+	r     *relay
+	frame []byte
+	err   error
+}
+
+// NewEnvelope wraps msg for delivery.
+func NewEnvelope(msg Message) *Envelope { return &Envelope{Message: msg} }
+
+// relayed returns the WebSocket frame relay r produces for this envelope, building it on first use.
+func (e *Envelope) relayed(r *relay) ([]byte, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, f := range e.frames {
+		if f.r == r {
+			return f.frame, f.err
+		}
+	}
+	frame, err := r.encode(e.Message)
+	e.frames = append(e.frames, relayFrame{r: r, frame: frame, err: err})
+	return frame, err
+}

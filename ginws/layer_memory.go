@@ -1,0 +1,501 @@
+package ginws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MemoryConfig configures a MemoryLayer. The zero value gives Channels' defaults.
+type MemoryConfig struct {
+	// Capacity is how many messages a channel holds before Send returns ErrChannelFull.
+	// Optional. Default 100.
+	Capacity int
+	// ChannelCapacity overrides Capacity for channels whose name matches a pattern
+	// (path.Match syntax, e.g. "http.request*"); the first matching rule wins. Optional.
+	ChannelCapacity []CapacityRule
+	// Expiry is how long an unreceived message lives. Optional. Default 60 s.
+	Expiry time.Duration
+	// GroupExpiry is how long a group membership lives after its last GroupAdd. Connections that
+	// live longer than this drop out of their groups, as in Channels. Optional. Default 86 400 s.
+	GroupExpiry time.Duration
+}
+
+// CapacityRule is one entry of MemoryConfig.ChannelCapacity.
+type CapacityRule struct {
+	Pattern  string
+	Capacity int
+}
+
+// Default layer settings, as in Django Channels.
+const (
+	DefaultCapacity    = 100
+	DefaultExpiry      = 60 * time.Second
+	DefaultGroupExpiry = 86400 * time.Second
+)
+
+// MemoryLayer is a channel layer for one process, with the semantics of Channels'
+// InMemoryChannelLayer: per-channel capacity, message and group expiry, Channels' name rules.
+// It implements Subscriber, so connections on it need no goroutine to wait for events.
+//
+// A MemoryLayer is safe for concurrent use. Its zero value is not usable; call NewMemoryLayer.
+type MemoryLayer struct {
+	capacity    int
+	rules       []CapacityRule
+	expiry      time.Duration
+	groupExpiry time.Duration
+
+	mu        sync.Mutex
+	closed    bool
+	channels  map[string]*memChannel
+	groups    map[string]map[string]*memMember
+	nextSweep time.Time
+	subSeq    uint64
+
+	dropped atomic.Uint64
+	expired atomic.Uint64
+}
+
+var (
+	_ Layer            = (*MemoryLayer)(nil)
+	_ Subscriber       = (*MemoryLayer)(nil)
+	_ CapacityReporter = (*MemoryLayer)(nil)
+)
+
+type memChannel struct {
+	name     string
+	capacity int
+	queue    []memQueued
+	head     int
+	ready    chan struct{} // closed when a message is queued; nil when nobody waits
+	waiters  int
+	deliver  func(*Envelope) error
+	subID    uint64
+	refs     int // group memberships pointing here
+}
+
+type memQueued struct {
+	msg     Message
+	expires time.Time
+}
+
+type memMember struct {
+	joined time.Time
+	ch     *memChannel
+}
+
+// MemoryStats is a snapshot of a MemoryLayer's counters.
+type MemoryStats struct {
+	Channels int    // channels with queued messages, receivers, subscribers or group memberships
+	Groups   int    // groups with at least one member
+	Dropped  uint64 // group messages a full member missed
+	Expired  uint64 // messages and memberships removed by expiry
+}
+
+// NewMemoryLayer returns an in-memory channel layer.
+func NewMemoryLayer(cfg MemoryConfig) *MemoryLayer {
+	l := &MemoryLayer{
+		capacity:    cfg.Capacity,
+		rules:       append([]CapacityRule(nil), cfg.ChannelCapacity...),
+		expiry:      cfg.Expiry,
+		groupExpiry: cfg.GroupExpiry,
+		channels:    make(map[string]*memChannel),
+		groups:      make(map[string]map[string]*memMember),
+	}
+	if l.capacity <= 0 {
+		l.capacity = DefaultCapacity
+	}
+	if l.expiry <= 0 {
+		l.expiry = DefaultExpiry
+	}
+	if l.groupExpiry <= 0 {
+		l.groupExpiry = DefaultGroupExpiry
+	}
+	return l
+}
+
+// Capacity returns the capacity of channel.
+func (l *MemoryLayer) Capacity(channel string) int {
+	for _, r := range l.rules {
+		if ok, _ := path.Match(r.Pattern, channel); ok && r.Capacity > 0 {
+			return r.Capacity
+		}
+	}
+	return l.capacity
+}
+
+// Stats returns the layer's counters.
+func (l *MemoryLayer) Stats() MemoryStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return MemoryStats{
+		Channels: len(l.channels),
+		Groups:   len(l.groups),
+		Dropped:  l.dropped.Load(),
+		Expired:  l.expired.Load(),
+	}
+}
+
+// Close releases waiting receivers; every later call returns ErrLayerClosed.
+func (l *MemoryLayer) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	for _, ch := range l.channels {
+		ch.wake()
+	}
+	return nil
+}
+
+// NewChannel returns "<prefix>.inmemory!<12 random letters>".
+func (l *MemoryLayer) NewChannel(ctx context.Context, prefix string) (string, error) {
+	if prefix == "" {
+		prefix = "specific"
+	}
+	if err := ValidateGroupName(prefix); err != nil {
+		return "", fmt.Errorf("ginws: bad channel prefix: %w", err)
+	}
+	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	var id [12]byte
+	for i := range id {
+		id[i] = letters[rand.IntN(len(letters))]
+	}
+	name := prefix + ".inmemory!" + string(id[:])
+	if err := ValidateChannelName(name); err != nil {
+		return "", err
+	}
+	return name, ctx.Err()
+}
+
+// Send sends msg to channel. The layer keeps its own deep copy of msg.
+func (l *MemoryLayer) Send(ctx context.Context, channel string, msg Message) error {
+	if err := ValidateChannelName(channel); err != nil {
+		return err
+	}
+	if msg == nil {
+		return errNilMessage
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m := msg.Clone()
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrLayerClosed
+	}
+	l.maybeSweep(now)
+	ch := l.channel(channel)
+	if ch.deliver != nil {
+		return ch.deliver(NewEnvelope(m))
+	}
+	if !l.push(ch, m, now) {
+		l.release(ch)
+		return ErrChannelFull
+	}
+	return nil
+}
+
+var errNilMessage = errors.New("ginws: message is nil")
+
+// Receive waits for the next message on channel.
+func (l *MemoryLayer) Receive(ctx context.Context, channel string) (Message, error) {
+	if err := ValidateChannelName(channel); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for {
+		if l.closed {
+			return nil, ErrLayerClosed
+		}
+		ch := l.channel(channel)
+		if ch.deliver != nil {
+			l.release(ch)
+			return nil, errors.New("ginws: channel " + channel + " is consumed by a subscriber; Receive cannot be used on it")
+		}
+		now := time.Now()
+		l.dropExpired(ch, now)
+		if ch.head < len(ch.queue) {
+			q := ch.queue[ch.head]
+			ch.queue[ch.head] = memQueued{}
+			ch.head++
+			if ch.head == len(ch.queue) {
+				ch.queue, ch.head = ch.queue[:0], 0
+			}
+			l.release(ch)
+			return q.msg, nil
+		}
+		if ch.ready == nil {
+			ch.ready = make(chan struct{})
+		}
+		ready := ch.ready
+		ch.waiters++
+		l.mu.Unlock()
+		var err error
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		l.mu.Lock()
+		ch.waiters--
+		if err != nil {
+			l.release(ch)
+			return nil, err
+		}
+	}
+}
+
+// GroupAdd adds channel to group, or refreshes its membership.
+func (l *MemoryLayer) GroupAdd(ctx context.Context, group, channel string) error {
+	if err := ValidateGroupName(group); err != nil {
+		return err
+	}
+	if err := ValidateChannelName(channel); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrLayerClosed
+	}
+	members := l.groups[group]
+	if members == nil {
+		members = make(map[string]*memMember)
+		l.groups[group] = members
+	}
+	if m := members[channel]; m != nil {
+		m.joined = now
+		return nil
+	}
+	ch := l.channel(channel)
+	ch.refs++
+	members[channel] = &memMember{joined: now, ch: ch}
+	return nil
+}
+
+// GroupDiscard removes channel from group.
+func (l *MemoryLayer) GroupDiscard(ctx context.Context, group, channel string) error {
+	if err := ValidateGroupName(group); err != nil {
+		return err
+	}
+	if err := ValidateChannelName(channel); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrLayerClosed
+	}
+	l.removeMember(group, channel)
+	return nil
+}
+
+func (l *MemoryLayer) removeMember(group, channel string) {
+	members := l.groups[group]
+	m := members[channel]
+	if m == nil {
+		return
+	}
+	delete(members, channel)
+	if len(members) == 0 {
+		delete(l.groups, group)
+	}
+	m.ch.refs--
+	l.release(m.ch)
+}
+
+// GroupSend sends msg to every member of group. A member whose channel is full misses the message;
+// the drop is counted in Stats().Dropped.
+func (l *MemoryLayer) GroupSend(ctx context.Context, group string, msg Message) error {
+	if err := ValidateGroupName(group); err != nil {
+		return err
+	}
+	if msg == nil {
+		return errNilMessage
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m := msg.Clone()
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrLayerClosed
+	}
+	l.maybeSweep(now)
+	var env *Envelope
+	cutoff := now.Add(-l.groupExpiry)
+	for name, mem := range l.groups[group] {
+		if mem.joined.Before(cutoff) {
+			l.expired.Add(1)
+			l.removeMember(group, name)
+			continue
+		}
+		ch := mem.ch
+		if ch.deliver != nil {
+			if env == nil {
+				env = NewEnvelope(m)
+			}
+			if ch.deliver(env) != nil {
+				l.dropped.Add(1)
+			}
+			continue
+		}
+		if !l.push(ch, m, now) {
+			l.dropped.Add(1)
+		}
+	}
+	return nil
+}
+
+// Flush empties every channel and group. Subscriptions stay in place.
+func (l *MemoryLayer) Flush(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.groups = make(map[string]map[string]*memMember)
+	for name, ch := range l.channels {
+		clear(ch.queue)
+		ch.queue, ch.head, ch.refs = ch.queue[:0], 0, 0
+		if ch.deliver == nil && ch.waiters == 0 {
+			delete(l.channels, name)
+		}
+	}
+	return ctx.Err()
+}
+
+// Subscribe pushes the messages of channel to deliver until unsubscribe is called. Messages queued
+// before the call are delivered first.
+func (l *MemoryLayer) Subscribe(channel string, deliver func(*Envelope) error) (func(), error) {
+	if err := ValidateChannelName(channel); err != nil {
+		return nil, err
+	}
+	if deliver == nil {
+		return nil, errors.New("ginws: Subscribe needs a deliver function")
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrLayerClosed
+	}
+	ch := l.channel(channel)
+	if ch.deliver != nil {
+		return nil, errors.New("ginws: channel " + channel + " already has a subscriber")
+	}
+	l.subSeq++
+	id := l.subSeq
+	ch.deliver, ch.subID = deliver, id
+	l.dropExpired(ch, now)
+	for _, q := range ch.queue[ch.head:] {
+		if deliver(NewEnvelope(q.msg)) != nil {
+			l.dropped.Add(1)
+		}
+	}
+	clear(ch.queue)
+	ch.queue, ch.head = ch.queue[:0], 0
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if c := l.channels[channel]; c != nil && c.subID == id {
+			c.deliver, c.subID = nil, 0
+			l.release(c)
+		}
+	}, nil
+}
+
+// channel returns the state of name, creating it. Callers hold l.mu.
+func (l *MemoryLayer) channel(name string) *memChannel {
+	ch := l.channels[name]
+	if ch == nil {
+		ch = &memChannel{name: name, capacity: l.Capacity(name)}
+		l.channels[name] = ch
+	}
+	return ch
+}
+
+// release forgets a channel nobody uses any more. Callers hold l.mu.
+func (l *MemoryLayer) release(ch *memChannel) {
+	if ch.refs == 0 && ch.deliver == nil && ch.waiters == 0 && ch.head == len(ch.queue) {
+		if l.channels[ch.name] == ch {
+			delete(l.channels, ch.name)
+		}
+	}
+}
+
+// push queues m on ch unless it is full. Callers hold l.mu.
+func (l *MemoryLayer) push(ch *memChannel, m Message, now time.Time) bool {
+	l.dropExpired(ch, now)
+	if len(ch.queue)-ch.head >= ch.capacity {
+		return false
+	}
+	if ch.head > 0 && len(ch.queue) == cap(ch.queue) {
+		n := copy(ch.queue, ch.queue[ch.head:])
+		clear(ch.queue[n:])
+		ch.queue, ch.head = ch.queue[:n], 0
+	}
+	ch.queue = append(ch.queue, memQueued{msg: m, expires: now.Add(l.expiry)})
+	ch.wake()
+	return true
+}
+
+func (ch *memChannel) wake() {
+	if ch.ready != nil {
+		close(ch.ready)
+		ch.ready = nil
+	}
+}
+
+// dropExpired removes expired messages from the front of ch's queue (all messages of one layer
+// share one expiry, so the queue is ordered by expiry). Callers hold l.mu.
+func (l *MemoryLayer) dropExpired(ch *memChannel, now time.Time) {
+	for ch.head < len(ch.queue) && !now.Before(ch.queue[ch.head].expires) {
+		ch.queue[ch.head] = memQueued{}
+		ch.head++
+		l.expired.Add(1)
+	}
+	if ch.head == len(ch.queue) {
+		ch.queue, ch.head = ch.queue[:0], 0
+	}
+}
+
+// maybeSweep drops expired messages and memberships everywhere, at most once per expiry period,
+// so channels and groups nobody touches again do not keep memory forever. Callers hold l.mu.
+func (l *MemoryLayer) maybeSweep(now time.Time) {
+	if now.Before(l.nextSweep) {
+		return
+	}
+	period := min(l.expiry, l.groupExpiry)
+	l.nextSweep = now.Add(period)
+	cutoff := now.Add(-l.groupExpiry)
+	for group, members := range l.groups {
+		for name, m := range members {
+			if m.joined.Before(cutoff) {
+				l.expired.Add(1)
+				l.removeMember(group, name)
+			}
+		}
+	}
+	for _, ch := range l.channels {
+		l.dropExpired(ch, now)
+		l.release(ch)
+	}
+}

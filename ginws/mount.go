@@ -1,0 +1,171 @@
+package ginws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/websocket"
+)
+
+// Mount returns a Gin handler that runs a consumer made by factory for every WebSocket handshake
+// on the route. It goes after the app's own middleware, which fills the Scope:
+//
+//	ws := ginws.New(ginws.Config{})
+//	r.GET("/ws/chat/:room", sessions, ws.Mount(func() ginws.Consumer { return new(ChatConsumer) }))
+//
+// For each handshake, in order: the origin is checked (403 if refused); the Scope is built; the
+// consumer gets a channel name and joins its declared groups; Connect decides. Refusals are
+// answered with an HTTP status and no upgrade. A request that is not a WebSocket handshake gets
+// 426 Upgrade Required; during shutdown every handshake gets 503.
+func (s *Server) Mount(factory func() Consumer) gin.HandlerFunc {
+	return func(gc *gin.Context) {
+		s.handshake(gc, factory)
+	}
+}
+
+func (s *Server) handshake(gc *gin.Context, factory func() Consumer) {
+	r := gc.Request
+	if !websocket.IsWebSocketUpgrade(r) {
+		gc.Header("Upgrade", "websocket")
+		gc.Header("Sec-WebSocket-Version", "13")
+		gc.AbortWithStatus(http.StatusUpgradeRequired)
+		return
+	}
+	allowed := originChecked(gc)
+	if !allowed {
+		if s.cfg.CheckOrigin != nil {
+			allowed = s.cfg.CheckOrigin(r)
+		} else {
+			allowed = sameOrigin(r)
+		}
+	}
+	if !allowed {
+		s.refused.Add(1)
+		s.cfg.Logger.Debug("ginws: handshake refused: origin not allowed", "path", r.URL.Path, "origin", r.Header.Get("Origin"))
+		gc.AbortWithStatus(http.StatusForbidden)
+		return
+	}
+
+	c := newConn(s, NewScope(gc))
+	if !s.track(c) {
+		s.refused.Add(1)
+		gc.AbortWithStatus(http.StatusServiceUnavailable)
+		return
+	}
+	status, err := c.open(gc, factory)
+	if status == 0 {
+		return // upgraded: the connection runs on its own goroutines now
+	}
+	s.forget(c)
+	s.refused.Add(1)
+	if err != nil && status >= 500 {
+		s.cfg.Logger.Error("ginws: handshake failed", "path", r.URL.Path, "status", status, "error", err)
+	} else if err != nil {
+		s.cfg.Logger.Debug("ginws: handshake refused", "path", r.URL.Path, "status", status, "reason", err)
+	}
+	if status > 0 && !c.upgradeFailed {
+		gc.AbortWithStatus(status)
+	} else {
+		gc.Abort()
+	}
+}
+
+// open runs a handshake: channel, groups, Connect. It returns 0 once the connection is accepted,
+// or the HTTP status to refuse it with.
+func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err error) {
+	s := c.srv
+	consumer := factory()
+	if consumer == nil {
+		return http.StatusInternalServerError, errors.New("ginws: the consumer factory returned nil")
+	}
+	consumer.bind(c, consumer)
+	c.consumer = consumer
+	c.w, c.req = gc.Writer, gc.Request
+	defer func() { c.w, c.req = nil, nil }()
+
+	ctx := c.ctx
+	layer := s.cfg.Layer
+	name, err := layer.NewChannel(ctx, "specific")
+	if err != nil {
+		return http.StatusInternalServerError, fmt.Errorf("ginws: new channel: %w", err)
+	}
+	c.channel = name
+	if cr, ok := layer.(CapacityReporter); ok {
+		c.inboxCap = max(1, cr.Capacity(name))
+	}
+	if sub, ok := layer.(Subscriber); ok {
+		if c.unsubscribe, err = sub.Subscribe(name, c.deliver); err != nil {
+			return http.StatusInternalServerError, fmt.Errorf("ginws: subscribe %s: %w", name, err)
+		}
+	} else {
+		c.pullLayer = true
+	}
+
+	if er, ok := consumer.(EventRouter); ok {
+		if err := c.setEvents(er.Events()); err != nil {
+			c.release(ctx)
+			return http.StatusInternalServerError, err
+		}
+	}
+	if gm, ok := consumer.(GroupMember); ok {
+		for _, g := range gm.Groups() {
+			if err := c.GroupAdd(ctx, g); err != nil {
+				c.release(ctx)
+				return http.StatusInternalServerError, fmt.Errorf("ginws: join declared group: %w", err)
+			}
+		}
+	}
+
+	err = c.callConnect(ctx)
+	c.mu.Lock()
+	accepted := c.state != stateConnecting
+	refused := c.refused
+	c.mu.Unlock()
+	if !accepted {
+		c.release(ctx)
+		var re *RefuseError
+		switch {
+		case c.upgradeFailed:
+			return -1, err
+		case errors.As(err, &re):
+			return re.Status, err
+		case err != nil:
+			return http.StatusInternalServerError, err
+		case refused && c.shuttingDown:
+			return http.StatusServiceUnavailable, ErrServerClosed
+		default:
+			return http.StatusForbidden, errors.New("Connect did not accept")
+		}
+	}
+	s.accepted.Add(1)
+	s.open.Add(1)
+	if err != nil {
+		c.failed("Connect", err)
+	}
+	c.start()
+	return 0, nil
+}
+
+// callConnect runs Connect, turning a panic into an error.
+func (c *Conn) callConnect(ctx context.Context) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("ginws: Connect panicked: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return c.consumer.Connect(ctx)
+}
+
+// release undoes a handshake that did not end in an accepted connection.
+func (c *Conn) release(ctx context.Context) {
+	if c.unsubscribe != nil {
+		c.unsubscribe()
+		c.unsubscribe = nil
+	}
+	c.leaveGroups(ctx)
+	c.cancel()
+}

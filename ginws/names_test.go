@@ -1,0 +1,58 @@
+package ginws_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"ginws.dev/ginws"
+)
+
+func TestValidateChannelName(t *testing.T) {
+	valid := []string{"a", "chat_lobby", "specific.abc!def", "specific.abc!", "A-Z.0_9", strings.Repeat("x", 99)}
+	for _, name := range valid {
+		if err := ginws.ValidateChannelName(name); err != nil {
+			t.Errorf("ValidateChannelName(%q) = %v, want nil", name, err)
+		}
+	}
+	invalid := map[string]string{
+		"":                      "must not be empty",
+		strings.Repeat("x", 100): "shorter than 100",
+		"has space":             "found ' '",
+		"naïve":                 "non-ASCII",
+		"a!b!c":                 "only one '!'",
+		"!x":                    "before '!'",
+		"tab\there":             "control character",
+	}
+	for name, rule := range invalid {
+		err := ginws.ValidateChannelName(name)
+		var ne *ginws.NameError
+		if !errors.As(err, &ne) || !errors.Is(err, ginws.ErrInvalidName) {
+			t.Errorf("ValidateChannelName(%q) = %v, want a *NameError", name, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), rule) {
+			t.Errorf("ValidateChannelName(%q) = %q, want it to mention %q", name, err, rule)
+		}
+	}
+}
+
+func TestValidateGroupName(t *testing.T) {
+	if err := ginws.ValidateGroupName("chat_lobby.1-2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"", "a!b", "with space", strings.Repeat("g", 100)} {
+		if err := ginws.ValidateGroupName(name); !errors.Is(err, ginws.ErrInvalidName) {
+			t.Errorf("ValidateGroupName(%q) = %v, want ErrInvalidName", name, err)
+		}
+	}
+}
+
+func TestNonLocalName(t *testing.T) {
+	if got := ginws.NonLocalName("specific.abc!def"); got != "specific.abc!" {
+		t.Fatalf("NonLocalName = %q", got)
+	}
+	if got := ginws.NonLocalName("plain"); got != "plain" {
+		t.Fatalf("NonLocalName(plain) = %q", got)
+	}
+}

@@ -1,0 +1,173 @@
+package ginws
+
+import (
+	"maps"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Scope describes the handshake of one connection — Channels' scope dict, for Gin. Mount builds it
+// from the *gin.Context after the route's middleware ran, so it holds the path, its parameters, the
+// query, headers, cookies, offered subprotocols and client address, plus whatever the middleware
+// stored in the context (a user, a session, JWT claims), read back through typed Keys.
+//
+// A Scope is a snapshot: it stays valid after the handshake, when Gin has already recycled its
+// Context, and it is safe for concurrent reads. It is never modified after Mount builds it.
+type Scope struct {
+	req      *http.Request
+	params   gin.Params
+	route    string
+	clientIP string
+	keys     map[any]any
+}
+
+// NewScope snapshots c. Mount calls it for every handshake; tests can call it on a context from
+// gin.CreateTestContext to exercise code that reads a Scope without any network.
+func NewScope(c *gin.Context) *Scope {
+	s := &Scope{
+		req:      c.Request,
+		route:    c.FullPath(),
+		clientIP: c.ClientIP(),
+		keys:     maps.Clone(c.Keys),
+	}
+	if len(c.Params) > 0 {
+		s.params = append(gin.Params(nil), c.Params...)
+	}
+	return s
+}
+
+// Request returns the handshake request. Its body is empty, and its context ends with the
+// handshake: use the context handlers receive instead.
+func (s *Scope) Request() *http.Request { return s.req }
+
+// Path returns the decoded URL path, e.g. "/ws/chat/lobby/".
+func (s *Scope) Path() string { return s.req.URL.Path }
+
+// RawPath returns the path as the client sent it, still escaped.
+func (s *Scope) RawPath() string { return s.req.URL.EscapedPath() }
+
+// Route returns the Gin route pattern that matched, e.g. "/ws/chat/:room".
+func (s *Scope) Route() string { return s.route }
+
+// Param returns the value of a path parameter (Channels' scope["url_route"]["kwargs"]). For a
+// catch-all parameter such as *room, Gin includes the leading '/'.
+func (s *Scope) Param(name string) string { return s.params.ByName(name) }
+
+// Params returns a copy of all path parameters.
+func (s *Scope) Params() gin.Params { return append(gin.Params(nil), s.params...) }
+
+// Query parses and returns the query string. Each call parses afresh, so callers may modify
+// the result.
+func (s *Scope) Query() url.Values { return s.req.URL.Query() }
+
+// QueryValue returns the first value of a query parameter.
+func (s *Scope) QueryValue(key string) string { return s.req.URL.Query().Get(key) }
+
+// Header returns the handshake's request headers. Treat it as read-only.
+func (s *Scope) Header() http.Header { return s.req.Header }
+
+// Cookie returns the named cookie of the handshake, or http.ErrNoCookie.
+func (s *Scope) Cookie(name string) (*http.Cookie, error) { return s.req.Cookie(name) }
+
+// Cookies returns every cookie of the handshake.
+func (s *Scope) Cookies() []*http.Cookie { return s.req.Cookies() }
+
+// Subprotocols returns the subprotocols the client offered in Sec-WebSocket-Protocol, in order.
+func (s *Scope) Subprotocols() []string {
+	var out []string
+	for _, h := range s.req.Header.Values("Sec-Websocket-Protocol") {
+		for _, p := range strings.Split(h, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// Origin returns the Origin header ("" for most non-browser clients).
+func (s *Scope) Origin() string { return s.req.Header.Get("Origin") }
+
+// Host returns the Host the client asked for.
+func (s *Scope) Host() string { return s.req.Host }
+
+// ClientIP returns the client address as Gin computes it (honouring the engine's trusted proxies).
+func (s *Scope) ClientIP() string { return s.clientIP }
+
+// RemoteAddr returns the address of the peer of the TCP connection ("ip:port").
+func (s *Scope) RemoteAddr() string { return s.req.RemoteAddr }
+
+// Value returns a raw value stored in the gin.Context by middleware (c.Set). Prefer a typed Key.
+func (s *Scope) Value(key any) (any, bool) {
+	v, ok := s.keys[key]
+	return v, ok
+}
+
+// Key is a typed name for a value that middleware stores in the gin.Context and consumers read from
+// the Scope — the typed accessor pattern, so nobody type-asserts raw map values:
+//
+//	var TenantKey = ginws.NewKey[*Tenant]("myapp.tenant")
+//	TenantKey.Set(c, tenant)                 // in middleware
+//	tenant, ok := TenantKey.Get(c.Scope())   // in a consumer
+//
+// Declare keys once, as package-level variables; namespace their names ("ginws.user").
+type Key[T any] struct{ name string }
+
+// NewKey returns a Key stored under name.
+func NewKey[T any](name string) Key[T] { return Key[T]{name: name} }
+
+// Name returns the gin.Context key the value is stored under.
+func (k Key[T]) Name() string { return k.name }
+
+// Set stores v in the gin.Context.
+func (k Key[T]) Set(c *gin.Context, v T) { c.Set(k.name, v) }
+
+// Get reads the value from a Scope; ok is false when it is absent or of another type.
+func (k Key[T]) Get(s *Scope) (v T, ok bool) {
+	if s == nil {
+		return v, false
+	}
+	v, ok = s.keys[k.name].(T)
+	return v, ok
+}
+
+// FromGin reads the value from a gin.Context (for HTTP views sharing the middleware).
+func (k Key[T]) FromGin(c *gin.Context) (v T, ok bool) {
+	raw, exists := c.Get(k.name)
+	if !exists {
+		return v, false
+	}
+	v, ok = raw.(T)
+	return v, ok
+}
+
+// originCheckedKey marks a request whose origin a middleware already validated.
+const originCheckedKey = "ginws.origin-checked"
+
+// MarkOriginChecked tells Mount that middleware has validated the request's Origin, so Mount's own
+// same-origin default does not refuse an origin the middleware allowed. Origin middleware calls it;
+// applications rarely need to.
+func MarkOriginChecked(c *gin.Context) { c.Set(originCheckedKey, true) }
+
+func originChecked(c *gin.Context) bool {
+	v, _ := c.Get(originCheckedKey)
+	b, _ := v.(bool)
+	return b
+}
+
+// sameOrigin is the default origin policy: no Origin header (a non-browser client), or an Origin
+// whose host equals the request's Host, compared case-insensitively.
+func sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}

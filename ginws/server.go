@@ -1,0 +1,255 @@
+package ginws
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Config configures a Server. The zero value is ready to use: an in-memory channel layer,
+// same-origin handshakes only, and the limits below.
+type Config struct {
+	// Layer is the channel layer shared by the server's connections (and by HTTP handlers, via
+	// Server.Layer). Optional. Default: a new MemoryLayer with Channels' defaults.
+	Layer Layer
+
+	// Logger receives the server's log lines. Optional. Default slog.Default().
+	Logger *slog.Logger
+
+	// CheckOrigin decides whether a handshake's Origin is allowed; a refused one gets HTTP 403.
+	// Optional. Default: requests without an Origin header (non-browser clients) and requests
+	// whose Origin host equals the Host header — unless origin middleware has already validated
+	// the request (see MarkOriginChecked).
+	CheckOrigin func(r *http.Request) bool
+
+	// HandshakeTimeout bounds writing the handshake response. Optional. Default 10 s.
+	HandshakeTimeout time.Duration
+
+	// ReadLimit is the largest message, in bytes, a client may send; a larger one closes the
+	// connection with 1009. Optional. Default 64 KiB.
+	ReadLimit int64
+
+	// ReadBufferSize is the size of a connection's read buffer. Small buffers keep idle
+	// connections cheap; messages may be larger than the buffer. Optional. Default 1024.
+	ReadBufferSize int
+
+	// WriteTimeout bounds one write to a client; a client that takes longer is closed as slow.
+	// Optional. Default 10 s.
+	WriteTimeout time.Duration
+
+	// OutboundLimit is how many bytes may wait to be written to one client; a client that lets
+	// more pile up is closed with CloseSlowClient. Optional. Default 1 MiB.
+	OutboundLimit int
+
+	// PingInterval is how often the server pings each client. Optional. Default 20 s; negative
+	// disables pings and dead-peer detection.
+	PingInterval time.Duration
+
+	// PingTimeout is how long a client may stay silent after a ping before it is considered dead
+	// and its connection is dropped (Disconnect gets 1006). Optional. Default 30 s.
+	PingTimeout time.Duration
+
+	// CloseTimeout is how long to wait for the client's close frame after the server sent one.
+	// Optional. Default 5 s.
+	CloseTimeout time.Duration
+
+	// DisconnectTimeout bounds the context given to Disconnect and to leaving groups. Optional.
+	// Default 10 s.
+	DisconnectTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Layer == nil {
+		c.Layer = NewMemoryLayer(MemoryConfig{})
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.HandshakeTimeout, 10*time.Second)
+	def(&c.WriteTimeout, 10*time.Second)
+	def(&c.PingInterval, 20*time.Second)
+	def(&c.PingTimeout, 30*time.Second)
+	def(&c.CloseTimeout, 5*time.Second)
+	def(&c.DisconnectTimeout, 10*time.Second)
+	if c.ReadLimit <= 0 {
+		c.ReadLimit = 64 << 10
+	}
+	if c.ReadBufferSize <= 0 {
+		c.ReadBufferSize = 1024
+	}
+	if c.OutboundLimit <= 0 {
+		c.OutboundLimit = 1 << 20
+	}
+	return c
+}
+
+// Server runs the consumers of one or more routes: it owns their connections, their channel layer
+// and their shutdown. Create one with New, mount it on routes with Mount, and call Shutdown (or
+// register OnShutdown) when the HTTP server stops, because http.Server.Shutdown neither closes nor
+// waits for hijacked connections such as WebSockets.
+//
+// A Server is safe for concurrent use.
+type Server struct {
+	cfg      Config
+	upgrader websocket.Upgrader
+	readWait time.Duration // read deadline after each frame or pong; 0 = none
+
+	mu       sync.Mutex
+	conns    map[*Conn]struct{}
+	shutting bool
+	drained  chan struct{} // closed when shutting and no connection is left
+
+	open          atomic.Int64
+	accepted      atomic.Uint64
+	refused       atomic.Uint64
+	disconnected  atomic.Uint64
+	slowClients   atomic.Uint64
+	droppedEvents atomic.Uint64
+	handlerErrors atomic.Uint64
+}
+
+// Stats is a snapshot of a Server's counters.
+type Stats struct {
+	Open          int64  // connections accepted and not yet disconnected
+	Accepted      uint64 // handshakes accepted
+	Refused       uint64 // handshakes refused (by origin, Connect, or shutdown)
+	Disconnected  uint64 // accepted connections whose Disconnect has run
+	SlowClients   uint64 // connections closed with CloseSlowClient
+	DroppedEvents uint64 // layer events a full connection queue could not take
+	HandlerErrors uint64 // handler errors and panics that closed a connection with 1011
+}
+
+// New returns a Server.
+func New(cfg Config) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:   cfg,
+		conns: make(map[*Conn]struct{}),
+	}
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		ReadBufferSize:   cfg.ReadBufferSize,
+		// ginws writes frames itself; a pool (never used) keeps gorilla from holding a write
+		// buffer per connection.
+		WriteBufferPool: unusedPool{},
+		CheckOrigin:     func(*http.Request) bool { return true }, // Mount checked it already
+	}
+	if cfg.PingInterval > 0 {
+		s.readWait = cfg.PingInterval + cfg.PingTimeout
+	}
+	return s
+}
+
+type unusedPool struct{}
+
+func (unusedPool) Get() any  { return nil }
+func (unusedPool) Put(x any) {}
+
+// Layer returns the server's channel layer, for sending to connections from HTTP handlers and
+// background jobs (Channels' get_channel_layer()).
+func (s *Server) Layer() Layer { return s.cfg.Layer }
+
+// Logger returns the server's logger.
+func (s *Server) Logger() *slog.Logger { return s.cfg.Logger }
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Open:          s.open.Load(),
+		Accepted:      s.accepted.Load(),
+		Refused:       s.refused.Load(),
+		Disconnected:  s.disconnected.Load(),
+		SlowClients:   s.slowClients.Load(),
+		DroppedEvents: s.droppedEvents.Load(),
+		HandlerErrors: s.handlerErrors.Load(),
+	}
+}
+
+// track registers a connection in handshake; it fails once shutdown has begun.
+func (s *Server) track(c *Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutting {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+// forget removes a finished connection.
+func (s *Server) forget(c *Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if len(s.conns) == 0 && s.drained != nil {
+		close(s.drained)
+		s.drained = nil
+	}
+}
+
+// OnShutdown begins a graceful shutdown without waiting: new handshakes get HTTP 503 and every
+// open connection is closed with 1001 (going away). Its signature fits
+// http.Server.RegisterOnShutdown; pair it with Wait, or call Shutdown instead.
+func (s *Server) OnShutdown() {
+	s.mu.Lock()
+	s.shutting = true
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.shutdown()
+	}
+}
+
+// Wait waits until every connection has ended and its Disconnect has returned, or ctx is done.
+// Call it after OnShutdown.
+func (s *Server) Wait(ctx context.Context) error {
+	s.mu.Lock()
+	if len(s.conns) == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.drained == nil {
+		s.drained = make(chan struct{})
+	}
+	drained := s.drained
+	s.mu.Unlock()
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Shutdown closes every connection with 1001 and waits for their Disconnect handlers, as
+// http.Server.Shutdown does for ordinary requests. If ctx ends first, the remaining connections are
+// cut off (their Disconnect still runs) and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.OnShutdown()
+	err := s.Wait(ctx)
+	if err != nil {
+		s.mu.Lock()
+		conns := make([]*Conn, 0, len(s.conns))
+		for c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+		for _, c := range conns {
+			c.forceClose()
+		}
+	}
+	return err
+}
