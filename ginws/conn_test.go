@@ -188,10 +188,10 @@ func TestOriginDefaultIsSameOrigin(t *testing.T) {
 		origin string
 		ok     bool
 	}{
-		{a.ts.URL, true},                         // the app's own page
-		{"", true},                               // no Origin: not a browser
-		{"http://evil.example", false},           // cross-site WebSocket hijacking
-		{"http://" + "127.0.0.1:1", false},       // same host, other port
+		{a.ts.URL, true},                   // the app's own page
+		{"", true},                         // no Origin: not a browser
+		{"http://evil.example", false},     // cross-site WebSocket hijacking
+		{"http://" + "127.0.0.1:1", false}, // same host, other port
 		{strings.ToUpper(a.ts.URL[:4]) + a.ts.URL[4:], true},
 	} {
 		res, err := a.ts.Communicator("/ws/lobby", wstest.Origin(tc.origin)).Connect(ctx)

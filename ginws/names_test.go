@@ -16,13 +16,13 @@ func TestValidateChannelName(t *testing.T) {
 		}
 	}
 	invalid := map[string]string{
-		"":                      "must not be empty",
+		"":                       "must not be empty",
 		strings.Repeat("x", 100): "shorter than 100",
-		"has space":             "found ' '",
-		"naïve":                 "non-ASCII",
-		"a!b!c":                 "only one '!'",
-		"!x":                    "before '!'",
-		"tab\there":             "control character",
+		"has space":              "found ' '",
+		"naïve":                  "non-ASCII",
+		"a!b!c":                  "only one '!'",
+		"!x":                     "before '!'",
+		"tab\there":              "control character",
 	}
 	for name, rule := range invalid {
 		err := ginws.ValidateChannelName(name)
