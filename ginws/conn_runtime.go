@@ -514,15 +514,31 @@ func (c *Conn) readEnded(err error) {
 	}
 }
 
-// drain reads and discards until the client closes or CloseTimeout passes, so that closing the
-// socket with unread data does not reset the connection before the client reads our close frame.
+// drain reads and discards what the client still sends after gorilla wrote a close frame for a
+// read error, until the client goes quiet, closes, or CloseTimeout passes — so that closing the
+// socket with unread data does not reset the connection before the client has read the close.
 func (c *Conn) drain() {
 	if hc, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		_ = hc.CloseWrite() // the close frame is out; a FIN tells the client we are done
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.CloseTimeout))
-	_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, 1<<20))
+	end := time.Now().Add(c.srv.cfg.CloseTimeout)
+	buf := make([]byte, 512)
+	for total := 0; total < 1<<20; {
+		quiet := time.Now().Add(drainQuiet)
+		if quiet.After(end) {
+			quiet = end
+		}
+		_ = c.nc.SetReadDeadline(quiet)
+		n, err := c.nc.Read(buf)
+		total += n
+		if err != nil {
+			return
+		}
+	}
 }
+
+// drainQuiet is how long a client must stay silent for drain to stop early.
+const drainQuiet = 200 * time.Millisecond
 
 // peerClosed handles the client's close frame: answer it (if the client started the close) once
 // the frames already queued are written, then end.

@@ -75,6 +75,8 @@ func newApp(t *testing.T, cfg ginws.Config, factory func() ginws.Consumer, extra
 	return &app{srv: srv, ts: ts, logs: logs}
 }
 
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)

@@ -1,0 +1,582 @@
+package ginws_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/websocket"
+
+	"ginws.dev/ginws"
+	"ginws.dev/ginws/wstest"
+)
+
+func TestReadLimitCloses1009(t *testing.T) {
+	cs := make(codes, 1)
+	a := newApp(t, ginws.Config{ReadLimit: 1024}, func() ginws.Consumer { return &echo{codes: cs} })
+	ctx := testCtx(t)
+	comm := a.ts.Communicator("/ws/x")
+	comm.MustConnect(ctx)
+	if err := comm.SendText(ctx, strings.Repeat("a", 1024)); err != nil {
+		t.Fatal(err)
+	}
+	if got := recvText(t, comm); len(got) != 1024 {
+		t.Fatalf("a message at the limit must pass, got %d bytes", len(got))
+	}
+	if err := comm.SendText(ctx, strings.Repeat("a", 1025)); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitClosed(t, comm); code != websocket.CloseMessageTooBig {
+		t.Fatalf("close code %d, want 1009", code)
+	}
+	if code := cs.wait(t); code != websocket.CloseMessageTooBig {
+		t.Fatalf("Disconnect code %d, want 1009", code)
+	}
+	a.logs.waitFor(t, "ReadLimit")
+}
+
+func TestInvalidUTF8Closes1007(t *testing.T) {
+	cs := make(codes, 1)
+	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{codes: cs} })
+	ctx := testCtx(t)
+	comm := a.ts.Communicator("/ws/x")
+	comm.MustConnect(ctx)
+	if err := comm.SendText(ctx, "ok\xff\xfe"); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitClosed(t, comm); code != websocket.CloseInvalidFramePayloadData {
+		t.Fatalf("close code %d, want 1007", code)
+	}
+	if code := cs.wait(t); code != websocket.CloseInvalidFramePayloadData {
+		t.Fatalf("Disconnect code %d", code)
+	}
+	a.logs.waitFor(t, "invalid UTF-8")
+}
+
+func TestProtocolErrorCloses1002(t *testing.T) {
+	cs := make(codes, 1)
+	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{codes: cs} })
+	ctx := testCtx(t)
+	comm := a.ts.Communicator("/ws/x")
+	comm.MustConnect(ctx)
+	// A continuation frame with no message to continue breaks the protocol.
+	raw := comm.Conn().NetConn()
+	if _, err := raw.Write([]byte{0x80, 0x80, 1, 2, 3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitClosed(t, comm); code != websocket.CloseProtocolError {
+		t.Fatalf("close code %d, want 1002", code)
+	}
+	if code := cs.wait(t); code != websocket.CloseProtocolError {
+		t.Fatalf("Disconnect code %d", code)
+	}
+}
+
+type chatIn struct {
+	Message string `json:"message"`
+	N       int    `json:"n"`
+}
+
+type jsonEcho struct {
+	ginws.JSONConsumer[chatIn]
+	lenient bool
+	codes   codes
+}
+
+func (j *jsonEcho) ReceiveJSON(ctx context.Context, in chatIn) error {
+	return j.SendJSON(map[string]any{"message": in.Message, "n": in.N + 1})
+}
+
+func (j *jsonEcho) Disconnect(ctx context.Context, code int) { j.codes <- code }
+
+type lenientJSON struct{ jsonEcho }
+
+func (l *lenientJSON) JSONError(ctx context.Context, f ginws.Frame, err error) error {
+	return l.SendJSON(map[string]string{"error": err.Error()})
+}
+
+func TestJSONConsumer(t *testing.T) {
+	cs := make(codes, 4)
+	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &jsonEcho{codes: cs} })
+	ctx := testCtx(t)
+	comm := a.ts.Communicator("/ws/x")
+	comm.MustConnect(ctx)
+	if err := comm.SendJSON(ctx, map[string]any{"message": "hi", "n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Message string
+		N       int
+	}
+	if err := comm.ReceiveJSON(ctx, &out); err != nil || out.Message != "hi" || out.N != 2 {
+		t.Fatalf("got %+v, %v", out, err)
+	}
+
+	t.Run("binary frame closes 1003", func(t *testing.T) {
+		c := a.ts.Communicator("/ws/x")
+		c.MustConnect(ctx)
+		if err := c.SendBytes(ctx, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+		if code := waitClosed(t, c); code != websocket.CloseUnsupportedData {
+			t.Fatalf("close %d, want 1003", code)
+		}
+		cs.wait(t)
+	})
+	t.Run("malformed JSON closes 1007", func(t *testing.T) {
+		c := a.ts.Communicator("/ws/x")
+		c.MustConnect(ctx)
+		if err := c.SendText(ctx, `{"message": `); err != nil {
+			t.Fatal(err)
+		}
+		if code := waitClosed(t, c); code != websocket.CloseInvalidFramePayloadData {
+			t.Fatalf("close %d, want 1007", code)
+		}
+		cs.wait(t)
+		a.logs.waitFor(t, "undecodable frame")
+	})
+	t.Run("JSONError keeps the connection", func(t *testing.T) {
+		l := newApp(t, ginws.Config{}, func() ginws.Consumer { return &lenientJSON{jsonEcho{codes: make(codes, 1)}} })
+		c := l.ts.Communicator("/ws/x")
+		c.MustConnect(ctx)
+		if err := c.SendText(ctx, `{"n": "not a number"}`); err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Error string }
+		if err := c.ReceiveJSON(ctx, &e); err != nil || !strings.Contains(e.Error, "not valid JSON") {
+			t.Fatalf("error reply %+v, %v", e, err)
+		}
+		if err := c.SendJSON(ctx, map[string]any{"message": "still here"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ReceiveJSON(ctx, &out); err != nil || out.Message != "still here" {
+			t.Fatalf("after a bad frame: %+v %v", out, err)
+		}
+	})
+}
+
+// flood sends a burst on request and records its Disconnect code.
+type flood struct {
+	ginws.WebsocketConsumer
+	codes codes
+}
+
+func (f *flood) Groups() []string { return []string{"flood"} }
+
+func (f *flood) Events() ginws.Events {
+	return ginws.Events{"burst": func(ctx context.Context, ev ginws.Message) error {
+		payload := strings.Repeat("x", 16<<10)
+		for i := 0; i < 1000; i++ {
+			if err := f.SendText(payload); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, "hello": func(ctx context.Context, ev ginws.Message) error { return f.SendText("hello") }}
+}
+
+func (f *flood) Disconnect(ctx context.Context, code int) { f.codes <- code }
+
+// TestSlowClientIsClosedAndNeverBlocksOthers: a client that stops reading is closed with
+// CloseSlowClient; group sends keep reaching the others and never wait for it.
+func TestSlowClientIsClosedAndNeverBlocksOthers(t *testing.T) {
+	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{})
+	cs := make(codes, 2)
+	a := newApp(t, ginws.Config{Layer: layer, OutboundLimit: 256 << 10, WriteTimeout: time.Second},
+		func() ginws.Consumer { return &flood{codes: cs} })
+	ctx := testCtx(t)
+
+	// The slow client: a raw connection that never reads.
+	slow, _, err := websocket.DefaultDialer.DialContext(ctx, a.ts.WSURL("/ws/x"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fast := a.ts.Communicator("/ws/x")
+	fast.MustConnect(ctx)
+
+	if err := layer.Send(ctx, "placeholder", ginws.Message{"type": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := layer.GroupSend(ctx, "flood", ginws.Message{"type": "burst"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("GroupSend took %v: it must never wait for a client", d)
+	}
+	// The fast client drains its burst and stays connected.
+	got := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for got < 1000 && time.Now().Before(deadline) {
+		if _, err := fast.ReceiveText(ctx); err != nil {
+			break
+		}
+		got++
+	}
+	if code := cs.wait(t); code != ginws.CloseSlowClient {
+		t.Fatalf("the slow client was closed with %d, want %d", code, ginws.CloseSlowClient)
+	}
+	if got == 1000 {
+		// The fast client may itself be judged slow if the machine starves its reader; it must
+		// not be here, where it reads as fast as it can.
+		if err := layer.GroupSend(ctx, "flood", ginws.Message{"type": "hello"}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			s, err := fast.ReceiveText(ctx)
+			if err != nil {
+				t.Fatalf("fast client after the burst: %v", err)
+			}
+			if s == "hello" {
+				break
+			}
+		}
+	} else {
+		t.Logf("fast client received %d of 1000 before being cut off", got)
+	}
+	if st := a.srv.Stats(); st.SlowClients < 1 {
+		t.Fatalf("stats: %+v", st)
+	}
+	a.logs.waitFor(t, "slow client")
+}
+
+// TestDeadPeerIsDropped: a client that never answers pings is dropped with 1006; one that does
+// stays.
+func TestDeadPeerIsDropped(t *testing.T) {
+	cs := make(codes, 2)
+	a := newApp(t, ginws.Config{PingInterval: 30 * time.Millisecond, PingTimeout: 60 * time.Millisecond},
+		func() ginws.Consumer { return &echo{codes: cs} })
+	ctx := testCtx(t)
+	dead, _, err := websocket.DefaultDialer.DialContext(ctx, a.ts.WSURL("/ws/x"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	alive := a.ts.Communicator("/ws/x") // its reader answers pings
+	alive.MustConnect(ctx)
+	if code := cs.wait(t); code != websocket.CloseAbnormalClosure {
+		t.Fatalf("dead peer dropped with %d, want 1006", code)
+	}
+	time.Sleep(300 * time.Millisecond) // several ping intervals
+	if err := alive.SendText(ctx, "still"); err != nil {
+		t.Fatal(err)
+	}
+	if got := recvText(t, alive); got != "still" {
+		t.Fatalf("live client: %q", got)
+	}
+	a.logs.waitFor(t, "stopped answering pings")
+}
+
+func TestDisconnectCodes(t *testing.T) {
+	cs := make(codes, 2)
+	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{codes: cs} })
+	ctx := testCtx(t)
+	c1 := a.ts.Communicator("/ws/x")
+	c1.MustConnect(ctx)
+	if err := c1.DisconnectWith(ctx, 4321, "going"); err != nil {
+		t.Fatal(err)
+	}
+	if code := cs.wait(t); code != 4321 {
+		t.Fatalf("client close 4321 → Disconnect(%d)", code)
+	}
+	c2 := a.ts.Communicator("/ws/x")
+	c2.MustConnect(ctx)
+	c2.Abort()
+	if code := cs.wait(t); code != websocket.CloseAbnormalClosure {
+		t.Fatalf("vanished client → Disconnect(%d), want 1006", code)
+	}
+}
+
+// lastWords handles frames slowly, so some are still queued when the client closes.
+type lastWords struct {
+	ginws.WebsocketConsumer
+	got chan string
+}
+
+func (l *lastWords) Receive(ctx context.Context, f ginws.Frame) error {
+	time.Sleep(2 * time.Millisecond)
+	l.got <- f.Text()
+	return nil
+}
+
+func TestFramesBeforeCloseAreHandled(t *testing.T) {
+	got := make(chan string, 100)
+	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &lastWords{got: got} })
+	ctx := testCtx(t)
+	comm := a.ts.Communicator("/ws/x")
+	comm.MustConnect(ctx)
+	for i := 0; i < 20; i++ {
+		if err := comm.SendText(ctx, "m"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := comm.SendText(ctx, "bye"); err != nil {
+		t.Fatal(err)
+	}
+	if err := comm.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 21; i++ {
+		select {
+		case s := <-got:
+			if i == 20 && s != "bye" {
+				t.Fatalf("last frame %q", s)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %d of 21 frames were handled after the client closed", i)
+		}
+	}
+}
+
+type slowDisconnect struct {
+	ginws.WebsocketConsumer
+	done *atomic.Int32
+}
+
+func (s *slowDisconnect) Disconnect(ctx context.Context, code int) {
+	if code == ginws.CloseGoingAway {
+		time.Sleep(50 * time.Millisecond) // e.g. saving state
+		s.done.Add(1)
+	}
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	var done atomic.Int32
+	srv := ginws.New(ginws.Config{Logger: discard()})
+	r := gin.New()
+	r.GET("/ws/:room", srv.Mount(func() ginws.Consumer { return &slowDisconnect{done: &done} }))
+	ts := wstest.NewServer(t, r)
+	ctx := testCtx(t)
+	const n = 20
+	comms := make([]*wstest.Communicator, n)
+	for i := range comms {
+		comms[i] = ts.Communicator("/ws/x")
+		comms[i].MustConnect(ctx)
+	}
+	hs := &http.Server{}
+	hs.RegisterOnShutdown(srv.OnShutdown)
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := done.Load(); got != n {
+		t.Fatalf("Shutdown returned after %d of %d Disconnect handlers", got, n)
+	}
+	for _, c := range comms {
+		code, reason, err := c.WaitClosed(ctx)
+		if err != nil || code != websocket.CloseGoingAway || reason != "server shutting down" {
+			t.Fatalf("client saw %d %q %v, want 1001", code, reason, err)
+		}
+	}
+	res, err := ts.Communicator("/ws/x").Connect(ctx)
+	if err != nil || res.Status != http.StatusServiceUnavailable {
+		t.Fatalf("handshake after shutdown: %+v %v, want 503", res, err)
+	}
+	if st := srv.Stats(); st.Open != 0 || st.Disconnected != n {
+		t.Fatalf("stats after shutdown: %+v", st)
+	}
+}
+
+// TestShutdownDeadlineCutsOffStuckClients: a client that never answers the close handshake is cut
+// off when Shutdown's context ends.
+func TestShutdownDeadlineCutsOffStuckClients(t *testing.T) {
+	cs := make(codes, 1)
+	srv := ginws.New(ginws.Config{Logger: discard(), CloseTimeout: time.Minute})
+	r := gin.New()
+	r.GET("/ws/:room", srv.Mount(func() ginws.Consumer { return &echo{codes: cs} }))
+	ts := wstest.NewServer(t, r)
+	ctx := testCtx(t)
+	raw, _, err := websocket.DefaultDialer.DialContext(ctx, ts.WSURL("/ws/x"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want the deadline", err)
+	}
+	if code := cs.wait(t); code != ginws.CloseGoingAway {
+		t.Fatalf("Disconnect(%d), want 1001", code)
+	}
+	if err := srv.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// counting relays chat events with RelayJSON.
+var relayBuilds atomic.Int32
+
+var relayChat = ginws.RelayJSON(func(ev ginws.Message) (any, error) {
+	relayBuilds.Add(1)
+	return map[string]any{"message": ev["message"]}, nil
+})
+
+type relayer struct{ ginws.WebsocketConsumer }
+
+func (r *relayer) Groups() []string { return []string{"relay"} }
+
+func (r *relayer) Events() ginws.Events { return ginws.Events{"chat.message": relayChat} }
+
+func TestRelayJSONEncodesOncePerGroupSend(t *testing.T) {
+	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{})
+	a := newApp(t, ginws.Config{Layer: layer}, func() ginws.Consumer { return &relayer{} })
+	ctx := testCtx(t)
+	comms := make([]*wstest.Communicator, 5)
+	for i := range comms {
+		comms[i] = a.ts.Communicator("/ws/x")
+		comms[i].MustConnect(ctx)
+	}
+	relayBuilds.Store(0)
+	for i := 0; i < 3; i++ {
+		if err := layer.GroupSend(ctx, "relay", ginws.Message{"type": "chat.message", "message": "m"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range comms {
+		for i := 0; i < 3; i++ {
+			var got map[string]string
+			if err := c.ReceiveJSON(ctx, &got); err != nil || got["message"] != "m" {
+				t.Fatalf("relayed frame: %v %v", got, err)
+			}
+		}
+	}
+	if n := relayBuilds.Load(); n != 3 {
+		t.Fatalf("build ran %d times for 3 group sends to 5 members, want 3", n)
+	}
+	// Called outside a connection, a relay handler reports a clear error.
+	if err := relayChat(context.Background(), ginws.Message{"type": "chat.message"}); err == nil {
+		t.Fatal("a relay handler outside a connection must fail")
+	}
+}
+
+// pollOnly hides the layer's Subscriber, forcing the polling path.
+type pollOnly struct{ ginws.Layer }
+
+func TestLayerWithoutSubscriber(t *testing.T) {
+	layer := pollOnly{ginws.NewMemoryLayer(ginws.MemoryConfig{})}
+	cs := make(codes, 1)
+	a := newApp(t, ginws.Config{Layer: layer}, func() ginws.Consumer { return &grouped{codes: cs} })
+	ctx := testCtx(t)
+	comm := a.ts.Communicator("/ws/lobby")
+	comm.MustConnect(ctx)
+	if got := recvText(t, comm); got != "chat:joined" {
+		t.Fatalf("got %q", got)
+	}
+	if err := comm.SendText(ctx, "say polled"); err != nil {
+		t.Fatal(err)
+	}
+	if got := recvText(t, comm); got != "chat:polled" {
+		t.Fatalf("got %q", got)
+	}
+	if err := comm.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cs.wait(t)
+}
+
+func TestSendAfterCloseAndInvalidCloseCode(t *testing.T) {
+	errs := make(chan error, 4)
+	srv := ginws.New(ginws.Config{Logger: discard()})
+	r := gin.New()
+	r.GET("/ws", srv.Mount(func() ginws.Consumer { return &closingConsumer{errs: errs} }))
+	ts := wstest.NewServer(t, r)
+	ctx := testCtx(t)
+	comm := ts.Communicator("/ws")
+	comm.MustConnect(ctx)
+	if code := waitClosed(t, comm); code != 4000 {
+		t.Fatalf("close %d", code)
+	}
+	if err := <-errs; err == nil {
+		t.Fatal("Close(1006) must be refused: 1006 may not be sent")
+	}
+	if err := <-errs; !errors.Is(err, ginws.ErrClosed) {
+		t.Fatalf("send after Close: %v, want ErrClosed", err)
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type closingConsumer struct {
+	ginws.WebsocketConsumer
+	errs chan error
+}
+
+func (c *closingConsumer) Connect(ctx context.Context) error {
+	if err := c.Accept(); err != nil {
+		return err
+	}
+	c.errs <- c.Close(1006, "not allowed")
+	if err := c.Close(4000, "done"); err != nil {
+		return err
+	}
+	c.errs <- c.SendText("too late")
+	return nil
+}
+
+func TestLargeReasonIsTruncated(t *testing.T) {
+	srv := ginws.New(ginws.Config{Logger: discard()})
+	r := gin.New()
+	long := strings.Repeat("é", 100) // 200 bytes: over the 123 a close frame can carry
+	r.GET("/ws", srv.Mount(func() ginws.Consumer { return &reasonCloser{reason: long} }))
+	ts := wstest.NewServer(t, r)
+	ctx := testCtx(t)
+	comm := ts.Communicator("/ws")
+	comm.MustConnect(ctx)
+	code, reason, err := comm.WaitClosed(ctx)
+	if err != nil || code != 4002 || len(reason) > 123 || !strings.HasPrefix(long, reason) {
+		t.Fatalf("close %d %q (%d bytes) %v", code, reason, len(reason), err)
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type reasonCloser struct {
+	ginws.WebsocketConsumer
+	reason string
+}
+
+func (r *reasonCloser) Connect(ctx context.Context) error {
+	if err := r.Accept(); err != nil {
+		return err
+	}
+	return r.Close(4002, r.reason)
+}
+
+func TestSendJSONErrorIsReported(t *testing.T) {
+	srv := ginws.New(ginws.Config{Logger: discard()})
+	r := gin.New()
+	errs := make(chan error, 1)
+	r.GET("/ws", srv.Mount(func() ginws.Consumer { return &badJSON{errs: errs} }))
+	ts := wstest.NewServer(t, r)
+	ctx := testCtx(t)
+	ts.Communicator("/ws").MustConnect(ctx)
+	var ue *json.UnsupportedTypeError
+	if err := <-errs; !errors.As(err, &ue) {
+		t.Fatalf("SendJSON(chan) = %v, want a json error", err)
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type badJSON struct {
+	ginws.WebsocketConsumer
+	errs chan error
+}
+
+func (b *badJSON) Connect(ctx context.Context) error {
+	if err := b.Accept(); err != nil {
+		return err
+	}
+	b.errs <- b.SendJSON(make(chan int))
+	return nil
+}
