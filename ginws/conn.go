@@ -184,6 +184,11 @@ func (c *Conn) Accept(opts ...AcceptOption) error {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.subprotocol == "" {
+		if p, ok := c.scope.keys[preferredSubprotocolKey].(string); ok && slices.Contains(c.scope.Subprotocols(), p) {
+			o.subprotocol = p
+		}
+	}
 	header := o.header
 	if o.subprotocol != "" {
 		if !slices.Contains(c.scope.Subprotocols(), o.subprotocol) {

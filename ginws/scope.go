@@ -76,9 +76,12 @@ func (s *Scope) Cookie(name string) (*http.Cookie, error) { return s.req.Cookie(
 func (s *Scope) Cookies() []*http.Cookie { return s.req.Cookies() }
 
 // Subprotocols returns the subprotocols the client offered in Sec-WebSocket-Protocol, in order.
-func (s *Scope) Subprotocols() []string {
+func (s *Scope) Subprotocols() []string { return OfferedSubprotocols(s.req.Header) }
+
+// OfferedSubprotocols parses the Sec-WebSocket-Protocol headers of a handshake request.
+func OfferedSubprotocols(h http.Header) []string {
 	var out []string
-	for _, h := range s.req.Header.Values("Sec-Websocket-Protocol") {
+	for _, h := range h.Values("Sec-Websocket-Protocol") {
 		for _, p := range strings.Split(h, ",") {
 			if p = strings.TrimSpace(p); p != "" {
 				out = append(out, p)
@@ -151,6 +154,14 @@ const originCheckedKey = "ginws.origin-checked"
 // same-origin default does not refuse an origin the middleware allowed. Origin middleware calls it;
 // applications rarely need to.
 func MarkOriginChecked(c *gin.Context) { c.Set(originCheckedKey, true) }
+
+// preferredSubprotocolKey names the subprotocol Accept selects when Connect does not choose one.
+const preferredSubprotocolKey = "ginws.subprotocol"
+
+// PreferSubprotocol makes Accept select p when the client offered it and Connect did not choose
+// another. Middleware that reads a token from Sec-WebSocket-Protocol (["bearer", TOKEN]) uses it so
+// that the marker is echoed, as browsers require of a server when they offer subprotocols.
+func PreferSubprotocol(c *gin.Context, p string) { c.Set(preferredSubprotocolKey, p) }
 
 func originChecked(c *gin.Context) bool {
 	v, _ := c.Get(originCheckedKey)

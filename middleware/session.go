@@ -1,0 +1,96 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/sessions"
+
+	"ginws.dev/ginws"
+)
+
+// Session is the gorilla/sessions session of a request — the same one the app's HTTP views use,
+// found through the same store and cookie name. It embeds *sessions.Session, so Values, ID and
+// IsNew read as usual.
+//
+// A consumer owns its Session: read and change it from its handlers, which never run concurrently.
+// Nothing is saved behind its back (as in Channels, which never saves a session on a WebSocket):
+// call Save.
+type Session struct {
+	*sessions.Session
+	store sessions.Store
+	name  string
+	req   *http.Request
+}
+
+// ErrSessionNotSavable is returned by Session.Save when the change could not reach the client:
+// after the upgrade a WebSocket cannot set cookies, so only stores that keep the data server side
+// (such as gorilla's FilesystemStore, or a Redis or database store) can save, and only for a
+// session whose cookie the client already holds.
+var ErrSessionNotSavable = errors.New("ginws/middleware: session cannot be saved after the WebSocket upgrade")
+
+var sessionKey = ginws.NewKey[*Session]("ginws.session")
+
+// Sessions loads the request's session from store under the cookie name the app's HTTP views use.
+// A missing, tampered, expired or otherwise unreadable cookie gives a new, empty session (an
+// anonymous request) — never an error page; the reason is logged at debug level without the
+// cookie's value.
+func Sessions(store sessions.Store, name string) gin.HandlerFunc {
+	if store == nil || name == "" {
+		panic("ginws/middleware: Sessions needs a store and a cookie name")
+	}
+	return func(c *gin.Context) {
+		s, err := store.Get(c.Request, name)
+		if err != nil {
+			slog.Debug("ginws/middleware: session cookie rejected; treating the request as anonymous",
+				"cookie", name, "error", err.Error())
+			s = sessions.NewSession(store, name)
+			s.IsNew = true
+		}
+		if s == nil {
+			s = sessions.NewSession(store, name)
+			s.IsNew = true
+		}
+		sessionKey.Set(c, &Session{Session: s, store: store, name: name, req: c.Request})
+		c.Next()
+	}
+}
+
+// SessionFrom returns the session Sessions loaded for a connection.
+func SessionFrom(s *ginws.Scope) (*Session, bool) { return sessionKey.Get(s) }
+
+// SessionFromGin returns the session Sessions loaded for an HTTP request.
+func SessionFromGin(c *gin.Context) (*Session, bool) { return sessionKey.FromGin(c) }
+
+// Save writes the session to its store. With a cookie store, or for a session the client holds no
+// cookie for, it saves nothing and returns ErrSessionNotSavable (wrapped with the reason).
+func (s *Session) Save(ctx context.Context) error {
+	if _, ok := s.store.(*sessions.CookieStore); ok {
+		return errors.Join(ErrSessionNotSavable, errors.New("a CookieStore keeps the session in the cookie, which the client can no longer receive; use a server-side store such as FilesystemStore"))
+	}
+	if s.IsNew {
+		return errors.Join(ErrSessionNotSavable, errors.New("the client has no cookie for this session, and none can be set after the upgrade"))
+	}
+	return s.store.Save(s.req.WithContext(ctx), discardWriter{}, s.Session)
+}
+
+// Reload reads the session again from its store — to see what an HTTP view saved after the
+// handshake. Unsaved changes are lost. With a cookie store it rereads the handshake's cookie.
+func (s *Session) Reload(ctx context.Context) error {
+	fresh, err := s.store.New(s.req.WithContext(ctx), s.name)
+	if err != nil {
+		return err
+	}
+	s.Session = fresh
+	return nil
+}
+
+// discardWriter is the ResponseWriter a store gets after the upgrade: cookies it sets go nowhere.
+type discardWriter struct{}
+
+func (discardWriter) Header() http.Header         { return http.Header{} }
+func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (discardWriter) WriteHeader(int)             {}
