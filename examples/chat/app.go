@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"expvar"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"runtime"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/sessions"
+
+	"ginws.dev/ginws"
+	"ginws.dev/middleware"
+)
+
+//go:embed templates
+var templates embed.FS
+
+// Options configures the app.
+type Options struct {
+	SessionKey []byte        // signs the session cookie
+	Layer      ginws.Layer   // default: in-memory
+	Debug      bool          // serve /debug/stats and /debug/pprof/
+	Logger     *slog.Logger  // default slog.Default()
+	WSConfig   *ginws.Config // overrides for tests; Layer and Logger above win
+}
+
+// App is the chat application: Gin routes for the pages and the socket.
+type App struct {
+	WS     *ginws.Server
+	engine *gin.Engine
+}
+
+const cookieName = "chat_session"
+
+// NewApp builds the app.
+func NewApp(o Options) *App {
+	var cfg ginws.Config
+	if o.WSConfig != nil {
+		cfg = *o.WSConfig
+	}
+	cfg.Layer, cfg.Logger = o.Layer, o.Logger
+	ws := ginws.New(cfg)
+
+	store := sessions.NewCookieStore(o.SessionKey)
+	store.Options.HttpOnly = true
+	store.Options.SameSite = http.SameSiteLaxMode
+
+	r := gin.New()
+	r.Use(gin.Recovery())
+	r.SetHTMLTemplate(template.Must(template.ParseFS(templates, "templates/*.html")))
+	r.Use(middleware.Sessions(store, cookieName))
+	loadUser := middleware.LoadUser(middleware.SessionUser("username", func(_ context.Context, id any) (string, bool, error) {
+		name, ok := id.(string)
+		return name, ok && name != "", nil
+	}))
+	r.Use(loadUser)
+
+	r.GET("/", index)
+	r.POST("/login", login)
+	r.POST("/logout", logout)
+	r.GET("/chat/:room/", room)
+	r.GET("/chat/:room", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/chat/"+c.Param("room")+"/") })
+
+	socket := ws.Mount(func() ginws.Consumer { return new(ChatConsumer) })
+	r.GET("/ws/chat/:room", middleware.RequireUser(), socket)
+	r.GET("/ws/chat/:room/", middleware.RequireUser(), socket)
+
+	if o.Debug {
+		debugRoutes(r, ws)
+	}
+	return &App{WS: ws, engine: r}
+}
+
+// Handler returns the app's HTTP handler.
+func (a *App) Handler() http.Handler { return a.engine }
+
+func index(c *gin.Context) {
+	user, _ := middleware.UserFromGin[string](c)
+	c.HTML(http.StatusOK, "index.html", gin.H{"User": user, "Next": c.Query("next")})
+}
+
+// login is an ordinary HTTP view: it stores the user name in the session, which the socket's
+// middleware reads back.
+func login(c *gin.Context) {
+	name := strings.TrimSpace(c.PostForm("username"))
+	if name == "" || utf8.RuneCountInString(name) > 32 {
+		c.String(http.StatusBadRequest, "username: 1 to 32 characters")
+		return
+	}
+	s, _ := middleware.SessionFromGin(c)
+	s.Values["username"] = name
+	if err := s.Session.Save(c.Request, c.Writer); err != nil {
+		c.String(http.StatusInternalServerError, "could not save the session")
+		return
+	}
+	next := c.PostForm("next")
+	if !strings.HasPrefix(next, "/chat/") {
+		next = "/"
+	}
+	c.Redirect(http.StatusSeeOther, next)
+}
+
+func logout(c *gin.Context) {
+	s, _ := middleware.SessionFromGin(c)
+	s.Options.MaxAge = -1
+	_ = s.Session.Save(c.Request, c.Writer)
+	c.Redirect(http.StatusSeeOther, "/")
+}
+
+func room(c *gin.Context) {
+	name := c.Param("room")
+	if !validRoom(name) {
+		c.String(http.StatusNotFound, "room names use letters, digits, '-', '_' and '.' (up to 80)")
+		return
+	}
+	user, ok := middleware.UserFromGin[string](c)
+	if !ok {
+		c.Redirect(http.StatusSeeOther, "/?next=/chat/"+name+"/")
+		return
+	}
+	c.HTML(http.StatusOK, "room.html", gin.H{"Room": name, "User": user})
+}
+
+func validRoom(name string) bool {
+	return len(name) <= 80 && ginws.ValidateGroupName("chat_"+name) == nil
+}
+
+// debugRoutes expose what load tools watch: goroutines, heap and the server's counters.
+func debugRoutes(r *gin.Engine, ws *ginws.Server) {
+	r.GET("/debug/stats", func(c *gin.Context) {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		c.JSON(http.StatusOK, gin.H{
+			"goroutines": runtime.NumGoroutine(),
+			"heap_alloc": m.HeapAlloc,
+			"heap_inuse": m.HeapInuse,
+			"sys":        m.Sys,
+			"ws":         ws.Stats(),
+		})
+	})
+	r.GET("/debug/gc", func(c *gin.Context) {
+		runtime.GC()
+		c.Status(http.StatusNoContent)
+	})
+	r.GET("/debug/vars", gin.WrapH(expvar.Handler()))
+	r.GET("/debug/pprof/*name", func(c *gin.Context) {
+		switch c.Param("name") {
+		case "/cmdline":
+			pprof.Cmdline(c.Writer, c.Request)
+		case "/profile":
+			pprof.Profile(c.Writer, c.Request)
+		case "/symbol":
+			pprof.Symbol(c.Writer, c.Request)
+		case "/trace":
+			pprof.Trace(c.Writer, c.Request)
+		default:
+			pprof.Index(c.Writer, c.Request)
+		}
+	})
+}
