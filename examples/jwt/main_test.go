@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/goleak"
+
+	"ginws.dev/ginws/wstest"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.TestMode)
+	goleak.VerifyTestMain(m)
+}
+
+func TestJWTExample(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	r, ws := NewApp(secret, slog.New(slog.DiscardHandler))
+	ts := wstest.NewServer(t, r)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	defer ws.Shutdown(ctx)
+
+	resp, err := http.Get(ts.URL + "/token?user=ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	// A browser: the token as a subprotocol; the server must echo "bearer".
+	browser := ts.Communicator("/ws/notifications", wstest.Subprotocols("bearer", tok.Token))
+	res := browser.MustConnect(ctx)
+	if res.Subprotocol != "bearer" {
+		t.Fatalf("chosen subprotocol %q, want bearer", res.Subprotocol)
+	}
+	var hello map[string]string
+	if err := browser.ReceiveJSON(ctx, &hello); err != nil || hello["user"] != "ada" {
+		t.Fatalf("hello: %v %v", hello, err)
+	}
+	// A server-side client: the Authorization header.
+	api := ts.Communicator("/ws/notifications", wstest.Header("Authorization", "Bearer "+tok.Token), wstest.Origin(""))
+	api.MustConnect(ctx)
+	if err := api.ReceiveJSON(ctx, &hello); err != nil {
+		t.Fatal(err)
+	}
+	// An authenticated HTTP call notifies every connection of the user.
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/notify/ada", strings.NewReader(url.Values{"message": {"ding"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("notify: %d", resp.StatusCode)
+	}
+	for _, c := range []*wstest.Communicator{browser, api} {
+		var n map[string]string
+		if err := c.ReceiveJSON(ctx, &n); err != nil || n["message"] != "ding" {
+			t.Fatalf("notification: %v %v", n, err)
+		}
+	}
+	// Refusals: no token, a token from another secret, an expired token.
+	other, _ := Mint([]byte("another-secret-another-secret-xx"), "ada", time.Minute)
+	expired, _ := Mint(secret, "ada", -time.Hour)
+	for name, c := range map[string]*wstest.Communicator{
+		"none":    ts.Communicator("/ws/notifications"),
+		"forged":  ts.Communicator("/ws/notifications", wstest.Subprotocols("bearer", other)),
+		"expired": ts.Communicator("/ws/notifications", wstest.Header("Authorization", "Bearer "+expired)),
+	} {
+		res, err := c.Connect(ctx)
+		if err != nil || res.Accepted || res.Status != http.StatusUnauthorized {
+			t.Fatalf("%s: %+v %v, want 401", name, res, err)
+		}
+	}
+}
