@@ -1,0 +1,221 @@
+package ginws_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/websocket"
+
+	"ginws.dev/ginws"
+)
+
+// BenchmarkMemoryGroupSend measures the in-memory layer's fan-out: one GroupSend to a group of
+// subscribed channels, as connections subscribe them. ns/delivery is the cost per member.
+func BenchmarkMemoryGroupSend(b *testing.B) {
+	for _, members := range []int{1, 100, 10000} {
+		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
+			ctx := context.Background()
+			layer := ginws.NewMemoryLayer(ginws.MemoryConfig{})
+			var delivered atomic.Int64
+			for i := 0; i < members; i++ {
+				ch, _ := layer.NewChannel(ctx, "")
+				unsub, err := layer.Subscribe(ch, func(*ginws.Envelope) error { delivered.Add(1); return nil })
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer unsub()
+				if err := layer.GroupAdd(ctx, "bench", ch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			msg := ginws.Message{"type": "chat.message", "message": "hello, room", "user": "ada"}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := layer.GroupSend(ctx, "bench", msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if delivered.Load() != int64(b.N)*int64(members) {
+				b.Fatalf("delivered %d, want %d", delivered.Load(), b.N*members)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(int64(b.N)*int64(members)), "ns/delivery")
+		})
+	}
+}
+
+// fanoutConsumer relays room messages with RelayJSON, like the chat example.
+type fanoutConsumer struct{ ginws.WebsocketConsumer }
+
+func (f *fanoutConsumer) Groups() []string { return []string{"bench"} }
+
+func (f *fanoutConsumer) Events() ginws.Events { return ginws.Events{"chat.message": relayChat} }
+
+// BenchmarkFanOutLoopback measures the whole stack on loopback: a GroupSend to members connected
+// over real sockets, each reading every message. The clients share the process, so this is a ratio
+// benchmark (compare runs, not machines); the load tool in examples/loadtest measures the server
+// alone.
+func BenchmarkFanOutLoopback(b *testing.B) {
+	for _, members := range []int{10, 100} {
+		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
+			layer := ginws.NewMemoryLayer(ginws.MemoryConfig{Capacity: 10000})
+			ws := ginws.New(ginws.Config{Layer: layer, Logger: slog.New(slog.DiscardHandler), OutboundLimit: 64 << 20})
+			r := gin.New()
+			r.GET("/ws", ws.Mount(func() ginws.Consumer { return new(fanoutConsumer) }))
+			srv := httptest.NewServer(r)
+			defer srv.Close()
+			defer ws.Shutdown(context.Background())
+			url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+
+			var received atomic.Int64
+			var wg sync.WaitGroup
+			conns := make([]*websocket.Conn, members)
+			for i := range conns {
+				c, _, err := websocket.DefaultDialer.Dial(url, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				conns[i] = c
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						if _, _, err := c.ReadMessage(); err != nil {
+							return
+						}
+						received.Add(1)
+					}
+				}()
+			}
+			for ws.Stats().Open < int64(members) {
+				time.Sleep(time.Millisecond)
+			}
+			ctx := context.Background()
+			msg := ginws.Message{"type": "chat.message", "message": "hello, room"}
+			b.ResetTimer()
+			const window = 50 // sends in flight, as a sender waiting for the slowest member would
+			for i := 0; i < b.N; i++ {
+				for int64(i)-received.Load()/int64(members) > window {
+					runtime.Gosched()
+				}
+				if err := layer.GroupSend(ctx, "bench", msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			want := int64(b.N) * int64(members)
+			for received.Load() < want {
+				time.Sleep(100 * time.Microsecond)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(want)/b.Elapsed().Seconds(), "deliveries/s")
+			for _, c := range conns {
+				c.Close()
+			}
+			wg.Wait()
+			if d := ws.Stats().DroppedEvents; d != 0 {
+				b.Fatalf("%d events dropped", d)
+			}
+		})
+	}
+}
+
+// BenchmarkIdleConnMemory opens idle connections and reports the Go memory (heap in use plus
+// goroutine stacks) each costs the server. Clients are raw TCP sockets that did a handshake by hand,
+// so they add little; their share is measured on a plain TCP listener and subtracted.
+func BenchmarkIdleConnMemory(b *testing.B) {
+	const n = 2000
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		raw := measureConns(b, n, func() (string, func()) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			var held []net.Conn
+			var mu sync.Mutex
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					mu.Lock()
+					held = append(held, c)
+					mu.Unlock()
+				}
+			}()
+			return ln.Addr().String(), func() {
+				ln.Close()
+				mu.Lock()
+				for _, c := range held {
+					c.Close()
+				}
+				mu.Unlock()
+			}
+		}, false)
+		full := measureConns(b, n, func() (string, func()) {
+			ws := ginws.New(ginws.Config{Logger: slog.New(slog.DiscardHandler)})
+			r := gin.New()
+			r.GET("/ws", ws.Mount(func() ginws.Consumer { return new(fanoutConsumer) }))
+			srv := httptest.NewServer(r)
+			return strings.TrimPrefix(srv.URL, "http://"), func() {
+				_ = ws.Shutdown(context.Background())
+				srv.Close()
+			}
+		}, true)
+		b.ReportMetric(full-raw, "B/conn")
+	}
+}
+
+// measureConns opens n client sockets to the server start returns and reports Go memory per
+// connection (heap in use + stacks), after a GC.
+func measureConns(b *testing.B, n int, start func() (addr string, stop func()), handshake bool) float64 {
+	before := memNow()
+	addr, stop := start()
+	defer stop()
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, c)
+		if handshake {
+			fmt.Fprintf(c, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+				b.Fatalf("handshake: %v %v", resp, err)
+			}
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // let handshake goroutines finish
+	after := memNow()
+	return float64(after-before) / float64(n)
+}
+
+func memNow() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse + m.StackInuse
+}
