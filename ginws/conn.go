@@ -13,7 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gorilla/websocket"
+	"github.com/gin-gonic/gin"
 )
 
 // ErrSlowClient is returned by sends to a connection that was just closed because its client could
@@ -44,49 +44,67 @@ type Conn struct {
 	srv         *Server
 	scope       *Scope
 	consumer    Consumer
-	events      Events // keys normalized ('.' → '_')
+	events      []namedHandler // names normalized ('.' → '_'); a few, so a slice beats a map
 	channel     string
 	unsubscribe func()
-	pullLayer   bool // the layer has no Subscriber: a goroutine polls Receive
-	inboxCap    int
 	ctx         context.Context
 	cancel      context.CancelFunc
+	hs          *handshake // during open only
 
-	// Handshake only (the handshake goroutine, inside open).
-	w             http.ResponseWriter
-	req           *http.Request
-	upgradeFailed bool
-
-	ws *websocket.Conn // set by Accept, before any other goroutine starts
-	nc net.Conn
+	nc          net.Conn // set by Accept, before any other goroutine starts
+	subprotocol string
+	rs          readState // the reader goroutine's
 
 	current *Envelope // the event being dispatched; pump goroutine only
 
 	mu            sync.Mutex
-	cond          sync.Cond // on mu: the reader and the layer poller wait for room in the inbox
-	state         connState
-	refused       bool // Close called before Accept
-	shuttingDown  bool // refused because the server is shutting down
+	cond          *sync.Cond // on mu, made on first wait: the reader or the layer poller waits for room
 	groups        []string
-	groupsLeft    bool
 	inbox         []inboxItem
 	inboxSpare    []inboxItem
-	pendingEvents int
-	pendingFrames int
-	pumping       bool
-	hold          bool // no pump until Connect has returned
 	out           []outFrame
 	outSpare      []outFrame
-	outBytes      int
-	writing       bool
-	writeStart    time.Time
-	closeCode     int // set when the server decided to close
 	closeReason   string
-	ended         bool // the reader finished; the end item is queued
-	endCode       int
-	tcpClosed     bool
-	pingTimer     *time.Timer
 	closeTimer    *time.Timer
+	writeStart    int64 // unix nanoseconds of the write under way
+	outBytes      int
+	inboxCap      int32
+	pendingEvents int32
+	pendingFrames int32
+	closeCode     int32 // set when the server decided to close
+	endCode       int32
+	state         connState
+	pullLayer     bool // the layer has no Subscriber: a goroutine polls Receive
+	refused       bool // Close called before Accept
+	shuttingDown  bool // refused because the server is shutting down
+	groupsLeft    bool
+	pumping       bool
+	hold          bool // no pump until Connect has returned
+	writing       bool
+	ended         bool // the reader finished; the end item is queued
+	tcpClosed     bool
+}
+
+// handshake is what Accept needs from Mount while Connect runs.
+type handshake struct {
+	w             gin.ResponseWriter
+	req           *http.Request
+	upgradeFailed bool
+}
+
+// wait blocks on the connection's condition variable. Callers hold c.mu.
+func (c *Conn) wait() {
+	if c.cond == nil {
+		c.cond = sync.NewCond(&c.mu)
+	}
+	c.cond.Wait()
+}
+
+// broadcast wakes waiters. Callers hold c.mu.
+func (c *Conn) broadcast() {
+	if c.cond != nil {
+		c.cond.Broadcast()
+	}
 }
 
 type itemKind uint8
@@ -109,8 +127,7 @@ const maxPendingFrames = 16
 
 func newConn(s *Server, scope *Scope) *Conn {
 	c := &Conn{srv: s, scope: scope, inboxCap: DefaultCapacity, hold: true}
-	c.cond.L = &c.mu
-	base, cancel := context.WithCancel(context.WithoutCancel(scope.req.Context()))
+	base, cancel := context.WithCancel(context.Background())
 	c.ctx = context.WithValue(base, connCtxKey{}, c)
 	c.cancel = cancel
 	return c
@@ -136,12 +153,7 @@ func (c *Conn) Logger() *slog.Logger {
 }
 
 // Subprotocol returns the subprotocol chosen by Accept, or "".
-func (c *Conn) Subprotocol() string {
-	if c.ws == nil {
-		return ""
-	}
-	return c.ws.Subprotocol()
-}
+func (c *Conn) Subprotocol() string { return c.subprotocol }
 
 // AcceptOption adjusts Accept.
 type AcceptOption func(*acceptOptions)
@@ -177,7 +189,7 @@ func (c *Conn) Accept(opts ...AcceptOption) error {
 		return ErrAlreadyAccepted
 	case refused:
 		return ErrClosed
-	case c.w == nil:
+	case c.hs == nil:
 		return errors.New("ginws: Accept must be called from Connect")
 	}
 	var o acceptOptions
@@ -199,16 +211,14 @@ func (c *Conn) Accept(opts ...AcceptOption) error {
 		}
 		header.Set("Sec-WebSocket-Protocol", o.subprotocol)
 	}
-	ws, err := c.srv.upgrader.Upgrade(c.w, c.req, header)
+	// gorilla performs the handshake; from then on ginws reads and writes the frames itself (see
+	// conn_read.go and flush), so gorilla's Conn is dropped.
+	ws, err := c.srv.upgrader.Upgrade(c.hs.w, c.hs.req, header)
 	if err != nil {
-		c.upgradeFailed = true // gorilla answered the request (or dropped it)
+		c.hs.upgradeFailed = true // gorilla answered the request (or dropped it)
 		return fmt.Errorf("ginws: upgrade: %w", err)
 	}
-	c.ws, c.nc = ws, ws.NetConn()
-	ws.SetReadLimit(c.srv.cfg.ReadLimit)
-	ws.SetCloseHandler(func(int, string) error { return nil }) // the runtime answers closes itself
-	ws.SetPingHandler(c.onPing)
-	ws.SetPongHandler(c.onPong)
+	c.nc, c.subprotocol = ws.NetConn(), ws.Subprotocol()
 	c.mu.Lock()
 	c.state = stateOpen
 	c.mu.Unlock()
@@ -244,7 +254,7 @@ func (c *Conn) Close(code int, reason string) error {
 	if code == 0 {
 		code = CloseNormal
 	}
-	if !sendableCloseCode(code) {
+	if !validCloseCode(code) {
 		return fmt.Errorf("ginws: close code %d may not be sent (use 1000-1014 except 1004-1006, or 3000-4999)", code)
 	}
 	c.closeWith(code, reason)
@@ -298,11 +308,16 @@ func (c *Conn) leaveGroups(ctx context.Context) {
 	}
 }
 
+type namedHandler struct {
+	name string
+	h    EventHandler
+}
+
 func (c *Conn) setEvents(events Events) error {
 	if len(events) == 0 {
 		return nil
 	}
-	c.events = make(Events, len(events))
+	c.events = make([]namedHandler, 0, len(events))
 	for typ, h := range events {
 		name, err := handlerName(typ)
 		if err != nil {
@@ -311,12 +326,27 @@ func (c *Conn) setEvents(events Events) error {
 		if h == nil {
 			return fmt.Errorf("ginws: Events(): nil handler for %q", typ)
 		}
-		if _, dup := c.events[name]; dup {
-			return fmt.Errorf("ginws: Events(): %q is registered twice ('.' and '_' are the same in event types)", typ)
+		for _, e := range c.events {
+			if e.name == name {
+				return fmt.Errorf("ginws: Events(): %q is registered twice ('.' and '_' are the same in event types)", typ)
+			}
 		}
-		c.events[name] = h
+		c.events = append(c.events, namedHandler{name: name, h: h})
 	}
 	return nil
+}
+
+// sameType compares a normalized handler name with an event type in which '.' stands for '_'.
+func sameType(name, typ string) bool {
+	if len(name) != len(typ) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if t := typ[i]; name[i] != t && !(t == '.' && name[i] == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // handler finds the handler for an event type, with Channels' rules.
@@ -327,15 +357,10 @@ func (c *Conn) handler(typ string) (EventHandler, error) {
 	if typ[0] == '_' || typ[0] == '.' {
 		return nil, fmt.Errorf("ginws: malformed event type %s: it must not start with '_' or '.'", quote(typ))
 	}
-	var buf [96]byte
-	b := append(buf[:0], typ...)
-	for i, ch := range b {
-		if ch == '.' {
-			b[i] = '_'
+	for _, e := range c.events {
+		if sameType(e.name, typ) {
+			return e.h, nil
 		}
-	}
-	if h := c.events[string(b)]; h != nil {
-		return h, nil
 	}
 	return nil, fmt.Errorf("ginws: no handler for event type %s (add it to the consumer's Events())", quote(typ))
 }

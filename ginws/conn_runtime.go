@@ -1,18 +1,14 @@
 package ginws
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"runtime/debug"
 	"sync"
 	"time"
-	"unicode/utf8"
 
-	"github.com/gorilla/websocket"
 )
 
 // The runtime of an accepted connection runs on at most three goroutines:
@@ -30,10 +26,8 @@ func (c *Conn) start() {
 	if c.srv.readWait > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.readWait))
 	}
+	c.srv.pingLater()
 	c.mu.Lock()
-	if c.srv.cfg.PingInterval > 0 {
-		c.pingTimer = time.AfterFunc(c.srv.cfg.PingInterval, c.ping)
-	}
 	c.hold = false
 	if len(c.inbox) > 0 || len(c.out) > 0 {
 		c.kick()
@@ -61,7 +55,7 @@ func (c *Conn) deliver(env *Envelope) error {
 		return nil // the connection is going away; the event has nobody to reach
 	}
 	if c.pendingEvents >= c.inboxCap {
-		slow := c.writing && c.state == stateOpen && time.Since(c.writeStart) > slowWrite
+		slow := c.writing && c.state == stateOpen && time.Now().UnixNano()-c.writeStart > int64(slowWrite)
 		if slow {
 			c.slowLocked("event queue full while a write is blocked")
 		}
@@ -86,7 +80,7 @@ func (c *Conn) pollLayer() {
 	for {
 		c.mu.Lock()
 		for c.pendingEvents >= c.inboxCap && !c.ended {
-			c.cond.Wait()
+			c.wait()
 		}
 		ended := c.ended
 		c.mu.Unlock()
@@ -153,7 +147,7 @@ func (c *Conn) pump() {
 			}
 		}
 		if len(items) > 0 {
-			c.cond.Broadcast()
+			c.broadcast()
 		}
 		c.mu.Unlock()
 
@@ -241,7 +235,7 @@ func (c *Conn) recoverHandler(what, typ string) {
 func (c *Conn) failed(what string, err error) {
 	if ce := (*CloseError)(nil); errors.As(err, &ce) {
 		code := ce.Code
-		if !sendableCloseCode(code) {
+		if !validCloseCode(code) {
 			code = CloseInternalError
 		}
 		c.closeWith(code, ce.Reason)
@@ -271,10 +265,11 @@ func (c *Conn) flush() {
 		return
 	}
 	c.writing = true
-	c.writeStart = time.Now()
+	now := time.Now()
+	c.writeStart = now.UnixNano()
 	c.mu.Unlock()
 
-	_ = c.nc.SetWriteDeadline(c.writeStart.Add(c.srv.cfg.WriteTimeout))
+	_ = c.nc.SetWriteDeadline(now.Add(c.srv.cfg.WriteTimeout))
 	var err error
 	if len(out) == 1 && out[0].framed {
 		_, err = c.nc.Write(out[0].data) // a relayed frame: shared bytes, no copy
@@ -322,7 +317,7 @@ func (c *Conn) writeFailed(err error) {
 func (c *Conn) abort(code int) {
 	c.mu.Lock()
 	if c.closeCode == 0 {
-		c.closeCode = code
+		c.closeCode = int32(code)
 	}
 	c.tcpClosed = true
 	c.mu.Unlock()
@@ -361,7 +356,7 @@ func (c *Conn) closeWith(code int, reason string) {
 		c.refused = true
 	case stateOpen:
 		c.state = stateClosing
-		c.closeCode, c.closeReason = code, reason
+		c.closeCode, c.closeReason = int32(code), reason
 		if !c.tcpClosed {
 			c.out = append(c.out, outFrame{op: opClose, data: closePayload(code, reason)})
 			c.kick()
@@ -396,84 +391,22 @@ func (c *Conn) forceClose() {
 	}
 }
 
+// ping queues a keepalive ping (Server.pingAll calls it every PingInterval).
 func (c *Conn) ping() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state != stateOpen || c.ended {
+	if c.state != stateOpen || c.ended || c.hold {
 		return
 	}
 	c.out = append(c.out, outFrame{op: opPing})
 	c.kick()
-	c.pingTimer.Reset(c.srv.cfg.PingInterval)
-}
-
-// onPing answers a client's ping through the writer (reader goroutine).
-func (c *Conn) onPing(data string) error {
-	c.extendRead()
-	c.mu.Lock()
-	if !c.tcpClosed && (c.state == stateOpen || c.state == stateClosing) {
-		c.out = append(c.out, outFrame{op: opPong, data: []byte(data)})
-		c.kick()
-	}
-	c.mu.Unlock()
-	return nil
-}
-
-func (c *Conn) onPong(string) error {
-	c.extendRead()
-	return nil
-}
-
-func (c *Conn) extendRead() {
-	if c.srv.readWait > 0 {
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.readWait))
-	}
-}
-
-var readBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func readMessage(r io.Reader) ([]byte, error) {
-	b := readBufPool.Get().(*bytes.Buffer)
-	b.Reset()
-	_, err := b.ReadFrom(r)
-	var out []byte
-	if err == nil {
-		out = append(make([]byte, 0, b.Len()), b.Bytes()...)
-	}
-	if b.Cap() <= 64<<10 {
-		readBufPool.Put(b)
-	}
-	return out, err
-}
-
-// readLoop reads the client's frames until the connection ends.
-func (c *Conn) readLoop() {
-	for {
-		op, r, err := c.ws.NextReader()
-		if err != nil {
-			c.readEnded(err)
-			return
-		}
-		data, err := readMessage(r)
-		if err != nil {
-			c.readEnded(err)
-			return
-		}
-		if op == websocket.TextMessage && !utf8.Valid(data) {
-			c.Logger().Info("ginws: invalid UTF-8 in a text frame; closing with 1007")
-			c.closeWith(CloseInvalidPayload, "invalid UTF-8")
-			continue
-		}
-		c.pushFrame(Frame{Binary: op == websocket.BinaryMessage, Data: data})
-		c.extendRead()
-	}
 }
 
 func (c *Conn) pushFrame(f Frame) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.pendingFrames >= maxPendingFrames && !c.ended && c.closeCode == 0 {
-		c.cond.Wait()
+		c.wait()
 	}
 	if c.ended || c.closeCode != 0 {
 		return
@@ -482,63 +415,6 @@ func (c *Conn) pushFrame(f Frame) {
 	c.pendingFrames++
 	c.kick()
 }
-
-// readEnded ends the connection after the reader's last error.
-func (c *Conn) readEnded(err error) {
-	var ce *websocket.CloseError
-	var ne net.Error
-	switch {
-	case errors.As(err, &ce) && ce.Code != CloseAbnormal: // gorilla reports an unexpected EOF as 1006
-		c.peerClosed(ce.Code)
-		return
-	case errors.Is(err, websocket.ErrReadLimit):
-		// gorilla has sent 1009; let the client answer before the socket closes.
-		c.Logger().Info("ginws: message over ReadLimit; closed with 1009", "read_limit", c.srv.cfg.ReadLimit)
-		c.drain()
-		c.end(CloseMessageTooBig)
-	case errors.As(err, &ne) && ne.Timeout():
-		c.mu.Lock()
-		closing := c.closeCode != 0
-		c.mu.Unlock()
-		if !closing {
-			c.Logger().Info("ginws: client stopped answering pings; dropping it", "ping_timeout", c.srv.cfg.PingTimeout)
-		}
-		c.end(CloseAbnormal)
-	case ce != nil, errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.As(err, &ne):
-		c.end(CloseAbnormal)
-	default:
-		// A protocol error: gorilla has sent 1002.
-		c.Logger().Info("ginws: protocol error; closed with 1002", "error", err)
-		c.drain()
-		c.end(CloseProtocolError)
-	}
-}
-
-// drain reads and discards what the client still sends after gorilla wrote a close frame for a
-// read error, until the client goes quiet, closes, or CloseTimeout passes — so that closing the
-// socket with unread data does not reset the connection before the client has read the close.
-func (c *Conn) drain() {
-	if hc, ok := c.nc.(interface{ CloseWrite() error }); ok {
-		_ = hc.CloseWrite() // the close frame is out; a FIN tells the client we are done
-	}
-	end := time.Now().Add(c.srv.cfg.CloseTimeout)
-	buf := make([]byte, 512)
-	for total := 0; total < 1<<20; {
-		quiet := time.Now().Add(drainQuiet)
-		if quiet.After(end) {
-			quiet = end
-		}
-		_ = c.nc.SetReadDeadline(quiet)
-		n, err := c.nc.Read(buf)
-		total += n
-		if err != nil {
-			return
-		}
-	}
-}
-
-// drainQuiet is how long a client must stay silent for drain to stop early.
-const drainQuiet = 200 * time.Millisecond
 
 // peerClosed handles the client's close frame: answer it (if the client started the close) once
 // the frames already queued are written, then end.
@@ -571,11 +447,11 @@ func (c *Conn) endLocked(code int) {
 	}
 	c.ended = true
 	if c.closeCode != 0 {
-		code = c.closeCode
+		code = int(c.closeCode)
 	}
-	c.endCode = code
+	c.endCode = int32(code)
 	c.inbox = append(c.inbox, inboxItem{kind: itemEnd})
-	c.cond.Broadcast()
+	c.broadcast()
 	c.kick()
 }
 
@@ -586,10 +462,7 @@ func (c *Conn) finish() {
 	c.mu.Lock()
 	c.state = stateClosed
 	c.tcpClosed = true
-	code := c.endCode
-	if c.pingTimer != nil {
-		c.pingTimer.Stop()
-	}
+	code := int(c.endCode)
 	if c.closeTimer != nil {
 		c.closeTimer.Stop()
 	}

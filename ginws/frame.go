@@ -80,8 +80,9 @@ func closePayload(code int, reason string) []byte {
 	return append(p, reason...)
 }
 
-// sendableCloseCode reports whether a server may put code in a close frame.
-func sendableCloseCode(code int) bool {
+// validCloseCode reports whether code may travel in a close frame (RFC 6455 §7.4): sent by us,
+// or received from a client.
+func validCloseCode(code int) bool {
 	switch {
 	case code >= 3000 && code <= 4999:
 		return true

@@ -56,7 +56,7 @@ func (s *Server) handshake(gc *gin.Context, factory func() Consumer) {
 		gc.AbortWithStatus(http.StatusServiceUnavailable)
 		return
 	}
-	status, err := c.open(gc, factory)
+	status, err, upgradeFailed := c.open(gc, factory)
 	if status == 0 {
 		return // upgraded: the connection runs on its own goroutines now
 	}
@@ -67,7 +67,7 @@ func (s *Server) handshake(gc *gin.Context, factory func() Consumer) {
 	} else if err != nil {
 		s.cfg.Logger.Debug("ginws: handshake refused", "path", r.URL.Path, "status", status, "reason", err)
 	}
-	if status > 0 && !c.upgradeFailed {
+	if status > 0 && !upgradeFailed {
 		gc.AbortWithStatus(status)
 	} else {
 		gc.Abort()
@@ -76,7 +76,13 @@ func (s *Server) handshake(gc *gin.Context, factory func() Consumer) {
 
 // open runs a handshake: channel, groups, Connect. It returns 0 once the connection is accepted,
 // or the HTTP status to refuse it with.
-func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err error) {
+func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err error, upgradeFailed bool) {
+	status, err = c.run(gc, factory)
+	return status, err, c.hs != nil && c.hs.upgradeFailed
+}
+
+// run is open's body; c.hs is set while it runs.
+func (c *Conn) run(gc *gin.Context, factory func() Consumer) (status int, err error) {
 	s := c.srv
 	consumer := factory()
 	if consumer == nil {
@@ -84,8 +90,9 @@ func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err e
 	}
 	consumer.bind(c, consumer)
 	c.consumer = consumer
-	c.w, c.req = gc.Writer, gc.Request
-	defer func() { c.w, c.req = nil, nil }()
+	hs := &handshake{w: gc.Writer, req: gc.Request}
+	c.hs = hs
+	defer func() { c.hs = nil }()
 
 	ctx := c.ctx
 	layer := s.cfg.Layer
@@ -95,7 +102,7 @@ func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err e
 	}
 	c.channel = name
 	if cr, ok := layer.(CapacityReporter); ok {
-		c.inboxCap = max(1, cr.Capacity(name))
+		c.inboxCap = int32(min(max(1, cr.Capacity(name)), 1<<30))
 	}
 	if sub, ok := layer.(Subscriber); ok {
 		if c.unsubscribe, err = sub.Subscribe(name, c.deliver); err != nil {
@@ -129,7 +136,7 @@ func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err e
 		c.release(ctx)
 		var re *RefuseError
 		switch {
-		case c.upgradeFailed:
+		case c.hs.upgradeFailed:
 			return -1, err
 		case errors.As(err, &re):
 			return re.Status, err

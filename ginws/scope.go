@@ -1,6 +1,7 @@
 package ginws
 
 import (
+	"crypto/tls"
 	"maps"
 	"net/http"
 	"net/url"
@@ -17,21 +18,32 @@ import (
 // A Scope is a snapshot: it stays valid after the handshake, when Gin has already recycled its
 // Context, and it is safe for concurrent reads. It is never modified after Mount builds it.
 type Scope struct {
-	req      *http.Request
-	params   gin.Params
-	route    string
-	clientIP string
-	keys     map[any]any
+	method     string
+	url        *url.URL
+	header     http.Header
+	host       string
+	remoteAddr string
+	tls        *tls.ConnectionState
+	params     gin.Params
+	route      string
+	clientIP   string
+	keys       map[any]any
 }
 
 // NewScope snapshots c. Mount calls it for every handshake; tests can call it on a context from
 // gin.CreateTestContext to exercise code that reads a Scope without any network.
 func NewScope(c *gin.Context) *Scope {
+	r := c.Request
 	s := &Scope{
-		req:      c.Request,
-		route:    c.FullPath(),
-		clientIP: c.ClientIP(),
-		keys:     maps.Clone(c.Keys),
+		method:     r.Method,
+		url:        r.URL,
+		header:     r.Header,
+		host:       r.Host,
+		remoteAddr: r.RemoteAddr,
+		tls:        r.TLS,
+		route:      c.FullPath(),
+		clientIP:   c.ClientIP(),
+		keys:       maps.Clone(c.Keys),
 	}
 	if len(c.Params) > 0 {
 		s.params = append(gin.Params(nil), c.Params...)
@@ -39,15 +51,22 @@ func NewScope(c *gin.Context) *Scope {
 	return s
 }
 
-// Request returns the handshake request. Its body is empty, and its context ends with the
-// handshake: use the context handlers receive instead.
-func (s *Scope) Request() *http.Request { return s.req }
+// Request returns a new copy of the handshake request: method, URL, headers, host, remote address
+// and TLS state. It has no body and a background context: the handshake's context, and whatever
+// middleware hung on it, ends with the handshake — a Scope keeps only what it exposes, so that a
+// long-lived connection keeps little alive.
+func (s *Scope) Request() *http.Request {
+	return &http.Request{
+		Method: s.method, URL: s.url, Header: s.header, Host: s.host, RemoteAddr: s.remoteAddr,
+		TLS: s.tls, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Body: http.NoBody,
+	}
+}
 
 // Path returns the decoded URL path, e.g. "/ws/chat/lobby/".
-func (s *Scope) Path() string { return s.req.URL.Path }
+func (s *Scope) Path() string { return s.url.Path }
 
 // RawPath returns the path as the client sent it, still escaped.
-func (s *Scope) RawPath() string { return s.req.URL.EscapedPath() }
+func (s *Scope) RawPath() string { return s.url.EscapedPath() }
 
 // Route returns the Gin route pattern that matched, e.g. "/ws/chat/:room".
 func (s *Scope) Route() string { return s.route }
@@ -61,22 +80,22 @@ func (s *Scope) Params() gin.Params { return append(gin.Params(nil), s.params...
 
 // Query parses and returns the query string. Each call parses afresh, so callers may modify
 // the result.
-func (s *Scope) Query() url.Values { return s.req.URL.Query() }
+func (s *Scope) Query() url.Values { return s.url.Query() }
 
 // QueryValue returns the first value of a query parameter.
-func (s *Scope) QueryValue(key string) string { return s.req.URL.Query().Get(key) }
+func (s *Scope) QueryValue(key string) string { return s.url.Query().Get(key) }
 
 // Header returns the handshake's request headers. Treat it as read-only.
-func (s *Scope) Header() http.Header { return s.req.Header }
+func (s *Scope) Header() http.Header { return s.header }
 
 // Cookie returns the named cookie of the handshake, or http.ErrNoCookie.
-func (s *Scope) Cookie(name string) (*http.Cookie, error) { return s.req.Cookie(name) }
+func (s *Scope) Cookie(name string) (*http.Cookie, error) { return (&http.Request{Header: s.header}).Cookie(name) }
 
 // Cookies returns every cookie of the handshake.
-func (s *Scope) Cookies() []*http.Cookie { return s.req.Cookies() }
+func (s *Scope) Cookies() []*http.Cookie { return (&http.Request{Header: s.header}).Cookies() }
 
 // Subprotocols returns the subprotocols the client offered in Sec-WebSocket-Protocol, in order.
-func (s *Scope) Subprotocols() []string { return OfferedSubprotocols(s.req.Header) }
+func (s *Scope) Subprotocols() []string { return OfferedSubprotocols(s.header) }
 
 // OfferedSubprotocols parses the Sec-WebSocket-Protocol headers of a handshake request.
 func OfferedSubprotocols(h http.Header) []string {
@@ -92,16 +111,16 @@ func OfferedSubprotocols(h http.Header) []string {
 }
 
 // Origin returns the Origin header ("" for most non-browser clients).
-func (s *Scope) Origin() string { return s.req.Header.Get("Origin") }
+func (s *Scope) Origin() string { return s.header.Get("Origin") }
 
 // Host returns the Host the client asked for.
-func (s *Scope) Host() string { return s.req.Host }
+func (s *Scope) Host() string { return s.host }
 
 // ClientIP returns the client address as Gin computes it (honouring the engine's trusted proxies).
 func (s *Scope) ClientIP() string { return s.clientIP }
 
 // RemoteAddr returns the address of the peer of the TCP connection ("ip:port").
-func (s *Scope) RemoteAddr() string { return s.req.RemoteAddr }
+func (s *Scope) RemoteAddr() string { return s.remoteAddr }
 
 // Value returns a raw value stored in the gin.Context by middleware (c.Set). Prefer a typed Key.
 func (s *Scope) Value(key any) (any, bool) {

@@ -34,9 +34,6 @@ type Config struct {
 	// connection with 1009. Optional. Default 64 KiB.
 	ReadLimit int64
 
-	// ReadBufferSize is the size of a connection's read buffer. Small buffers keep idle
-	// connections cheap; messages may be larger than the buffer. Optional. Default 1024.
-	ReadBufferSize int
 
 	// WriteTimeout bounds one write to a client; a client that takes longer is closed as slow.
 	// Optional. Default 10 s.
@@ -84,9 +81,6 @@ func (c Config) withDefaults() Config {
 	if c.ReadLimit <= 0 {
 		c.ReadLimit = 64 << 10
 	}
-	if c.ReadBufferSize <= 0 {
-		c.ReadBufferSize = 1024
-	}
 	if c.OutboundLimit <= 0 {
 		c.OutboundLimit = 1 << 20
 	}
@@ -104,10 +98,12 @@ type Server struct {
 	upgrader websocket.Upgrader
 	readWait time.Duration // read deadline after each frame or pong; 0 = none
 
-	mu       sync.Mutex
-	conns    map[*Conn]struct{}
-	shutting bool
-	drained  chan struct{} // closed when shutting and no connection is left
+	mu        sync.Mutex
+	conns     map[*Conn]struct{}
+	shutting  bool
+	drained   chan struct{} // closed when no connection is left, for Wait
+	pingTimer *time.Timer   // pings every connection each PingInterval, while there are any
+	pingBuf   []*Conn
 
 	open          atomic.Int64
 	accepted      atomic.Uint64
@@ -138,7 +134,8 @@ func New(cfg Config) *Server {
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
-		ReadBufferSize:   cfg.ReadBufferSize,
+		// ReadBufferSize 0: gorilla reuses net/http's buffer for the handshake; ginws reads frames
+		// itself afterwards, into pooled buffers.
 		// ginws writes frames itself; a pool (never used) keeps gorilla from holding a write
 		// buffer per connection.
 		WriteBufferPool: unusedPool{},
@@ -186,11 +183,54 @@ func (s *Server) track(c *Conn) bool {
 	return true
 }
 
+// pingLater makes sure the server's keepalive timer runs. One timer serves every connection (a
+// timer per connection would cost each idle connection its memory); it stops when the last
+// connection ends.
+func (s *Server) pingLater() {
+	if s.cfg.PingInterval <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pingTimer == nil {
+		s.pingTimer = time.AfterFunc(s.cfg.PingInterval, s.pingAll)
+	}
+}
+
+func (s *Server) pingAll() {
+	s.mu.Lock()
+	conns := s.pingBuf[:0]
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	if len(conns) == 0 {
+		s.pingTimer = nil
+		s.pingBuf = nil
+		s.mu.Unlock()
+		return
+	}
+	s.pingTimer.Reset(s.cfg.PingInterval)
+	s.mu.Unlock()
+	for i, c := range conns {
+		c.ping()
+		conns[i] = nil
+	}
+	s.mu.Lock()
+	if s.pingTimer != nil {
+		s.pingBuf = conns[:0]
+	}
+	s.mu.Unlock()
+}
+
 // forget removes a finished connection.
 func (s *Server) forget(c *Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)
+	if len(s.conns) == 0 && s.pingTimer != nil {
+		s.pingTimer.Stop()
+		s.pingTimer, s.pingBuf = nil, nil
+	}
 	if len(s.conns) == 0 && s.drained != nil {
 		close(s.drained)
 		s.drained = nil

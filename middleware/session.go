@@ -21,9 +21,9 @@ import (
 // call Save.
 type Session struct {
 	*sessions.Session
-	store sessions.Store
-	name  string
-	req   *http.Request
+	store  sessions.Store
+	name   string
+	header http.Header // the request's headers: its cookies, for Save and Reload
 }
 
 // ErrSessionNotSavable is returned by Session.Save when the change could not reach the client:
@@ -54,7 +54,7 @@ func Sessions(store sessions.Store, name string) gin.HandlerFunc {
 			s = sessions.NewSession(store, name)
 			s.IsNew = true
 		}
-		sessionKey.Set(c, &Session{Session: s, store: store, name: name, req: c.Request})
+		sessionKey.Set(c, &Session{Session: s, store: store, name: name, header: c.Request.Header})
 		c.Next()
 	}
 }
@@ -74,18 +74,26 @@ func (s *Session) Save(ctx context.Context) error {
 	if s.IsNew {
 		return errors.Join(ErrSessionNotSavable, errors.New("the client has no cookie for this session, and none can be set after the upgrade"))
 	}
-	return s.store.Save(s.req.WithContext(ctx), discardWriter{}, s.Session)
+	return s.store.Save(s.request(ctx), discardWriter{}, s.Session)
 }
 
 // Reload reads the session again from its store — to see what an HTTP view saved after the
 // handshake. Unsaved changes are lost. With a cookie store it rereads the handshake's cookie.
 func (s *Session) Reload(ctx context.Context) error {
-	fresh, err := s.store.New(s.req.WithContext(ctx), s.name)
+	fresh, err := s.store.New(s.request(ctx), s.name)
 	if err != nil {
 		return err
 	}
 	s.Session = fresh
 	return nil
+}
+
+// request rebuilds what a store reads from the handshake request: its cookies. Keeping only the
+// headers lets the original request (and the registry gorilla/sessions hangs on its context) go.
+func (s *Session) request(ctx context.Context) *http.Request {
+	r, _ := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
+	r.Header = s.header
+	return r
 }
 
 // discardWriter is the ResponseWriter a store gets after the upgrade: cookies it sets go nowhere.

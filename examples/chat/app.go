@@ -138,11 +138,17 @@ func debugRoutes(r *gin.Engine, ws *ginws.Server) {
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
 		c.JSON(http.StatusOK, gin.H{
-			"goroutines": runtime.NumGoroutine(),
-			"heap_alloc": m.HeapAlloc,
-			"heap_inuse": m.HeapInuse,
-			"sys":        m.Sys,
-			"ws":         ws.Stats(),
+			"goroutines":    runtime.NumGoroutine(),
+			"heap_alloc":    m.HeapAlloc,
+			"heap_inuse":    m.HeapInuse,
+			"sys":           m.Sys,
+			"stack_inuse":   m.StackInuse,
+			"heap_idle":     m.HeapIdle,
+			"heap_released": m.HeapReleased,
+			"mspan_inuse":   m.MSpanInuse,
+			"gc_sys":        m.GCSys,
+			"other_sys":     m.OtherSys,
+			"ws":            ws.Stats(),
 		})
 	})
 	r.GET("/debug/gc", func(c *gin.Context) {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"ginws.dev/ginws"
 )
 
@@ -45,7 +47,11 @@ func Run(addr string, h http.Handler, ws *ginws.Server, log *slog.Logger) error 
 	return err
 }
 
-// Logger returns the examples' logger: text on stderr at info level.
+// Logger returns the examples' logger: text on stderr at info level. It also puts Gin in release
+// mode (unless GIN_MODE says otherwise), as an app in production would be.
 func Logger() *slog.Logger {
+	if os.Getenv("GIN_MODE") == "" {
+		gin.SetMode(gin.ReleaseMode)
+	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }

@@ -1,0 +1,125 @@
+// Command loadtest drives the chat contract of examples/chat (POST /login, /ws/chat/ROOM/,
+// {"message": ...} in and out) against ginws and, in the same run, against a plain
+// gorilla/websocket hub and a melody server serving the same contract, and prints the figures side
+// by side with their ratios. It starts and stops each server itself, as a separate process, so it
+// can read the server's RSS and CPU time from /proc.
+//
+//	cd examples/loadtest
+//	go run . -mode all                                  # the report in the README
+//	go run . -mode idle -conns 10000                    # RSS per idle connection
+//	go run . -mode fanout -conns 1000 -rooms 10 -duration 10s
+//	go run . -mode rate -rate 20 -duration 10s          # latency at a fixed rate per room
+//	go run . -mode churn -cycles 10000                  # goroutines and heap back at baseline?
+//
+// Every run checks that every member of every room received every message of its room, in order,
+// and exits non-zero when one did not.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+)
+
+func main() {
+	mode := flag.String("mode", "all", "idle, fanout, rate, churn, or all")
+	servers := flag.String("servers", "gorilla,melody,ginws", "comma-separated servers to compare, run alternately")
+	conns := flag.Int("conns", 1000, "clients (idle, fanout, rate)")
+	idleConns := flag.Int("idle-conns", 5000, "clients for the idle mode when -mode all")
+	rooms := flag.Int("rooms", 10, "rooms; one sender each")
+	duration := flag.Duration("duration", 10*time.Second, "fanout and rate: how long to send")
+	window := flag.Int("window", 10, "fanout: messages a sender may be ahead of its slowest member")
+	rate := flag.Float64("rate", 20, "rate: messages per second per room")
+	cycles := flag.Int("cycles", 10000, "churn: connections opened and closed in all")
+	batch := flag.Int("batch", 100, "churn: connections per cycle batch")
+	size := flag.Int("size", 32, "bytes of padding per message")
+	rounds := flag.Int("rounds", 1, "repeat each scenario this many times per server, alternating")
+	repo := flag.String("repo", "", "ginws repository root (default: found from the working directory)")
+	flag.Parse()
+
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	if *repo == "" {
+		r, err := findRepo()
+		if err != nil {
+			fail(err)
+		}
+		*repo = r
+	}
+	names := strings.Split(*servers, ",")
+	dir, err := os.MkdirTemp("", "ginws-loadtest")
+	if err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(dir)
+	targets, err := buildTargets(ctx, *repo, dir, names)
+	if err != nil {
+		fail(err)
+	}
+	o := Params{Conns: *conns, Rooms: *rooms, Duration: *duration, Window: *window, Rate: *rate,
+		Cycles: *cycles, Batch: *batch, Size: *size, Par: 64}
+
+	type scenario struct {
+		name string
+		run  func(context.Context, *Proc, Params) Result
+		o    Params
+	}
+	all := map[string]scenario{
+		"idle":   {"idle", Idle, o},
+		"fanout": {"fanout", FanOut, o},
+		"rate":   {"rate", FixedRate, o},
+		"churn":  {"churn", Churn, o},
+	}
+	var plan []scenario
+	if *mode == "all" {
+		idle := all["idle"]
+		idle.o.Conns = *idleConns
+		plan = []scenario{idle, all["fanout"], all["rate"], all["churn"]}
+	} else {
+		for _, m := range strings.Split(*mode, ",") {
+			sc, ok := all[m]
+			if !ok {
+				fail(fmt.Errorf("unknown mode %q", m))
+			}
+			plan = append(plan, sc)
+		}
+	}
+
+	fmt.Printf("loadtest: %s, %d CPUs, servers %s; load client on the same machine\n", time.Now().Format(time.RFC3339), numCPU(), *servers)
+	var results []Result
+	failed := false
+	for _, sc := range plan {
+		for round := 0; round < *rounds; round++ {
+			for _, name := range names {
+				p, err := targets[name].Start(ctx)
+				if err != nil {
+					fail(err)
+				}
+				fmt.Fprintf(os.Stderr, "… %s on %s (round %d)\n", sc.name, name, round+1)
+				res := sc.run(ctx, p, sc.o)
+				p.Stop()
+				if res.Err != nil {
+					failed = true
+					fmt.Fprintf(os.Stderr, "FAIL %s on %s: %v\n%s\n", sc.name, name, res.Err, p.Tail())
+				}
+				results = append(results, res)
+				if ctx.Err() != nil {
+					fail(ctx.Err())
+				}
+			}
+		}
+	}
+	report(os.Stdout, results)
+	if failed {
+		os.Exit(1)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "loadtest:", err)
+	os.Exit(1)
+}

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Params are a scenario's knobs.
+type Params struct {
+	Conns    int
+	Rooms    int
+	Duration time.Duration
+	Window   int     // fan-out: messages a sender may have in flight
+	Rate     float64 // fixed rate: messages per second per room
+	Cycles   int     // churn: connect/disconnect cycles
+	Batch    int     // churn: connections per batch
+	Size     int     // bytes of padding in each message
+	Par      int     // parallel dials
+}
+
+// Result is one row of the report.
+type Result struct {
+	Mode, Server     string
+	Conns, Rooms     int
+	Deliveries       int64
+	Elapsed          time.Duration
+	CPU              time.Duration
+	RSSPerConn       float64 // bytes
+	P50, P99, Max    time.Duration
+	Lost             int64
+	GoroutinesBefore int
+	GoroutinesAfter  int
+	HeapBefore       uint64
+	HeapAfter        uint64
+	RSSBefore        int64
+	RSSAfter         int64
+	Err              error
+}
+
+// DeliveriesPerSec is the fan-out throughput.
+func (r Result) DeliveriesPerSec() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Deliveries) / r.Elapsed.Seconds()
+}
+
+// CPUPerDelivery is the server's CPU time per delivered message.
+func (r Result) CPUPerDelivery() time.Duration {
+	if r.Deliveries == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Deliveries)
+}
+
+func makeRooms(n int, record bool) []*Room {
+	rooms := make([]*Room, n)
+	for i := range rooms {
+		rooms[i] = newRoom(fmt.Sprintf("room%d", i), record)
+	}
+	return rooms
+}
+
+// Idle connects Conns clients and reports the server's RSS per connection; then one message per
+// room checks that every connection is alive.
+func Idle(ctx context.Context, p *Proc, o Params) Result {
+	res := Result{Mode: "idle", Server: p.Name, Conns: o.Conns, Rooms: o.Rooms}
+	p.Settle(ctx, time.Second)
+	before, err := p.RSS()
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	rooms := makeRooms(o.Rooms, false)
+	clients, err := connectAll(ctx, p.Addr, rooms, o.Conns, o.Par, "idle")
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer closeAll(clients)
+	p.Settle(ctx, 2*time.Second)
+	after, err := p.RSS()
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	res.RSSBefore, res.RSSAfter = before, after
+	res.RSSPerConn = float64(after-before) / float64(o.Conns)
+	pad := strings.Repeat("x", o.Size)
+	for _, r := range rooms {
+		if err := r.Clients[0].send(1, pad); err != nil {
+			res.Err = err
+			return res
+		}
+		r.sent.Store(1)
+	}
+	res.Lost, res.Err = verify(ctx, rooms, 30*time.Second)
+	return res
+}
+
+// FanOut has one sender per room publish as fast as the slowest member of its room allows (at
+// most Window messages ahead of it) for Duration, and reports deliveries per second and the
+// server's CPU time per delivery.
+func FanOut(ctx context.Context, p *Proc, o Params) Result {
+	res := Result{Mode: "fanout", Server: p.Name, Conns: o.Conns, Rooms: o.Rooms}
+	rooms := makeRooms(o.Rooms, false)
+	clients, err := connectAll(ctx, p.Addr, rooms, o.Conns, o.Par, "fan")
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer closeAll(clients)
+	time.Sleep(500 * time.Millisecond)
+	pad := strings.Repeat("x", o.Size)
+	cpu0, err := p.CPU()
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	start := time.Now()
+	stop := start.Add(o.Duration)
+	runCtx, cancel := context.WithTimeout(ctx, o.Duration+time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(rooms))
+	for _, r := range rooms {
+		wg.Add(1)
+		go func(r *Room) {
+			defer wg.Done()
+			sender := r.Clients[0]
+			for seq := int64(1); time.Now().Before(stop); seq++ {
+				if !r.waitFor(runCtx, seq-1-int64(o.Window)) {
+					errc <- fmt.Errorf("%s: members stopped receiving", r.Name)
+					return
+				}
+				if err := sender.send(seq, pad); err != nil {
+					errc <- err
+					return
+				}
+				r.sent.Store(seq)
+			}
+		}(r)
+	}
+	wg.Wait()
+	close(errc)
+	res.Lost, res.Err = verify(ctx, rooms, 30*time.Second)
+	res.Elapsed = time.Since(start)
+	cpu1, _ := p.CPU()
+	res.CPU = cpu1 - cpu0
+	for _, c := range clients {
+		res.Deliveries += c.recv.Load()
+	}
+	if err := <-errc; err != nil && res.Err == nil {
+		res.Err = err
+	}
+	return res
+}
+
+// FixedRate has each room's sender publish Rate messages per second for Duration and reports
+// delivery latency percentiles.
+func FixedRate(ctx context.Context, p *Proc, o Params) Result {
+	res := Result{Mode: "rate", Server: p.Name, Conns: o.Conns, Rooms: o.Rooms}
+	rooms := makeRooms(o.Rooms, true)
+	clients, err := connectAll(ctx, p.Addr, rooms, o.Conns, o.Par, "rate")
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer closeAll(clients)
+	time.Sleep(500 * time.Millisecond)
+	pad := strings.Repeat("x", o.Size)
+	interval := time.Duration(float64(time.Second) / o.Rate)
+	cpu0, _ := p.CPU()
+	start := time.Now()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(rooms))
+	for i, r := range rooms {
+		wg.Add(1)
+		go func(i int, r *Room) {
+			defer wg.Done()
+			// Spread the rooms' ticks over the interval.
+			time.Sleep(interval * time.Duration(i) / time.Duration(len(rooms)))
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			for seq := int64(1); time.Since(start) < o.Duration; seq++ {
+				if err := r.Clients[0].send(seq, pad); err != nil {
+					errc <- err
+					return
+				}
+				r.sent.Store(seq)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}(i, r)
+	}
+	wg.Wait()
+	close(errc)
+	res.Lost, res.Err = verify(ctx, rooms, 30*time.Second)
+	res.Elapsed = time.Since(start)
+	cpu1, _ := p.CPU()
+	res.CPU = cpu1 - cpu0
+	var all []time.Duration
+	for _, c := range clients {
+		c.mu.Lock()
+		all = append(all, c.latencies...)
+		c.mu.Unlock()
+		res.Deliveries += c.recv.Load()
+	}
+	if err := <-errc; err != nil && res.Err == nil {
+		res.Err = err
+	}
+	if len(all) > 0 {
+		slices.Sort(all)
+		res.P50 = all[len(all)*50/100]
+		res.P99 = all[min(len(all)-1, len(all)*99/100)]
+		res.Max = all[len(all)-1]
+	}
+	return res
+}
+
+// Churn connects and disconnects Batch clients at a time for Cycles connections in all, each
+// exchanging one message, then reports the server's goroutines and heap against its baseline.
+func Churn(ctx context.Context, p *Proc, o Params) Result {
+	res := Result{Mode: "churn", Server: p.Name, Conns: o.Cycles, Rooms: o.Rooms}
+	p.Settle(ctx, time.Second)
+	st0, err := p.Stats(ctx)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	res.RSSBefore, _ = p.RSS()
+	res.GoroutinesBefore, res.HeapBefore = st0.Goroutines, st0.HeapInuse
+	pad := strings.Repeat("x", o.Size)
+	for done := 0; done < o.Cycles; done += o.Batch {
+		n := min(o.Batch, o.Cycles-done)
+		rooms := makeRooms(min(o.Rooms, n), false)
+		clients, err := connectAll(ctx, p.Addr, rooms, n, o.Par, fmt.Sprintf("churn%d-", done))
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		for _, r := range rooms {
+			if err := r.Clients[0].send(1, pad); err != nil {
+				res.Err = err
+			}
+			r.sent.Store(1)
+		}
+		lost, err := verify(ctx, rooms, 30*time.Second)
+		res.Lost += lost
+		res.Deliveries += int64(n)
+		closeAll(clients)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+	}
+	// Wait for the server to finish its disconnects, then compare with the baseline.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		p.Settle(ctx, 500*time.Millisecond)
+		st, err := p.Stats(ctx)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		res.GoroutinesAfter, res.HeapAfter = st.Goroutines, st.HeapInuse
+		if st.Goroutines <= st0.Goroutines+churnGoroutineSlack || time.Now().After(deadline) {
+			break
+		}
+	}
+	res.RSSAfter, _ = p.RSS()
+	if res.GoroutinesAfter > res.GoroutinesBefore+churnGoroutineSlack {
+		res.Err = errors.Join(res.Err, fmt.Errorf("goroutines %d → %d after %d cycles", res.GoroutinesBefore, res.GoroutinesAfter, o.Cycles))
+	}
+	if float64(res.HeapAfter) > float64(res.HeapBefore)*1.25+2<<20 {
+		res.Err = errors.Join(res.Err, fmt.Errorf("heap %d → %d bytes after %d cycles", res.HeapBefore, res.HeapAfter, o.Cycles))
+	}
+	return res
+}
+
+// churnGoroutineSlack tolerates the few goroutines a server may keep after load (idle HTTP
+// keep-alive connections, timers).
+const churnGoroutineSlack = 5

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Target is a chat server the tool can start: ginws' examples/chat, or one of the peers.
+type Target struct {
+	Name string
+	bin  string
+	args []string
+}
+
+// buildTargets compiles the servers into dir. repo is the ginws repository root.
+func buildTargets(ctx context.Context, repo, dir string, names []string) (map[string]Target, error) {
+	here := filepath.Join(repo, "examples", "loadtest")
+	out := map[string]Target{}
+	for _, name := range names {
+		var cmd *exec.Cmd
+		bin := filepath.Join(dir, name)
+		var args []string
+		switch name {
+		case "ginws":
+			cmd = exec.CommandContext(ctx, "go", "build", "-C", repo, "-o", bin, "./examples/chat")
+			args = []string{"-debug"}
+		case "gorilla":
+			cmd = exec.CommandContext(ctx, "go", "build", "-C", here, "-o", bin, "./cmd/gorillahub")
+		case "melody":
+			cmd = exec.CommandContext(ctx, "go", "build", "-C", here, "-o", bin, "./cmd/melodychat")
+		default:
+			return nil, fmt.Errorf("unknown server %q (ginws, gorilla, melody)", name)
+		}
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("building %s: %v\n%s", name, err, b)
+		}
+		out[name] = Target{Name: name, bin: bin, args: args}
+	}
+	return out, nil
+}
+
+// findRepo walks up from the working directory to the ginws module root.
+func findRepo() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.Contains(string(b), "module ginws.dev\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the ginws repository (use -repo)")
+		}
+		dir = parent
+	}
+}
+
+// Proc is a running server process.
+type Proc struct {
+	Target
+	Addr string
+	cmd  *exec.Cmd
+	done chan struct{}
+
+	mu   sync.Mutex
+	tail []string // last lines of stderr, for error reports
+}
+
+var listenRe = regexp.MustCompile(`url=http://([^/\s]+)/`)
+
+// Start runs the target on a free loopback port and waits until it listens.
+func (t Target) Start(ctx context.Context) (*Proc, error) {
+	cmd := exec.Command(t.bin, append([]string{"-addr", "127.0.0.1:0"}, t.args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &Proc{Target: t, cmd: cmd, done: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if m := listenRe.FindStringSubmatch(line); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+			p.mu.Lock()
+			p.tail = append(p.tail, line)
+			if len(p.tail) > 20 {
+				p.tail = p.tail[1:]
+			}
+			p.mu.Unlock()
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	select {
+	case a := <-addr:
+		p.Addr = a
+		return p, nil
+	case <-p.done:
+		return nil, fmt.Errorf("%s exited: %s", t.Name, p.Tail())
+	case <-time.After(15 * time.Second):
+		p.Stop()
+		return nil, fmt.Errorf("%s did not start listening", t.Name)
+	case <-ctx.Done():
+		p.Stop()
+		return nil, ctx.Err()
+	}
+}
+
+// Tail returns the last lines the server wrote to stderr.
+func (p *Proc) Tail() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.tail, "\n")
+}
+
+// Stop sends SIGTERM and waits, killing the process after 10 s.
+func (p *Proc) Stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// RSS returns the server's resident set size in bytes (/proc/PID/status VmRSS).
+func (p *Proc) RSS() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				kb, err := strconv.ParseInt(f[0], 10, 64)
+				return kb * 1024, err
+			}
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc status")
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on Linux.
+const clockTicks = 100
+
+// CPU returns the user+system CPU time the server has used (/proc/PID/stat).
+func (p *Proc) CPU() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	// Fields after the command name (which is in parentheses and may contain spaces).
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("bad /proc stat")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// DebugStats is what /debug/stats reports.
+type DebugStats struct {
+	Goroutines int    `json:"goroutines"`
+	HeapInuse  uint64 `json:"heap_inuse"`
+	HeapAlloc  uint64 `json:"heap_alloc"`
+}
+
+// Stats reads /debug/stats.
+func (p *Proc) Stats(ctx context.Context) (DebugStats, error) {
+	var st DebugStats
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.Addr+"/debug/stats", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("/debug/stats: %s", resp.Status)
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// Settle asks the server to collect garbage and gives it time to return memory.
+func (p *Proc) Settle(ctx context.Context, d time.Duration) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.Addr+"/debug/gc", nil)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+}

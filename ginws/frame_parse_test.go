@@ -1,0 +1,178 @@
+package ginws
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+)
+
+// clientFrame builds a masked client frame.
+func clientFrame(fin bool, op byte, payload []byte, key [4]byte) []byte {
+	b0 := op
+	if fin {
+		b0 |= 0x80
+	}
+	var out []byte
+	switch n := len(payload); {
+	case n < 126:
+		out = []byte{b0, 0x80 | byte(n)}
+	case n <= 0xffff:
+		out = binary.BigEndian.AppendUint16([]byte{b0, 0x80 | 126}, uint16(n))
+	default:
+		out = binary.BigEndian.AppendUint64([]byte{b0, 0x80 | 127}, uint64(n))
+	}
+	out = append(out, key[:]...)
+	masked := append([]byte(nil), payload...)
+	maskBytes(key, masked)
+	return append(out, masked...)
+}
+
+// parseAll feeds b to a parser the way the reader does, in chunks of step bytes, and returns the
+// events, or the close error.
+func parseAll(p *frameParser, b []byte, step int) ([]frameEvent, *CloseError) {
+	var evs []frameEvent
+	var buf []byte
+	for len(b) > 0 || len(buf) > 0 {
+		ev, used, need, err := p.next(buf)
+		if err != nil {
+			return evs, err
+		}
+		if need > 0 {
+			if len(b) == 0 {
+				return evs, nil // incomplete at the end of input
+			}
+			n := min(step, len(b))
+			buf = append(buf, b[:n]...)
+			b = b[n:]
+			continue
+		}
+		if ev.kind != evNone {
+			ev.data = append([]byte(nil), ev.data...)
+			evs = append(evs, ev)
+		}
+		buf = buf[used:]
+	}
+	return evs, nil
+}
+
+func TestFrameParser(t *testing.T) {
+	key := [4]byte{0x37, 0xfa, 0x21, 0x3d}
+	big := bytes.Repeat([]byte("x"), 70000)
+	var stream []byte
+	stream = append(stream, clientFrame(true, opText, []byte("Hello"), key)...)
+	stream = append(stream, clientFrame(false, opText, []byte("Hel"), key)...)
+	stream = append(stream, clientFrame(true, opPing, []byte("mid-message ping"), key)...)
+	stream = append(stream, clientFrame(true, 0, []byte("lo"), key)...)
+	stream = append(stream, clientFrame(true, opBinary, []byte{0, 1, 2}, key)...)
+	stream = append(stream, clientFrame(true, opBinary, big, key)...)
+	stream = append(stream, clientFrame(true, opText, []byte{}, key)...)
+	stream = append(stream, clientFrame(true, opPong, nil, key)...)
+	stream = append(stream, clientFrame(true, opClose, binary.BigEndian.AppendUint16(nil, 4001), key)...)
+	for _, step := range []int{1, 3, 7, 100, 1 << 20} {
+		p := &frameParser{limit: 1 << 20}
+		evs, err := parseAll(p, stream, step)
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		want := []struct {
+			kind eventKind
+			data string
+		}{{evMessage, "Hello"}, {evPing, "mid-message ping"}, {evMessage, "Hello"}, {evMessage, "\x00\x01\x02"}, {evMessage, string(big)}, {evMessage, ""}, {evPong, ""}, {evClose, ""}}
+		if len(evs) != len(want) {
+			t.Fatalf("step %d: %d events, want %d", step, len(evs), len(want))
+		}
+		for i, w := range want {
+			if evs[i].kind != w.kind || string(evs[i].data) != w.data {
+				t.Fatalf("step %d event %d: kind %d data %.20q, want %d %.20q", step, i, evs[i].kind, evs[i].data, w.kind, w.data)
+			}
+		}
+		if !evs[3].binary || evs[0].binary || evs[7].code != 4001 {
+			t.Fatalf("step %d: flags %+v", step, evs)
+		}
+	}
+}
+
+func TestFrameParserRefusals(t *testing.T) {
+	key := [4]byte{1, 2, 3, 4}
+	unmasked := clientFrame(true, opText, []byte("hi"), key)
+	unmasked[1] &^= 0x80
+	unmasked = append(unmasked[:2], []byte("hi")...)
+	rsv := clientFrame(true, opText, []byte("hi"), key)
+	rsv[0] |= 0x40
+	nonMinimal := append([]byte{0x81, 0x80 | 126, 0, 5}, key[:]...)
+	nonMinimal = append(nonMinimal, 1, 2, 3, 4, 5)
+	cases := map[string]struct {
+		in   []byte
+		code int
+	}{
+		"unmasked":               {unmasked, CloseProtocolError},
+		"reserved bits":          {rsv, CloseProtocolError},
+		"unknown opcode":         {clientFrame(true, 3, nil, key), CloseProtocolError},
+		"continuation first":     {clientFrame(true, 0, []byte("x"), key), CloseProtocolError},
+		"fragmented ping":        {clientFrame(false, opPing, nil, key), CloseProtocolError},
+		"long ping":              {clientFrame(true, opPing, bytes.Repeat([]byte("p"), 126), key), CloseProtocolError},
+		"text in a message":      {append(clientFrame(false, opText, []byte("a"), key), clientFrame(true, opText, []byte("b"), key)...), CloseProtocolError},
+		"invalid UTF-8":          {clientFrame(true, opText, []byte{0xff, 0xfe}, key), CloseInvalidPayload},
+		"UTF-8 split across":     {append(clientFrame(false, opText, []byte{0xe2, 0x82}, key), clientFrame(true, 0, []byte{0x41}, key)...), CloseInvalidPayload},
+		"over limit":             {clientFrame(true, opBinary, make([]byte, 101), key), CloseMessageTooBig},
+		"fragments over limit":   {append(clientFrame(false, opBinary, make([]byte, 60), key), clientFrame(true, 0, make([]byte, 60), key)...), CloseMessageTooBig},
+		"one-byte close":         {clientFrame(true, opClose, []byte{3}, key), CloseProtocolError},
+		"close code 1005":        {clientFrame(true, opClose, binary.BigEndian.AppendUint16(nil, 1005), key), CloseProtocolError},
+		"close code 999":         {clientFrame(true, opClose, binary.BigEndian.AppendUint16(nil, 999), key), CloseProtocolError},
+		"close reason bad UTF-8": {clientFrame(true, opClose, append(binary.BigEndian.AppendUint16(nil, 1000), 0xff), key), CloseInvalidPayload},
+		"non-minimal length":     {nonMinimal, CloseProtocolError},
+		"huge length":            {append([]byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0}, key[:]...), CloseProtocolError},
+	}
+	for name, tc := range cases {
+		p := &frameParser{limit: 100}
+		_, err := parseAll(p, tc.in, 5)
+		if err == nil || err.Code != tc.code {
+			t.Errorf("%s: %v, want close %d", name, err, tc.code)
+		}
+	}
+	// The limit check comes before the payload arrives: a client cannot make the server buffer it.
+	p := &frameParser{limit: 100}
+	hdr := append([]byte{0x82, 0x80 | 127, 0, 0, 0, 0, 0x10, 0, 0, 0}, key[:]...)
+	if _, _, _, err := p.next(hdr); err == nil || err.Code != CloseMessageTooBig {
+		t.Fatalf("a 256 MiB header must be refused at once: %v", err)
+	}
+}
+
+func TestMaskBytes(t *testing.T) {
+	key := [4]byte{0xde, 0xad, 0xbe, 0xef}
+	for n := 0; n < 40; n++ {
+		b := bytes.Repeat([]byte{0x5a}, n)
+		want := append([]byte(nil), b...)
+		for i := range want {
+			want[i] ^= key[i%4]
+		}
+		maskBytes(key, b)
+		if !bytes.Equal(b, want) {
+			t.Fatalf("n=%d: %x, want %x", n, b, want)
+		}
+	}
+}
+
+// FuzzFrameParser feeds arbitrary bytes, in arbitrary chunks, to the parser: it must never panic,
+// never return a message over the limit, and always either consume input, ask for more, or refuse.
+func FuzzFrameParser(f *testing.F) {
+	key := [4]byte{9, 8, 7, 6}
+	f.Add(clientFrame(true, opText, []byte("hello"), key), uint8(3))
+	f.Add(append(clientFrame(false, opBinary, []byte{1, 2}, key), clientFrame(true, 0, []byte{3}, key)...), uint8(1))
+	f.Add(clientFrame(true, opClose, binary.BigEndian.AppendUint16(nil, 1000), key), uint8(2))
+	f.Add(clientFrame(true, opPing, []byte("p"), key), uint8(9))
+	f.Add([]byte{0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4}, uint8(4))
+	f.Fuzz(func(t *testing.T, data []byte, step uint8) {
+		const limit = 1 << 12
+		p := &frameParser{limit: limit}
+		evs, _ := parseAll(p, data, int(step)+1)
+		for _, ev := range evs {
+			if ev.kind == evMessage && len(ev.data) > limit {
+				t.Fatalf("message of %d bytes over the limit", len(ev.data))
+			}
+		}
+		if len(p.msg) > limit {
+			t.Fatalf("partial message of %d bytes over the limit", len(p.msg))
+		}
+	})
+}
