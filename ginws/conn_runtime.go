@@ -8,7 +8,6 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
-
 )
 
 // The runtime of an accepted connection runs on at most three goroutines:

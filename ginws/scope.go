@@ -89,7 +89,9 @@ func (s *Scope) QueryValue(key string) string { return s.url.Query().Get(key) }
 func (s *Scope) Header() http.Header { return s.header }
 
 // Cookie returns the named cookie of the handshake, or http.ErrNoCookie.
-func (s *Scope) Cookie(name string) (*http.Cookie, error) { return (&http.Request{Header: s.header}).Cookie(name) }
+func (s *Scope) Cookie(name string) (*http.Cookie, error) {
+	return (&http.Request{Header: s.header}).Cookie(name)
+}
 
 // Cookies returns every cookie of the handshake.
 func (s *Scope) Cookies() []*http.Cookie { return (&http.Request{Header: s.header}).Cookies() }

@@ -34,7 +34,6 @@ type Config struct {
 	// connection with 1009. Optional. Default 64 KiB.
 	ReadLimit int64
 
-
 	// WriteTimeout bounds one write to a client; a client that takes longer is closed as slow.
 	// Optional. Default 10 s.
 	WriteTimeout time.Duration
