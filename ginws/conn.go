@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -66,7 +67,10 @@ type Conn struct {
 	outSpare      []outFrame
 	closeReason   string
 	closeTimer    *time.Timer
-	writeStart    int64 // unix nanoseconds of the write under way
+	writeStart    int64 // monoNow() when the write under way began
+	writeDeadline int64 // monoNow() of the write deadline set on nc; pump goroutine only
+	readDeadline  int64 // likewise for reads; reader goroutine only
+	flags         atomic.Uint32
 	outBytes      int
 	inboxCap      int32
 	pendingEvents int32
@@ -84,6 +88,12 @@ type Conn struct {
 	ended         bool // the reader finished; the end item is queued
 	tcpClosed     bool
 }
+
+// flags, readable without the lock by the pump.
+const (
+	flagServerClosing uint32 = 1 << iota // closeCode is set: client frames are ignored
+	flagEnded                            // the reader finished
+)
 
 // handshake is what Accept needs from Mount while Connect runs.
 type handshake struct {
@@ -221,7 +231,13 @@ func (c *Conn) Accept(opts ...AcceptOption) error {
 	c.nc, c.subprotocol = ws.NetConn(), ws.Subprotocol()
 	c.mu.Lock()
 	c.state = stateOpen
+	// Shutdown may have begun while the 101 was being written, when this connection still
+	// looked like a handshake: it is closed like the others.
+	shutting := c.shuttingDown
 	c.mu.Unlock()
+	if shutting {
+		c.closeWith(CloseGoingAway, "server shutting down")
+	}
 	return nil
 }
 

@@ -157,9 +157,18 @@ func (c *Conn) releaseRead() {
 	rs.big, rs.parser.msg = nil, nil
 }
 
+// extendRead pushes the read deadline (the dead-peer timer) back after a frame or a pong. It is
+// refreshed only when less than three quarters of the wait is left, which spares a timer update
+// per frame: a silent peer is dropped after between 3/4 and all of PingInterval+PingTimeout.
 func (c *Conn) extendRead() {
-	if c.srv.readWait > 0 {
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.readWait))
+	wait := int64(c.srv.readWait)
+	if wait <= 0 {
+		return
+	}
+	now := monoNow()
+	if c.readDeadline-now < wait*3/4 {
+		c.readDeadline = now + wait
+		_ = c.nc.SetReadDeadline(monoTime(c.readDeadline))
 	}
 }
 

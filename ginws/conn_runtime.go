@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -22,9 +23,7 @@ import (
 
 // start runs an accepted connection after Connect returned.
 func (c *Conn) start() {
-	if c.srv.readWait > 0 {
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.readWait))
-	}
+	c.extendRead()
 	c.srv.pingLater()
 	c.mu.Lock()
 	c.hold = false
@@ -54,7 +53,7 @@ func (c *Conn) deliver(env *Envelope) error {
 		return nil // the connection is going away; the event has nobody to reach
 	}
 	if c.pendingEvents >= c.inboxCap {
-		slow := c.writing && c.state == stateOpen && time.Now().UnixNano()-c.writeStart > int64(slowWrite)
+		slow := c.writing && c.state == stateOpen && monoNow()-c.writeStart > int64(slowWrite)
 		if slow {
 			c.slowLocked("event queue full while a write is blocked")
 		}
@@ -126,67 +125,108 @@ func (c *Conn) enqueue(f outFrame) error {
 	return nil
 }
 
-// pump runs handlers and writes their output until there is nothing left to do.
+// pump runs handlers and writes their output until there is nothing left to do. Each cycle takes
+// the lock twice: once to take the queued items (and settle the previous write), once to take what
+// the handlers queued for the client, which it then writes with one system call.
 func (c *Conn) pump() {
+	var items []inboxItem // handled in the previous cycle, to recycle
+	var written []outFrame
+	var werr error
+	yielded := false
+	c.mu.Lock()
 	for {
-		c.mu.Lock()
-		items := c.inbox
-		if len(items) == 0 && len(c.out) == 0 {
-			c.pumping = false
+		if written != nil {
+			c.writing = false
+			clear(written)
+			if cap(written) <= 32 && c.outSpare == nil {
+				c.outSpare = written[:0]
+			}
+			written = nil
+		}
+		if items != nil {
+			if cap(items) <= 64 && c.inboxSpare == nil {
+				c.inboxSpare = items[:0]
+			}
+			items = nil
+		}
+		if werr != nil {
 			c.mu.Unlock()
-			return
+			c.writeFailed(werr)
+			werr = nil
+			c.mu.Lock()
 		}
-		c.inbox, c.inboxSpare = c.inboxSpare, nil
-		for i := range items {
-			switch items[i].kind {
-			case itemFrame:
-				c.pendingFrames--
-			case itemEvent:
-				c.pendingEvents--
+		if len(c.inbox) > 0 {
+			items = c.inbox
+			c.inbox, c.inboxSpare = c.inboxSpare, nil
+			for i := range items {
+				switch items[i].kind {
+				case itemFrame:
+					c.pendingFrames--
+				case itemEvent:
+					c.pendingEvents--
+				}
 			}
-		}
-		if len(items) > 0 {
 			c.broadcast()
+			c.mu.Unlock()
+			for i := range items {
+				it := items[i]
+				items[i] = inboxItem{}
+				switch it.kind {
+				case itemFrame:
+					c.handleFrame(it.frame)
+				case itemEvent:
+					c.handleEvent(it.env)
+				case itemEnd:
+					c.finish()
+					return // pumping stays true: nothing runs after Disconnect
+				}
+				if i&31 == 31 {
+					c.flush() // a long batch: write as it goes, so output does not pile up
+				}
+			}
+			c.mu.Lock()
 		}
+		out := c.out
+		if len(out) > 0 && !yielded && items != nil {
+			// Before writing what this batch produced, let the goroutines that are ready run
+			// once: under load they deliver more events here, which then share the write's
+			// system call. With nothing else runnable the yield returns at once.
+			yielded = true
+			c.mu.Unlock()
+			runtime.Gosched()
+			c.mu.Lock()
+			continue
+		}
+		yielded = false
+		if len(out) == 0 {
+			if len(c.inbox) == 0 {
+				if items != nil && cap(items) <= 64 && c.inboxSpare == nil {
+					c.inboxSpare = items[:0]
+				}
+				c.pumping = false
+				c.mu.Unlock()
+				return
+			}
+			continue
+		}
+		c.out, c.outSpare, c.outBytes = c.outSpare, nil, 0
+		if c.tcpClosed {
+			written = out
+			continue
+		}
+		c.writing = true
+		now := monoNow()
+		c.writeStart = now
 		c.mu.Unlock()
-
-		for i := range items {
-			it := items[i]
-			items[i] = inboxItem{}
-			switch it.kind {
-			case itemFrame:
-				c.handleFrame(it.frame)
-			case itemEvent:
-				c.handleEvent(it.env)
-			case itemEnd:
-				c.finish()
-				return // pumping stays true: nothing runs after Disconnect
-			}
-			if c.outBytesOver(32 << 10) {
-				c.flush()
-			}
-		}
+		werr = c.write(out, now)
+		written = out
 		c.mu.Lock()
-		if cap(items) <= 64 && c.inboxSpare == nil {
-			c.inboxSpare = items[:0]
-		}
-		c.mu.Unlock()
-		c.flush()
 	}
 }
 
-func (c *Conn) outBytesOver(n int) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.outBytes >= n
-}
-
 func (c *Conn) handleFrame(f Frame) {
-	c.mu.Lock()
-	skip := c.closeCode != 0 // the server is closing: later client frames are ignored
-	c.mu.Unlock()
-	if skip {
-		return
+	if c.flags.Load()&flagServerClosing != 0 {
+		return // the server is closing: later client frames are ignored
 	}
 	defer c.recoverHandler("Receive", "")
 	if err := c.consumer.Receive(c.ctx, f); err != nil {
@@ -195,13 +235,13 @@ func (c *Conn) handleFrame(f Frame) {
 }
 
 func (c *Conn) handleEvent(env *Envelope) {
-	c.mu.Lock()
-	skip := c.closeCode != 0 || c.ended
-	c.mu.Unlock()
-	if skip {
-		return
+	if c.flags.Load() != 0 {
+		return // closing or ended: the event has nobody to reach
 	}
-	typ := env.Message.Type()
+	typ := env.typ
+	if typ == "" && env.Message != nil {
+		typ = env.Message.Type() // an Envelope built without NewEnvelope
+	}
 	h, err := c.handler(typ)
 	if err != nil {
 		c.failed("event dispatch", err)
@@ -250,7 +290,7 @@ func (c *Conn) failed(what string, err error) {
 
 var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// flush writes every queued frame in one system call.
+// flush writes every queued frame now (the pump's mid-batch and final writes).
 func (c *Conn) flush() {
 	c.mu.Lock()
 	out := c.out
@@ -264,42 +304,57 @@ func (c *Conn) flush() {
 		return
 	}
 	c.writing = true
-	now := time.Now()
-	c.writeStart = now.UnixNano()
+	now := monoNow()
+	c.writeStart = now
 	c.mu.Unlock()
-
-	_ = c.nc.SetWriteDeadline(now.Add(c.srv.cfg.WriteTimeout))
-	var err error
-	if len(out) == 1 && out[0].framed {
-		_, err = c.nc.Write(out[0].data) // a relayed frame: shared bytes, no copy
-	} else {
-		bp := writeBufPool.Get().(*[]byte)
-		buf := (*bp)[:0]
-		for _, f := range out {
-			if f.framed {
-				buf = append(buf, f.data...)
-			} else {
-				buf = appendFrame(buf, f.op, f.data)
-			}
-		}
-		_, err = c.nc.Write(buf)
-		if cap(buf) <= 64<<10 {
-			*bp = buf[:0]
-			writeBufPool.Put(bp)
-		}
-	}
-
+	err := c.write(out, now)
 	c.mu.Lock()
 	c.writing = false
 	clear(out)
-	if cap(out) <= 32 && c.outSpare == nil {
-		c.outSpare = out[:0]
-	}
 	c.mu.Unlock()
 	if err != nil {
 		c.writeFailed(err)
 	}
 }
+
+// write sends frames with one system call. Pump goroutine only. The write deadline is refreshed
+// only when less than half of WriteTimeout is left, which spares a timer update per write: a write
+// to a client that stopped reading fails after between WriteTimeout/2 and WriteTimeout.
+func (c *Conn) write(out []outFrame, now int64) error {
+	c.srv.writes.Add(1)
+	c.srv.framesWritten.Add(uint64(len(out)))
+	timeout := int64(c.srv.cfg.WriteTimeout)
+	if c.writeDeadline-now < timeout/2 {
+		c.writeDeadline = now + timeout
+		_ = c.nc.SetWriteDeadline(monoTime(c.writeDeadline))
+	}
+	if len(out) == 1 && out[0].framed {
+		_, err := c.nc.Write(out[0].data) // a relayed frame: shared bytes, no copy
+		return err
+	}
+	bp := writeBufPool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	for _, f := range out {
+		if f.framed {
+			buf = append(buf, f.data...)
+		} else {
+			buf = appendFrame(buf, f.op, f.data)
+		}
+	}
+	_, err := c.nc.Write(buf)
+	if cap(buf) <= 64<<10 {
+		*bp = buf[:0]
+		writeBufPool.Put(bp)
+	}
+	return err
+}
+
+// monoBase anchors monotonic nanosecond timestamps (int64s are cheaper to keep than time.Time).
+var monoBase = time.Now()
+
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
+func monoTime(n int64) time.Time { return monoBase.Add(time.Duration(n)) }
 
 func (c *Conn) writeFailed(err error) {
 	var ne net.Error
@@ -317,6 +372,7 @@ func (c *Conn) abort(code int) {
 	c.mu.Lock()
 	if c.closeCode == 0 {
 		c.closeCode = int32(code)
+		c.flags.Or(flagServerClosing)
 	}
 	c.tcpClosed = true
 	c.mu.Unlock()
@@ -331,6 +387,7 @@ func (c *Conn) slowLocked(why string) {
 	c.srv.slowClients.Add(1)
 	c.state = stateClosing
 	c.closeCode, c.closeReason = CloseSlowClient, "slow client"
+	c.flags.Or(flagServerClosing)
 	clear(c.out)
 	c.out, c.outBytes = c.out[:0], 0
 	c.srv.cfg.Logger.Warn("ginws: closing a slow client", "channel", c.channel, "path", c.scope.Path(),
@@ -356,6 +413,7 @@ func (c *Conn) closeWith(code int, reason string) {
 	case stateOpen:
 		c.state = stateClosing
 		c.closeCode, c.closeReason = int32(code), reason
+		c.flags.Or(flagServerClosing)
 		if !c.tcpClosed {
 			c.out = append(c.out, outFrame{op: opClose, data: closePayload(code, reason)})
 			c.kick()
@@ -382,6 +440,7 @@ func (c *Conn) forceClose() {
 	nc := c.nc
 	if c.closeCode == 0 {
 		c.closeCode = CloseGoingAway
+		c.flags.Or(flagServerClosing)
 	}
 	c.tcpClosed = true
 	c.mu.Unlock()
@@ -445,6 +504,7 @@ func (c *Conn) endLocked(code int) {
 		return
 	}
 	c.ended = true
+	c.flags.Or(flagEnded)
 	if c.closeCode != 0 {
 		code = int(c.closeCode)
 	}

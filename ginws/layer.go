@@ -3,6 +3,7 @@ package ginws
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // Layer is a channel layer, the Django Channels abstraction that lets connections, HTTP handlers and
@@ -43,8 +44,9 @@ type Layer interface {
 // connection needs no goroutine waiting on the layer; with a layer that lacks it, each connection
 // runs one goroutine calling Receive.
 //
-// deliver is called once per message, in send order, never concurrently for one channel; it must not
-// block and must not call back into the layer. It returns ErrChannelFull when the recipient cannot
+// deliver is called once per message; messages sent one after another are delivered in that
+// order, but deliveries from concurrent sends may run concurrently, so deliver must be safe for
+// concurrent use. It must not block and must not call back into the layer. It returns ErrChannelFull when the recipient cannot
 // take the message: a layer that delivers synchronously (the in-memory one) returns that error
 // from Send; GroupSend, and layers that deliver from a receive loop, count a drop.
 // While a channel is subscribed, Receive on it is an error.
@@ -64,6 +66,8 @@ type CapacityReporter interface {
 type Envelope struct {
 	Message Message
 
+	typ    string                     // Message.Type(), looked up once for all recipients
+	first  atomic.Pointer[relayFrame] // the first relay's frame: read without the lock
 	mu     sync.Mutex
 	frames []relayFrame // one per relay that has encoded this message
 }
@@ -75,10 +79,13 @@ type relayFrame struct {
 }
 
 // NewEnvelope wraps msg for delivery.
-func NewEnvelope(msg Message) *Envelope { return &Envelope{Message: msg} }
+func NewEnvelope(msg Message) *Envelope { return &Envelope{Message: msg, typ: msg.Type()} }
 
 // relayed returns the WebSocket frame relay r produces for this envelope, building it on first use.
 func (e *Envelope) relayed(r *relay) ([]byte, error) {
+	if f := e.first.Load(); f != nil && f.r == r {
+		return f.frame, f.err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, f := range e.frames {
@@ -88,5 +95,8 @@ func (e *Envelope) relayed(r *relay) ([]byte, error) {
 	}
 	frame, err := r.encode(e.Message)
 	e.frames = append(e.frames, relayFrame{r: r, frame: frame, err: err})
+	if len(e.frames) == 1 {
+		e.first.Store(&relayFrame{r: r, frame: frame, err: err})
+	}
 	return frame, err
 }

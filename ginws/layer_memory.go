@@ -50,7 +50,7 @@ type MemoryLayer struct {
 	expiry      time.Duration
 	groupExpiry time.Duration
 
-	mu        sync.Mutex
+	mu        sync.RWMutex
 	closed    bool
 	channels  map[string]*memChannel
 	groups    map[string]map[string]*memMember
@@ -323,7 +323,9 @@ func (l *MemoryLayer) removeMember(group, channel string) {
 }
 
 // GroupSend sends msg to every member of group. A member whose channel is full misses the message;
-// the drop is counted in Stats().Dropped.
+// the drop is counted in Stats().Dropped. Group sends run in parallel (under a read lock) while
+// every member is subscribed — the case of live connections; queueing for members that are not,
+// and removing expired memberships, take the write lock afterwards.
 func (l *MemoryLayer) GroupSend(ctx context.Context, group string, msg Message) error {
 	if err := ValidateGroupName(group); err != nil {
 		return err
@@ -336,31 +338,42 @@ func (l *MemoryLayer) GroupSend(ctx context.Context, group string, msg Message) 
 	}
 	m := msg.Clone()
 	now := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	cutoff := now.Add(-l.groupExpiry)
+	var env *Envelope
+	var rest bool // members to queue for, or to expire
+	l.mu.RLock()
 	if l.closed {
+		l.mu.RUnlock()
 		return ErrLayerClosed
 	}
+	for _, mem := range l.groups[group] {
+		ch := mem.ch
+		if ch.deliver == nil || mem.joined.Before(cutoff) {
+			rest = true
+			continue
+		}
+		if env == nil {
+			env = NewEnvelope(m)
+		}
+		if ch.deliver(env) != nil {
+			l.dropped.Add(1)
+		}
+	}
+	sweep := !now.Before(l.nextSweep)
+	l.mu.RUnlock()
+	if !rest && !sweep {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.maybeSweep(now)
-	var env *Envelope
-	cutoff := now.Add(-l.groupExpiry)
 	for name, mem := range l.groups[group] {
 		if mem.joined.Before(cutoff) {
 			l.expired.Add(1)
 			l.removeMember(group, name)
 			continue
 		}
-		ch := mem.ch
-		if ch.deliver != nil {
-			if env == nil {
-				env = NewEnvelope(m)
-			}
-			if ch.deliver(env) != nil {
-				l.dropped.Add(1)
-			}
-			continue
-		}
-		if !l.push(ch, m, now) {
+		if mem.ch.deliver == nil && !l.push(mem.ch, m, now) {
 			l.dropped.Add(1)
 		}
 	}

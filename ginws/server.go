@@ -111,6 +111,8 @@ type Server struct {
 	slowClients   atomic.Uint64
 	droppedEvents atomic.Uint64
 	handlerErrors atomic.Uint64
+	writes        atomic.Uint64
+	framesWritten atomic.Uint64
 }
 
 // Stats is a snapshot of a Server's counters.
@@ -122,6 +124,8 @@ type Stats struct {
 	SlowClients   uint64 // connections closed with CloseSlowClient
 	DroppedEvents uint64 // layer events a full connection queue could not take
 	HandlerErrors uint64 // handler errors and panics that closed a connection with 1011
+	Writes        uint64 // write system calls to clients
+	FramesWritten uint64 // frames they carried (FramesWritten/Writes is the write coalescing)
 }
 
 // New returns a Server.
@@ -168,6 +172,8 @@ func (s *Server) Stats() Stats {
 		SlowClients:   s.slowClients.Load(),
 		DroppedEvents: s.droppedEvents.Load(),
 		HandlerErrors: s.handlerErrors.Load(),
+		Writes:        s.writes.Load(),
+		FramesWritten: s.framesWritten.Load(),
 	}
 }
 

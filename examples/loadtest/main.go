@@ -39,6 +39,8 @@ func main() {
 	size := flag.Int("size", 32, "bytes of padding per message")
 	rounds := flag.Int("rounds", 1, "repeat each scenario this many times per server, alternating")
 	repo := flag.String("repo", "", "ginws repository root (default: found from the working directory)")
+	addr := flag.String("addr", "", "load a server already running at `host:port` instead of starting the servers")
+	pid := flag.Int("pid", 0, "with -addr: the server's process ID, to read its RSS and CPU time")
 	flag.Parse()
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -51,14 +53,19 @@ func main() {
 		*repo = r
 	}
 	names := strings.Split(*servers, ",")
-	dir, err := os.MkdirTemp("", "ginws-loadtest")
-	if err != nil {
-		fail(err)
-	}
-	defer os.RemoveAll(dir)
-	targets, err := buildTargets(ctx, *repo, dir, names)
-	if err != nil {
-		fail(err)
+	var targets map[string]Target
+	if *addr != "" {
+		names = []string{"external"}
+		targets = map[string]Target{"external": {Name: "external", addr: *addr, pid: *pid}}
+	} else {
+		dir, err := os.MkdirTemp("", "ginws-loadtest")
+		if err != nil {
+			fail(err)
+		}
+		defer os.RemoveAll(dir)
+		if targets, err = buildTargets(ctx, *repo, dir, names); err != nil {
+			fail(err)
+		}
 	}
 	o := Params{Conns: *conns, Rooms: *rooms, Duration: *duration, Window: *window, Rate: *rate,
 		Cycles: *cycles, Batch: *batch, Size: *size, Par: 64}

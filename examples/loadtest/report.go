@@ -31,9 +31,9 @@ func report(w io.Writer, results []Result) {
 				fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.1f\t%d\t\n", r.Server, r.Conns, mb(r.RSSBefore), mb(r.RSSAfter), r.RSSPerConn/1024, r.Lost)
 			}
 		case "fanout":
-			fmt.Fprintln(tw, "server\tconns\trooms\tdeliveries\tdeliveries/s\tserver CPU µs/delivery\tlost\t")
+			fmt.Fprintln(tw, "server\tconns\trooms\tdeliveries\tdeliveries/s\tserver CPU µs/delivery\twrite syscalls/delivery\tlost\t")
 			for _, r := range rs {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.2f\t%d\t\n", r.Server, r.Conns, r.Rooms, r.Deliveries, r.DeliveriesPerSec(), us(r.CPUPerDelivery()), r.Lost)
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.2f\t%.3f\t%d\t\n", r.Server, r.Conns, r.Rooms, r.Deliveries, r.DeliveriesPerSec(), us(r.CPUPerDelivery()), r.WritesPerDelivery(), r.Lost)
 			}
 		case "rate":
 			fmt.Fprintln(tw, "server\tconns\trooms\tdeliveries\tp50 ms\tp99 ms\tmax ms\tserver CPU µs/delivery\tlost\t")
@@ -87,6 +87,7 @@ func merge(rs []Result) []Result {
 		s.Deliveries += r.Deliveries
 		s.Elapsed += r.Elapsed
 		s.CPU += r.CPU
+		s.Writes += r.Writes
 		s.RSSPerConn += r.RSSPerConn
 		s.Lost += r.Lost
 		s.P50, s.P99, s.Max = s.P50+r.P50, s.P99+r.P99, max(s.Max, r.Max)

@@ -39,7 +39,16 @@ type Result struct {
 	HeapAfter        uint64
 	RSSBefore        int64
 	RSSAfter         int64
+	Writes           int64 // the server's write system calls during the run
 	Err              error
+}
+
+// WritesPerDelivery is how many write system calls the server made per delivered message.
+func (r Result) WritesPerDelivery() float64 {
+	if r.Deliveries == 0 {
+		return 0
+	}
+	return float64(r.Writes) / float64(r.Deliveries)
 }
 
 // DeliveriesPerSec is the fan-out throughput.
@@ -122,6 +131,7 @@ func FanOut(ctx context.Context, p *Proc, o Params) Result {
 		res.Err = err
 		return res
 	}
+	w0, _ := p.WriteCalls()
 	start := time.Now()
 	stop := start.Add(o.Duration)
 	runCtx, cancel := context.WithTimeout(ctx, o.Duration+time.Minute)
@@ -152,6 +162,8 @@ func FanOut(ctx context.Context, p *Proc, o Params) Result {
 	res.Elapsed = time.Since(start)
 	cpu1, _ := p.CPU()
 	res.CPU = cpu1 - cpu0
+	w1, _ := p.WriteCalls()
+	res.Writes = w1 - w0
 	for _, c := range clients {
 		res.Deliveries += c.recv.Load()
 	}

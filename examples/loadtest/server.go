@@ -24,6 +24,8 @@ type Target struct {
 	Name string
 	bin  string
 	args []string
+	addr string // an external server: not started by the tool
+	pid  int    // its process, if known
 }
 
 // buildTargets compiles the servers into dir. repo is the ginws repository root.
@@ -76,7 +78,8 @@ func findRepo() (string, error) {
 type Proc struct {
 	Target
 	Addr string
-	cmd  *exec.Cmd
+	pid  int
+	cmd  *exec.Cmd // nil for an external server
 	done chan struct{}
 
 	mu   sync.Mutex
@@ -87,6 +90,9 @@ var listenRe = regexp.MustCompile(`url=http://([^/\s]+)/`)
 
 // Start runs the target on a free loopback port and waits until it listens.
 func (t Target) Start(ctx context.Context) (*Proc, error) {
+	if t.addr != "" {
+		return &Proc{Target: t, Addr: t.addr, pid: t.pid}, nil
+	}
 	cmd := exec.Command(t.bin, append([]string{"-addr", "127.0.0.1:0"}, t.args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -95,7 +101,7 @@ func (t Target) Start(ctx context.Context) (*Proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &Proc{Target: t, cmd: cmd, done: make(chan struct{})}
+	p := &Proc{Target: t, cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -142,6 +148,9 @@ func (p *Proc) Tail() string {
 
 // Stop sends SIGTERM and waits, killing the process after 10 s.
 func (p *Proc) Stop() {
+	if p.cmd == nil {
+		return
+	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
@@ -153,7 +162,10 @@ func (p *Proc) Stop() {
 
 // RSS returns the server's resident set size in bytes (/proc/PID/status VmRSS).
 func (p *Proc) RSS() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if p.pid == 0 {
+		return 0, errors.New("no server process to measure (-pid)")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid))
 	if err != nil {
 		return 0, err
 	}
@@ -174,7 +186,10 @@ const clockTicks = 100
 
 // CPU returns the user+system CPU time the server has used (/proc/PID/stat).
 func (p *Proc) CPU() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if p.pid == 0 {
+		return 0, errors.New("no server process to measure (-pid)")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
 	if err != nil {
 		return 0, err
 	}
@@ -194,6 +209,23 @@ func (p *Proc) CPU() (time.Duration, error) {
 		return 0, err
 	}
 	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// WriteCalls returns how many write system calls the server has made (/proc/PID/io syscw).
+func (p *Proc) WriteCalls() (int64, error) {
+	if p.pid == 0 {
+		return 0, errors.New("no server process to measure (-pid)")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", p.pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "syscw:"); ok {
+			return strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+		}
+	}
+	return 0, errors.New("no syscw in /proc io")
 }
 
 // DebugStats is what /debug/stats reports.

@@ -5,6 +5,7 @@ package debugstats
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 )
 
@@ -25,6 +26,8 @@ func Register(mux *http.ServeMux, extra func() any) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(out)
 	})
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/gc", func(w http.ResponseWriter, r *http.Request) {
 		runtime.GC()
 		w.WriteHeader(http.StatusNoContent)
