@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -132,7 +131,6 @@ func (c *Conn) pump() {
 	var items []inboxItem // handled in the previous cycle, to recycle
 	var written []outFrame
 	var werr error
-	yielded := false
 	c.mu.Lock()
 	for {
 		if written != nil {
@@ -187,17 +185,6 @@ func (c *Conn) pump() {
 			c.mu.Lock()
 		}
 		out := c.out
-		if len(out) > 0 && !yielded && items != nil {
-			// Before writing what this batch produced, let the goroutines that are ready run
-			// once: under load they deliver more events here, which then share the write's
-			// system call. With nothing else runnable the yield returns at once.
-			yielded = true
-			c.mu.Unlock()
-			runtime.Gosched()
-			c.mu.Lock()
-			continue
-		}
-		yielded = false
 		if len(out) == 0 {
 			if len(c.inbox) == 0 {
 				if items != nil && cap(items) <= 64 && c.inboxSpare == nil {
@@ -529,12 +516,14 @@ func (c *Conn) finish() {
 	c.mu.Unlock()
 	_ = c.nc.Close()
 	c.cancel()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), c.srv.cfg.DisconnectTimeout)
+	defer cancel()
+	// Leave the groups while still subscribed, so that a group send in between reaches the
+	// (ended) connection and is dropped, rather than queued on a channel nobody will read.
+	c.leaveGroups(ctx)
 	if c.unsubscribe != nil {
 		c.unsubscribe()
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), c.srv.cfg.DisconnectTimeout)
-	defer cancel()
-	c.leaveGroups(ctx)
 	c.callDisconnect(ctx, code)
 	c.srv.open.Add(-1)
 	c.srv.disconnected.Add(1)

@@ -90,6 +90,9 @@ func merge(rs []Result) []Result {
 		s.Writes += r.Writes
 		s.RSSPerConn += r.RSSPerConn
 		s.Lost += r.Lost
+		if s.Err == nil {
+			s.Err = r.Err
+		}
 		s.P50, s.P99, s.Max = s.P50+r.P50, s.P99+r.P99, max(s.Max, r.Max)
 	}
 	out := make([]Result, 0, len(order))
@@ -147,11 +150,12 @@ func ratios(w io.Writer, mode string, rs []Result) {
 			lines = append(lines, verdict(g.GoroutinesAfter <= g.GoroutinesBefore+churnGoroutineSlack,
 				fmt.Sprintf("target: ginws goroutines back at baseline (%d → %d)", g.GoroutinesBefore, g.GoroutinesAfter)))
 		}
-		lost := int64(0)
-		for _, r := range rs {
-			lost += r.Lost
+		lines = append(lines, verdict(g.Lost == 0 && g.Err == nil, fmt.Sprintf("ginws lost no message (%d lost)", g.Lost)))
+	}
+	for _, r := range rs {
+		if r.Err != nil {
+			lines = append(lines, fmt.Sprintf("note: the %s run failed (%v); its row stops where it failed", r.Server, r.Err))
 		}
-		lines = append(lines, verdict(lost == 0, fmt.Sprintf("no message lost (%d)", lost)))
 	}
 	for _, l := range lines {
 		fmt.Fprintln(w, "  "+l)

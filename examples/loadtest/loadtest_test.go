@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// targetsForTest builds the three servers once per test binary.
+func targetsForTest(t *testing.T) map[string]Target {
+	t.Helper()
+	repo, err := findRepo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	targets, err := buildTargets(ctx, repo, dir, []string{"ginws", "gorilla", "melody"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return targets
+}
+
+// TestModesAgainstEveryServer runs each mode at a small size against each server: every message
+// must arrive, and the figures must be there.
+func TestModesAgainstEveryServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs three servers")
+	}
+	targets := targetsForTest(t)
+	o := Params{Conns: 60, Rooms: 3, Duration: time.Second, Window: 5, Rate: 20, Cycles: 60, Batch: 20, Size: 16, Par: 16}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for _, name := range []string{"gorilla", "melody", "ginws"} {
+		for _, mode := range []struct {
+			name string
+			run  func(context.Context, *Proc, Params) Result
+		}{{"idle", Idle}, {"fanout", FanOut}, {"rate", FixedRate}, {"churn", Churn}} {
+			t.Run(name+"/"+mode.name, func(t *testing.T) {
+				p, err := targets[name].Start(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Stop()
+				r := mode.run(ctx, p, o)
+				if r.Err != nil {
+					t.Fatalf("%v\n%s", r.Err, p.Tail())
+				}
+				if r.Lost != 0 {
+					t.Fatalf("%d messages lost", r.Lost)
+				}
+				switch mode.name {
+				case "idle":
+					if r.RSSAfter <= 0 {
+						t.Fatalf("no RSS figure: %+v", r)
+					}
+				case "fanout":
+					if r.Deliveries == 0 || r.CPU <= 0 || r.Writes <= 0 {
+						t.Fatalf("no fan-out figures: %+v", r)
+					}
+				case "rate":
+					if r.Deliveries == 0 || r.P99 <= 0 || r.Max < r.P99 {
+						t.Fatalf("no latency figures: %+v", r)
+					}
+				case "churn":
+					if r.Deliveries != int64(o.Cycles) {
+						t.Fatalf("churn exchanged %d messages, want %d", r.Deliveries, o.Cycles)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestSoakChurn: connect/disconnect cycles leave the ginws chat server's goroutines and heap at
+// their baseline. CI runs 1 000 cycles; set GINWS_SOAK_CYCLES=10000 (or use the tool's churn
+// mode) for the full size.
+func TestSoakChurn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the chat server")
+	}
+	cycles := 1000
+	if v := os.Getenv("GINWS_SOAK_CYCLES"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			cycles = n
+		}
+	}
+	targets := targetsForTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	p, err := targets["ginws"].Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	r := Churn(ctx, p, Params{Cycles: cycles, Batch: 100, Rooms: 10, Size: 16, Par: 32})
+	t.Logf("%d cycles: goroutines %d → %d, heap %d → %d bytes, RSS %d → %d bytes",
+		cycles, r.GoroutinesBefore, r.GoroutinesAfter, r.HeapBefore, r.HeapAfter, r.RSSBefore, r.RSSAfter)
+	if r.Err != nil {
+		t.Fatalf("%v\n%s", r.Err, p.Tail())
+	}
+	if r.Lost != 0 {
+		t.Fatalf("%d messages lost", r.Lost)
+	}
+}
