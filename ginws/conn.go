@@ -207,7 +207,8 @@ func (c *Conn) Accept(opts ...AcceptOption) error {
 		opt(&o)
 	}
 	if o.subprotocol == "" {
-		if p, ok := c.scope.keys[preferredSubprotocolKey].(string); ok && slices.Contains(c.scope.Subprotocols(), p) {
+		v, _ := c.scope.Value(preferredSubprotocolKey)
+		if p, ok := v.(string); ok && slices.Contains(c.scope.Subprotocols(), p) {
 			o.subprotocol = p
 		}
 	}

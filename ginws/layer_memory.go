@@ -180,13 +180,10 @@ func (l *MemoryLayer) Send(ctx context.Context, channel string, msg Message) err
 	if err := ValidateChannelName(channel); err != nil {
 		return err
 	}
-	if msg == nil {
-		return errNilMessage
-	}
-	if err := ctx.Err(); err != nil {
+	m, err := prepare(ctx, msg)
+	if err != nil {
 		return err
 	}
-	m := msg.Clone()
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -206,6 +203,17 @@ func (l *MemoryLayer) Send(ctx context.Context, channel string, msg Message) err
 }
 
 var errNilMessage = errors.New("ginws: message is nil")
+
+// prepare checks a message about to be sent and returns the layer's own copy of it.
+func prepare(ctx context.Context, msg Message) (Message, error) {
+	if msg == nil {
+		return nil, errNilMessage
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return msg.Clone(), nil
+}
 
 // Receive waits for the next message on channel.
 func (l *MemoryLayer) Receive(ctx context.Context, channel string) (Message, error) {
@@ -330,13 +338,10 @@ func (l *MemoryLayer) GroupSend(ctx context.Context, group string, msg Message) 
 	if err := ValidateGroupName(group); err != nil {
 		return err
 	}
-	if msg == nil {
-		return errNilMessage
-	}
-	if err := ctx.Err(); err != nil {
+	m, err := prepare(ctx, msg)
+	if err != nil {
 		return err
 	}
-	m := msg.Clone()
 	now := time.Now()
 	cutoff := now.Add(-l.groupExpiry)
 	var env *Envelope

@@ -2,7 +2,6 @@ package ginws
 
 import (
 	"crypto/tls"
-	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,7 +18,9 @@ import (
 // Context, and it is safe for concurrent reads. It is never modified after Mount builds it.
 type Scope struct {
 	method     string
-	url        *url.URL
+	path       string // decoded
+	rawPath    string // as sent, when it differs from the encoding of path
+	rawQuery   string
 	header     http.Header
 	host       string
 	remoteAddr string
@@ -27,8 +28,10 @@ type Scope struct {
 	params     gin.Params
 	route      string
 	clientIP   string
-	keys       map[any]any
+	keys       []keyValue // what middleware stored (c.Set): a few, so a slice beats a map
 }
+
+type keyValue struct{ k, v any }
 
 // NewScope snapshots c. Mount calls it for every handshake; tests can call it on a context from
 // gin.CreateTestContext to exercise code that reads a Scope without any network.
@@ -36,14 +39,21 @@ func NewScope(c *gin.Context) *Scope {
 	r := c.Request
 	s := &Scope{
 		method:     r.Method,
-		url:        r.URL,
+		path:       r.URL.Path,
+		rawPath:    r.URL.RawPath,
+		rawQuery:   r.URL.RawQuery,
 		header:     r.Header,
 		host:       r.Host,
 		remoteAddr: r.RemoteAddr,
 		tls:        r.TLS,
 		route:      c.FullPath(),
 		clientIP:   c.ClientIP(),
-		keys:       maps.Clone(c.Keys),
+	}
+	if len(c.Keys) > 0 {
+		s.keys = make([]keyValue, 0, len(c.Keys))
+		for k, v := range c.Keys {
+			s.keys = append(s.keys, keyValue{k, v})
+		}
 	}
 	if len(c.Params) > 0 {
 		s.params = append(gin.Params(nil), c.Params...)
@@ -57,16 +67,20 @@ func NewScope(c *gin.Context) *Scope {
 // long-lived connection keeps little alive.
 func (s *Scope) Request() *http.Request {
 	return &http.Request{
-		Method: s.method, URL: s.url, Header: s.header, Host: s.host, RemoteAddr: s.remoteAddr,
+		Method: s.method, URL: s.url(), Header: s.header, Host: s.host, RemoteAddr: s.remoteAddr,
 		TLS: s.tls, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Body: http.NoBody,
 	}
 }
 
 // Path returns the decoded URL path, e.g. "/ws/chat/lobby/".
-func (s *Scope) Path() string { return s.url.Path }
+func (s *Scope) Path() string { return s.path }
+
+func (s *Scope) url() *url.URL {
+	return &url.URL{Path: s.path, RawPath: s.rawPath, RawQuery: s.rawQuery}
+}
 
 // RawPath returns the path as the client sent it, still escaped.
-func (s *Scope) RawPath() string { return s.url.EscapedPath() }
+func (s *Scope) RawPath() string { return s.url().EscapedPath() }
 
 // Route returns the Gin route pattern that matched, e.g. "/ws/chat/:room".
 func (s *Scope) Route() string { return s.route }
@@ -80,10 +94,13 @@ func (s *Scope) Params() gin.Params { return append(gin.Params(nil), s.params...
 
 // Query parses and returns the query string. Each call parses afresh, so callers may modify
 // the result.
-func (s *Scope) Query() url.Values { return s.url.Query() }
+func (s *Scope) Query() url.Values {
+	q, _ := url.ParseQuery(s.rawQuery)
+	return q
+}
 
 // QueryValue returns the first value of a query parameter.
-func (s *Scope) QueryValue(key string) string { return s.url.Query().Get(key) }
+func (s *Scope) QueryValue(key string) string { return s.Query().Get(key) }
 
 // Header returns the handshake's request headers. Treat it as read-only.
 func (s *Scope) Header() http.Header { return s.header }
@@ -126,8 +143,12 @@ func (s *Scope) RemoteAddr() string { return s.remoteAddr }
 
 // Value returns a raw value stored in the gin.Context by middleware (c.Set). Prefer a typed Key.
 func (s *Scope) Value(key any) (any, bool) {
-	v, ok := s.keys[key]
-	return v, ok
+	for _, kv := range s.keys {
+		if kv.k == key {
+			return kv.v, true
+		}
+	}
+	return nil, false
 }
 
 // Key is a typed name for a value that middleware stores in the gin.Context and consumers read from
@@ -154,7 +175,8 @@ func (k Key[T]) Get(s *Scope) (v T, ok bool) {
 	if s == nil {
 		return v, false
 	}
-	v, ok = s.keys[k.name].(T)
+	raw, _ := s.Value(k.name)
+	v, ok = raw.(T)
 	return v, ok
 }
 

@@ -75,6 +75,17 @@ func makeRooms(n int, record bool) []*Room {
 	return rooms
 }
 
+// populate connects Conns clients in Rooms rooms and lets the server settle.
+func populate(ctx context.Context, p *Proc, o Params, record bool, prefix string) ([]*Room, []*Client, error) {
+	rooms := makeRooms(o.Rooms, record)
+	clients, err := connectAll(ctx, p.Addr, rooms, o.Conns, o.Par, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	time.Sleep(500 * time.Millisecond)
+	return rooms, clients, nil
+}
+
 // Idle connects Conns clients and reports the server's RSS per connection; then one message per
 // room checks that every connection is alive.
 func Idle(ctx context.Context, p *Proc, o Params) Result {
@@ -117,14 +128,12 @@ func Idle(ctx context.Context, p *Proc, o Params) Result {
 // server's CPU time per delivery.
 func FanOut(ctx context.Context, p *Proc, o Params) Result {
 	res := Result{Mode: "fanout", Server: p.Name, Conns: o.Conns, Rooms: o.Rooms}
-	rooms := makeRooms(o.Rooms, false)
-	clients, err := connectAll(ctx, p.Addr, rooms, o.Conns, o.Par, "fan")
+	rooms, clients, err := populate(ctx, p, o, false, "fan")
 	if err != nil {
 		res.Err = err
 		return res
 	}
 	defer closeAll(clients)
-	time.Sleep(500 * time.Millisecond)
 	pad := strings.Repeat("x", o.Size)
 	cpu0, err := p.CPU()
 	if err != nil {
@@ -177,14 +186,12 @@ func FanOut(ctx context.Context, p *Proc, o Params) Result {
 // delivery latency percentiles.
 func FixedRate(ctx context.Context, p *Proc, o Params) Result {
 	res := Result{Mode: "rate", Server: p.Name, Conns: o.Conns, Rooms: o.Rooms}
-	rooms := makeRooms(o.Rooms, true)
-	clients, err := connectAll(ctx, p.Addr, rooms, o.Conns, o.Par, "rate")
+	rooms, clients, err := populate(ctx, p, o, true, "rate")
 	if err != nil {
 		res.Err = err
 		return res
 	}
 	defer closeAll(clients)
-	time.Sleep(500 * time.Millisecond)
 	pad := strings.Repeat("x", o.Size)
 	interval := time.Duration(float64(time.Second) / o.Rate)
 	cpu0, _ := p.CPU()
