@@ -65,7 +65,6 @@ type Conn struct {
 	inboxSpare    []inboxItem
 	out           []outFrame
 	outSpare      []outFrame
-	closeReason   string
 	closeTimer    *time.Timer
 	writeStart    int64 // monoNow() when the write under way began
 	writeDeadline int64 // monoNow() of the write deadline set on nc; pump goroutine only

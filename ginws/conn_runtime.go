@@ -373,7 +373,7 @@ func (c *Conn) slowLocked(why string) {
 	}
 	c.srv.slowClients.Add(1)
 	c.state = stateClosing
-	c.closeCode, c.closeReason = CloseSlowClient, "slow client"
+	c.closeCode = CloseSlowClient
 	c.flags.Or(flagServerClosing)
 	clear(c.out)
 	c.out, c.outBytes = c.out[:0], 0
@@ -399,7 +399,7 @@ func (c *Conn) closeWith(code int, reason string) {
 		c.refused = true
 	case stateOpen:
 		c.state = stateClosing
-		c.closeCode, c.closeReason = int32(code), reason
+		c.closeCode = int32(code)
 		c.flags.Or(flagServerClosing)
 		if !c.tcpClosed {
 			c.out = append(c.out, outFrame{op: opClose, data: closePayload(code, reason)})

@@ -21,7 +21,7 @@ type Scope struct {
 	path       string // decoded
 	rawPath    string // as sent, when it differs from the encoding of path
 	rawQuery   string
-	header     http.Header
+	header     []string // canonical key, value, key, value...: a long-lived copy smaller than a map
 	host       string
 	remoteAddr string
 	tls        *tls.ConnectionState
@@ -42,7 +42,7 @@ func NewScope(c *gin.Context) *Scope {
 		path:       r.URL.Path,
 		rawPath:    r.URL.RawPath,
 		rawQuery:   r.URL.RawQuery,
-		header:     r.Header,
+		header:     flattenHeader(r.Header),
 		host:       r.Host,
 		remoteAddr: r.RemoteAddr,
 		tls:        r.TLS,
@@ -67,7 +67,7 @@ func NewScope(c *gin.Context) *Scope {
 // long-lived connection keeps little alive.
 func (s *Scope) Request() *http.Request {
 	return &http.Request{
-		Method: s.method, URL: s.url(), Header: s.header, Host: s.host, RemoteAddr: s.remoteAddr,
+		Method: s.method, URL: s.url(), Header: s.Header(), Host: s.host, RemoteAddr: s.remoteAddr,
 		TLS: s.tls, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Body: http.NoBody,
 	}
 }
@@ -102,19 +102,54 @@ func (s *Scope) Query() url.Values {
 // QueryValue returns the first value of a query parameter.
 func (s *Scope) QueryValue(key string) string { return s.Query().Get(key) }
 
-// Header returns the handshake's request headers. Treat it as read-only.
-func (s *Scope) Header() http.Header { return s.header }
+// Header returns a copy of the handshake's request headers.
+func (s *Scope) Header() http.Header {
+	h := make(http.Header, len(s.header)/2)
+	for i := 0; i+1 < len(s.header); i += 2 {
+		h[s.header[i]] = append(h[s.header[i]], s.header[i+1])
+	}
+	return h
+}
+
+// headerValues returns the values of a header (key in canonical form) without building a map.
+func (s *Scope) headerValues(key string) []string {
+	var out []string
+	for i := 0; i+1 < len(s.header); i += 2 {
+		if s.header[i] == key {
+			out = append(out, s.header[i+1])
+		}
+	}
+	return out
+}
+
+func flattenHeader(h http.Header) []string {
+	n := 0
+	for _, vs := range h {
+		n += 2 * len(vs)
+	}
+	out := make([]string, 0, n)
+	for k, vs := range h {
+		for _, v := range vs {
+			out = append(out, k, v)
+		}
+	}
+	return out
+}
 
 // Cookie returns the named cookie of the handshake, or http.ErrNoCookie.
 func (s *Scope) Cookie(name string) (*http.Cookie, error) {
-	return (&http.Request{Header: s.header}).Cookie(name)
+	return (&http.Request{Header: http.Header{"Cookie": s.headerValues("Cookie")}}).Cookie(name)
 }
 
 // Cookies returns every cookie of the handshake.
-func (s *Scope) Cookies() []*http.Cookie { return (&http.Request{Header: s.header}).Cookies() }
+func (s *Scope) Cookies() []*http.Cookie {
+	return (&http.Request{Header: http.Header{"Cookie": s.headerValues("Cookie")}}).Cookies()
+}
 
 // Subprotocols returns the subprotocols the client offered in Sec-WebSocket-Protocol, in order.
-func (s *Scope) Subprotocols() []string { return OfferedSubprotocols(s.header) }
+func (s *Scope) Subprotocols() []string {
+	return OfferedSubprotocols(http.Header{"Sec-Websocket-Protocol": s.headerValues("Sec-Websocket-Protocol")})
+}
 
 // OfferedSubprotocols parses the Sec-WebSocket-Protocol headers of a handshake request.
 func OfferedSubprotocols(h http.Header) []string {
@@ -130,7 +165,12 @@ func OfferedSubprotocols(h http.Header) []string {
 }
 
 // Origin returns the Origin header ("" for most non-browser clients).
-func (s *Scope) Origin() string { return s.header.Get("Origin") }
+func (s *Scope) Origin() string {
+	if v := s.headerValues("Origin"); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
 
 // Host returns the Host the client asked for.
 func (s *Scope) Host() string { return s.host }

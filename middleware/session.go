@@ -23,7 +23,7 @@ type Session struct {
 	*sessions.Session
 	store  sessions.Store
 	name   string
-	header http.Header // the request's headers: its cookies, for Save and Reload
+	cookies []string // the request's Cookie header values, for Save and Reload
 }
 
 // ErrSessionNotSavable is returned by Session.Save when the change could not reach the client:
@@ -54,7 +54,7 @@ func Sessions(store sessions.Store, name string) gin.HandlerFunc {
 			s = sessions.NewSession(store, name)
 			s.IsNew = true
 		}
-		sessionKey.Set(c, &Session{Session: s, store: store, name: name, header: c.Request.Header})
+		sessionKey.Set(c, &Session{Session: s, store: store, name: name, cookies: c.Request.Header.Values("Cookie")})
 		c.Next()
 	}
 }
@@ -88,11 +88,11 @@ func (s *Session) Reload(ctx context.Context) error {
 	return nil
 }
 
-// request rebuilds what a store reads from the handshake request: its cookies. Keeping only the
-// headers lets the original request (and the registry gorilla/sessions hangs on its context) go.
+// request rebuilds what a store reads from the handshake request: its cookies. Keeping only those
+// lets the original request (and the registry gorilla/sessions hangs on its context) go.
 func (s *Session) request(ctx context.Context) *http.Request {
 	r, _ := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
-	r.Header = s.header
+	r.Header = http.Header{"Cookie": s.cookies}
 	return r
 }
 
