@@ -21,8 +21,8 @@ import (
 // call Save.
 type Session struct {
 	*sessions.Session
-	store  sessions.Store
-	name   string
+	store   sessions.Store
+	name    string
 	cookies []string // the request's Cookie header values, for Save and Reload
 }
 
