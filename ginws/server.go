@@ -34,7 +34,8 @@ type Config struct {
 	// connection with 1009. Optional. Default 64 KiB.
 	ReadLimit int64
 
-	// WriteTimeout bounds one write to a client; a client that takes longer is closed as slow.
+	// WriteTimeout bounds a write to a client; a client whose write stays blocked this long
+	// (between half of it and all of it: the deadline is refreshed lazily) is closed as slow.
 	// Optional. Default 10 s.
 	WriteTimeout time.Duration
 
