@@ -124,6 +124,9 @@ func (c *Conn) enqueue(f outFrame) error {
 	return nil
 }
 
+// idleSpare is the largest spare queue an idle connection keeps.
+const idleSpare = 4
+
 // pump runs handlers and writes their output until there is nothing left to do. Each cycle takes
 // the lock twice: once to take the queued items (and settle the previous write), once to take what
 // the handlers queued for the client, which it then writes with one system call.
@@ -187,8 +190,22 @@ func (c *Conn) pump() {
 		out := c.out
 		if len(out) == 0 {
 			if len(c.inbox) == 0 {
-				if items != nil && cap(items) <= 64 && c.inboxSpare == nil {
+				// Going idle: keep only small spare queues, so a connection that once had a
+				// burst does not hold its arrays while it sleeps.
+				if items != nil && cap(items) <= idleSpare && c.inboxSpare == nil {
 					c.inboxSpare = items[:0]
+				}
+				if cap(c.inboxSpare) > idleSpare {
+					c.inboxSpare = nil
+				}
+				if cap(c.outSpare) > idleSpare {
+					c.outSpare = nil
+				}
+				if cap(c.inbox) > idleSpare {
+					c.inbox = nil // empty here
+				}
+				if cap(c.out) > idleSpare {
+					c.out = nil // empty here
 				}
 				c.pumping = false
 				c.mu.Unlock()
