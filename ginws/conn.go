@@ -367,11 +367,8 @@ func sameType(name, typ string) bool {
 
 // handler finds the handler for an event type, with Channels' rules.
 func (c *Conn) handler(typ string) (EventHandler, error) {
-	if typ == "" {
-		return nil, errors.New(`ginws: event has no "type" (or it is not a string)`)
-	}
-	if typ[0] == '_' || typ[0] == '.' {
-		return nil, fmt.Errorf("ginws: malformed event type %s: it must not start with '_' or '.'", quote(typ))
+	if err := checkEventType(typ); err != nil {
+		return nil, err
 	}
 	for _, e := range c.events {
 		if sameType(e.name, typ) {

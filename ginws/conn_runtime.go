@@ -187,8 +187,7 @@ func (c *Conn) pump() {
 			}
 			c.mu.Lock()
 		}
-		out := c.out
-		if len(out) == 0 {
+		if len(c.out) == 0 {
 			if len(c.inbox) == 0 {
 				// Going idle: keep only small spare queues, so a connection that once had a
 				// burst does not hold its arrays while it sleeps.
@@ -213,17 +212,13 @@ func (c *Conn) pump() {
 			}
 			continue
 		}
-		c.out, c.outSpare, c.outBytes = c.outSpare, nil, 0
-		if c.tcpClosed {
-			written = out
+		out, now, ok := c.takeOutLocked()
+		written = out
+		if !ok {
 			continue
 		}
-		c.writing = true
-		now := monoNow()
-		c.writeStart = now
 		c.mu.Unlock()
 		werr = c.write(out, now)
-		written = out
 		c.mu.Lock()
 	}
 }
@@ -297,20 +292,11 @@ var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); retur
 // flush writes every queued frame now (the pump's mid-batch and final writes).
 func (c *Conn) flush() {
 	c.mu.Lock()
-	out := c.out
-	if len(out) == 0 {
-		c.mu.Unlock()
-		return
-	}
-	c.out, c.outSpare, c.outBytes = c.outSpare, nil, 0
-	if c.tcpClosed {
-		c.mu.Unlock()
-		return
-	}
-	c.writing = true
-	now := monoNow()
-	c.writeStart = now
+	out, now, ok := c.takeOutLocked()
 	c.mu.Unlock()
+	if !ok {
+		return
+	}
 	err := c.write(out, now)
 	c.mu.Lock()
 	c.writing = false
@@ -319,6 +305,24 @@ func (c *Conn) flush() {
 	if err != nil {
 		c.writeFailed(err)
 	}
+}
+
+// takeOutLocked takes the frames queued for the client and marks a write under way. ok is false
+// when there is nothing to write, or the socket is gone (the frames are dropped). Callers hold
+// c.mu.
+func (c *Conn) takeOutLocked() (out []outFrame, now int64, ok bool) {
+	out = c.out
+	if len(out) == 0 {
+		return nil, 0, false
+	}
+	c.out, c.outSpare, c.outBytes = c.outSpare, nil, 0
+	if c.tcpClosed {
+		return out, 0, false
+	}
+	c.writing = true
+	now = monoNow()
+	c.writeStart = now
+	return out, now, true
 }
 
 // write sends frames with one system call. Pump goroutine only. The write deadline is refreshed

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 )
 
@@ -227,11 +228,8 @@ func ConnFromContext(ctx context.Context) *Conn {
 
 // handlerName normalizes an event type the way Channels maps it to a method name.
 func handlerName(typ string) (string, error) {
-	if typ == "" {
-		return "", errors.New(`ginws: event has no "type" (or it is not a string)`)
-	}
-	if typ[0] == '_' || typ[0] == '.' {
-		return "", errors.New("ginws: malformed event type " + quote(typ) + ": it must not start with '_' or '.'")
+	if err := checkEventType(typ); err != nil {
+		return "", err
 	}
 	b := []byte(typ)
 	for i, c := range b {
@@ -240,6 +238,17 @@ func handlerName(typ string) (string, error) {
 		}
 	}
 	return string(b), nil
+}
+
+// checkEventType applies Channels' rules to an event type, at registration and at dispatch.
+func checkEventType(typ string) error {
+	if typ == "" {
+		return errors.New(`ginws: event has no "type" (or it is not a string)`)
+	}
+	if typ[0] == '_' || typ[0] == '.' {
+		return fmt.Errorf("ginws: malformed event type %s: it must not start with '_' or '.'", quote(typ))
+	}
+	return nil
 }
 
 func quote(s string) string {

@@ -56,7 +56,9 @@ func (s *Server) handshake(gc *gin.Context, factory func() Consumer) {
 		gc.AbortWithStatus(http.StatusServiceUnavailable)
 		return
 	}
-	status, err, upgradeFailed := c.open(gc, factory)
+	c.hs = &handshake{w: gc.Writer, req: gc.Request}
+	status, err := c.open(gc, factory)
+	c.hs = nil
 	if status == 0 {
 		return // upgraded: the connection runs on its own goroutines now
 	}
@@ -67,22 +69,17 @@ func (s *Server) handshake(gc *gin.Context, factory func() Consumer) {
 	} else if err != nil {
 		s.cfg.Logger.Debug("ginws: handshake refused", "path", r.URL.Path, "status", status, "reason", err)
 	}
-	if status > 0 && !upgradeFailed {
+	if status > 0 {
 		gc.AbortWithStatus(status)
 	} else {
-		gc.Abort()
+		gc.Abort() // gorilla already answered a failed upgrade
 	}
 }
 
 // open runs a handshake: channel, groups, Connect. It returns 0 once the connection is accepted,
-// or the HTTP status to refuse it with.
-func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err error, upgradeFailed bool) {
-	status, err = c.run(gc, factory)
-	return status, err, c.hs != nil && c.hs.upgradeFailed
-}
-
-// run is open's body; c.hs is set while it runs.
-func (c *Conn) run(gc *gin.Context, factory func() Consumer) (status int, err error) {
+// -1 when the upgrade failed and gorilla has answered the request, or the HTTP status to refuse
+// it with. c.hs is set while it runs.
+func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err error) {
 	s := c.srv
 	consumer := factory()
 	if consumer == nil {
@@ -90,9 +87,6 @@ func (c *Conn) run(gc *gin.Context, factory func() Consumer) (status int, err er
 	}
 	consumer.bind(c, consumer)
 	c.consumer = consumer
-	hs := &handshake{w: gc.Writer, req: gc.Request}
-	c.hs = hs
-	defer func() { c.hs = nil }()
 
 	ctx := c.ctx
 	layer := s.cfg.Layer

@@ -135,50 +135,27 @@ func FanOut(ctx context.Context, p *Proc, o Params) Result {
 	}
 	defer closeAll(clients)
 	pad := strings.Repeat("x", o.Size)
-	cpu0, err := p.CPU()
+	m, err := startMeter(p)
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	w0, _ := p.WriteCalls()
-	start := time.Now()
-	stop := start.Add(o.Duration)
+	stop := m.start.Add(o.Duration)
 	runCtx, cancel := context.WithTimeout(ctx, o.Duration+time.Minute)
 	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, len(rooms))
-	for _, r := range rooms {
-		wg.Add(1)
-		go func(r *Room) {
-			defer wg.Done()
-			sender := r.Clients[0]
-			for seq := int64(1); time.Now().Before(stop); seq++ {
-				if !r.waitFor(runCtx, seq-1-int64(o.Window)) {
-					errc <- fmt.Errorf("%s: members stopped receiving", r.Name)
-					return
-				}
-				if err := sender.send(seq, pad); err != nil {
-					errc <- err
-					return
-				}
-				r.sent.Store(seq)
+	sendErr := runSenders(rooms, func(_ int, r *Room) error {
+		for seq := int64(1); time.Now().Before(stop); seq++ {
+			if !r.waitFor(runCtx, seq-1-int64(o.Window)) {
+				return fmt.Errorf("%s: members stopped receiving", r.Name)
 			}
-		}(r)
-	}
-	wg.Wait()
-	close(errc)
-	res.Lost, res.Err = verify(ctx, rooms, 30*time.Second)
-	res.Elapsed = time.Since(start)
-	cpu1, _ := p.CPU()
-	res.CPU = cpu1 - cpu0
-	w1, _ := p.WriteCalls()
-	res.Writes = w1 - w0
-	for _, c := range clients {
-		res.Deliveries += c.recv.Load()
-	}
-	if err := <-errc; err != nil && res.Err == nil {
-		res.Err = err
-	}
+			if err := r.Clients[0].send(seq, pad); err != nil {
+				return err
+			}
+			r.sent.Store(seq)
+		}
+		return nil
+	})
+	conclude(ctx, m, rooms, clients, sendErr, &res)
 	return res
 }
 
@@ -194,47 +171,35 @@ func FixedRate(ctx context.Context, p *Proc, o Params) Result {
 	defer closeAll(clients)
 	pad := strings.Repeat("x", o.Size)
 	interval := time.Duration(float64(time.Second) / o.Rate)
-	cpu0, _ := p.CPU()
-	start := time.Now()
-	var wg sync.WaitGroup
-	errc := make(chan error, len(rooms))
-	for i, r := range rooms {
-		wg.Add(1)
-		go func(i int, r *Room) {
-			defer wg.Done()
-			// Spread the rooms' ticks over the interval.
-			time.Sleep(interval * time.Duration(i) / time.Duration(len(rooms)))
-			t := time.NewTicker(interval)
-			defer t.Stop()
-			for seq := int64(1); time.Since(start) < o.Duration; seq++ {
-				if err := r.Clients[0].send(seq, pad); err != nil {
-					errc <- err
-					return
-				}
-				r.sent.Store(seq)
-				select {
-				case <-t.C:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}(i, r)
+	m, err := startMeter(p)
+	if err != nil {
+		res.Err = err
+		return res
 	}
-	wg.Wait()
-	close(errc)
-	res.Lost, res.Err = verify(ctx, rooms, 30*time.Second)
-	res.Elapsed = time.Since(start)
-	cpu1, _ := p.CPU()
-	res.CPU = cpu1 - cpu0
+	sendErr := runSenders(rooms, func(i int, r *Room) error {
+		// Spread the rooms' ticks over the interval.
+		time.Sleep(interval * time.Duration(i) / time.Duration(len(rooms)))
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for seq := int64(1); time.Since(m.start) < o.Duration; seq++ {
+			if err := r.Clients[0].send(seq, pad); err != nil {
+				return err
+			}
+			r.sent.Store(seq)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	conclude(ctx, m, rooms, clients, sendErr, &res)
 	var all []time.Duration
 	for _, c := range clients {
 		c.mu.Lock()
 		all = append(all, c.latencies...)
 		c.mu.Unlock()
-		res.Deliveries += c.recv.Load()
-	}
-	if err := <-errc; err != nil && res.Err == nil {
-		res.Err = err
 	}
 	if len(all) > 0 {
 		slices.Sort(all)
@@ -243,6 +208,60 @@ func FixedRate(ctx context.Context, p *Proc, o Params) Result {
 		res.Max = all[len(all)-1]
 	}
 	return res
+}
+
+// meter measures a server over a run: wall time, CPU time and write system calls.
+type meter struct {
+	p      *Proc
+	start  time.Time
+	cpu    time.Duration
+	writes int64
+}
+
+func startMeter(p *Proc) (meter, error) {
+	m := meter{p: p}
+	var err error
+	if m.cpu, err = p.CPU(); err != nil {
+		return m, err
+	}
+	m.writes, _ = p.WriteCalls()
+	m.start = time.Now()
+	return m, nil
+}
+
+// runSenders runs send for every room at once and returns the first error.
+func runSenders(rooms []*Room, send func(i int, r *Room) error) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, len(rooms))
+	for i, r := range rooms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := send(i, r); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc
+}
+
+// conclude waits until every message arrived (or reports the loss), stops the meter and counts
+// the deliveries.
+func conclude(ctx context.Context, m meter, rooms []*Room, clients []*Client, sendErr error, res *Result) {
+	res.Lost, res.Err = verify(ctx, rooms, 30*time.Second)
+	res.Elapsed = time.Since(m.start)
+	cpu, _ := m.p.CPU()
+	res.CPU = cpu - m.cpu
+	w, _ := m.p.WriteCalls()
+	res.Writes = w - m.writes
+	for _, c := range clients {
+		res.Deliveries += c.recv.Load()
+	}
+	if sendErr != nil && res.Err == nil {
+		res.Err = sendErr
+	}
 }
 
 // Churn connects and disconnects Batch clients at a time for Cycles connections in all, each

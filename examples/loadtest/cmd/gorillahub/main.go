@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -18,7 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"ginws.dev/examples/loadtest/internal/debugstats"
+	"ginws.dev/examples/loadtest/internal/peer"
 )
 
 const (
@@ -151,13 +150,8 @@ func main() {
 	flag.Parse()
 	rs := &rooms{hubs: map[string]*hub{}}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		http.SetCookie(w, &http.Cookie{Name: "session", Value: r.FormValue("username"), Path: "/"})
-		w.WriteHeader(http.StatusNoContent)
-	})
 	mux.HandleFunc("GET /ws/chat/{room}/", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := r.Cookie("session"); err != nil {
-			http.Error(w, "sign in first", http.StatusForbidden)
+		if !peer.SignedIn(w, r) {
 			return
 		}
 		conn, err := upgrader.Upgrade(w, r, nil)
@@ -169,12 +163,7 @@ func main() {
 		go c.writePump()
 		go c.readPump()
 	})
-	debugstats.Register(mux, nil)
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fmt.Fprintf(os.Stderr, "listening url=http://%s/\n", ln.Addr())
-	fmt.Fprintln(os.Stderr, http.Serve(ln, mux))
+	peer.Routes(mux, nil)
+	fmt.Fprintln(os.Stderr, peer.Serve(*addr, mux))
+	os.Exit(1)
 }

@@ -5,13 +5,12 @@ package main
 import (
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 
 	"github.com/olahol/melody"
 
-	"ginws.dev/examples/loadtest/internal/debugstats"
+	"ginws.dev/examples/loadtest/internal/peer"
 )
 
 func main() {
@@ -25,23 +24,13 @@ func main() {
 		})
 	})
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		http.SetCookie(w, &http.Cookie{Name: "session", Value: r.FormValue("username"), Path: "/"})
-		w.WriteHeader(http.StatusNoContent)
-	})
 	mux.HandleFunc("GET /ws/chat/{room}/", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := r.Cookie("session"); err != nil {
-			http.Error(w, "sign in first", http.StatusForbidden)
+		if !peer.SignedIn(w, r) {
 			return
 		}
 		_ = m.HandleRequest(w, r)
 	})
-	debugstats.Register(mux, func() any { return map[string]int{"sessions": m.Len()} })
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fmt.Fprintf(os.Stderr, "listening url=http://%s/\n", ln.Addr())
-	fmt.Fprintln(os.Stderr, http.Serve(ln, mux))
+	peer.Routes(mux, func() any { return map[string]int{"sessions": m.Len()} })
+	fmt.Fprintln(os.Stderr, peer.Serve(*addr, mux))
+	os.Exit(1)
 }
