@@ -1,0 +1,8 @@
+from django.urls import path
+
+from project import views
+
+urlpatterns = [
+    path("", views.index),
+    path("login", views.login),
+]

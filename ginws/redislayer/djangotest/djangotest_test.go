@@ -1,0 +1,151 @@
+package djangotest_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+
+	"ginws.dev/ginws"
+	"ginws.dev/ginws/redislayer/djangotest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestTypedJSON pins the wire form shared with the Python side (project/typedjson.py): floats keep
+// a '.', bytes are wrapped, and decoding gives back the same kinds.
+func TestTypedJSON(t *testing.T) {
+	in := ginws.Message{"type": "t", "f": 2.0, "i": int8(2), "u": uint64(math.MaxUint64), "b": []byte{0, 255},
+		"s": "é", "n": nil, "l": []any{}, "m": map[string]any{"x": float32(0.5)}, "nb": []byte(nil)}
+	b, err := djangotest.MarshalTyped(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"b":{"__bytes__":"AP8="},"f":2.0,"i":2,"l":[],"m":{"x":0.5},"n":null,"nb":{"__bytes__":""},"s":"é","type":"t","u":18446744073709551615}`
+	if string(b) != want {
+		t.Fatalf("MarshalTyped:\n got %s\nwant %s", b, want)
+	}
+	got, err := djangotest.UnmarshalTyped(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantV := map[string]any{"type": "t", "f": 2.0, "i": int64(2), "u": uint64(math.MaxUint64), "b": []byte{0, 255},
+		"s": "é", "n": nil, "l": []any{}, "m": map[string]any{"x": 0.5}, "nb": []byte{}}
+	if !reflect.DeepEqual(got, wantV) {
+		t.Fatalf("UnmarshalTyped: got %#v\nwant %#v", got, wantV)
+	}
+	for _, bad := range []any{math.NaN(), math.Inf(1), struct{}{}, map[string]any{"c": make(chan int)}} {
+		if _, err := djangotest.MarshalTyped(bad); !errors.Is(err, djangotest.ErrNotTyped) {
+			t.Errorf("MarshalTyped(%T): %v, want ErrNotTyped", bad, err)
+		}
+	}
+	for _, bad := range []string{`{"__bytes__":"%%"}`, `12345678901234567890123`, `{} {}`, `{`} {
+		if _, err := djangotest.UnmarshalTyped([]byte(bad)); err == nil {
+			t.Errorf("UnmarshalTyped(%s) succeeded", bad)
+		}
+	}
+}
+
+// TestDjangoProject checks the harness on its own: Daphne starts from the embedded project, the
+// login view answers as the load tool expects, the interop consumer round-trips typed values
+// through channels_redis, answers bad commands without dying, and the tutorial chat works.
+func TestDjangoProject(t *testing.T) {
+	djangotest.FlushDB(t, djangotest.DefaultRedisURL)
+	d := djangotest.Start(t, djangotest.Options{})
+	ctx := ctxT(t)
+
+	resp, err := http.PostForm(d.URL("/login"), url.Values{"username": {"alice"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(resp.Cookies()) == 0 {
+		t.Fatalf("POST /login: %s, cookies %v; want 200 and a cookie", resp.Status, resp.Cookies())
+	}
+
+	c, err := djangotest.Dial(ctx, d.WSURL("/ws/interop/harness/"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !strings.HasPrefix(c.Channel, "specific.") || !strings.Contains(c.Channel, "!") {
+		t.Fatalf("channel name %q, want channels_redis's specific.<client>!<id>", c.Channel)
+	}
+	msg := ginws.Message{"type": "x.y", "int": 1 << 40, "float": 1.0, "bytes": []byte("\x00\xff"), "s": "日本"}
+	if err := c.GroupSend(ctx, "harness", msg); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Event(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := djangotest.Normalize(msg)
+	if !reflect.DeepEqual(map[string]any(got), want) {
+		t.Fatalf("Django to itself through Redis:\n got %#v\nwant %#v", got, want)
+	}
+
+	// Bad input is answered, and the consumer lives on.
+	if err := c.Send(ctx, "no spaces allowed", ginws.Message{"type": "x"}); err == nil || !strings.Contains(err.Error(), "answered") {
+		t.Fatalf("send to a bad channel name: %v, want the consumer's error", err)
+	}
+	raw, _, err := websocket.DefaultDialer.DialContext(ctx, d.WSURL("/ws/interop/harness/"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, frame := range []string{`not json`, `[1]`, `{"cmd":"group_send","group":"harness","event":{"no":"type"}}`, `{"cmd":"nope"}`} {
+		if err := raw.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = raw.Close()
+	if err := c.Send(ctx, c.Channel, ginws.Message{"type": "still.alive"}); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := c.Event(ctx); err != nil || ev.Type() != "still.alive" {
+		t.Fatalf("after bad commands: %v %v", ev, err)
+	}
+
+	// The tutorial chat: what one member types reaches every member of the room.
+	dial := func() *websocket.Conn {
+		conn, _, err := websocket.DefaultDialer.DialContext(ctx, d.WSURL("/ws/chat/lobby/"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	a, b := dial(), dial()
+	// No wait needed: ChatConsumer.connect joins the group before it accepts.
+	if err := a.WriteJSON(map[string]string{"message": "héllo"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, conn := range map[string]*websocket.Conn{"a": a, "b": b} {
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var out map[string]string
+		if err := json.Unmarshal(data, &out); err != nil || out["message"] != "héllo" {
+			t.Fatalf("%s got %s (%v)", name, data, err)
+		}
+		if !strings.HasPrefix(string(data), `{"message":"`) {
+			t.Fatalf("%s got %s: the load tool needs compact JSON", name, data)
+		}
+	}
+}
