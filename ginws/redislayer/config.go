@@ -1,0 +1,135 @@
+package redislayer
+
+import (
+	"fmt"
+	"log/slog"
+	"path"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"ginws.dev/ginws"
+)
+
+// Config configures a Layer. The zero value talks to redis://127.0.0.1:6379/0 with channels_redis'
+// defaults, so a Go process and a Django process configured with the same hosts and prefix share
+// channels and groups.
+type Config struct {
+	// Hosts are Redis URLs, one per shard: "redis://[:password@]host:port/db" (rediss:// for TLS).
+	// The order matters: every process sharing the layer (Go or Django) must list the same hosts in
+	// the same order. Optional. Default ["redis://127.0.0.1:6379/0"].
+	Hosts []string
+	// Prefix starts every Redis key, as channels_redis' "prefix". Optional. Default "asgi".
+	Prefix string
+	// Capacity is how many messages a channel key holds before Send returns ginws.ErrChannelFull.
+	// All process-local channels of one process share one key, and so this capacity, as in
+	// channels_redis. Optional. Default 100.
+	Capacity int
+	// ChannelCapacity overrides Capacity for channels whose name matches a pattern (path.Match
+	// syntax); the first matching rule wins. Optional.
+	ChannelCapacity []ginws.CapacityRule
+	// Expiry is how long an unreceived message lives, counted in whole seconds as in
+	// channels_redis. Optional. Default 60 s.
+	Expiry time.Duration
+	// GroupExpiry is how long a group membership lives after its last GroupAdd, in whole seconds.
+	// Optional. Default 86 400 s.
+	GroupExpiry time.Duration
+	// Logger receives the receive loop's reports (Redis unreachable, resumed, undecodable
+	// messages). Optional. Default slog.Default().
+	Logger *slog.Logger
+
+	// DialTimeout bounds one attempt to connect to a host. Optional. Default 2 s.
+	DialTimeout time.Duration
+	// CallTimeout bounds a layer call whose context has no deadline, so that a call cannot hang
+	// forever on an unreachable Redis. Optional. Default 5 s.
+	CallTimeout time.Duration
+	// PollTimeout is how long one blocking pop (BZPOPMIN) waits before it is issued again; it
+	// bounds how late a canceled Receive on a normal channel returns. Optional. Default 1 s.
+	PollTimeout time.Duration
+	// MaxBackoff caps the wait between reconnection attempts of the receive loop, which starts at
+	// 50 ms and doubles. Optional. Default 5 s.
+	MaxBackoff time.Duration
+	// ReceiveBatch is how many messages the receive loop pops per round trip when messages are
+	// waiting. Optional. Default 256.
+	ReceiveBatch int
+}
+
+// Defaults of the fields of Config that ginws does not define itself.
+const (
+	DefaultHost         = "redis://127.0.0.1:6379/0"
+	DefaultPrefix       = "asgi"
+	DefaultDialTimeout  = 2 * time.Second
+	DefaultCallTimeout  = 5 * time.Second
+	DefaultPollTimeout  = time.Second
+	DefaultMaxBackoff   = 5 * time.Second
+	DefaultReceiveBatch = 256
+)
+
+// withDefaults returns cfg with every zero field set to its default.
+func (cfg Config) withDefaults() Config {
+	if len(cfg.Hosts) == 0 {
+		cfg.Hosts = []string{DefaultHost}
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if cfg.Capacity <= 0 {
+		cfg.Capacity = ginws.DefaultCapacity
+	}
+	if cfg.Expiry <= 0 {
+		cfg.Expiry = ginws.DefaultExpiry
+	}
+	if cfg.GroupExpiry <= 0 {
+		cfg.GroupExpiry = ginws.DefaultGroupExpiry
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.PollTimeout <= 0 {
+		cfg.PollTimeout = DefaultPollTimeout
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.ReceiveBatch <= 0 {
+		cfg.ReceiveBatch = DefaultReceiveBatch
+	}
+	cfg.ChannelCapacity = append([]ginws.CapacityRule(nil), cfg.ChannelCapacity...)
+	return cfg
+}
+
+// clientOption turns one host URL into rueidis options: one connection per shard with automatic
+// pipelining, no client-side caching (the layer reads nothing twice), and no failure when the host
+// is down at start (the first calls fail instead and later ones reconnect).
+func (cfg Config) clientOption(host string) (rueidis.ClientOption, error) {
+	opt, err := rueidis.ParseURL(host)
+	if err != nil {
+		return opt, fmt.Errorf("redislayer: bad host URL %q: %w", host, err)
+	}
+	opt.DisableCache = true
+	opt.ForceSingleClient = true
+	opt.Dialer.Timeout = cfg.DialTimeout
+	return opt, nil
+}
+
+// seconds rounds d up to whole seconds, at least 1: Redis expires keys in seconds.
+func seconds(d time.Duration) int64 {
+	s := int64((d + time.Second - 1) / time.Second)
+	return max(s, 1)
+}
+
+// Capacity returns the capacity of channel: the first matching ChannelCapacity rule, or Capacity.
+func (l *Layer) Capacity(channel string) int {
+	for _, r := range l.cfg.ChannelCapacity {
+		if ok, _ := path.Match(r.Pattern, channel); ok && r.Capacity > 0 {
+			return r.Capacity
+		}
+	}
+	return l.cfg.Capacity
+}

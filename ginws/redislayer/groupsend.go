@@ -1,0 +1,115 @@
+package redislayer
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"ginws.dev/ginws"
+)
+
+// GroupSend sends msg to every member of group. It never fails because a member's key is full: that
+// member misses the message and Stats().Dropped counts it.
+//
+// The message is encoded once; each channel key gets one member, whose "__asgi_channel__" lists
+// the group's channels behind that key — one member per process for process-local channels, as
+// channels_redis writes it. With one shard and no ChannelCapacity rules the whole send is a single
+// script call (membership expiry, member list, capacity checks, writes); otherwise it is one call on
+// the group's shard for the member list and one call per shard that holds members.
+func (l *Layer) GroupSend(ctx context.Context, group string, msg ginws.Message) error {
+	if err := ginws.ValidateGroupName(group); err != nil {
+		return err
+	}
+	b, err := encodeBody(msg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel, err := l.call(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	now := time.Now()
+	if len(l.shards) == 1 && len(l.cfg.ChannelCapacity) == 0 {
+		err = l.groupSendOne(ctx, group, b, now)
+	} else {
+		err = l.groupSendSharded(ctx, group, b, now)
+	}
+	if err != nil {
+		return fmt.Errorf("redislayer: send to group %q: %w", group, err)
+	}
+	l.st.groupSends.Add(1)
+	return nil
+}
+
+func (l *Layer) groupSendOne(ctx context.Context, group string, b body, now time.Time) error {
+	rnd := randomPrefix()
+	res, err := groupSendScript.Exec(ctx, l.shards[0], []string{l.groupKey(group)}, []string{
+		l.cutoff(now, l.groupSec), l.cfg.Prefix, strconv.Itoa(b.n), string(b.entries), string(rnd[:]),
+		score(now), strconv.Itoa(l.cfg.Capacity), strconv.FormatInt(l.expirySec, 10), l.cutoff(now, l.expirySec),
+	}).AsIntSlice()
+	if err != nil {
+		return err
+	}
+	if len(res) == 2 {
+		l.st.dropped.Add(uint64(res[0]))
+		l.st.sent.Add(uint64(res[1] - res[0]))
+	}
+	return nil
+}
+
+// keyBatch is what one shard receives from a group send.
+type keyBatch struct {
+	keys, members, capacities []string
+}
+
+func (l *Layer) groupSendSharded(ctx context.Context, group string, b body, now time.Time) error {
+	names, err := membersScript.Exec(ctx, l.shard(group), []string{l.groupKey(group)},
+		[]string{l.cutoff(now, l.groupSec)}).AsStrSlice()
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	// Channels by Redis key, in the order first seen; the capacity of a key is that of its first
+	// channel, as in channels_redis.
+	type entry struct {
+		names    []string
+		capacity int
+	}
+	var order []string
+	byKey := make(map[string]*entry, len(names))
+	for _, name := range names {
+		keyName := ginws.NonLocalName(name)
+		e := byKey[keyName]
+		if e == nil {
+			e = &entry{capacity: l.Capacity(name)}
+			byKey[keyName] = e
+			order = append(order, keyName)
+		}
+		e.names = append(e.names, name)
+	}
+	rnd := randomPrefix()
+	batches := make([]keyBatch, len(l.shards))
+	for _, keyName := range order {
+		e := byKey[keyName]
+		kb := &batches[consistentHash(keyName, len(l.shards))]
+		kb.keys = append(kb.keys, l.cfg.Prefix+keyName)
+		kb.members = append(kb.members, string(b.member(rnd, "", e.names)))
+		kb.capacities = append(kb.capacities, strconv.Itoa(e.capacity))
+	}
+	sc, exp, cut := score(now), strconv.FormatInt(l.expirySec, 10), l.cutoff(now, l.expirySec)
+	for i, kb := range batches {
+		if len(kb.keys) == 0 {
+			continue
+		}
+		args := make([]string, 0, 2*len(kb.keys)+3)
+		args = append(append(append(args, kb.members...), kb.capacities...), sc, exp, cut)
+		over, err := groupWriteScript.Exec(ctx, l.shards[i], kb.keys, args).AsInt64()
+		if err != nil {
+			return err
+		}
+		l.st.dropped.Add(uint64(over))
+		l.st.sent.Add(uint64(int64(len(kb.keys)) - over))
+	}
+	return nil
+}

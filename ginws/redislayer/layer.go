@@ -1,0 +1,322 @@
+package redislayer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"ginws.dev/ginws"
+)
+
+// Layer is a ginws channel layer on Redis, wire-compatible with channels_redis 4.x.
+//
+// A Layer is safe for concurrent use. Its receive loops start with the first Subscribe or Receive
+// on a process-local channel; Close stops them and closes the Redis connections.
+type Layer struct {
+	cfg          Config
+	shards       []rueidis.Client
+	clientPrefix string // the uuid4 hex shared by this Layer's process-local channels
+	expirySec    int64
+	groupSec     int64
+	log          *slog.Logger
+
+	ctx    context.Context // canceled by Close; bounds the receive loops
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed atomic.Bool
+
+	mu    sync.RWMutex
+	loops map[string]bool // process-local keys (prefix+"...!") with running loops
+	local                 // subscribers and buffers of this process's channels
+
+	st counters
+}
+
+var (
+	_ ginws.Layer            = (*Layer)(nil)
+	_ ginws.Subscriber       = (*Layer)(nil)
+	_ ginws.CapacityReporter = (*Layer)(nil)
+)
+
+// Stats is a snapshot of a Layer's counters.
+type Stats struct {
+	Sent         uint64 // messages written to Redis (one per channel key reached by a group send)
+	GroupSends   uint64 // GroupSend calls that reached Redis
+	Received     uint64 // messages popped from Redis by this process
+	Delivered    uint64 // deliveries to local subscribers and receivers
+	Dropped      uint64 // group messages a full channel key or a full local recipient missed
+	Expired      uint64 // popped messages older than Expiry, discarded
+	BadMessages  uint64 // popped members that could not be decoded
+	LoopErrors   uint64 // failed receive-loop round trips (Redis unreachable...)
+	Reconnects   uint64 // times a receive loop resumed after failing
+	LocalBuffers int    // process-local channels with messages waiting for Receive
+}
+
+type counters struct {
+	sent, groupSends, received, delivered, dropped, expired, bad, loopErrors, reconnects atomic.Uint64
+}
+
+// New returns a Redis channel layer. It connects to each host once, but a host that is down is not
+// an error: calls fail until it is back and the receive loops retry with backoff. Only a malformed
+// configuration is an error.
+func New(cfg Config) (*Layer, error) {
+	cfg = cfg.withDefaults()
+	l := &Layer{
+		cfg:          cfg,
+		clientPrefix: uuidHex(),
+		expirySec:    seconds(cfg.Expiry),
+		groupSec:     seconds(cfg.GroupExpiry),
+		log:          cfg.Logger,
+		loops:        make(map[string]bool),
+		local:        newLocal(),
+	}
+	opts := make([]rueidis.ClientOption, len(cfg.Hosts))
+	for i, h := range cfg.Hosts {
+		o, err := cfg.clientOption(h)
+		if err != nil {
+			return nil, err
+		}
+		opts[i] = o
+	}
+	for i, o := range opts {
+		c, err := rueidis.NewClient(o)
+		if c == nil {
+			for _, s := range l.shards {
+				s.Close()
+			}
+			return nil, fmt.Errorf("redislayer: host %d (%s): %w", i, redact(cfg.Hosts[i]), err)
+		}
+		if err != nil {
+			cfg.Logger.Warn("redislayer: Redis is unreachable; calls fail until it is back", "host", redact(cfg.Hosts[i]), "err", err)
+		}
+		l.shards = append(l.shards, c)
+	}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	return l, nil
+}
+
+// Close stops the receive loops, wakes every waiting Receive with ginws.ErrLayerClosed and closes
+// the Redis connections. It is idempotent. A message popped by a loop at that very moment is lost
+// with the process-local channels it was for.
+func (l *Layer) Close() error {
+	if !l.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	l.mu.Lock()
+	l.local.closeAll()
+	l.mu.Unlock()
+	l.cancel()
+	for _, c := range l.shards {
+		c.Close() // unblocks a loop's pending BZPOPMIN
+	}
+	l.wg.Wait()
+	return nil
+}
+
+// Stats returns the layer's counters.
+func (l *Layer) Stats() Stats {
+	l.mu.RLock()
+	buffers := len(l.bufs)
+	l.mu.RUnlock()
+	return Stats{
+		Sent: l.st.sent.Load(), GroupSends: l.st.groupSends.Load(), Received: l.st.received.Load(),
+		Delivered: l.st.delivered.Load(), Dropped: l.st.dropped.Load(), Expired: l.st.expired.Load(),
+		BadMessages: l.st.bad.Load(), LoopErrors: l.st.loopErrors.Load(), Reconnects: l.st.reconnects.Load(),
+		LocalBuffers: buffers,
+	}
+}
+
+// NewChannel returns "<prefix>.<client uuid hex>!<uuid hex>", as channels_redis' new_channel does.
+// Every channel of this Layer with the same prefix shares one Redis key, "<Prefix><prefix>.<client>!".
+func (l *Layer) NewChannel(ctx context.Context, prefix string) (string, error) {
+	if prefix == "" {
+		prefix = "specific"
+	}
+	if err := ginws.ValidateGroupName(prefix); err != nil {
+		return "", fmt.Errorf("redislayer: bad channel prefix: %w", err)
+	}
+	name := prefix + "." + l.clientPrefix + "!" + uuidHex()
+	if err := ginws.ValidateChannelName(name); err != nil {
+		return "", err
+	}
+	return name, ctx.Err()
+}
+
+// Send sends msg to channel. It returns ginws.ErrChannelFull when the channel's Redis key holds its
+// capacity. A process-local channel's shard is chosen by the hash of its non-local part, the key it
+// is received from (see the package documentation).
+func (l *Layer) Send(ctx context.Context, channel string, msg ginws.Message) error {
+	if err := ginws.ValidateChannelName(channel); err != nil {
+		return err
+	}
+	b, err := encodeBody(msg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel, err := l.call(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	single := ""
+	if ginws.IsProcessLocal(channel) {
+		single = channel
+	}
+	keyName := ginws.NonLocalName(channel)
+	now := time.Now()
+	res := sendScript.Exec(ctx, l.shard(keyName), []string{l.cfg.Prefix + keyName}, []string{
+		string(b.member(randomPrefix(), single, nil)), score(now),
+		strconv.Itoa(l.Capacity(channel)), strconv.FormatInt(l.expirySec, 10), l.cutoff(now, l.expirySec),
+	})
+	ok, err := res.AsInt64()
+	if err != nil {
+		return fmt.Errorf("redislayer: send to %q: %w", channel, err)
+	}
+	if ok == 0 {
+		return ginws.ErrChannelFull
+	}
+	l.st.sent.Add(1)
+	return nil
+}
+
+// GroupAdd adds channel to group, refreshing the group's expiry: ZADD with the time as score, then
+// EXPIRE, on the group's shard.
+func (l *Layer) GroupAdd(ctx context.Context, group, channel string) error {
+	if err := validGroupChannel(group, channel); err != nil {
+		return err
+	}
+	ctx, cancel, err := l.call(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	c, key := l.shard(group), l.groupKey(group)
+	for _, r := range c.DoMulti(ctx,
+		c.B().Zadd().Key(key).ScoreMember().ScoreMember(scoreFloat(time.Now()), channel).Build(),
+		c.B().Expire().Key(key).Seconds(l.groupSec).Build(),
+	) {
+		if err := r.Error(); err != nil {
+			return fmt.Errorf("redislayer: add %q to group %q: %w", channel, group, err)
+		}
+	}
+	return nil
+}
+
+// GroupDiscard removes channel from group (ZREM).
+func (l *Layer) GroupDiscard(ctx context.Context, group, channel string) error {
+	if err := validGroupChannel(group, channel); err != nil {
+		return err
+	}
+	ctx, cancel, err := l.call(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	c := l.shard(group)
+	if err := c.Do(ctx, c.B().Zrem().Key(l.groupKey(group)).Member(channel).Build()).Error(); err != nil {
+		return fmt.Errorf("redislayer: discard %q from group %q: %w", channel, group, err)
+	}
+	return nil
+}
+
+// Flush deletes every key that starts with Prefix on every shard, as channels_redis' flush, and
+// empties this process's local buffers.
+func (l *Layer) Flush(ctx context.Context) error {
+	ctx, cancel, err := l.call(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	pattern := globEscape(l.cfg.Prefix) + "*"
+	for i, c := range l.shards {
+		if err := flushScript.Exec(ctx, c, nil, []string{pattern}).Error(); err != nil {
+			return fmt.Errorf("redislayer: flush shard %d: %w", i, err)
+		}
+	}
+	l.mu.Lock()
+	l.local.flush()
+	l.mu.Unlock()
+	return nil
+}
+
+// call checks the layer is open and bounds ctx by CallTimeout when it has no deadline.
+func (l *Layer) call(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if l.closed.Load() {
+		return nil, nil, ginws.ErrLayerClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.CallTimeout)
+	return ctx, cancel, nil
+}
+
+// shard returns the client of the shard that holds name (a group name or a channel key name).
+func (l *Layer) shard(name string) rueidis.Client {
+	return l.shards[consistentHash(name, len(l.shards))]
+}
+
+func (l *Layer) groupKey(group string) string { return l.cfg.Prefix + ":group:" + group }
+
+// cutoff is channels_redis' expiry bound: int(time.time()) - expiry.
+func (l *Layer) cutoff(now time.Time, expirySec int64) string {
+	return strconv.FormatInt(now.Unix()-expirySec, 10)
+}
+
+// score is time.time() as channels_redis writes it: float seconds.
+func score(t time.Time) string { return strconv.FormatFloat(scoreFloat(t), 'f', 6, 64) }
+
+func scoreFloat(t time.Time) float64 { return float64(t.UnixMicro()) / 1e6 }
+
+func validGroupChannel(group, channel string) error {
+	if err := ginws.ValidateGroupName(group); err != nil {
+		return err
+	}
+	return ginws.ValidateChannelName(channel)
+}
+
+// uuidHex returns a random (version 4) UUID as 32 hex digits, like Python's uuid.uuid4().hex.
+func uuidHex() string {
+	var u [16]byte
+	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails on supported platforms
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return hex.EncodeToString(u[:])
+}
+
+// globEscape quotes the characters KEYS patterns treat specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// redact hides a password in a host URL for logs.
+func redact(host string) string {
+	if at := strings.LastIndexByte(host, '@'); at >= 0 {
+		if scheme := strings.Index(host, "://"); scheme >= 0 && scheme < at {
+			return host[:scheme+3] + "***" + host[at:]
+		}
+	}
+	return host
+}
+
+var errForeignChannel = errors.New("redislayer: process-local channel belongs to another process (or Layer)")

@@ -1,0 +1,485 @@
+package redislayer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"ginws.dev/ginws"
+)
+
+// Receiving. All process-local channels of this Layer with one prefix share one Redis key,
+// "<Prefix><prefix>.<client>!". One loop per such key and per shard pops it with BZPOPMIN (and
+// drains what else is waiting with ZPOPMIN), decodes each message once, and hands one Envelope to
+// every local recipient named in "__asgi_channel__": a subscriber's callback, or the buffer a
+// Receive call reads. Normal (non-'!') channels are received directly from their own key.
+
+// local is the state of this process's channels. Guarded by Layer.mu: the loops deliver under the
+// read lock, so once unsubscribe returns, its callback is never called again.
+type local struct {
+	subs   map[string]*subscription
+	bufs   map[string]*localBuf
+	sweep  time.Time // next sweep of expired buffered messages
+	closed chan struct{}
+}
+
+type subscription struct {
+	deliver func(*ginws.Envelope) error
+}
+
+// localBuf holds messages for a process-local channel that has no subscriber, for Receive.
+// Bounded by the channel's capacity: the oldest message is dropped, as channels_redis does.
+type localBuf struct {
+	msgs    []bufMsg
+	ready   chan struct{} // closed when a message arrives; nil when nobody waits
+	waiters int
+}
+
+type bufMsg struct {
+	msg     ginws.Message
+	expires time.Time
+}
+
+func newLocal() local {
+	return local{subs: make(map[string]*subscription), bufs: make(map[string]*localBuf), closed: make(chan struct{})}
+}
+
+func (lc *local) closeAll() {
+	close(lc.closed)
+}
+
+func (lc *local) flush() {
+	for name, b := range lc.bufs {
+		clear(b.msgs)
+		b.msgs = b.msgs[:0]
+		if b.waiters == 0 {
+			delete(lc.bufs, name)
+		}
+	}
+}
+
+// Subscribe pushes the messages of a process-local channel made by this Layer's NewChannel to
+// deliver, from the receive loop, until unsubscribe is called. Messages already buffered for the
+// channel are delivered first. deliver runs on the receive loop: it must not block.
+func (l *Layer) Subscribe(channel string, deliver func(*ginws.Envelope) error) (func(), error) {
+	keyName, err := l.ownChannel(channel)
+	if err != nil {
+		return nil, err
+	}
+	if deliver == nil {
+		return nil, errors.New("redislayer: Subscribe needs a deliver function")
+	}
+	sub := &subscription{deliver: deliver}
+	l.mu.Lock()
+	if l.closed.Load() {
+		l.mu.Unlock()
+		return nil, ginws.ErrLayerClosed
+	}
+	if l.subs[channel] != nil {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("redislayer: channel %s already has a subscriber", channel)
+	}
+	l.subs[channel] = sub
+	if b := l.bufs[channel]; b != nil {
+		now := time.Now()
+		for _, m := range b.msgs {
+			l.deliverOne(sub, ginws.NewEnvelope(m.msg), now, m.expires)
+		}
+		clear(b.msgs)
+		b.msgs = b.msgs[:0]
+		if b.waiters == 0 {
+			delete(l.bufs, channel)
+		}
+	}
+	l.startLoops(keyName)
+	l.mu.Unlock()
+	return func() {
+		l.mu.Lock()
+		if l.subs[channel] == sub {
+			delete(l.subs, channel)
+		}
+		l.mu.Unlock()
+	}, nil
+}
+
+func (l *Layer) deliverOne(sub *subscription, env *ginws.Envelope, now, expires time.Time) {
+	switch {
+	case !now.Before(expires):
+		l.st.expired.Add(1)
+	case sub.deliver(env) != nil:
+		l.st.dropped.Add(1)
+	default:
+		l.st.delivered.Add(1)
+	}
+}
+
+// ownChannel checks that channel is a process-local channel of this Layer and returns its key name.
+func (l *Layer) ownChannel(channel string) (string, error) {
+	if err := ginws.ValidateChannelName(channel); err != nil {
+		return "", err
+	}
+	keyName := ginws.NonLocalName(channel)
+	if !ginws.IsProcessLocal(channel) || !strings.HasSuffix(keyName, "."+l.clientPrefix+"!") {
+		return "", fmt.Errorf("%w: %s", errForeignChannel, channel)
+	}
+	return keyName, nil
+}
+
+// Receive waits for the next message on channel. For a process-local channel the message comes
+// from the receive loop; for a normal channel, Receive pops the channel's key itself (BZPOPMIN, in
+// slices of PollTimeout so that ctx is honoured; a message popped after ctx ended is put back).
+func (l *Layer) Receive(ctx context.Context, channel string) (ginws.Message, error) {
+	if err := ginws.ValidateChannelName(channel); err != nil {
+		return nil, err
+	}
+	if l.closed.Load() {
+		return nil, ginws.ErrLayerClosed
+	}
+	if !ginws.IsProcessLocal(channel) {
+		return l.receiveDirect(ctx, channel)
+	}
+	keyName, err := l.ownChannel(channel)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.startLoops(keyName)
+	for {
+		if l.closed.Load() {
+			return nil, ginws.ErrLayerClosed
+		}
+		if l.subs[channel] != nil {
+			return nil, fmt.Errorf("redislayer: channel %s is consumed by a subscriber; Receive cannot be used on it", channel)
+		}
+		b := l.bufs[channel]
+		if b == nil {
+			b = &localBuf{}
+			l.bufs[channel] = b
+		}
+		now := time.Now()
+		for len(b.msgs) > 0 {
+			m := b.msgs[0]
+			b.msgs[0] = bufMsg{}
+			b.msgs = b.msgs[1:]
+			if now.Before(m.expires) {
+				if len(b.msgs) == 0 && b.waiters == 0 {
+					delete(l.bufs, channel)
+				}
+				l.st.delivered.Add(1)
+				return m.msg, nil
+			}
+			l.st.expired.Add(1)
+		}
+		if b.ready == nil {
+			b.ready = make(chan struct{})
+		}
+		ready := b.ready
+		b.waiters++
+		l.mu.Unlock()
+		select {
+		case <-ready:
+		case <-ctx.Done():
+		case <-l.local.closed:
+		}
+		l.mu.Lock()
+		b.waiters--
+		if err := ctx.Err(); err != nil {
+			if len(b.msgs) == 0 && b.waiters == 0 && l.bufs[channel] == b {
+				delete(l.bufs, channel)
+			}
+			return nil, err
+		}
+	}
+}
+
+// startLoops starts the receive loops of a process-local key, one per shard, once. Watching the
+// key on every shard (not only the one its name hashes to) also catches messages that a
+// channels_redis sender put on the shard of the full channel name. Callers hold l.mu.
+func (l *Layer) startLoops(keyName string) {
+	if l.loops[keyName] || l.closed.Load() {
+		return
+	}
+	l.loops[keyName] = true
+	for _, c := range l.shards {
+		l.wg.Add(1)
+		go l.loop(c, l.cfg.Prefix+keyName)
+	}
+}
+
+// loop pops key until Close, delivering what it pops. When Redis fails it logs, waits (50 ms,
+// doubling up to MaxBackoff) and tries again; rueidis reconnects on the next call.
+func (l *Layer) loop(c rueidis.Client, key string) {
+	defer l.wg.Done()
+	backoff := time.Duration(0)
+	for l.ctx.Err() == nil {
+		items, err := l.pop(c, key)
+		if err != nil {
+			if l.ctx.Err() != nil {
+				return
+			}
+			l.st.loopErrors.Add(1)
+			if backoff == 0 {
+				l.log.Warn("redislayer: receive loop failed; retrying", "key", key, "err", err)
+				backoff = 50 * time.Millisecond
+			} else {
+				backoff = min(2*backoff, l.cfg.MaxBackoff)
+			}
+			select {
+			case <-time.After(backoff):
+			case <-l.ctx.Done():
+				return
+			}
+			continue
+		}
+		if backoff != 0 {
+			backoff = 0
+			l.st.reconnects.Add(1)
+			l.log.Info("redislayer: receive loop resumed", "key", key)
+		}
+		for _, it := range items {
+			l.dispatch(it.Member, it.Score)
+		}
+	}
+}
+
+// pop waits up to PollTimeout for the first message of key, then takes up to ReceiveBatch-1 more
+// that are already waiting.
+func (l *Layer) pop(c rueidis.Client, key string) ([]rueidis.ZScore, error) {
+	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.PollTimeout+l.cfg.CallTimeout)
+	defer cancel()
+	first, ok, err := bzpopmin(ctx, c, key, l.cfg.PollTimeout)
+	if err != nil || !ok {
+		return nil, err
+	}
+	items := []rueidis.ZScore{first}
+	if l.cfg.ReceiveBatch > 1 {
+		more, err := c.Do(ctx, c.B().Zpopmin().Key(key).Count(int64(l.cfg.ReceiveBatch-1)).Build()).AsZScores()
+		if err != nil {
+			// The first message is in hand: deliver it, and let the next round report the error.
+			return items, nil
+		}
+		items = append(items, more...)
+	}
+	return items, nil
+}
+
+// bzpopmin pops the oldest member of key, waiting up to timeout. ok is false on timeout.
+func bzpopmin(ctx context.Context, c rueidis.Client, key string, timeout time.Duration) (rueidis.ZScore, bool, error) {
+	arr, err := c.Do(ctx, c.B().Bzpopmin().Key(key).Timeout(timeout.Seconds()).Build()).ToArray()
+	if rueidis.IsRedisNil(err) {
+		return rueidis.ZScore{}, false, nil
+	}
+	if err != nil {
+		return rueidis.ZScore{}, false, err
+	}
+	if len(arr) != 3 {
+		return rueidis.ZScore{}, false, fmt.Errorf("redislayer: BZPOPMIN replied with %d elements", len(arr))
+	}
+	member, err := arr[1].ToString()
+	if err != nil {
+		return rueidis.ZScore{}, false, err
+	}
+	sc, err := arr[2].AsFloat64()
+	if err != nil {
+		return rueidis.ZScore{}, false, err
+	}
+	return rueidis.ZScore{Member: member, Score: sc}, true, nil
+}
+
+// dispatch decodes one popped member and delivers it to its local recipients: the same Envelope to
+// every subscriber, so that they share one decode and one JSON encoding.
+func (l *Layer) dispatch(member string, sc float64) {
+	l.st.received.Add(1)
+	now := time.Now()
+	if l.expiredScore(sc, now) {
+		l.st.expired.Add(1)
+		return
+	}
+	d, err := decodeMember([]byte(member))
+	if err != nil {
+		l.st.bad.Add(1)
+		l.log.Warn("redislayer: skipping an undecodable message", "err", err)
+		return
+	}
+	if len(d.channels) == 0 {
+		l.st.bad.Add(1)
+		l.log.Warn("redislayer: skipping a message without \"__asgi_channel__\" on a process-local key")
+		return
+	}
+	env := ginws.NewEnvelope(d.msg)
+	var rest []string
+	l.mu.RLock()
+	for _, ch := range d.channels {
+		if sub := l.subs[ch]; sub != nil {
+			if sub.deliver(env) != nil {
+				l.st.dropped.Add(1)
+			} else {
+				l.st.delivered.Add(1)
+			}
+		} else {
+			rest = append(rest, ch)
+		}
+	}
+	sweep := len(l.bufs) > 0 && !now.Before(l.local.sweep)
+	l.mu.RUnlock()
+	if len(rest) == 0 && !sweep {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	expires := now.Add(l.cfg.Expiry)
+	for _, ch := range rest {
+		if sub := l.subs[ch]; sub != nil { // subscribed meanwhile
+			l.deliverOne(sub, env, now, expires)
+			continue
+		}
+		b := l.bufs[ch]
+		if b == nil {
+			b = &localBuf{}
+			l.bufs[ch] = b
+		}
+		if len(b.msgs) >= l.Capacity(ch) {
+			b.msgs[0] = bufMsg{}
+			b.msgs = b.msgs[1:]
+			l.st.dropped.Add(1)
+		}
+		b.msgs = append(b.msgs, bufMsg{msg: d.msg, expires: expires})
+		if b.ready != nil {
+			close(b.ready)
+			b.ready = nil
+		}
+	}
+	if !now.Before(l.local.sweep) {
+		l.sweepBuffers(now)
+	}
+}
+
+// sweepBuffers drops expired buffered messages and empty buffers, at most once a second, so that
+// messages for channels nobody receives any more do not keep memory. Callers hold l.mu.
+func (l *Layer) sweepBuffers(now time.Time) {
+	l.local.sweep = now.Add(time.Second)
+	for name, b := range l.bufs {
+		n := 0
+		for n < len(b.msgs) && !now.Before(b.msgs[n].expires) {
+			b.msgs[n] = bufMsg{}
+			n++
+		}
+		l.st.expired.Add(uint64(n))
+		b.msgs = b.msgs[n:]
+		if len(b.msgs) == 0 && b.waiters == 0 {
+			delete(l.bufs, name)
+		}
+	}
+}
+
+// expiredScore applies channels_redis' expiry rule, score < int(now) - expiry, to a popped message.
+func (l *Layer) expiredScore(sc float64, now time.Time) bool {
+	return sc < float64(now.Unix()-l.expirySec)
+}
+
+// receiveDirect receives from a normal channel's own key. With several shards it also looks, without
+// blocking, at the channel's key on the other shards, where channels_redis senders (which pick a
+// shard round-robin for normal channels) may have put messages.
+func (l *Layer) receiveDirect(ctx context.Context, channel string) (ginws.Message, error) {
+	key := l.cfg.Prefix + channel
+	home := consistentHash(channel, len(l.shards))
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if l.closed.Load() {
+			return nil, ginws.ErrLayerClosed
+		}
+		for i := range l.shards {
+			c := l.shards[(home+i)%len(l.shards)]
+			m, ok, err := l.popNow(ctx, c, key)
+			if err != nil || ok {
+				return m, err
+			}
+		}
+		wait := l.cfg.PollTimeout
+		if dl, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(dl))
+		}
+		wait = max(wait, 10*time.Millisecond)
+		// The pop runs to its own end even when ctx ends, so the reply is never lost in flight.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait+l.cfg.CallTimeout)
+		z, ok, err := bzpopmin(cctx, l.shards[home], key, wait)
+		cancel()
+		if err != nil {
+			if l.closed.Load() {
+				return nil, ginws.ErrLayerClosed
+			}
+			return nil, fmt.Errorf("redislayer: receive from %q: %w", channel, err)
+		}
+		if !ok {
+			continue
+		}
+		if ctx.Err() != nil {
+			l.putBack(l.shards[home], key, z)
+			return nil, ctx.Err()
+		}
+		if m, ok := l.accept(z); ok {
+			return m, nil
+		}
+	}
+}
+
+// popNow pops one message of key without blocking, after restoring a channels_redis "$inflight"
+// backup. Expired and undecodable members are skipped.
+func (l *Layer) popNow(ctx context.Context, c rueidis.Client, key string) (ginws.Message, bool, error) {
+	for {
+		cctx, cancel, err := l.call(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		arr, err := popScript.Exec(cctx, c, []string{key, key + "$inflight"}, nil).AsStrSlice()
+		cancel()
+		if err != nil && !rueidis.IsRedisNil(err) {
+			return nil, false, fmt.Errorf("redislayer: receive from %q: %w", key, err)
+		}
+		if len(arr) < 2 {
+			return nil, false, nil
+		}
+		sc, err := strconv.ParseFloat(arr[1], 64)
+		if err != nil {
+			continue
+		}
+		if m, ok := l.accept(rueidis.ZScore{Member: arr[0], Score: sc}); ok {
+			return m, true, nil
+		}
+	}
+}
+
+// accept decodes a member popped from a normal channel, counting expired and bad ones.
+func (l *Layer) accept(z rueidis.ZScore) (ginws.Message, bool) {
+	l.st.received.Add(1)
+	if l.expiredScore(z.Score, time.Now()) {
+		l.st.expired.Add(1)
+		return nil, false
+	}
+	d, err := decodeMember([]byte(z.Member))
+	if err != nil {
+		l.st.bad.Add(1)
+		l.log.Warn("redislayer: skipping an undecodable message", "err", err)
+		return nil, false
+	}
+	l.st.delivered.Add(1)
+	return d.msg, true
+}
+
+// putBack returns a message popped for a Receive whose context ended meanwhile, with its score, so
+// it keeps its place at the head of the queue.
+func (l *Layer) putBack(c rueidis.Client, key string, z rueidis.ZScore) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.CallTimeout)
+	defer cancel()
+	if err := c.Do(ctx, c.B().Zadd().Key(key).ScoreMember().ScoreMember(z.Score, z.Member).Build()).Error(); err != nil {
+		l.log.Warn("redislayer: could not put back a message after a canceled receive; it is lost", "key", key, "err", err)
+	}
+}
