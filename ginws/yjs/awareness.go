@@ -1,0 +1,121 @@
+package yjs
+
+import (
+	"time"
+
+	"ginws.dev/ginws/yjs/yproto"
+)
+
+// awareness is a room's view of the y-protocols awareness states: clientID → (clock, state). It
+// applies updates with the rule y-protocols clients use, so that what the server relays and what
+// it shows late joiners agree with what clients compute. A removed state stays as a tombstone
+// (its clock) for a while, so a delayed older update cannot bring it back.
+//
+// Not safe for concurrent use: the room's mutex guards it.
+type awareness struct {
+	states map[uint64]*awState
+	live   int // entries with a state
+}
+
+type awState struct {
+	clock uint64
+	state []byte    // raw JSON; nil once removed
+	owner *consumer // the local connection that published it; nil when it came through the layer
+	seen  time.Time // when it was last set or renewed
+}
+
+var nullState = []byte("null")
+
+func isNull(state []byte) bool { return len(state) == 0 || string(state) == "null" }
+
+// apply applies decoded entries published by owner (nil: another process), and returns the
+// entries it accepted, in order, ready to be relayed. max bounds the live states kept.
+func (a *awareness) apply(entries []yproto.AwarenessEntry, owner *consumer, now time.Time, max int) []yproto.AwarenessEntry {
+	if a.states == nil {
+		a.states = make(map[uint64]*awState)
+	}
+	var accepted []yproto.AwarenessEntry
+	for _, e := range entries {
+		cur := a.states[e.ClientID]
+		var curClock uint64
+		if cur != nil {
+			curClock = cur.clock
+		}
+		remove := isNull(e.State)
+		if !(curClock < e.Clock || (cur != nil && curClock == e.Clock && remove && cur.state != nil)) {
+			continue
+		}
+		if cur == nil {
+			if remove {
+				// Nothing to remove; remember the clock so an older state cannot come back.
+				a.states[e.ClientID] = &awState{clock: e.Clock, seen: now}
+				accepted = append(accepted, e)
+				continue
+			}
+			if a.live >= max {
+				continue
+			}
+			cur = &awState{}
+			a.states[e.ClientID] = cur
+		}
+		switch {
+		case remove && cur.state != nil:
+			a.live--
+			cur.state = nil
+		case !remove && cur.state == nil:
+			if a.live >= max {
+				continue
+			}
+			a.live++
+		}
+		cur.clock, cur.seen, cur.owner = e.Clock, now, owner
+		if !remove {
+			cur.state = append(cur.state[:0:0], e.State...)
+		}
+		accepted = append(accepted, yproto.AwarenessEntry{ClientID: e.ClientID, Clock: e.Clock, State: e.State})
+	}
+	return accepted
+}
+
+// remove ends the states of ids that owner still publishes, as if their clients had sent a null
+// state with the next clock, and returns those entries.
+func (a *awareness) remove(ids []uint64, owner *consumer, now time.Time) []yproto.AwarenessEntry {
+	var out []yproto.AwarenessEntry
+	for _, id := range ids {
+		cur := a.states[id]
+		if cur == nil || cur.state == nil || cur.owner != owner {
+			continue
+		}
+		cur.clock++
+		cur.state, cur.owner, cur.seen = nil, nil, now
+		a.live--
+		out = append(out, yproto.AwarenessEntry{ClientID: id, Clock: cur.clock, State: nullState})
+	}
+	return out
+}
+
+// all returns every live state.
+func (a *awareness) all() []yproto.AwarenessEntry {
+	out := make([]yproto.AwarenessEntry, 0, a.live)
+	for id, s := range a.states {
+		if s.state != nil {
+			out = append(out, yproto.AwarenessEntry{ClientID: id, Clock: s.clock, State: s.state})
+		}
+	}
+	return out
+}
+
+// expire forgets live states not renewed within timeout (clients drop them likewise) and
+// tombstones older than twice that.
+func (a *awareness) expire(now time.Time, timeout time.Duration) {
+	for id, s := range a.states {
+		age := now.Sub(s.seen)
+		switch {
+		case s.state != nil && age > timeout:
+			s.state, s.owner, s.seen = nil, nil, now
+			a.live--
+		case s.state == nil && age > 2*timeout:
+			delete(a.states, id)
+		}
+	}
+}

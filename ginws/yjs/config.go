@@ -1,0 +1,199 @@
+package yjs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"ginws.dev/ginws"
+)
+
+// Access is what a connection may do in a room.
+type Access int
+
+const (
+	// NoAccess refuses the handshake with HTTP 403.
+	NoAccess Access = iota
+	// ReadOnly receives the document and awareness, and may publish its own awareness (so
+	// viewers show up in presence lists), but its document changes are refused with the
+	// y-protocols permission-denied message and never applied.
+	ReadOnly
+	// ReadWrite may change the document.
+	ReadWrite
+)
+
+func (a Access) String() string {
+	switch a {
+	case NoAccess:
+		return "no access"
+	case ReadOnly:
+		return "read-only"
+	case ReadWrite:
+		return "read-write"
+	}
+	return "unknown access"
+}
+
+// Config configures a Server. The zero value is ready to use: documents kept in a MemoryStore,
+// the room named by the route's "room" parameter, read-write access for everyone.
+type Config struct {
+	// Store persists documents. Optional. Default NewMemoryStore() (documents survive their
+	// rooms emptying, not the process).
+	Store Store
+
+	// RoomName names the room of a handshake (ypy's make_room_name). An error refuses the
+	// handshake: a *ginws.RefuseError with its status, anything else with 404. Optional. Default
+	// DefaultRoomName: the "room" path parameter without its leading "/", for a route
+	// "/yjs/*room" (y-websocket appends "/" + the room name to its server URL; room names may
+	// contain "/").
+	RoomName func(s *ginws.Scope) (string, error)
+
+	// InitialDoc seeds a room the store knows nothing about (ypy's make_ydoc), as a Yjs v1
+	// update; nil or an empty update leaves the room empty. The seed is stored at once. Two
+	// processes may seed the same new room at the same moment: return the same bytes every time
+	// for a room (a fixed client ID, or an update built once and kept) and the two seeds merge
+	// into one, instead of duplicating the content. Optional.
+	InitialDoc func(ctx context.Context, room string) ([]byte, error)
+
+	// Authorize decides what the connection may do, after RoomName and before the handshake
+	// is accepted. An error refuses the handshake (a *ginws.RefuseError with its status, anything
+	// else with 500). Optional. Default: ReadWrite for everyone (put authentication in the
+	// route's middleware, or here).
+	Authorize func(ctx context.Context, s *ginws.Scope, room string) (Access, error)
+
+	// OnChange is called after an update was applied to a room in this process — from a local
+	// client, from another process through the channel layer, or from Server.Update. Calls run
+	// on the room's own goroutine, one at a time per room, in the order the updates were applied,
+	// off the path that relays updates to clients; a slow OnChange delays only later OnChange
+	// calls and the room's saves. update must not be modified. Optional.
+	OnChange func(room string, update []byte)
+
+	// SaveDelay is how long updates are collected before they are appended to the store as one
+	// merged update. Optional. Default 1 s; negative saves every update at once.
+	SaveDelay time.Duration
+
+	// CompactAfter is how many updates a room's stored log may hold before it is merged into
+	// one. Optional. Default 64.
+	CompactAfter int
+
+	// UnloadDelay is how long a room stays in memory after its last connection left (a page
+	// reload finds it still there). Pending writes are flushed before it is unloaded; a client
+	// that comes later gets the document back from the store. Optional. Default 2 s; negative
+	// unloads at once.
+	UnloadDelay time.Duration
+
+	// MaxUpdateSize is the largest document update (sync step 2 or update message) a client may
+	// send; a larger one closes the connection with 1009. The ginws Server's ReadLimit (default
+	// 64 KiB) bounds every frame first: raise it along with this. Optional. Default 8 MiB.
+	MaxUpdateSize int
+
+	// MaxDocumentSize bounds a room's document (its merged update plus updates not yet merged);
+	// an update that would grow it further is refused and its connection closed with 4413,
+	// which y-websocket clients take as final. The ginws Server's OutboundLimit (default 1 MiB)
+	// must exceed the largest document a client is sent in one frame. Optional. Default 32 MiB.
+	MaxDocumentSize int
+
+	// MaxAwarenessClients bounds the awareness states a room keeps; states of new clients beyond
+	// it are ignored. Optional. Default 1000.
+	MaxAwarenessClients int
+
+	// MaxClientsPerConn bounds how many awareness client IDs one connection may control (a
+	// y-websocket client controls one); a connection that claims more is closed with 1008.
+	// Optional. Default 16.
+	MaxClientsPerConn int
+
+	// AwarenessTimeout is how long an awareness state lives without being renewed (clients renew
+	// every 15 s; y-protocols drops states after 30 s). Expired states are forgotten, so late
+	// joiners are not shown clients that vanished with a process. Optional. Default 30 s.
+	AwarenessTimeout time.Duration
+
+	// ResyncInterval is how often a room asks the other processes that hold it for what it is
+	// missing (anti-entropy: it repairs a layer message that was dropped or lost). Optional.
+	// Default 30 s; negative disables it.
+	ResyncInterval time.Duration
+
+	// LayerTimeout bounds each channel layer call and each store call. Optional. Default 5 s.
+	LayerTimeout time.Duration
+
+	// Logger receives the log lines. Optional. Default: the ginws Server's logger.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults(ws *ginws.Server) Config {
+	if c.Store == nil {
+		c.Store = NewMemoryStore()
+	}
+	if c.RoomName == nil {
+		c.RoomName = DefaultRoomName
+	}
+	if c.Logger == nil {
+		c.Logger = ws.Logger()
+	}
+	dur := func(d *time.Duration, def time.Duration) {
+		if *d == 0 {
+			*d = def
+		}
+	}
+	dur(&c.SaveDelay, time.Second)
+	dur(&c.UnloadDelay, 2*time.Second)
+	dur(&c.AwarenessTimeout, 30*time.Second)
+	dur(&c.ResyncInterval, 30*time.Second)
+	dur(&c.LayerTimeout, 5*time.Second)
+	if c.AwarenessTimeout < 0 {
+		c.AwarenessTimeout = 30 * time.Second
+	}
+	if c.LayerTimeout < 0 {
+		c.LayerTimeout = 5 * time.Second
+	}
+	pos := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	pos(&c.CompactAfter, 64)
+	pos(&c.MaxUpdateSize, 8<<20)
+	pos(&c.MaxDocumentSize, 32<<20)
+	pos(&c.MaxAwarenessClients, 1000)
+	pos(&c.MaxClientsPerConn, 16)
+	return c
+}
+
+// MaxRoomNameLength bounds room names (in bytes).
+const MaxRoomNameLength = 512
+
+// DefaultRoomName returns the route's "room" parameter without its leading "/": for the route
+// "/yjs/*room", the request "/yjs/notes/2024" is the room "notes/2024". An empty name is refused
+// with 404, a name longer than MaxRoomNameLength with 400.
+func DefaultRoomName(s *ginws.Scope) (string, error) {
+	name := strings.TrimPrefix(s.Param("room"), "/")
+	switch {
+	case name == "":
+		return "", ginws.Refuse(http.StatusNotFound, "yjs: the URL names no room")
+	case len(name) > MaxRoomNameLength:
+		return "", ginws.Refuse(http.StatusBadRequest, "yjs: room name too long")
+	}
+	return name, nil
+}
+
+// Sentinel errors. Compare with errors.Is.
+var (
+	// ErrClosed is returned once Close has begun.
+	ErrClosed = errors.New("yjs: server closed")
+	// ErrUpdateTooLarge is returned for an update over Config.MaxUpdateSize.
+	ErrUpdateTooLarge = errors.New("yjs: update too large")
+	// ErrDocumentTooLarge is returned for an update that would grow a document past
+	// Config.MaxDocumentSize.
+	ErrDocumentTooLarge = errors.New("yjs: document too large")
+	// ErrBadUpdate wraps the codec's reason for refusing an update.
+	ErrBadUpdate = errors.New("yjs: malformed update")
+)
+
+// Close codes used by the consumer, besides ginws' own.
+const (
+	// CloseDocumentTooLarge closes a connection whose update would grow the document past
+	// MaxDocumentSize. y-websocket clients do not reconnect after a 44xx code.
+	CloseDocumentTooLarge = 4413
+)

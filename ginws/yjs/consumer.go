@@ -1,0 +1,208 @@
+package yjs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"ginws.dev/ginws"
+	"ginws.dev/ginws/yjs/yproto"
+	"ginws.dev/ginws/yjs/yupdate"
+)
+
+// consumer is one y-websocket connection. Like every ginws consumer, its handlers run one at a
+// time; its room is shared with the other connections and guarded by the room's lock.
+type consumer struct {
+	ginws.WebsocketConsumer
+	srv    *Server
+	room   *room
+	access Access
+
+	// controlled lists the awareness client IDs this connection publishes; guarded by room.mu.
+	controlled []uint64
+}
+
+var _ ginws.Consumer = (*consumer)(nil)
+
+// Connect names the room, authorizes, loads the room, accepts, and sends sync step 1 and the
+// awareness states.
+func (c *consumer) Connect(ctx context.Context) error {
+	s := c.srv
+	name, err := s.cfg.RoomName(c.Scope())
+	if err != nil {
+		return refusal(err, http.StatusNotFound)
+	}
+	access := ReadWrite
+	if s.cfg.Authorize != nil {
+		if access, err = s.cfg.Authorize(ctx, c.Scope(), name); err != nil {
+			return refusal(err, http.StatusInternalServerError)
+		}
+	}
+	if access <= NoAccess {
+		return ginws.Refuse(http.StatusForbidden, "yjs: no access to room "+name)
+	}
+	lctx, cancel := context.WithTimeout(ctx, 2*s.cfg.LayerTimeout)
+	r, err := s.acquire(lctx, name)
+	cancel()
+	if err != nil {
+		if !errors.Is(err, ErrClosed) {
+			s.log.Error("yjs: room unavailable", "room", name, "error", err)
+		}
+		return ginws.Refuse(http.StatusServiceUnavailable, "yjs: room unavailable: "+err.Error())
+	}
+	if err := c.Accept(); err != nil {
+		s.release(r)
+		return err
+	}
+	if err := r.join(c); err != nil {
+		s.release(r)
+		if errors.Is(err, ErrClosed) {
+			return ginws.Close(ginws.CloseGoingAway, "server shutting down")
+		}
+		return err
+	}
+	c.room, c.access = r, access
+	return nil
+}
+
+func refusal(err error, status int) error {
+	var re *ginws.RefuseError
+	if errors.As(err, &re) {
+		return err
+	}
+	return ginws.Refuse(status, err.Error())
+}
+
+// Receive handles one y-protocols message. Malformed input closes the connection with a code
+// that says why and a log line; it never reaches the room.
+func (c *consumer) Receive(ctx context.Context, f ginws.Frame) error {
+	if !f.Binary {
+		return c.reject(ginws.CloseUnsupportedData, "binary frames only", nil)
+	}
+	if c.room == nil {
+		return nil // Connect failed after accepting: the connection is closing
+	}
+	m, err := yproto.Decode(f.Data)
+	if errors.Is(err, yproto.ErrUnknownType) {
+		return c.reject(ginws.CloseUnsupportedData, "unsupported message type", err)
+	}
+	if err != nil {
+		return c.reject(ginws.CloseInvalidPayload, "malformed message", err)
+	}
+	switch m.Type {
+	case yproto.MsgSync:
+		switch m.SyncType {
+		case yproto.SyncStep1:
+			return c.step1(m.Payload)
+		case yproto.SyncStep2, yproto.SyncUpdate:
+			return c.update(ctx, m.Payload)
+		}
+		return c.reject(ginws.CloseInvalidPayload, "unknown sync message", nil)
+	case yproto.MsgAwareness:
+		err := c.room.awarenessFromClient(ctx, c, m.Payload)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, errTooManyClients):
+			return c.reject(ginws.ClosePolicyViolation, "too many awareness clients", err)
+		case errors.Is(err, ErrClosed):
+			return ginws.Close(ginws.CloseGoingAway, "server shutting down")
+		}
+		return c.reject(ginws.CloseInvalidPayload, "malformed awareness update", err)
+	case yproto.MsgQueryAwareness:
+		return c.SendBinary(c.room.awarenessMessage())
+	case yproto.MsgAuth:
+		return nil // clients do not send it; nothing to do
+	}
+	return c.reject(ginws.CloseUnsupportedData, "unsupported message type", nil)
+}
+
+func (c *consumer) step1(sv []byte) error {
+	err := c.room.answerStep1(c, sv)
+	var bad errBadStateVector
+	if errors.As(err, &bad) {
+		return c.reject(ginws.CloseInvalidPayload, "malformed state vector", err)
+	}
+	return err
+}
+
+// update applies a sync step 2 or update message, or refuses it.
+func (c *consumer) update(ctx context.Context, u []byte) error {
+	s := c.srv
+	if len(u) > s.cfg.MaxUpdateSize {
+		s.stats.refused.Add(1)
+		return c.reject(ginws.CloseMessageTooBig, "update too large", fmt.Errorf("%d bytes", len(u)))
+	}
+	if c.access < ReadWrite {
+		if yupdate.IsEmpty(u) {
+			return nil // the empty step 2 every client sends: nothing refused
+		}
+		s.stats.refused.Add(1)
+		return c.SendBinary(yproto.AppendPermissionDenied(nil, "read-only access"))
+	}
+	if err := yupdate.Validate(u); err != nil {
+		s.stats.refused.Add(1)
+		return c.reject(ginws.CloseInvalidPayload, "malformed update", err)
+	}
+	if yupdate.IsEmpty(u) {
+		return nil
+	}
+	err := c.room.applyLocal(ctx, c, u)
+	switch {
+	case errors.Is(err, ErrDocumentTooLarge):
+		s.stats.refused.Add(1)
+		return c.reject(CloseDocumentTooLarge, "document too large", err)
+	case errors.Is(err, ErrClosed):
+		return ginws.Close(ginws.CloseGoingAway, "server shutting down")
+	}
+	return err
+}
+
+// reject logs why a client's input was refused and closes the connection with code.
+func (c *consumer) reject(code int, reason string, err error) error {
+	attrs := []any{"close_code", code, "reason", reason}
+	if err != nil {
+		attrs = append(attrs, "error", err)
+	}
+	if c.room != nil {
+		attrs = append(attrs, "room", c.room.name)
+	}
+	c.Logger().Info("yjs: closing a connection after bad input", attrs...)
+	return ginws.Close(code, reason)
+}
+
+// Disconnect ends the awareness states the connection published and leaves the room.
+func (c *consumer) Disconnect(ctx context.Context, code int) {
+	if c.room == nil {
+		return
+	}
+	c.room.leave(ctx, c)
+	c.srv.release(c.room)
+}
+
+// mayControl reports whether applying entries keeps the connection within max controlled
+// awareness clients. Callers hold room.mu.
+func (c *consumer) mayControl(entries []yproto.AwarenessEntry, max int) bool {
+	n := len(c.controlled)
+	for _, e := range entries {
+		if !isNull(e.State) && !slices.Contains(c.controlled, e.ClientID) {
+			n++
+		}
+	}
+	return n <= max
+}
+
+// track records which awareness clients the connection publishes. Callers hold room.mu.
+func (c *consumer) track(accepted []yproto.AwarenessEntry) {
+	for _, e := range accepted {
+		i := slices.Index(c.controlled, e.ClientID)
+		switch {
+		case isNull(e.State) && i >= 0:
+			c.controlled = slices.Delete(c.controlled, i, i+1)
+		case !isNull(e.State) && i < 0:
+			c.controlled = append(c.controlled, e.ClientID)
+		}
+	}
+}

@@ -1,0 +1,45 @@
+// Package yjs serves Yjs documents to unmodified y-websocket clients from a Gin app, the way
+// ypy-websocket's YjsConsumer does for Django Channels — and closes the holes of that design:
+//
+//   - one document per room and process, not per connection: a joiner is synced by the server,
+//     not by whichever peers happen to answer;
+//   - documents persist (Config.Store): a room that empties is unloaded from memory, and the next
+//     client gets its document back;
+//   - awareness (cursors, presence) is owned per connection: when a connection ends — closed,
+//     killed, or timed out without a close frame — its clients are removed for everybody;
+//   - across processes, one layer subscription per room and process carries updates, awareness,
+//     and a resync handshake that repairs lost messages.
+//
+// Mount the consumer on a catch-all route; a y-websocket client appends "/" and the room name to
+// its server URL:
+//
+//	ws := ginws.New(ginws.Config{Layer: layer, ReadLimit: 8 << 20, OutboundLimit: 64 << 20})
+//	ys := yjs.New(ws, yjs.Config{Store: store})
+//	r.GET("/yjs/*room", auth, ws.Mount(ys.Consumer))
+//	// client: new WebsocketProvider("ws://host/yjs", "notes/2024", ydoc)
+//
+// On shutdown, call ws.Shutdown first (it closes the connections), then ys.Close (it saves the
+// rooms).
+//
+// # Protocol
+//
+// The y-protocols messages of y-websocket, binary frames only: on connect the server sends sync
+// step 1 and the known awareness states; it answers every sync step 1 with a step 2 holding what
+// the client lacks; updates and step 2 from a client are validated, applied to the room and
+// relayed to the other clients; awareness updates are relayed to every client, the sender
+// included; query-awareness is answered with every state. A text frame closes the connection
+// with 1003, a malformed message with 1007, an update over MaxUpdateSize with 1009, one that
+// would grow the document past MaxDocumentSize with 4413.
+//
+// # Access
+//
+// Config.Authorize picks NoAccess (handshake refused with 403), ReadOnly or ReadWrite per
+// connection. A read-only client receives everything and may publish its awareness; its
+// document changes are answered with the y-protocols permission-denied message and dropped.
+//
+// # Across processes
+//
+// Rooms talk through the ginws Server's channel layer, in the group GroupName(room). Any
+// process may send {"type": "doc_update", "update": <bytes>} to that group (ypy's
+// send_doc_update); Server.Update does the same from Go and also stores the update.
+package yjs

@@ -1,0 +1,92 @@
+package yjs
+
+import (
+	"fmt"
+
+	"ginws.dev/ginws/yjs/yupdate"
+)
+
+// document is a room's Yjs document, kept as one merged v1 update plus the updates applied since
+// the last merge. Applying an update costs O(update); the O(document) merge runs when the
+// unmerged tail has grown (see due) or when the whole document is needed (a joiner's sync, a
+// save of the full state). Not safe for concurrent use: the room's mutex guards it.
+type document struct {
+	merged  []byte   // nil: the empty document
+	pending [][]byte // validated updates not yet merged, in order
+	pendLen int      // total bytes in pending
+	gen     uint64   // bumped whenever merged changes, so a merge done outside the lock can be checked
+}
+
+// size is the document's size bound: what a client would be sent, give or take the merge's savings.
+func (d *document) size() int { return len(d.merged) + d.pendLen }
+
+func (d *document) add(update []byte) {
+	d.pending = append(d.pending, update)
+	d.pendLen += len(update)
+}
+
+// due reports whether the unmerged tail is long enough that merging it now keeps the cost of
+// merging proportional to the bytes applied.
+func (d *document) due() bool {
+	return len(d.pending) >= 256 || d.pendLen >= max(64<<10, len(d.merged)/4)
+}
+
+// parts returns what a merge needs, without modifying the document.
+func (d *document) parts() [][]byte {
+	parts := make([][]byte, 0, len(d.pending)+1)
+	if d.merged != nil {
+		parts = append(parts, d.merged)
+	}
+	return append(parts, d.pending...)
+}
+
+// full merges the tail and returns the whole document as one update (nil when empty).
+func (d *document) full() ([]byte, error) {
+	if len(d.pending) == 0 {
+		return d.merged, nil
+	}
+	m, err := mergeUpdates(d.parts())
+	if err != nil {
+		return nil, err
+	}
+	d.install(m, len(d.pending))
+	return m, nil
+}
+
+// install replaces merged and the first n pending updates by m, their merge.
+func (d *document) install(m []byte, n int) {
+	for _, u := range d.pending[:n] {
+		d.pendLen -= len(u)
+	}
+	rest := copy(d.pending, d.pending[n:])
+	clear(d.pending[rest:])
+	d.pending = d.pending[:rest]
+	d.merged = m
+	d.gen++
+}
+
+// emptyUpdate is the v1 encoding of an update with no structs and no deletions.
+var emptyUpdate = []byte{0, 0}
+
+// mergeUpdates merges updates into one (one is returned as is).
+func mergeUpdates(parts [][]byte) ([]byte, error) {
+	switch len(parts) {
+	case 0:
+		return nil, nil
+	case 1:
+		return parts[0], nil
+	}
+	m, err := yupdate.Merge(parts...)
+	if err != nil {
+		return nil, fmt.Errorf("yjs: merge %d updates: %w", len(parts), err)
+	}
+	return m, nil
+}
+
+// orEmpty returns u, or the empty update for a nil document.
+func orEmpty(u []byte) []byte {
+	if u == nil {
+		return emptyUpdate
+	}
+	return u
+}

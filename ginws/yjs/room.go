@@ -1,0 +1,255 @@
+package yjs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"ginws.dev/ginws"
+	"ginws.dev/ginws/yjs/yproto"
+	"ginws.dev/ginws/yjs/yupdate"
+)
+
+// room is one document loaded in this process: the merged document, the awareness states, the
+// local connections, and one subscription to the room's layer group for the whole process.
+//
+// Connection handlers call join, leave, applyLocal, answerStep1 and the awareness methods; they
+// take r.mu briefly and never hold it across I/O (sends to connections only queue frames). The
+// room goroutine (run) owns everything else: layer messages, merges of the document's tail,
+// saves, OnChange calls, resyncs with other processes, and the unload.
+type room struct {
+	srv   *Server
+	name  string
+	group string
+	log   *slog.Logger
+
+	// Lifecycle, guarded by srv.mu.
+	refs      int
+	unloading bool
+
+	ready   chan struct{}   // closed once loading finished; loadErr tells how
+	loadErr error           // written before ready is closed
+	done    chan struct{}   // closed once the room has saved and left the layer
+	prev    <-chan struct{} // the previous instance's done, when it was still unloading
+
+	channel     string             // the room's process-local layer channel: its address and origin id
+	unsubscribe func()             // with a Subscriber layer
+	stopRecv    context.CancelFunc // with a polled layer
+	recvDone    chan struct{}
+	joinedAt    time.Time // of the last GroupAdd, refreshed before the group membership expires
+
+	wake chan struct{} // capacity 1: there is work for the room goroutine
+
+	mu            sync.Mutex
+	doc           document
+	members       []*consumer
+	aw            awareness
+	unsaved       [][]byte // updates to append to the store
+	remoteUnsaved bool     // applied updates that another process is expected to store: reconciled at unload
+	changes       [][]byte // for OnChange
+	inbox         []ginws.Message
+	missed        bool // the inbox overflowed: ask the other processes for what was lost
+	closed        bool // unloaded or the server closed: no more joins or updates
+}
+
+// inboxLimit bounds the layer messages waiting for the room goroutine.
+const inboxLimit = 4096
+
+func newRoom(s *Server, name string) *room {
+	return &room{
+		srv:   s,
+		name:  name,
+		group: GroupName(name),
+		log:   s.log.With("room", name),
+		ready: make(chan struct{}),
+		done:  make(chan struct{}),
+		wake:  make(chan struct{}, 1),
+	}
+}
+
+func (r *room) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// join adds c to the room and sends it what y-websocket clients expect first: sync step 1 with
+// the room's state vector, then the known awareness states. Both are taken under the same lock
+// that relays updates, so c misses nothing applied afterwards.
+func (r *room) join(c *consumer) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	full, err := r.doc.full()
+	if err != nil {
+		return err
+	}
+	sv := []byte{0}
+	if full != nil {
+		if sv, err = yupdate.StateVector(full); err != nil {
+			return err
+		}
+	}
+	if err := c.SendBinary(yproto.AppendSyncStep1(nil, sv)); err != nil {
+		return err
+	}
+	if states := r.aw.all(); len(states) > 0 {
+		if err := c.SendBinary(yproto.AppendAwareness(nil, yproto.AppendAwarenessUpdate(nil, states))); err != nil {
+			return err
+		}
+	}
+	r.members = append(r.members, c)
+	return nil
+}
+
+// leave removes c and ends the awareness states it published (a closed tab, a killed process, a
+// dead network: Disconnect runs in every case), telling every process.
+func (r *room) leave(ctx context.Context, c *consumer) {
+	r.mu.Lock()
+	for i, m := range r.members {
+		if m == c {
+			last := len(r.members) - 1
+			r.members[i] = r.members[last]
+			r.members[last] = nil
+			r.members = r.members[:last]
+			break
+		}
+	}
+	removed := r.aw.remove(c.controlled, c, time.Now())
+	c.controlled = nil
+	var enc []byte
+	if len(removed) > 0 {
+		enc = yproto.AppendAwarenessUpdate(nil, removed)
+		r.broadcastLocked(yproto.AppendAwareness(nil, enc), nil)
+	}
+	closed := r.closed
+	r.mu.Unlock()
+	if enc != nil && !closed {
+		r.publish(ctx, ginws.Message{"type": typeAwareness, keyUpdate: enc, keyOrigin: r.channel})
+	}
+}
+
+// broadcastLocked queues msg for every local member but skip. Callers hold r.mu.
+func (r *room) broadcastLocked(msg []byte, skip *consumer) {
+	for _, m := range r.members {
+		if m != skip {
+			_ = m.SendBinary(msg) // a closing member misses it; nothing else can fail
+		}
+	}
+}
+
+// apply applies a validated, non-empty update and relays it to the local members but from. A
+// stored update goes to the store with the room's next save; otherwise another process stores
+// it, and the room reconciles the store with its document when it unloads.
+func (r *room) apply(update []byte, from *consumer, store bool) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrClosed
+	}
+	if r.doc.size()+len(update) > r.srv.cfg.MaxDocumentSize {
+		r.mu.Unlock()
+		return ErrDocumentTooLarge
+	}
+	r.doc.add(update)
+	r.broadcastLocked(yproto.AppendSyncUpdate(nil, update), from)
+	if store {
+		r.unsaved = append(r.unsaved, update)
+	} else {
+		r.remoteUnsaved = true
+	}
+	if r.srv.cfg.OnChange != nil {
+		r.changes = append(r.changes, update)
+	}
+	r.mu.Unlock()
+	r.srv.stats.applied.Add(1)
+	r.signal()
+	return nil
+}
+
+// applyLocal applies an update from a local client (from) or Server.Update (from == nil) and
+// sends it to the other processes.
+func (r *room) applyLocal(ctx context.Context, from *consumer, update []byte) error {
+	if err := r.apply(update, from, true); err != nil {
+		return err
+	}
+	r.publish(ctx, ginws.Message{"type": typeUpdate, keyUpdate: update, keyOrigin: r.channel})
+	return nil
+}
+
+// answerStep1 answers a client's sync step 1 with the part of the document it lacks.
+func (r *room) answerStep1(c *consumer, sv []byte) error {
+	r.mu.Lock()
+	full, err := r.doc.full()
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	diff, err := yupdate.Diff(orEmpty(full), sv) // full is never modified: safe outside the lock
+	if err != nil {
+		return errBadStateVector{err}
+	}
+	return c.SendBinary(yproto.AppendSyncStep2(nil, diff))
+}
+
+type errBadStateVector struct{ err error }
+
+func (e errBadStateVector) Error() string { return "yjs: malformed state vector: " + e.err.Error() }
+func (e errBadStateVector) Unwrap() error { return e.err }
+
+// errTooManyClients is returned when a connection claims more awareness clients than allowed.
+var errTooManyClients = errors.New("yjs: connection publishes too many awareness clients")
+
+// awarenessFromClient applies an awareness update from c and relays what changed to every local
+// member, c included (y-websocket clients count the echo as a sign of life), and to the other
+// processes.
+func (r *room) awarenessFromClient(ctx context.Context, c *consumer, update []byte) error {
+	entries, err := yproto.DecodeAwareness(update)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrClosed
+	}
+	if !c.mayControl(entries, r.srv.cfg.MaxClientsPerConn) {
+		r.mu.Unlock()
+		return errTooManyClients
+	}
+	acc := r.aw.apply(entries, c, time.Now(), r.srv.cfg.MaxAwarenessClients)
+	c.track(acc)
+	var enc []byte
+	if len(acc) > 0 {
+		enc = yproto.AppendAwarenessUpdate(nil, acc)
+		r.broadcastLocked(yproto.AppendAwareness(nil, enc), nil)
+	}
+	r.mu.Unlock()
+	if enc != nil {
+		r.publish(ctx, ginws.Message{"type": typeAwareness, keyUpdate: enc, keyOrigin: r.channel})
+	}
+	return nil
+}
+
+// awarenessMessage returns every known state as an awareness message (for query-awareness).
+func (r *room) awarenessMessage() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return yproto.AppendAwareness(nil, yproto.AppendAwarenessUpdate(nil, r.aw.all()))
+}
+
+// publish group-sends msg to the other processes holding the room. A failure is logged and
+// counted; the next resync repairs what was lost.
+func (r *room) publish(ctx context.Context, msg ginws.Message) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.srv.cfg.LayerTimeout)
+	defer cancel()
+	if err := r.srv.layer.GroupSend(ctx, r.group, msg); err != nil {
+		r.srv.stats.layerErrors.Add(1)
+		r.log.Warn("yjs: sending to the other processes failed; the next resync repairs it", "type", msg.Type(), "error", err)
+	}
+}

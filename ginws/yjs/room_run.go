@@ -1,0 +1,432 @@
+package yjs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"ginws.dev/ginws"
+	"ginws.dev/ginws/yjs/yupdate"
+)
+
+// groupRefresh is how often a room renews its group membership, well within the layer's group
+// expiry (Channels' default is a day).
+const groupRefresh = time.Hour
+
+// run is the room goroutine: it loads the room, then handles layer messages, merges, saves,
+// OnChange calls, resyncs and expiry until the room is idle for UnloadDelay or the server closes.
+func (r *room) run() {
+	s := r.srv
+	defer s.wg.Done()
+	defer close(r.done)
+	if err := r.load(); err != nil {
+		r.loadErr = err
+		r.log.Error("yjs: loading the room failed", "error", err)
+		r.leaveLayer()
+		s.forget(r)
+		close(r.ready)
+		return
+	}
+	s.stats.loads.Add(1)
+	close(r.ready)
+
+	tick := time.NewTicker(r.tickEvery())
+	defer tick.Stop()
+	lastResync := time.Now()
+	var saveTimer, unloadTimer *time.Timer
+	var saveC, unloadC <-chan time.Time
+	defer func() {
+		if saveTimer != nil {
+			saveTimer.Stop()
+		}
+		if unloadTimer != nil {
+			unloadTimer.Stop()
+		}
+	}()
+	for {
+		saveNow, unloadNow := false, false
+		select {
+		case <-r.wake:
+		case <-saveC:
+			saveC, saveNow = nil, true
+		case <-unloadC:
+			unloadC, unloadNow = nil, true
+		case now := <-tick.C:
+			r.housekeeping(now, &lastResync)
+		case <-s.closing:
+			r.finish("server closed")
+			return
+		}
+		r.work()
+
+		r.mu.Lock()
+		pending := len(r.unsaved) > 0
+		r.mu.Unlock()
+		switch {
+		case saveNow || (pending && s.cfg.SaveDelay < 0):
+			if err := r.save(); err != nil && saveC == nil {
+				saveTimer, saveC = rearm(saveTimer, max(s.cfg.SaveDelay, time.Second))
+			}
+		case pending && saveC == nil:
+			saveTimer, saveC = rearm(saveTimer, s.cfg.SaveDelay)
+		}
+
+		idle := s.idle(r)
+		switch {
+		case !idle:
+			if unloadC != nil {
+				unloadTimer.Stop()
+				unloadC = nil
+			}
+		case unloadNow || s.cfg.UnloadDelay < 0:
+			if s.beginUnload(r) {
+				r.finish("idle")
+				return
+			}
+		case unloadC == nil:
+			unloadTimer, unloadC = rearm(unloadTimer, s.cfg.UnloadDelay)
+		}
+	}
+}
+
+func rearm(t *time.Timer, d time.Duration) (*time.Timer, <-chan time.Time) {
+	if t == nil {
+		t = time.NewTimer(d)
+	} else {
+		t.Reset(d)
+	}
+	return t, t.C
+}
+
+func (r *room) tickEvery() time.Duration {
+	d := r.srv.cfg.AwarenessTimeout / 2
+	if ri := r.srv.cfg.ResyncInterval; ri > 0 && ri < d {
+		d = ri
+	}
+	return max(d, 10*time.Millisecond)
+}
+
+// load subscribes to the room's group first (so nothing sent meanwhile is missed), then reads the
+// store (seeding an unknown room with InitialDoc), then asks the other processes holding the room
+// for what the store does not have yet.
+func (r *room) load() error {
+	s := r.srv
+	if r.prev != nil {
+		select {
+		case <-r.prev:
+		case <-s.closing:
+			return ErrClosed
+		}
+	}
+	ctx, cancel := s.opCtx()
+	defer cancel()
+	ch, err := s.layer.NewChannel(ctx, "yjs")
+	if err != nil {
+		return fmt.Errorf("yjs: new layer channel: %w", err)
+	}
+	r.channel = ch
+	if sub, ok := s.layer.(ginws.Subscriber); ok {
+		if r.unsubscribe, err = sub.Subscribe(ch, r.deliver); err != nil {
+			return fmt.Errorf("yjs: subscribe %s: %w", ch, err)
+		}
+	} else {
+		rctx, stop := context.WithCancel(context.Background())
+		r.stopRecv, r.recvDone = stop, make(chan struct{})
+		go r.receiveLoop(rctx)
+	}
+	if err := s.layer.GroupAdd(ctx, r.group, ch); err != nil {
+		return fmt.Errorf("yjs: join group %s: %w", r.group, err)
+	}
+	r.joinedAt = time.Now()
+
+	log, err := s.cfg.Store.Load(ctx, r.name)
+	if err != nil {
+		return fmt.Errorf("yjs: load from the store: %w", err)
+	}
+	if len(log) == 0 && s.cfg.InitialDoc != nil {
+		seed, err := s.cfg.InitialDoc(ctx, r.name)
+		if err != nil {
+			return fmt.Errorf("yjs: InitialDoc: %w", err)
+		}
+		if len(seed) > 0 && !yupdate.IsEmpty(seed) {
+			if err := yupdate.Validate(seed); err != nil {
+				return fmt.Errorf("yjs: InitialDoc returned a bad update: %w", err)
+			}
+			if _, err := s.cfg.Store.Append(ctx, r.name, seed); err != nil {
+				return fmt.Errorf("yjs: store the initial document: %w", err)
+			}
+			s.stats.saves.Add(1)
+			log = [][]byte{seed}
+		}
+	}
+	merged, err := mergeUpdates(log)
+	if err != nil {
+		return err
+	}
+	r.doc.merged = merged
+	r.hello(ctx)
+	return nil
+}
+
+// deliver is the layer's callback: it queues a message for the room goroutine. It must not block
+// or call the layer.
+func (r *room) deliver(env *ginws.Envelope) error {
+	if o, _ := env.Message.String(keyOrigin); o == r.channel {
+		return nil // this room's own message, back from the group
+	}
+	r.mu.Lock()
+	if len(r.inbox) >= inboxLimit {
+		r.missed = true
+		r.mu.Unlock()
+		return ginws.ErrChannelFull
+	}
+	r.inbox = append(r.inbox, env.Message)
+	r.mu.Unlock()
+	r.signal()
+	return nil
+}
+
+// receiveLoop feeds the inbox from Layer.Receive, for layers that cannot push.
+func (r *room) receiveLoop(ctx context.Context) {
+	defer close(r.recvDone)
+	for {
+		msg, err := r.srv.layer.Receive(ctx, r.channel)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.srv.stats.layerErrors.Add(1)
+			r.log.Warn("yjs: layer receive failed; retrying", "error", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		_ = r.deliver(ginws.NewEnvelope(msg))
+	}
+}
+
+// work handles the queued layer messages, merges the document's tail when it is due, and calls
+// OnChange.
+func (r *room) work() {
+	r.mu.Lock()
+	inbox, missed := r.inbox, r.missed
+	r.inbox, r.missed = nil, false
+	r.mu.Unlock()
+	for _, msg := range inbox {
+		r.handleLayer(msg)
+	}
+	if missed {
+		ctx, cancel := r.srv.opCtx()
+		r.hello(ctx)
+		cancel()
+	}
+	r.mergeTail()
+	if f := r.srv.cfg.OnChange; f != nil {
+		r.mu.Lock()
+		changes := r.changes
+		r.changes = nil
+		r.mu.Unlock()
+		for _, u := range changes {
+			r.callOnChange(f, u)
+		}
+	}
+}
+
+func (r *room) callOnChange(f func(string, []byte), u []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("yjs: OnChange panicked", "panic", fmt.Sprint(p))
+		}
+	}()
+	f(r.name, u)
+}
+
+// mergeTail merges the document's unmerged tail outside the lock, when it has grown enough.
+func (r *room) mergeTail() {
+	r.mu.Lock()
+	if !r.doc.due() {
+		r.mu.Unlock()
+		return
+	}
+	parts, n, gen := r.doc.parts(), len(r.doc.pending), r.doc.gen
+	r.mu.Unlock()
+	m, err := mergeUpdates(parts)
+	if err != nil {
+		r.log.Error("yjs: merging the document failed", "error", err)
+		return
+	}
+	r.mu.Lock()
+	if r.doc.gen == gen { // nobody merged meanwhile; updates applied since stay in the tail
+		r.doc.install(m, n)
+	}
+	r.mu.Unlock()
+}
+
+// housekeeping expires awareness states, resyncs with the other processes and renews the group
+// membership.
+func (r *room) housekeeping(now time.Time, lastResync *time.Time) {
+	r.mu.Lock()
+	r.aw.expire(now, r.srv.cfg.AwarenessTimeout)
+	r.mu.Unlock()
+	ctx, cancel := r.srv.opCtx()
+	defer cancel()
+	if ri := r.srv.cfg.ResyncInterval; ri > 0 && now.Sub(*lastResync) >= ri {
+		*lastResync = now
+		r.hello(ctx)
+	}
+	if now.Sub(r.joinedAt) >= groupRefresh {
+		if err := r.srv.layer.GroupAdd(ctx, r.group, r.channel); err != nil {
+			r.srv.stats.layerErrors.Add(1)
+			r.log.Warn("yjs: renewing the group membership failed", "error", err)
+		} else {
+			r.joinedAt = now
+		}
+	}
+}
+
+// save appends the updates collected since the last save to the store, as one update, and
+// compacts the stored log when it has grown past CompactAfter. On failure the updates are kept
+// for the next try.
+func (r *room) save() error {
+	s := r.srv
+	r.mu.Lock()
+	parts := r.unsaved
+	r.unsaved = nil
+	r.mu.Unlock()
+	if len(parts) == 0 {
+		return nil
+	}
+	u, err := mergeUpdates(parts)
+	if err != nil {
+		// The document holds them: the reconciliation at unload stores them.
+		r.log.Error("yjs: merging updates to save failed", "error", err)
+		r.mu.Lock()
+		r.remoteUnsaved = true
+		r.mu.Unlock()
+		return nil
+	}
+	ctx, cancel := s.opCtx()
+	defer cancel()
+	n, err := s.cfg.Store.Append(ctx, r.name, u)
+	if err != nil {
+		s.stats.storeErrors.Add(1)
+		r.log.Warn("yjs: saving to the store failed; retrying", "error", err)
+		r.mu.Lock()
+		r.unsaved = append([][]byte{u}, r.unsaved...)
+		r.mu.Unlock()
+		return err
+	}
+	s.stats.saves.Add(1)
+	if n > s.cfg.CompactAfter {
+		r.compact(ctx)
+	}
+	return nil
+}
+
+// compact replaces the stored log by its merge. It merges what the store holds, not this
+// process's document, so entries appended meanwhile by other processes are kept.
+func (r *room) compact(ctx context.Context) {
+	s := r.srv
+	log, err := s.cfg.Store.Load(ctx, r.name)
+	if err == nil && len(log) > 1 {
+		var m []byte
+		if m, err = mergeUpdates(log); err == nil {
+			err = s.cfg.Store.Compact(ctx, r.name, m, len(log))
+		}
+		if err == nil {
+			s.stats.compactions.Add(1)
+		}
+	}
+	if err != nil {
+		s.stats.storeErrors.Add(1)
+		r.log.Warn("yjs: compacting the stored log failed", "error", err)
+	}
+}
+
+// reconcile appends to the store whatever the room's document holds that the store lacks:
+// updates received from other processes that they may not have stored (a process that died
+// before its save, a doc_update sent by another app).
+func (r *room) reconcile(ctx context.Context) error {
+	s := r.srv
+	log, err := s.cfg.Store.Load(ctx, r.name)
+	if err != nil {
+		return err
+	}
+	stored, err := mergeUpdates(log)
+	if err != nil {
+		return err
+	}
+	sv := []byte{0}
+	if stored != nil {
+		if sv, err = yupdate.StateVector(stored); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	full, err := r.doc.full()
+	r.mu.Unlock()
+	if err != nil || full == nil {
+		return err
+	}
+	diff, err := yupdate.Diff(full, sv)
+	if err != nil || yupdate.IsEmpty(diff) {
+		return err
+	}
+	if _, err := s.cfg.Store.Append(ctx, r.name, diff); err != nil {
+		return err
+	}
+	s.stats.saves.Add(1)
+	return nil
+}
+
+// finish ends the room: no more joins or updates, pending updates saved, the store reconciled,
+// the layer left.
+func (r *room) finish(why string) {
+	s := r.srv
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.work() // messages that arrived meanwhile, OnChange calls still due
+	if err := r.save(); err != nil {
+		if err = r.save(); err != nil { // one more try: the room's memory is about to go
+			r.log.Error("yjs: the room's last updates could not be saved", "error", err)
+		}
+	}
+	r.mu.Lock()
+	remote := r.remoteUnsaved
+	r.mu.Unlock()
+	if remote {
+		ctx, cancel := s.opCtx()
+		if err := r.reconcile(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			s.stats.storeErrors.Add(1)
+			r.log.Error("yjs: reconciling the store with the document failed", "error", err)
+		}
+		cancel()
+	}
+	r.leaveLayer()
+	s.forget(r)
+	s.stats.unloads.Add(1)
+	r.log.Debug("yjs: room unloaded", "why", why)
+}
+
+// leaveLayer discards the room's group membership and stops receiving.
+func (r *room) leaveLayer() {
+	if r.channel != "" {
+		ctx, cancel := r.srv.opCtx()
+		if err := r.srv.layer.GroupDiscard(ctx, r.group, r.channel); err != nil && !errors.Is(err, ginws.ErrLayerClosed) {
+			r.log.Warn("yjs: leaving the group failed", "error", err)
+		}
+		cancel()
+	}
+	if r.unsubscribe != nil {
+		r.unsubscribe()
+	}
+	if r.stopRecv != nil {
+		r.stopRecv()
+		<-r.recvDone
+	}
+}
