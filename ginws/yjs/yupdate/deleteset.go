@@ -1,0 +1,150 @@
+package yupdate
+
+import (
+	"slices"
+
+	"ginws.dev/ginws/yjs/internal/lib0"
+)
+
+// A delete set lists, per client, the clock ranges deleted in a document. Yjs writes clients in
+// descending order; each client's ranges as they are (after a merge: sorted and joined).
+type dsRange struct{ clock, length uint64 }
+
+type dsClient struct {
+	client uint64
+	ranges []dsRange
+}
+
+type deleteSet []dsClient
+
+// readDeleteSet reads a delete set the way Yjs does: a client listed twice gets the ranges of
+// both entries, a client listed with no ranges is dropped.
+func readDeleteSet(d *lib0.Decoder) (deleteSet, error) {
+	n, err := d.ReadVarUint()
+	if err != nil {
+		return nil, wrap("delete set client count", err)
+	}
+	if n > uint64(d.Remaining()/2) {
+		return nil, errorf("%d delete set clients in %d bytes", n, d.Remaining())
+	}
+	var ds deleteSet
+	for i := uint64(0); i < n; i++ {
+		client, err := d.ReadVarUint()
+		if err != nil {
+			return nil, wrap("delete set client", err)
+		}
+		count, err := d.ReadVarUint()
+		if err != nil {
+			return nil, wrap("delete set range count", err)
+		}
+		if count > uint64(d.Remaining()/2) {
+			return nil, errorf("%d deleted ranges of client %d in %d bytes", count, client, d.Remaining())
+		}
+		if count == 0 {
+			continue
+		}
+		at := ds.index(client)
+		if at < 0 {
+			ds = append(ds, dsClient{client: client, ranges: make([]dsRange, 0, count)})
+			at = len(ds) - 1
+		}
+		for j := uint64(0); j < count; j++ {
+			clock, err := d.ReadVarUint()
+			if err != nil {
+				return nil, wrap("deleted clock", err)
+			}
+			length, err := d.ReadVarUint()
+			if err != nil {
+				return nil, wrap("deleted length", err)
+			}
+			if clock+length < clock {
+				return nil, errorf("deleted range %d:%d+%d overflows", client, clock, length)
+			}
+			ds[at].ranges = append(ds[at].ranges, dsRange{clock, length})
+		}
+	}
+	return ds, nil
+}
+
+// index finds client in ds (a linear scan: a single update rarely lists many clients).
+func (ds deleteSet) index(client uint64) int {
+	for i := range ds {
+		if ds[i].client == client {
+			return i
+		}
+	}
+	return -1
+}
+
+func (ds deleteSet) empty() bool { return len(ds) == 0 }
+
+// appendDeleteSet writes ds with clients in descending order, ranges as they are.
+func appendDeleteSet(dst []byte, ds deleteSet) []byte {
+	slices.SortFunc(ds, func(a, b dsClient) int {
+		switch {
+		case a.client > b.client:
+			return -1
+		case a.client < b.client:
+			return 1
+		}
+		return 0
+	})
+	dst = lib0.AppendVarUint(dst, uint64(len(ds)))
+	for _, c := range ds {
+		dst = lib0.AppendVarUint(dst, c.client)
+		dst = lib0.AppendVarUint(dst, uint64(len(c.ranges)))
+		for _, r := range c.ranges {
+			dst = lib0.AppendVarUint(dst, r.clock)
+			dst = lib0.AppendVarUint(dst, r.length)
+		}
+	}
+	return dst
+}
+
+// mergeDeleteSets unites delete sets: per client all ranges, sorted by clock, with overlapping
+// and adjacent ranges joined.
+func mergeDeleteSets(sets []deleteSet) deleteSet {
+	var merged deleteSet
+	at := map[uint64]int{}
+	for _, ds := range sets {
+		for _, c := range ds {
+			i, ok := at[c.client]
+			if !ok {
+				i = len(merged)
+				at[c.client] = i
+				merged = append(merged, dsClient{client: c.client})
+			}
+			merged[i].ranges = append(merged[i].ranges, c.ranges...)
+		}
+	}
+	for i := range merged {
+		merged[i].ranges = sortAndJoin(merged[i].ranges)
+	}
+	return merged
+}
+
+func sortAndJoin(rs []dsRange) []dsRange {
+	slices.SortStableFunc(rs, func(a, b dsRange) int {
+		switch {
+		case a.clock < b.clock:
+			return -1
+		case a.clock > b.clock:
+			return 1
+		}
+		return 0
+	})
+	if len(rs) < 2 {
+		return rs
+	}
+	j := 1
+	for i := 1; i < len(rs); i++ {
+		left, right := &rs[j-1], rs[i]
+		if left.clock+left.length >= right.clock {
+			left.length = max(left.length, right.clock+right.length-left.clock)
+		} else {
+			rs[j] = right
+			j++
+		}
+	}
+	return rs[:j]
+}
