@@ -122,7 +122,7 @@ func TestInteropAwareness(t *testing.T) {
 func TestInteropOfflineEdits(t *testing.T) {
 	a := newApp(t, nil, yjs.Config{})
 	var res struct {
-		A, B           jsState
+		A, B          jsState
 		BWhileOffline string
 	}
 	runDriver(t, "offline", map[string]any{"urls": []string{a.url()}, "room": "off"}, &res)
