@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -343,9 +344,11 @@ func (e *editor) type_(ctx context.Context, stop time.Time) error {
 func (e *editor) read() {
 	defer close(e.readDone)
 	var spans []span
+	buf := make([]byte, 0, 4<<10)
 	synced := false
 	for {
-		_, msg, err := e.conn.ReadMessage()
+		msg, err := e.readMessage(buf[:0])
+		buf = msg[:0]
 		if err != nil {
 			if e.run.err() == nil && !isClosing(err) {
 				e.run.fail(fmt.Errorf("editor %d: read: %w", e.index, err))
@@ -399,6 +402,27 @@ func (e *editor) read() {
 		if sub == syncStep2 && !synced {
 			synced = true
 			close(e.synced)
+		}
+	}
+}
+
+// readMessage reads the next message into buf, reusing its memory.
+func (e *editor) readMessage(buf []byte) ([]byte, error) {
+	_, r, err := e.conn.NextReader()
+	if err != nil {
+		return buf, err
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
 		}
 	}
 }
