@@ -77,10 +77,15 @@ func New(ws *ginws.Server, cfg Config) *Server {
 func (s *Server) Consumer() ginws.Consumer { return &consumer{srv: s} }
 
 // GroupName returns the channel layer group that carries a room's traffic between processes:
-// "yjs." and a hash of the room name, which always follows Channels' naming rules. Another
-// process (a Django one running ypy's send_doc_update, say) may group_send
-// {"type": "doc_update", "update": <bytes>} to it; the update is applied and relayed to the
-// room's clients in every process that holds the room.
+// "yjs." and the first 40 hex digits of the room name's SHA-256, which always follows Channels'
+// naming rules whatever the room is called. Another process may group_send
+// {"type": "doc_update", "update": <bytes>} to it — from Django with channels_redis:
+//
+//	group = "yjs." + hashlib.sha256(room.encode()).hexdigest()[:40]
+//	async_to_sync(get_channel_layer().group_send)(group, {"type": "doc_update", "update": update})
+//
+// The update is validated, applied, stored and relayed to the room's clients in every process
+// that holds the room. (A room loaded nowhere receives nothing: use Server.Update, which stores.)
 func GroupName(room string) string {
 	sum := sha256.Sum256([]byte(room))
 	return "yjs." + hex.EncodeToString(sum[:20])

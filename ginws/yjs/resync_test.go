@@ -1,0 +1,85 @@
+package yjs_test
+
+import (
+	"bytes"
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"ginws.dev/ginws"
+	"ginws.dev/ginws/yjs"
+	"ginws.dev/ginws/yjs/yproto"
+	"ginws.dev/ginws/yjs/yupdate"
+)
+
+// lossyLayer is a real MemoryLayer that loses group messages of one type while drop is set, as
+// a layer does when a receiving process's channel is full.
+type lossyLayer struct {
+	*ginws.MemoryLayer
+	dropType string
+	drop     atomic.Bool
+	dropped  atomic.Int32
+}
+
+func (l *lossyLayer) GroupSend(ctx context.Context, group string, msg ginws.Message) error {
+	if l.drop.Load() && msg.Type() == l.dropType {
+		l.dropped.Add(1)
+		return nil
+	}
+	return l.MemoryLayer.GroupSend(ctx, group, msg)
+}
+
+// An update whose layer message was lost reaches the other process at the next resync.
+func TestResyncRepairsLostMessages(t *testing.T) {
+	layer := &lossyLayer{MemoryLayer: ginws.NewMemoryLayer(ginws.MemoryConfig{}), dropType: "yjs.update"}
+	defer layer.Close()
+	cfg := yjs.Config{ResyncInterval: 100 * time.Millisecond}
+	a := newApp(t, layer, cfg)
+	b := newApp(t, layer, cfg)
+	ca, _ := a.dial(t, "/yjs/lossy")
+	cb, _ := b.dial(t, "/yjs/lossy")
+	layer.drop.Store(true)
+	ca.send(yproto.AppendSyncUpdate(nil, fxHello))
+	ca.send(yproto.AppendSyncStep1(nil, fxSVHello)) // a round trip: the update was handled
+	ca.next(yproto.MsgSync)
+	layer.drop.Store(false)
+	if layer.dropped.Load() == 0 {
+		t.Fatal("the update was not sent through the layer at all")
+	}
+	m := cb.next(yproto.MsgSync) // arrives with the next resync
+	if m.SyncType != yproto.SyncUpdate || !bytes.Equal(mustSV(t, m.Payload), fxSVHello) {
+		t.Fatalf("after resync b's client got type %d, %x", m.SyncType, m.Payload)
+	}
+}
+
+// A doc_update group-sent by anyone (ypy's send_doc_update, a Django process) reaches the
+// room's clients and is stored.
+func TestDocUpdateFromTheLayer(t *testing.T) {
+	store := yjs.NewMemoryStore()
+	a := newApp(t, nil, yjs.Config{Store: store, SaveDelay: -1})
+	c, _ := a.dial(t, "/yjs/ypy")
+	err := a.ws.Layer().GroupSend(ctxT(t), yjs.GroupName("ypy"), ginws.Message{"type": "doc_update", "update": fxHello})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.next(yproto.MsgSync); !bytes.Equal(m.Payload, fxHello) {
+		t.Fatalf("client got %x", m.Payload)
+	}
+	waitFor(t, "the update to be stored", func() bool { return store.Len("ypy") == 1 })
+	// A malformed one is dropped, not applied and not relayed.
+	err = a.ws.Layer().GroupSend(ctxT(t), yjs.GroupName("ypy"), ginws.Message{"type": "doc_update", "update": []byte{9, 9, 9}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.quiet()
+}
+
+func mustSV(t *testing.T, u []byte) []byte {
+	t.Helper()
+	sv, err := yupdate.StateVector(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sv
+}
