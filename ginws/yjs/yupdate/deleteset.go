@@ -18,8 +18,8 @@ type dsClient struct {
 type deleteSet []dsClient
 
 // readDeleteSet reads a delete set the way Yjs does: a client listed twice gets the ranges of
-// both entries, a client listed with no ranges is dropped.
-func readDeleteSet(d *lib0.Decoder) (deleteSet, error) {
+// both entries, a client listed with no ranges is dropped. Without keep it only checks it.
+func readDeleteSet(d *lib0.Decoder, keep bool) (deleteSet, error) {
 	n, err := d.ReadVarUint()
 	if err != nil {
 		return nil, wrap("delete set client count", err)
@@ -28,6 +28,7 @@ func readDeleteSet(d *lib0.Decoder) (deleteSet, error) {
 		return nil, errorf("%d delete set clients in %d bytes", n, d.Remaining())
 	}
 	var ds deleteSet
+	var seen map[uint64]int // built once ds is too long to scan
 	for i := uint64(0); i < n; i++ {
 		client, err := d.ReadVarUint()
 		if err != nil {
@@ -43,10 +44,16 @@ func readDeleteSet(d *lib0.Decoder) (deleteSet, error) {
 		if count == 0 {
 			continue
 		}
-		at := ds.index(client)
-		if at < 0 {
+		at := -1
+		if keep {
+			at = ds.index(client, &seen)
+		}
+		if keep && at < 0 {
 			ds = append(ds, dsClient{client: client, ranges: make([]dsRange, 0, count)})
 			at = len(ds) - 1
+			if seen != nil {
+				seen[client] = at
+			}
 		}
 		for j := uint64(0); j < count; j++ {
 			clock, err := d.ReadVarUint()
@@ -60,14 +67,29 @@ func readDeleteSet(d *lib0.Decoder) (deleteSet, error) {
 			if clock+length < clock {
 				return nil, errorf("deleted range %d:%d+%d overflows", client, clock, length)
 			}
-			ds[at].ranges = append(ds[at].ranges, dsRange{clock, length})
+			if keep {
+				ds[at].ranges = append(ds[at].ranges, dsRange{clock, length})
+			}
 		}
 	}
 	return ds, nil
 }
 
-// index finds client in ds (a linear scan: a single update rarely lists many clients).
-func (ds deleteSet) index(client uint64) int {
+// index finds client in ds: by a scan while ds is short (a single update rarely lists many
+// clients), then through *seen, which it builds on first need.
+func (ds deleteSet) index(client uint64, seen *map[uint64]int) int {
+	if *seen == nil && len(ds) > 16 {
+		*seen = make(map[uint64]int, 2*len(ds))
+		for i := range ds {
+			(*seen)[ds[i].client] = i
+		}
+	}
+	if *seen != nil {
+		if i, ok := (*seen)[client]; ok {
+			return i
+		}
+		return -1
+	}
 	for i := range ds {
 		if ds[i].client == client {
 			return i

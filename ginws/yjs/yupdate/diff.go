@@ -9,17 +9,15 @@ func Diff(update, sv []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := parse(update)
-	if err != nil {
-		return nil, err
-	}
 	var w structWriter
 	w.buf = make([]byte, 0, len(update))
-	blocks := p.blocks
-	for i := 0; i < len(blocks); {
-		curr := &blocks[i]
+	var r reader
+	r.reset(update)
+	ok := r.next()
+	for ok {
+		curr := r.cur
 		if curr.kind == kindSkip { // a section never starts with a gap
-			i++
+			ok = r.next()
 			continue
 		}
 		known := state[curr.client]
@@ -28,18 +26,21 @@ func Diff(update, sv []byte) ([]byte, error) {
 			if known > curr.clock {
 				offset = known - curr.clock
 			}
-			w.write(curr, offset)
+			w.write(&curr, offset)
 			// The rest of this client's section follows as it is.
-			for i++; i < len(blocks) && blocks[i].client == curr.client; i++ {
-				w.write(&blocks[i], 0)
+			for ok = r.next(); ok && r.cur.client == curr.client; ok = r.next() {
+				w.write(&r.cur, 0)
 			}
 		} else {
-			for i < len(blocks) && blocks[i].client == curr.client && blocks[i].end() <= known {
-				i++
+			for ok = r.next(); ok && r.cur.client == curr.client && r.cur.end() <= known; ok = r.next() {
 			}
 		}
 	}
+	ds, err := r.finish(true)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]byte, 0, len(w.buf)+len(w.sections)*4+len(update)/8+8)
 	out = w.finish(out)
-	return appendDeleteSet(out, p.ds), nil
+	return appendDeleteSet(out, ds), nil
 }

@@ -18,52 +18,50 @@ func Merge(updates ...[]byte) ([]byte, error) {
 		}
 		return slices.Clone(updates[0]), nil
 	}
-	parsedUpdates := make([]parsed, len(updates))
 	size := 0
-	for i, u := range updates {
-		p, err := parse(u)
-		if err != nil {
-			return nil, err
-		}
-		parsedUpdates[i] = p
+	for _, u := range updates {
 		size += len(u)
+	}
+	readers := make([]reader, len(updates))
+	for i, u := range updates {
+		readers[i].reset(u)
 	}
 	var w structWriter
 	w.buf = make([]byte, 0, size)
-	mergeStructs(&w, parsedUpdates)
+	mergeStructs(&w, readers)
 
-	sets := make([]deleteSet, len(parsedUpdates))
-	for i := range parsedUpdates {
-		sets[i] = parsedUpdates[i].ds
+	// mergeStructs reads every input to its end: what follows is the delete sets.
+	sets := make([]deleteSet, len(readers))
+	for i := range readers {
+		ds, err := readers[i].finish(true)
+		if err != nil {
+			return nil, err
+		}
+		sets[i] = ds
 	}
 	out := make([]byte, 0, len(w.buf)+len(w.sections)*4+8+size/8)
 	out = w.finish(out)
 	return appendDeleteSet(out, mergeDeleteSets(sets)), nil
 }
 
-// cursor walks the structs of one update, skipping Skip structs (they only mark gaps).
+// cursor walks the structs of one update, passing over Skip structs (they only mark gaps).
 type cursor struct {
-	blocks []block
-	i      int
+	r    *reader
+	more bool
 }
 
+// curr is the cursor's struct, nil at the end. It changes with next.
 func (c *cursor) curr() *block {
-	if c.i < len(c.blocks) {
-		return &c.blocks[c.i]
+	if c.more {
+		return &c.r.cur
 	}
 	return nil
 }
 
 func (c *cursor) next() *block {
-	c.i++
-	c.skipSkips()
-	return c.curr()
-}
-
-func (c *cursor) skipSkips() {
-	for c.i < len(c.blocks) && c.blocks[c.i].kind == kindSkip {
-		c.i++
+	for c.more = c.r.next(); c.more && c.r.cur.kind == kindSkip; c.more = c.r.next() {
 	}
+	return c.curr()
 }
 
 // before orders cursors by their current struct: higher clients first, then lower clocks.
@@ -84,12 +82,13 @@ func before(a, b *block) int {
 // mergeStructs is Yjs's merge loop. Yjs re-sorts all decoders (stably) on every step, but only
 // the first one ever advances, so keeping the others sorted and re-inserting the first one in
 // front of its equals gives the same order at a fraction of the cost.
-func mergeStructs(w *structWriter, updates []parsed) {
-	cursors := make([]*cursor, 0, len(updates))
-	for i := range updates {
-		c := &cursor{blocks: updates[i].blocks}
-		c.skipSkips()
-		if c.curr() != nil {
+func mergeStructs(w *structWriter, readers []reader) {
+	all := make([]cursor, len(readers))
+	cursors := make([]*cursor, 0, len(readers))
+	for i := range readers {
+		c := &all[i]
+		c.r = &readers[i]
+		if c.next() != nil {
 			cursors = append(cursors, c)
 		}
 	}

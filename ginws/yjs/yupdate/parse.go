@@ -6,64 +6,100 @@ import (
 	"ginws.dev/ginws/yjs/internal/lib0"
 )
 
-// parsed is a fully read and validated v1 update. Slices alias the update bytes.
-type parsed struct {
-	blocks []block   // in the order of the update: client sections, each in clock order
-	ds     deleteSet // as read: clients in first-seen order, ranges in read order
+// reader walks the structs of a v1 update one at a time, as Yjs's lazy struct reader does, so
+// that merging, diffing and validating hold one struct per input in memory, whatever the
+// update's size. Once next returns false without an error the decoder is positioned at the
+// delete set.
+type reader struct {
+	d             lib0.Decoder
+	sections      uint64 // client sections not started yet
+	left          uint64 // structs left in the current section
+	client, clock uint64
+	cur           block // the struct read last; its slices alias the update
+	err           error
 }
 
-// parse reads a whole v1 update: the struct sections, then the delete set, and nothing after it.
-// Every count is checked against the bytes left before anything is allocated for it.
-func parse(update []byte) (parsed, error) {
-	var p parsed
-	d := lib0.NewDecoder(update)
-	sections, err := d.ReadVarUint()
+func (r *reader) reset(update []byte) {
+	*r = reader{}
+	r.d.Reset(update)
+	n, err := r.d.ReadVarUint()
 	if err != nil {
-		return p, wrap("client count", err)
+		r.err = wrap("client count", err)
+		return
 	}
-	// A client section takes at least 3 bytes, a struct at least 2.
-	if sections > uint64(d.Remaining()/3) {
-		return p, errorf("%d client sections in %d bytes", sections, d.Remaining())
+	// A client section takes at least 3 bytes.
+	if n > uint64(r.d.Remaining()/3) {
+		r.err = errorf("%d client sections in %d bytes", n, r.d.Remaining())
+		return
 	}
-	for s := uint64(0); s < sections; s++ {
-		n, err := d.ReadVarUint()
-		if err != nil {
-			return p, wrap("struct count", err)
-		}
-		client, err := d.ReadVarUint()
-		if err != nil {
-			return p, wrap("client", err)
-		}
-		clock, err := d.ReadVarUint()
-		if err != nil {
-			return p, wrap("clock", err)
-		}
-		if n > uint64(d.Remaining()/2) {
-			return p, errorf("%d structs of client %d in %d bytes", n, client, d.Remaining())
-		}
-		if p.blocks == nil {
-			p.blocks = make([]block, 0, min(n*uint64(sections), uint64(d.Remaining()/2)))
-		}
-		for i := uint64(0); i < n; i++ {
-			b, err := readBlock(d, client, clock)
-			if err != nil {
-				return p, wrap(fmt.Sprintf("struct %d:%d", client, clock), err)
-			}
-			p.blocks = append(p.blocks, b)
-			clock = b.end()
-		}
-	}
-	if p.ds, err = readDeleteSet(d); err != nil {
-		return p, err
-	}
-	if d.Remaining() != 0 {
-		return p, errorf("%d bytes after the delete set", d.Remaining())
-	}
-	return p, nil
+	r.sections = n
 }
 
-// wrap turns a lib0 error into one that wraps ErrMalformed, saying where it happened. Errors
-// that already wrap ErrMalformed get the context only.
+// next reads the next struct into r.cur. It returns false at the end of the structs and on an
+// error, which it leaves in r.err.
+func (r *reader) next() bool {
+	if r.err != nil {
+		return false
+	}
+	for r.left == 0 {
+		if r.sections == 0 {
+			return false
+		}
+		r.sections--
+		if !r.startSection() {
+			return false
+		}
+	}
+	b, err := readBlock(&r.d, r.client, r.clock)
+	if err != nil {
+		r.err = wrap(fmt.Sprintf("struct %d:%d", r.client, r.clock), err)
+		return false
+	}
+	r.left--
+	r.clock = b.end()
+	r.cur = b
+	return true
+}
+
+func (r *reader) startSection() bool {
+	var err error
+	if r.left, err = r.d.ReadVarUint(); err != nil {
+		r.err = wrap("struct count", err)
+		return false
+	}
+	if r.client, err = r.d.ReadVarUint(); err != nil {
+		r.err = wrap("client", err)
+		return false
+	}
+	if r.clock, err = r.d.ReadVarUint(); err != nil {
+		r.err = wrap("clock", err)
+		return false
+	}
+	// A struct takes at least 2 bytes.
+	if r.left > uint64(r.d.Remaining()/2) {
+		r.err = errorf("%d structs of client %d in %d bytes", r.left, r.client, r.d.Remaining())
+		return false
+	}
+	return true
+}
+
+// finish reads the delete set after the structs (keeping it only if keep is set) and checks
+// that nothing follows it.
+func (r *reader) finish(keep bool) (deleteSet, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	ds, err := readDeleteSet(&r.d, keep)
+	if err != nil {
+		return nil, err
+	}
+	if r.d.Remaining() != 0 {
+		return nil, errorf("%d bytes after the delete set", r.d.Remaining())
+	}
+	return ds, nil
+}
+
+// wrap turns a lib0 error into one that wraps ErrMalformed and says where it happened.
 func wrap(where string, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrMalformed, where, err)
 }

@@ -14,24 +14,24 @@ import (
 // that run without a gap from clock 0. A client whose structs start later, or that has only a
 // gap, is left out (the update cannot bring a peer that lacks the start up to date).
 func StateVector(update []byte) ([]byte, error) {
-	p, err := parse(update)
-	if err != nil {
-		return nil, err
-	}
-	if len(p.blocks) == 0 {
+	var r reader
+	r.reset(update)
+	if !r.next() {
+		if _, err := r.finish(false); err != nil {
+			return nil, err
+		}
 		return []byte{0}, nil
 	}
 	type entry struct{ client, clock uint64 }
 	var entries []entry
-	first := &p.blocks[0]
-	client := first.client
-	counting := first.clock == 0
+	client := r.cur.client
+	counting := r.cur.clock == 0
 	var clock uint64
 	if counting {
-		clock = first.end() // Yjs counts a leading Skip at clock 0 here; so do we
+		clock = r.cur.end() // Yjs counts a leading Skip at clock 0 here; so do we
 	}
-	for i := range p.blocks {
-		b := &p.blocks[i]
+	for ok := true; ok; ok = r.next() {
+		b := &r.cur
 		if b.client != client {
 			if clock != 0 {
 				entries = append(entries, entry{client, clock})
@@ -44,6 +44,9 @@ func StateVector(update []byte) ([]byte, error) {
 		if counting {
 			clock = b.end()
 		}
+	}
+	if _, err := r.finish(false); err != nil {
+		return nil, err
 	}
 	if clock != 0 {
 		entries = append(entries, entry{client, clock})

@@ -27,8 +27,13 @@ import "errors"
 var ErrMalformed = errors.New("yupdate: malformed update")
 
 // Validate parses the whole update and reports the first problem, wrapping ErrMalformed.
+// It holds one struct in memory at a time and allocates nothing for valid input.
 func Validate(update []byte) error {
-	_, err := parse(update)
+	var r reader
+	r.reset(update)
+	for r.next() {
+	}
+	_, err := r.finish(false)
 	return err
 }
 
@@ -38,6 +43,11 @@ func IsEmpty(update []byte) bool {
 	if len(update) == 2 && update[0] == 0 && update[1] == 0 {
 		return true
 	}
-	p, err := parse(update)
-	return err == nil && len(p.blocks) == 0 && p.ds.empty()
+	var r reader
+	r.reset(update)
+	if r.next() {
+		return false
+	}
+	ds, err := r.finish(true)
+	return err == nil && ds.empty()
 }
