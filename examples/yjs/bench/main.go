@@ -8,7 +8,9 @@
 //	go run ./examples/yjs/bench -editors 50 -duration 5s -rounds 2
 //
 // Every run checks that every keystroke reached every other editor; a run that loses one fails.
-// The keystrokes are real Yjs v1 updates, byte for byte what yjs emits (update_test.go checks
+// "per frame" is how many keystrokes a frame an editor received carried on average: a server may
+// merge queued updates into one (still a valid Yjs update), and that is part of what it is
+// measured on. The keystrokes are real Yjs v1 updates, byte for byte what yjs emits (update_test.go checks
 // that against yjs itself).
 //
 // Run it from the repository root (it builds ./examples/yjs and finds the Node server in
@@ -98,7 +100,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "one room, %d editors, %v of typing per run, window %d, %d rounds; %d CPUs, %s/%s\n",
 		o.editors, o.duration, o.window, o.rounds, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(out, "%-34s %10s %12s %14s %12s %8s\n", "server", "keystrokes", "deliveries", "deliveries/s", "CPU/deliv.", "echoes")
+	fmt.Fprintf(out, "%-34s %10s %12s %14s %12s %10s %8s\n", "server", "keystrokes", "deliveries", "deliveries/s", "CPU/deliv.", "per frame", "echoes")
 
 	goSum, nodeSum := &summary{name: "go (examples/yjs)"}, &summary{name: "node (@y/websocket-server 0.1.1)"}
 	for round := range o.rounds {
@@ -150,18 +152,26 @@ func once(ctx context.Context, o options, out io.Writer, s *summary, startServer
 	default:
 	}
 	s.results = append(s.results, res)
-	fmt.Fprintf(out, "%-34s %10d %12d %14.0f %12v %8d\n", p.name, res.Keystrokes, res.Deliveries, res.PerSecond(), res.CPUPerDelivery(), res.Echoes)
+	fmt.Fprintf(out, "%-34s %10d %12d %14.0f %12v %10.2f %8d\n", p.name, res.Keystrokes, res.Deliveries, res.PerSecond(),
+		res.CPUPerDelivery(), float64(res.Deliveries+res.Echoes)/float64(max(res.Frames, 1)), res.Echoes)
 	return nil
 }
 
 // median returns the median throughput and the median CPU per delivery.
 func (s *summary) median() (float64, time.Duration) {
 	rates := make([]float64, len(s.results))
-	cpus := make([]time.Duration, len(s.results))
+	cpus := make([]float64, len(s.results))
 	for i, r := range s.results {
-		rates[i], cpus[i] = r.PerSecond(), r.CPUPerDelivery()
+		rates[i], cpus[i] = r.PerSecond(), float64(r.CPUPerDelivery())
 	}
-	slices.Sort(rates)
-	slices.Sort(cpus)
-	return rates[len(rates)/2], cpus[len(cpus)/2]
+	return median(rates), time.Duration(median(cpus))
+}
+
+func median(v []float64) float64 {
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
 }
