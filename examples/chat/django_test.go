@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"ginws.dev/ginws/redislayer"
+	"ginws.dev/ginws/redislayer/djangotest"
+	"ginws.dev/ginws/wstest"
+)
+
+// djangoRedisURL is the Redis database shared with the Django side (DB 4 belongs to the Django
+// interop tests).
+const djangoRedisURL = "redis://127.0.0.1:6379/4"
+
+// TestChatWithDjango: this Go chat and the Django Channels tutorial chat, run by Daphne, use one
+// Redis with channels_redis's key layout and prefix ("asgi"), so they are ONE chat — a room's
+// members on either server see what members on the other type. This is the migration path: move a
+// Channels app to Gin one route at a time.
+//
+// Needs Redis on 127.0.0.1:6379 and `apt-get install python3-django-channels python3-channels-redis
+// python3-daphne`.
+func TestChatWithDjango(t *testing.T) {
+	djangotest.FlushDB(t, djangoRedisURL)
+	layer, err := redislayer.New(redislayer.Config{Hosts: []string{djangoRedisURL}, Prefix: "asgi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { layer.Close() })
+	app := NewApp(Options{SessionKey: []byte("0123456789abcdef0123456789abcdef"), Layer: layer,
+		Logger: slog.New(slog.DiscardHandler)})
+	ts := wstest.NewServer(t, app.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = app.WS.Shutdown(ctx)
+	})
+	daphne := djangotest.Start(t, djangotest.Options{RedisHosts: []string{djangoRedisURL}, Prefix: "asgi"})
+	ctx := ctxT(t)
+
+	alice := ts.Communicator("/ws/chat/lobby/", wstest.Jar(signIn(t, ts, "alice").Jar)) // on Go
+	bob := wstest.New(t, daphne.WSURL("/ws/chat/lobby/"))                               // on Django
+	carol := wstest.New(t, daphne.WSURL("/ws/chat/other/"))                             // on Django, another room
+	dave := ts.Communicator("/ws/chat/other/", wstest.Jar(signIn(t, ts, "dave").Jar))   // on Go, another room
+	for _, c := range []*wstest.Communicator{alice, bob, carol, dave} {
+		c.MustConnect(ctx)
+	}
+
+	// Django → Go: what bob types on the Django page reaches alice on the Go page.
+	if err := bob.SendJSON(ctx, map[string]string{"message": "hello from Django ✓"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*wstest.Communicator{"alice (Go)": alice, "bob (Django)": bob} {
+		var got chatOut
+		if err := c.ReceiveJSON(ctx, &got); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got.Message != "hello from Django ✓" {
+			t.Fatalf("%s got %+v", name, got)
+		}
+	}
+
+	// Go → Django: what alice types reaches bob, with the message field the tutorial's page reads.
+	if err := alice.SendJSON(ctx, map[string]string{"message": "hello from Go <b>✓</b>"}); err != nil {
+		t.Fatal(err)
+	}
+	var got chatOut
+	if err := bob.ReceiveJSON(ctx, &got); err != nil {
+		t.Fatalf("bob (Django): %v", err)
+	}
+	if got.Message != "hello from Go <b>✓</b>" {
+		t.Fatalf("bob (Django) got %+v", got)
+	}
+	if err := alice.ReceiveJSON(ctx, &got); err != nil || got.Message != "hello from Go <b>✓</b>" || got.User != "alice" {
+		t.Fatalf("alice (Go) got her own message as %+v (%v)", got, err)
+	}
+
+	// Rooms stay apart across the two servers.
+	for name, c := range map[string]*wstest.Communicator{"carol (Django, other room)": carol, "dave (Go, other room)": dave} {
+		if err := c.ReceiveNothing(ctx, 300*time.Millisecond); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
