@@ -46,14 +46,11 @@ func (a *awareness) apply(entries []yproto.AwarenessEntry, owner *consumer, now 
 			continue
 		}
 		if cur == nil {
-			if remove {
-				// Nothing to remove; remember the clock so an older state cannot come back.
-				a.states[e.ClientID] = &awState{clock: e.Clock, seen: now}
-				accepted = append(accepted, e)
-				continue
+			if remove || a.live >= max {
+				continue // nothing to remove (y-protocols clients see no change either), or full
 			}
-			if a.live >= max {
-				continue
+			if len(a.states) >= 2*max {
+				a.dropTombstone() // clients churning through IDs must not grow the map
 			}
 			cur = &awState{}
 			a.states[e.ClientID] = cur
@@ -75,6 +72,17 @@ func (a *awareness) apply(entries []yproto.AwarenessEntry, owner *consumer, now 
 		accepted = append(accepted, yproto.AwarenessEntry{ClientID: e.ClientID, Clock: e.Clock, State: e.State})
 	}
 	return accepted
+}
+
+// dropTombstone forgets one removed state (any one: losing a tombstone only lets a delayed, older
+// update show a state again until it times out).
+func (a *awareness) dropTombstone() {
+	for id, s := range a.states {
+		if s.state == nil {
+			delete(a.states, id)
+			return
+		}
+	}
 }
 
 // remove ends the states of ids that owner still publishes, as if their clients had sent a null

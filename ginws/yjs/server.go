@@ -138,6 +138,9 @@ func (s *Server) Document(ctx context.Context, room string) ([]byte, error) {
 		}
 		return append([]byte(nil), orEmpty(full)...), nil
 	}
+	if err := s.settled(ctx, room); err != nil {
+		return nil, err
+	}
 	log, err := s.cfg.Store.Load(ctx, room)
 	if err != nil {
 		return nil, fmt.Errorf("yjs: load room %q: %w", room, err)
@@ -281,6 +284,24 @@ func (s *Server) loaded(ctx context.Context, name string) *room {
 		return nil
 	}
 	return r
+}
+
+// settled waits until no instance of the room is unloading here, so that the store holds
+// everything it saved.
+func (s *Server) settled(ctx context.Context, name string) error {
+	s.mu.Lock()
+	r := s.rooms[name]
+	unloading := r != nil && r.unloading
+	s.mu.Unlock()
+	if !unloading {
+		return nil
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // release gives back a reference taken by acquire or loaded.

@@ -30,6 +30,8 @@ func TestHandshakeAndSync(t *testing.T) {
 		t.Fatalf("answer to step 1 in an empty room: sync type %d payload %x", m.SyncType, m.Payload)
 	}
 	c1.send(yproto.AppendSyncStep2(nil, fxHello))
+	c1.send(yproto.AppendSyncStep1(nil, fxSVHello)) // a round trip: the update was handled
+	c1.next(yproto.MsgSync)
 
 	c2, sv := a.dial(t, "/yjs/notes/2024")
 	if !bytes.Equal(sv, fxSVHello) {
