@@ -35,9 +35,10 @@ type Layer struct {
 	wg     sync.WaitGroup
 	closed atomic.Bool
 
-	mu    sync.RWMutex
-	loops map[string]bool // process-local keys (prefix+"...!") with running loops
-	local                 // subscribers and buffers of this process's channels
+	mu      sync.RWMutex
+	loops   map[string]bool // process-local keys (prefix+"...!") with running loops
+	blocked sync.Map        // rueidis.DedicatedClient → blockedConn, the loops' connections
+	local                   // subscribers and buffers of this process's channels
 
 	st counters
 }
@@ -116,10 +117,22 @@ func (l *Layer) Close() error {
 	l.local.closeAll()
 	l.mu.Unlock()
 	l.cancel()
-	for _, c := range l.shards {
-		c.Close() // unblocks a loop's pending BZPOPMIN
+	done := make(chan struct{})
+	go func() {
+		l.wg.Wait()
+		close(done)
+	}()
+	for stop := false; !stop; {
+		l.unblockLoops()
+		select {
+		case <-done:
+			stop = true
+		case <-time.After(100 * time.Millisecond): // a loop was between its check and BZPOPMIN
+		}
 	}
-	l.wg.Wait()
+	for _, c := range l.shards {
+		c.Close()
+	}
 	return nil
 }
 

@@ -212,14 +212,39 @@ func (l *Layer) startLoops(keyName string) {
 	}
 }
 
-// loop pops key until Close, delivering what it pops. When Redis fails it logs, waits (50 ms,
-// doubling up to MaxBackoff) and tries again; rueidis reconnects on the next call.
+// loop pops key until Close, delivering what it pops. It blocks on a dedicated connection whose
+// Redis client ID it registers, so that Close can end the wait at once with CLIENT UNBLOCK. When
+// Redis fails it logs, waits (50 ms, doubling up to MaxBackoff) and tries again on a new connection.
 func (l *Layer) loop(c rueidis.Client, key string) {
 	defer l.wg.Done()
-	backoff := time.Duration(0)
+	var (
+		dc      rueidis.DedicatedClient
+		release func()
+		backoff time.Duration
+	)
+	drop := func() {
+		if dc != nil {
+			l.blocked.Delete(dc)
+			release()
+			dc = nil
+		}
+	}
+	defer drop()
 	for l.ctx.Err() == nil {
-		items, err := l.pop(c, key)
+		var items []rueidis.ZScore
+		var err error
+		if dc == nil {
+			dc, release = c.Dedicate()
+			var id int64
+			if id, err = dc.Do(l.ctx, dc.B().ClientId().Build()).AsInt64(); err == nil {
+				l.blocked.Store(dc, blockedConn{c, id})
+			}
+		}
+		if err == nil && l.ctx.Err() == nil {
+			items, err = l.pop(dc, key)
+		}
 		if err != nil {
+			drop()
 			if l.ctx.Err() != nil {
 				return
 			}
@@ -248,9 +273,32 @@ func (l *Layer) loop(c rueidis.Client, key string) {
 	}
 }
 
+// blockedConn is a receive loop's connection, for CLIENT UNBLOCK at Close.
+type blockedConn struct {
+	client rueidis.Client
+	id     int64
+}
+
+// unblockLoops wakes the receive loops blocked in BZPOPMIN, so Close needs not wait PollTimeout.
+func (l *Layer) unblockLoops() {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	l.blocked.Range(func(_, v any) bool {
+		b := v.(blockedConn)
+		_ = b.client.Do(ctx, b.client.B().ClientUnblock().ClientId(b.id).Build()).Error()
+		return true
+	})
+}
+
+// doer is what pop needs of a client: a rueidis.Client or a DedicatedClient.
+type doer interface {
+	B() rueidis.Builder
+	Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult
+}
+
 // pop waits up to PollTimeout for the first message of key, then takes up to ReceiveBatch-1 more
 // that are already waiting.
-func (l *Layer) pop(c rueidis.Client, key string) ([]rueidis.ZScore, error) {
+func (l *Layer) pop(c doer, key string) ([]rueidis.ZScore, error) {
 	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.PollTimeout+l.cfg.CallTimeout)
 	defer cancel()
 	first, ok, err := bzpopmin(ctx, c, key, l.cfg.PollTimeout)
@@ -270,7 +318,7 @@ func (l *Layer) pop(c rueidis.Client, key string) ([]rueidis.ZScore, error) {
 }
 
 // bzpopmin pops the oldest member of key, waiting up to timeout. ok is false on timeout.
-func bzpopmin(ctx context.Context, c rueidis.Client, key string, timeout time.Duration) (rueidis.ZScore, bool, error) {
+func bzpopmin(ctx context.Context, c doer, key string, timeout time.Duration) (rueidis.ZScore, bool, error) {
 	arr, err := c.Do(ctx, c.B().Bzpopmin().Key(key).Timeout(timeout.Seconds()).Build()).ToArray()
 	if rueidis.IsRedisNil(err) {
 		return rueidis.ZScore{}, false, nil

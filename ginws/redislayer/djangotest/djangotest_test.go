@@ -149,3 +149,31 @@ func TestDjangoProject(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingServices: without Python or Redis the helpers say what to install or start, and a
+// test that needs them skips — unless CI=true (checked by hand: there it fails instead).
+func TestMissingServices(t *testing.T) {
+	err := djangotest.Check("/nonexistent/python3")
+	if !errors.Is(err, djangotest.ErrMissing) || !strings.Contains(err.Error(), djangotest.InstallHint) {
+		t.Fatalf("Check with no interpreter: %v, want ErrMissing with the install hint", err)
+	}
+	if _, err := djangotest.Run(context.Background(), djangotest.Options{Python: "/nonexistent/python3"}); !errors.Is(err, djangotest.ErrMissing) {
+		t.Fatalf("Run with no interpreter: %v, want ErrMissing", err)
+	}
+	if err := djangotest.Command(context.Background(), "redis://127.0.0.1:1/4", "PING"); err == nil {
+		t.Fatal("Command to a closed port succeeded")
+	}
+	if err := djangotest.Command(context.Background(), "http://127.0.0.1:6379/4", "PING"); err == nil {
+		t.Fatal("Command accepted an http:// URL")
+	}
+
+	t.Setenv("CI", "")
+	var skipped bool
+	t.Run("no redis", func(t *testing.T) {
+		defer func() { skipped = t.Skipped() }()
+		djangotest.FlushDB(t, "redis://127.0.0.1:1/4")
+	})
+	if !skipped {
+		t.Fatal("FlushDB with Redis absent did not skip")
+	}
+}

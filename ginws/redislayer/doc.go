@@ -1,0 +1,73 @@
+// Package redislayer is a ginws channel layer on Redis, wire-compatible with Django Channels'
+// channels_redis 4.x (RedisChannelLayer): Go processes and Django processes that share a Redis and a
+// prefix share channels and groups, so a Django view can group_send to Go WebSocket consumers and a
+// Go handler can Send to a Django consumer's channel.
+//
+//	layer, err := redislayer.New(redislayer.Config{Hosts: []string{"redis://127.0.0.1:6379/0"}})
+//	if err != nil { ... }
+//	defer layer.Close()
+//	srv := ginws.New(ginws.Config{Layer: layer})
+//
+// # Client
+//
+// The layer uses github.com/redis/rueidis, chosen for its automatic pipelining: concurrent group
+// sends from many goroutines share round trips on one connection per shard without hand-written
+// batching. Client-side caching is disabled (the layer never reads the same value twice). Every
+// multi-command operation is one Lua script, sent once and then called by SHA (EVALSHA).
+//
+// # Wire format (what channels_redis 4.0.0 reads and writes)
+//
+//   - A group is the sorted set "{prefix}:group:{group}": member = channel name, score = join time
+//     (float seconds); GroupAdd refreshes EXPIRE GroupExpiry. GroupSend first drops memberships
+//     older than GroupExpiry.
+//   - A channel is the sorted set "{prefix}{name}" — no separator; for a process-local channel
+//     ("specific.<client>!<id>") the key is the name up to and including '!', shared by all the
+//     channels of one process. Member = 12 random bytes + msgpack(message) (str for strings, bin for
+//     []byte, as use_bin_type=True); score = send time. Before adding, members older than Expiry are
+//     removed (ZREMRANGEBYSCORE), the key's size is checked against the capacity (ZCOUNT), and the
+//     key gets EXPIRE Expiry.
+//   - A message to a process-local channel carries "__asgi_channel__": "<full name>". A group send
+//     writes one member per distinct channel key, carrying "__asgi_channel__": [names...]; the
+//     receiving process fans it out to its local channels.
+//   - NewChannel returns "<prefix>.<uuid4 hex>!<uuid4 hex>"; the first part is fixed per Layer.
+//   - Receiving a normal channel first moves back what a channels_redis receiver left in the
+//     "{key}$inflight" backup, as channels_redis' receive does. This layer does not itself write
+//     backups: its receive loop owns its process's keys alone, and a Receive whose context ends
+//     after Redis popped a message puts that message back with its score.
+//
+// # Receiving
+//
+// One receive loop per process-local key and shard — not one per connection — pops with BZPOPMIN
+// (PollTimeout) and drains what else waits with ZPOPMIN, decodes each message once and hands one
+// *ginws.Envelope to every local recipient: a Subscriber callback (what ginws connections use) or a
+// bounded buffer read by Receive. All recipients of a group message in this process share that
+// Envelope, so it is decoded once and JSON-encoded once per process. A full recipient misses the
+// message and Stats().Dropped counts it. Close ends the loops at once (CLIENT UNBLOCK).
+//
+// As in channels_redis, the capacity of a process-local channel is that of its process's key: all
+// channels of a process share it. The receive loop drains the key continuously, so it only fills
+// when the process cannot keep up.
+//
+// # Sharding
+//
+// With several Hosts, a key's shard is channels_redis' consistent hash of its name (CRC-32 & 0xFFF
+// divided by 4096/len(Hosts)): groups by group name, channel keys by key name. channels_redis hashes
+// a process-local channel's full name when sending but the non-local part when receiving — with
+// several hosts some of its messages land on a shard nobody watches. This layer hashes the non-local
+// part on both sides, and its receive loops watch this process's keys on every shard, so that
+// messages from a channels_redis sender that hashed the full name still arrive. For normal channels
+// channels_redis sends round-robin across shards; this layer sends to the hashed shard and Receive
+// also polls the others without blocking.
+//
+// # Faults
+//
+// New does not fail when Redis is down. Calls return an error promptly (a call whose context has no
+// deadline is bounded by CallTimeout). The receive loops log the failure, retry with backoff (50 ms
+// doubling to MaxBackoff) and resume when Redis is back; Stats counts LoopErrors and Reconnects.
+// Messages queued in a Redis that restarts without persistence are lost, as with channels_redis.
+//
+// # Concurrency
+//
+// A Layer is safe for concurrent use by any number of goroutines. Subscriber callbacks run on the
+// receive loop: they must not block and must not call back into the layer.
+package redislayer

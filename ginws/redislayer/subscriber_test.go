@@ -1,0 +1,108 @@
+package redislayer_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"ginws.dev/ginws"
+	"ginws.dev/ginws/redislayer"
+)
+
+// Many local members of one group get one message decoded once: every subscriber is handed the
+// same *Envelope (so RelayJSON encodes it once for all), and Redis holds one member per process.
+func TestSubscribersShareOneEnvelope(t *testing.T) {
+	l := newLayer(t, redislayer.Config{})
+	const members = 50
+	var mu sync.Mutex
+	got := map[*ginws.Envelope]int{}
+	done := make(chan struct{}, members)
+	for i := 0; i < members; i++ {
+		ch, err := l.NewChannel(ctxT(t), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		unsub, err := l.Subscribe(ch, func(e *ginws.Envelope) error {
+			mu.Lock()
+			got[e]++
+			mu.Unlock()
+			done <- struct{}{}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(unsub)
+		if err := l.GroupAdd(ctxT(t), "many", ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := l.Stats()
+	if err := l.GroupSend(ctxT(t), "many", ginws.Message{"type": "chat.message", "message": "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < members; i++ {
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of %d subscribers got the message", i, members)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 {
+		t.Fatalf("subscribers got %d distinct envelopes, want 1 shared by all", len(got))
+	}
+	for e, n := range got {
+		if n != members || e.Message.Type() != "chat.message" {
+			t.Fatalf("envelope %v delivered %d times", e.Message, n)
+		}
+	}
+	after := l.Stats()
+	if d := after.Received - before.Received; d != 1 {
+		t.Errorf("popped %d messages from Redis for one group send to one process, want 1", d)
+	}
+	if d := after.Delivered - before.Delivered; d != members {
+		t.Errorf("Delivered grew by %d, want %d", d, members)
+	}
+}
+
+// A subscriber that refuses (full) counts a drop; the loop goes on for the others.
+func TestSubscriberFullCountsDrop(t *testing.T) {
+	l := newLayer(t, redislayer.Config{})
+	full, _ := l.NewChannel(ctxT(t), "")
+	ok, _ := l.NewChannel(ctxT(t), "")
+	got := make(chan string, 4)
+	u1, err := l.Subscribe(full, func(*ginws.Envelope) error { return ginws.ErrChannelFull })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u1()
+	u2, err := l.Subscribe(ok, func(e *ginws.Envelope) error { got <- e.Message.Type(); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u2()
+	for _, ch := range []string{full, ok} {
+		if err := l.GroupAdd(ctxT(t), "g", ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.GroupSend(ctxT(t), "g", ginws.Message{"type": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case typ := <-got:
+		if typ != "x" {
+			t.Fatalf("got %q", typ)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the other subscriber got nothing")
+	}
+	if d := l.Stats().Dropped; d != 1 {
+		t.Errorf("Dropped = %d, want 1", d)
+	}
+	if _, err := l.Subscribe("specific.someoneelse!x", func(*ginws.Envelope) error { return nil }); err == nil {
+		t.Error("subscribing to another process's channel must fail")
+	}
+}
