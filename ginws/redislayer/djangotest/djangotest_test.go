@@ -151,7 +151,7 @@ func TestDjangoProject(t *testing.T) {
 }
 
 // TestMissingServices: without Python or Redis the helpers say what to install or start, and a
-// test that needs them skips — unless CI=true (checked by hand: there it fails instead).
+// test that needs them skips — unless CI=true, where SkipOrFail fails it instead.
 func TestMissingServices(t *testing.T) {
 	err := djangotest.Check("/nonexistent/python3")
 	if !errors.Is(err, djangotest.ErrMissing) || !strings.Contains(err.Error(), djangotest.InstallHint) {
