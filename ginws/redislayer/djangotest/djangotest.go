@@ -161,8 +161,11 @@ func Check(python string) error {
 	var err error
 	out, runErr := exec.Command(python, "-c", "import django, channels, channels_redis, daphne, msgpack").CombinedOutput()
 	if runErr != nil {
-		err = fmt.Errorf("%w (%s: %v: %s); install it with: %s", ErrMissing, python, runErr,
-			strings.TrimSpace(lastLine(out)), InstallHint)
+		detail := runErr.Error()
+		if l := lastLine(out); l != "" {
+			detail += ": " + l // e.g. ModuleNotFoundError: No module named 'channels_redis'
+		}
+		err = fmt.Errorf("%w (%s: %s); install it with: %s", ErrMissing, python, detail, InstallHint)
 	}
 	checked[python] = err
 	return err
