@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"ginws.dev/ginws/redislayer"
+)
+
+// Two chat processes on one Redis (DB 3) are one chat: a client signed in on process A gets what a
+// client on process B sends to the room, and the other way round.
+func TestMultiProcessChat(t *testing.T) {
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err != nil {
+		msg := "Redis is not reachable at 127.0.0.1:6379 (" + err.Error() + "): start redis-server"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	} else {
+		c.Close()
+	}
+	bin := filepath.Join(t.TempDir(), "chat")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	prefix := fmt.Sprintf("asgichattest%08x:", rand.Uint32())
+	layerURL := "redis://127.0.0.1:6379/3?prefix=" + prefix
+	t.Cleanup(func() { flushPrefix(t, prefix) })
+	secret := "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	a := startChat(t, bin, layerURL, secret)
+	b := startChat(t, bin, layerURL, secret)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice := dialRoom(ctx, t, a, "alice", "multi")
+	bob := dialRoom(ctx, t, b, "bob", "multi")
+
+	for _, tc := range []struct {
+		from *websocket.Conn
+		user string
+		text string
+	}{{alice, "alice", "hello from A"}, {bob, "bob", "hello from B"}} {
+		if err := tc.from.WriteJSON(map[string]string{"message": tc.text}); err != nil {
+			t.Fatal(err)
+		}
+		for name, c := range map[string]*websocket.Conn{"alice (process A)": alice, "bob (process B)": bob} {
+			var got chatOut
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if err := c.ReadJSON(&got); err != nil {
+				t.Fatalf("%s waiting for %q: %v", name, tc.text, err)
+			}
+			if got.Message != tc.text || got.User != tc.user {
+				t.Fatalf("%s got %+v, want %q from %s", name, got, tc.text, tc.user)
+			}
+		}
+	}
+}
+
+// startChat runs the chat binary on a free port until the test ends.
+func startChat(t *testing.T, bin, layer, secret string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var out syncBuffer
+	cmd := exec.Command(bin, "-addr", addr, "-layer", layer, "-secret", secret)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("chat on %s said:\n%s", addr, out.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("chat did not listen on %s: %v\n%s", addr, err, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// dialRoom signs user in on the server at addr (POST /login) and opens the room's socket.
+func dialRoom(ctx context.Context, t *testing.T, addr, user, room string) *websocket.Conn {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	base := "http://" + addr
+	resp, err := hc.PostForm(base+"/login", url.Values{"username": {user}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login on %s: HTTP %d", addr, resp.StatusCode)
+	}
+	u, _ := url.Parse(base)
+	h := http.Header{"Origin": {base}}
+	for _, c := range jar.Cookies(u) {
+		h.Add("Cookie", c.String())
+	}
+	conn, resp, err := websocket.DefaultDialer.DialContext(ctx, "ws://"+addr+"/ws/chat/"+room+"/", h)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("dial %s as %s: %v (HTTP %d)", addr, user, err, status)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func flushPrefix(t *testing.T, prefix string) {
+	l, err := redislayer.New(redislayer.Config{Hosts: []string{"redis://127.0.0.1:6379/3"}, Prefix: prefix})
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := l.Flush(ctx); err != nil {
+		t.Error(err)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

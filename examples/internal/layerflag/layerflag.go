@@ -1,0 +1,55 @@
+// Package layerflag turns a command-line flag into a channel layer, for the examples:
+//
+//	""  or "memory"                      an in-memory layer (one process)
+//	"redis://host:port/db"               the Redis layer (channels_redis compatible)
+//	"redis://a:6379/0,redis://b:6379/0"  the Redis layer with one shard per URL
+//	"redis://host:6379/0?prefix=myapp"   ... with a key prefix other than "asgi"
+package layerflag
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"ginws.dev/ginws"
+	"ginws.dev/ginws/redislayer"
+)
+
+// Usage describes the flag's values, for flag.String's usage text.
+const Usage = `channel layer: "memory", or Redis URLs "redis://host:port/db[,redis://...][?prefix=asgi]" (one per shard)`
+
+// Parse returns the layer s names and the function that closes it.
+func Parse(s string, log *slog.Logger) (ginws.Layer, func() error, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "memory" {
+		l := ginws.NewMemoryLayer(ginws.MemoryConfig{})
+		return l, l.Close, nil
+	}
+	cfg := redislayer.Config{Logger: log}
+	for _, part := range strings.Split(s, ",") {
+		u, err := url.Parse(strings.TrimSpace(part))
+		if err != nil {
+			return nil, nil, fmt.Errorf("layer %q: %w", part, err)
+		}
+		if u.Scheme != "redis" && u.Scheme != "rediss" {
+			return nil, nil, fmt.Errorf("layer %q: want \"memory\" or a redis:// URL", part)
+		}
+		q := u.Query()
+		if p := q.Get("prefix"); p != "" {
+			if cfg.Prefix != "" && cfg.Prefix != p {
+				return nil, nil, errors.New("layer: the shards name different prefixes")
+			}
+			cfg.Prefix = p
+		}
+		q.Del("prefix")
+		u.RawQuery = q.Encode()
+		cfg.Hosts = append(cfg.Hosts, u.String())
+	}
+	l, err := redislayer.New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return l, l.Close, nil
+}

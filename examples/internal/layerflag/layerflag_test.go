@@ -1,0 +1,75 @@
+package layerflag_test
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"ginws.dev/examples/internal/layerflag"
+	"ginws.dev/ginws"
+	"ginws.dev/ginws/redislayer"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestMemory(t *testing.T) {
+	for _, s := range []string{"", "memory"} {
+		l, closeFn, err := layerflag.Parse(s, slog.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := l.(*ginws.MemoryLayer); !ok {
+			t.Errorf("Parse(%q) = %T, want *ginws.MemoryLayer", s, l)
+		}
+		if err := closeFn(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestBad(t *testing.T) {
+	for _, s := range []string{"memcached://x", "redis://a/0?prefix=x,redis://b/0?prefix=y", "::"} {
+		if _, _, err := layerflag.Parse(s, slog.Default()); err == nil {
+			t.Errorf("Parse(%q) succeeded", s)
+		}
+	}
+}
+
+func TestRedis(t *testing.T) {
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err != nil {
+		msg := "Redis is not reachable at 127.0.0.1:6379: start redis-server"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	} else {
+		c.Close()
+	}
+	l, closeFn, err := layerflag.Parse("redis://127.0.0.1:6379/1?prefix=layerflagtest,redis://127.0.0.1:6379/2", slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	if _, ok := l.(*redislayer.Layer); !ok {
+		t.Fatalf("got %T, want *redislayer.Layer", l)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	defer l.Flush(ctx)
+	ch, err := l.NewChannel(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Send(ctx, ch, ginws.Message{"type": "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := l.Receive(ctx, ch)
+	if err != nil || m.Type() != "hello" {
+		t.Fatalf("Receive = %v, %v", m, err)
+	}
+}
