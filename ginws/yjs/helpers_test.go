@@ -35,7 +35,7 @@ func unhex(s string) []byte {
 	return b
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -57,7 +57,7 @@ type app struct {
 
 // newApp starts an app on layer (nil: its own MemoryLayer). Access is read-only for URLs with
 // ?view=1 and none for ?deny=1. Everything is shut down when the test ends.
-func newApp(t *testing.T, layer ginws.Layer, cfg yjs.Config) *app {
+func newApp(t testing.TB, layer ginws.Layer, cfg yjs.Config) *app {
 	t.Helper()
 	ws := ginws.New(ginws.Config{Layer: layer, Logger: quietLogger(), ReadLimit: 1 << 20, OutboundLimit: 8 << 20})
 	if cfg.Logger == nil {
@@ -93,13 +93,13 @@ func newApp(t *testing.T, layer ginws.Layer, cfg yjs.Config) *app {
 
 // client is a y-protocols client at the message level.
 type client struct {
-	t *testing.T
+	t testing.TB
 	*wstest.Communicator
 }
 
 // dial connects to path and checks the opening message: sync step 1 with the room's state
 // vector, which it returns.
-func (a *app) dial(t *testing.T, path string) (*client, []byte) {
+func (a *app) dial(t testing.TB, path string) (*client, []byte) {
 	t.Helper()
 	c := &client{t: t, Communicator: a.http.Communicator(path)}
 	c.MustConnect(ctxT(t))
@@ -147,7 +147,7 @@ func awarenessMsg(clientID, clock uint64, state string) []byte {
 }
 
 // waitFor polls cond until it holds or the test's patience ends.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
