@@ -9,38 +9,40 @@
 //
 // With -require-login the page asks for a name first (a session cookie, as in examples/chat)
 // and the socket refuses anonymous handshakes with 403. With -layer redis://HOST:PORT/DB,
-// several processes on one Redis share their rooms.
+// several processes on one Redis share their rooms: a room loaded in a second process fetches
+// the document from the processes that hold it, and they relay every update to each other.
+// Documents are kept in memory (per process) unless -store names a Redis database.
 package main
 
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
+	"ginws.dev/examples/internal/layerflag"
 	"ginws.dev/examples/internal/serve"
-	"ginws.dev/ginws"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8001", "listen on `host:port`")
-	layer := flag.String("layer", "memory", "channel layer: memory, or redis://host:port/db to share rooms between processes")
+	layer := flag.String("layer", "memory", layerflag.Usage)
+	store := flag.String("store", "memory", storeUsage)
 	requireLogin := flag.Bool("require-login", false, "ask for a name (session cookie) before the page and the socket")
 	flag.Parse()
 
 	log := serve.Logger()
-	if err := run(*addr, *layer, *requireLogin, log); err != nil {
+	if err := run(*addr, *layer, *store, *requireLogin, log); err != nil {
 		fmt.Fprintln(os.Stderr, "yjs:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, layerSpec string, requireLogin bool, log *slog.Logger) error {
-	layer, closeLayer, err := parseLayer(layerSpec, log)
+func run(addr, layerSpec, storeSpec string, requireLogin bool, log *slog.Logger) error {
+	layer, closeLayer, err := layerflag.Parse(layerSpec, log)
 	if err != nil {
 		return err
 	}
@@ -49,11 +51,16 @@ func run(addr, layerSpec string, requireLogin bool, log *slog.Logger) error {
 			log.Warn("closing the layer", "err", err)
 		}
 	}()
+	store, closeStore, err := parseStore(storeSpec)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return err
 	}
-	app := NewApp(Options{RequireLogin: requireLogin, SessionKey: key, Layer: layer, Logger: log})
+	app := NewApp(Options{RequireLogin: requireLogin, SessionKey: key, Layer: layer, Store: store, Logger: log})
 	err = serve.Run(addr, app.Handler(), app.WS, log)
 	// The sockets are closed; write what the rooms still hold to the store.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -62,12 +69,4 @@ func run(addr, layerSpec string, requireLogin bool, log *slog.Logger) error {
 		err = cerr
 	}
 	return err
-}
-
-// parseLayer turns the -layer flag into a channel layer.
-func parseLayer(spec string, _ *slog.Logger) (ginws.Layer, func() error, error) {
-	if spec != "memory" {
-		return nil, nil, errors.New("-layer: only \"memory\" is supported by this build")
-	}
-	return ginws.NewMemoryLayer(ginws.MemoryConfig{}), func() error { return nil }, nil
 }
