@@ -40,6 +40,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "runs per server, alternating Go and Node")
 	flag.StringVar(&o.servers, "servers", "go,node", "which servers: go, node or go,node")
 	flag.StringVar(&o.goBin, "go-bin", "", "examples/yjs binary (default: go build ./examples/yjs)")
+	flag.StringVar(&o.goLayer, "go-layer", "memory", "the Go server's -layer (e.g. redis://127.0.0.1:6379/6?prefix=yjsbench)")
 	flag.StringVar(&o.node, "node", "node", "node binary")
 	flag.StringVar(&o.jsDir, "js-dir", "ginws/yjs/testdata/js", "npm workspace holding @y/websocket-server")
 	flag.Parse()
@@ -59,6 +60,7 @@ type options struct {
 	rounds   int
 	servers  string
 	goBin    string
+	goLayer  string
 	node     string
 	jsDir    string
 	buildDir string // the examples/yjs package directory to build; default "examples/yjs"
@@ -106,7 +108,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	for round := range o.rounds {
 		room := fmt.Sprintf("bench-%d", round)
 		if wantGo {
-			if err := once(ctx, o, out, goSum, func() (*serverProc, error) { return startGo(ctx, o.goBin, room) }); err != nil {
+			if err := once(ctx, o, out, goSum, func() (*serverProc, error) { return startGo(ctx, o.goBin, o.goLayer, room) }); err != nil {
 				return err
 			}
 		}
