@@ -101,7 +101,7 @@ type client struct {
 // vector, which it returns.
 func (a *app) dial(t testing.TB, path string) (*client, []byte) {
 	t.Helper()
-	c := &client{t: t, Communicator: a.http.Communicator(path)}
+	c := &client{t: t, Communicator: wstest.New(t, a.http.WSURL(path), wstest.Origin(a.http.URL))}
 	c.MustConnect(ctxT(t))
 	m := c.next(yproto.MsgSync)
 	if m.SyncType != yproto.SyncStep1 {
@@ -156,4 +156,18 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// nextAny receives the next message, whatever its type.
+func (c *client) nextAny() yproto.Message {
+	c.t.Helper()
+	b, err := c.ReceiveBytes(ctxT(c.t))
+	if err != nil {
+		c.t.Fatalf("receive: %v", err)
+	}
+	m, err := yproto.Decode(b)
+	if err != nil {
+		c.t.Fatalf("decode %x: %v", b, err)
+	}
+	return m
 }
