@@ -90,3 +90,27 @@ func TestEditorInBrowser(t *testing.T) {
 		}
 	}
 }
+
+// TestSignedInEditorInBrowser: with RequireLogin, the page asks for a name, and after signing in
+// the socket (which refuses anonymous handshakes) connects and the person is listed by that name.
+func TestSignedInEditorInBrowser(t *testing.T) {
+	browser := browsertest.Start(t)
+	_, ts := startApp(t, Options{RequireLogin: true})
+	const wait = 30 * time.Second
+	tab, cancel := browser.NewUser()
+	defer cancel()
+	browsertest.Do(t, tab, wait,
+		chromedp.Navigate(ts.URL+"/?room=minutes"),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), "ada"),
+		chromedp.Click(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-synced="true"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#users[data-count="1"]`)),
+	)
+	if users := browsertest.Value(t, tab, wait, chromedp.Text(chromedp.ID("users"))); users != "ada (you)" {
+		t.Fatalf("people listed: %q, want the signed-in name", users)
+	}
+	if room := browsertest.Value(t, tab, wait, chromedp.Evaluate[string](`document.body.dataset.room`)); room != "minutes" {
+		t.Fatalf("after sign-in the page is in room %q, want the one asked for", room)
+	}
+}
