@@ -68,7 +68,8 @@ type Config struct {
 	// client, from another process through the channel layer, or from Server.Update. Calls run
 	// on the room's own goroutine, one at a time per room, in the order the updates were applied,
 	// off the path that relays updates to clients; a slow OnChange delays only later OnChange
-	// calls and the room's saves. update must not be modified. Optional.
+	// calls and the room's saves, and when more than 256 updates wait for it they are passed
+	// merged into one. update must not be modified. Optional.
 	OnChange func(room string, update []byte)
 
 	// SaveDelay is how long updates are collected before they are appended to the store as one

@@ -230,11 +230,20 @@ func (r *room) work() {
 		changes := r.changes
 		r.changes = nil
 		r.mu.Unlock()
+		if len(changes) > maxChangeBatch {
+			// OnChange fell behind: hand it the backlog as one update rather than one call each.
+			if m, err := mergeUpdates(changes); err == nil {
+				changes = [][]byte{m}
+			}
+		}
 		for _, u := range changes {
 			r.callOnChange(f, u)
 		}
 	}
 }
+
+// maxChangeBatch is the backlog of OnChange calls beyond which they are merged into one.
+const maxChangeBatch = 256
 
 func (r *room) callOnChange(f func(string, []byte), u []byte) {
 	defer func() {
