@@ -41,6 +41,7 @@ type LoadResult struct {
 	Elapsed    time.Duration // from the first keystroke until every one had reached every editor
 	CPU        time.Duration // server CPU time (user+system) over Elapsed; 0 if not measured
 	Frames     uint64        // frames the editors received
+	Document   int           // bytes of the document a newcomer received after the run
 }
 
 // PerSecond is deliveries per second.
@@ -147,18 +148,19 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 	if want := res.Keystrokes * uint64(cfg.Editors-1); res.Deliveries != want {
 		return res, fmt.Errorf("bench: %d deliveries, want %d (every keystroke to every other editor)", res.Deliveries, want)
 	}
-	return res, run.verifyDocument(ctx)
+	res.Document, err = run.verifyDocument(ctx)
+	return res, err
 }
 
 // verifyDocument joins the room once more and checks that the document the server sends a
 // newcomer holds every keystroke of every editor, nothing more.
-func (l *loadRun) verifyDocument(ctx context.Context) error {
+func (l *loadRun) verifyDocument(ctx context.Context) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
 	conn, _, err := d.DialContext(ctx, l.cfg.URL, http.Header{})
 	if err != nil {
-		return fmt.Errorf("bench: joining to check the document: %w", err)
+		return 0, fmt.Errorf("bench: joining to check the document: %w", err)
 	}
 	defer conn.Close()
 	conn.SetReadLimit(256 << 20)
@@ -166,41 +168,41 @@ func (l *loadRun) verifyDocument(ctx context.Context) error {
 		_ = conn.SetReadDeadline(dl)
 	}
 	if err := conn.WriteMessage(websocket.BinaryMessage, frame(msgSync, syncStep1, []byte{0})); err != nil {
-		return fmt.Errorf("bench: asking for the document: %w", err)
+		return 0, fmt.Errorf("bench: asking for the document: %w", err)
 	}
 	for {
 		_, msg, err := conn.ReadMessage()
 		if err != nil {
-			return fmt.Errorf("bench: waiting for the document: %w", err)
+			return 0, fmt.Errorf("bench: waiting for the document: %w", err)
 		}
 		r := reader{b: msg}
 		typ, err1 := r.uint()
 		sub, err2 := r.uint()
 		doc, err3 := r.bytes()
 		if err := errors.Join(err1, err2, err3); err != nil {
-			return fmt.Errorf("bench: message while waiting for the document: %w", err)
+			return 0, fmt.Errorf("bench: message while waiting for the document: %w", err)
 		}
 		if typ != msgSync || sub != syncStep2 {
 			continue
 		}
 		spans, err := updateSpans(nil, doc)
 		if err != nil {
-			return fmt.Errorf("bench: the document: %w", err)
+			return 0, fmt.Errorf("bench: the document: %w", err)
 		}
 		have := make([]uint64, len(l.authors)) // clocks [0, have[i]) present, contiguous
 		for _, s := range spans {
 			i := int(s.client) - firstClient
 			if i < 0 || i >= len(have) || s.start != have[i] {
-				return fmt.Errorf("bench: the document holds clocks %d..%d of client %d out of order or unknown", s.start, s.end, s.client)
+				return 0, fmt.Errorf("bench: the document holds clocks %d..%d of client %d out of order or unknown", s.start, s.end, s.client)
 			}
 			have[i] = s.end
 		}
 		for i, a := range l.authors {
 			if sent := uint64(a.sent.Load()); have[i] != sent {
-				return fmt.Errorf("bench: the document holds %d keystrokes of editor %d, which sent %d", have[i], i, sent)
+				return 0, fmt.Errorf("bench: the document holds %d keystrokes of editor %d, which sent %d", have[i], i, sent)
 			}
 		}
-		return nil
+		return len(doc), nil
 	}
 }
 
