@@ -374,3 +374,47 @@ func awarenessFrom(t *testing.T, c *client, clientID uint64, ok func(yproto.Awar
 	t.Fatalf("no awareness entry for client %d", clientID)
 	return yproto.AwarenessEntry{}
 }
+
+// A client that comes back within UnloadDelay (a page reload) finds the room still loaded.
+func TestReloadWithinUnloadDelay(t *testing.T) {
+	a := newApp(t, nil, yjs.Config{UnloadDelay: time.Hour})
+	c, _ := a.dial(t, "/yjs/reload")
+	c.send(yproto.AppendSyncUpdate(nil, fxHello))
+	_ = c.Disconnect(ctxT(t))
+	waitFor(t, "the disconnect to be handled", func() bool { return a.ws.Stats().Disconnected == 1 })
+	if _, sv := a.dial(t, "/yjs/reload"); !bytes.Equal(sv, fxSVHello) {
+		t.Fatalf("state vector after a reload: %x", sv)
+	}
+	if st := a.ys.Stats(); st.Loads != 1 || st.Unloads != 0 {
+		t.Fatalf("a reload within UnloadDelay reloaded the room: %+v", st)
+	}
+}
+
+// Close saves what was not saved yet, even with a long SaveDelay and clients still connected,
+// and later handshakes are refused with 503.
+func TestCloseSavesPendingUpdates(t *testing.T) {
+	store := yjs.NewMemoryStore()
+	a := newApp(t, nil, yjs.Config{Store: store, SaveDelay: time.Hour})
+	c, _ := a.dial(t, "/yjs/pending")
+	c.send(yproto.AppendSyncUpdate(nil, fxHello))
+	c.send(yproto.AppendSyncStep1(nil, fxSVHello))
+	c.next(yproto.MsgSync)
+	if store.Len("pending") != 0 {
+		t.Fatal("saved before SaveDelay")
+	}
+	if err := a.ys.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if store.Len("pending") != 1 {
+		t.Fatalf("after Close the store holds %d entries, want 1", store.Len("pending"))
+	}
+	// The open connection is closed with 1001 at its next message.
+	c.send(yproto.AppendSyncUpdate(nil, fxWorld))
+	if code, _, err := c.WaitClosed(ctxT(t)); err != nil || code != ginws.CloseGoingAway {
+		t.Fatalf("closed with %d (%v)", code, err)
+	}
+	res, err := a.http.Communicator("/yjs/pending").Connect(ctxT(t))
+	if err != nil || res.Status != 503 {
+		t.Fatalf("handshake after Close: %+v (%v)", res, err)
+	}
+}
