@@ -314,3 +314,31 @@ func TestBadInputKeepsServing(t *testing.T) {
 		t.Fatalf("bob received %x", got)
 	}
 }
+
+// TestLargeDocument: a 3 MB document (one paste) is accepted and sent whole to a newcomer, in one
+// frame — over ginws' default 1 MiB read and outbound limits, which the app raises.
+func TestLargeDocument(t *testing.T) {
+	_, ts := startApp(t, Options{})
+	ctx := ctxT(t)
+	paste := bytes.Repeat([]byte("lorem ipsum "), 3<<20/12)
+	// An update of client 9 inserting paste at the start of Y.Text "text", as yjs writes it.
+	u := []byte{1, 1, 9, 0, 0x04, 1}
+	u = varBytes(u, []byte("text"))
+	u = varBytes(u, paste)
+	u = append(u, 0)
+	alice, _ := join(t, ctx, ts, "big")
+	if err := alice.SendBytes(ctx, syncMsg(2, u)); err != nil {
+		t.Fatal(err)
+	}
+	// Frames are handled in order: once alice's next request is answered, the paste is applied.
+	if err := alice.SendBytes(ctx, syncMsg(0, []byte{0})); err != nil {
+		t.Fatal(err)
+	}
+	if got := receiveSync(t, ctx, alice, 1); !bytes.Contains(got, paste) {
+		t.Fatalf("alice's own paste is not in the document (%d bytes)", len(got))
+	}
+	_, doc := join(t, ctx, ts, "big")
+	if !bytes.Contains(doc, paste) {
+		t.Fatalf("newcomer got %d bytes, want the %d-byte paste in them", len(doc), len(paste))
+	}
+}
