@@ -21,10 +21,17 @@ type Config struct {
 	Hosts []string
 	// Prefix starts every Redis key, as channels_redis' "prefix". Optional. Default "asgi".
 	Prefix string
-	// Capacity is how many messages a channel key holds before Send returns ginws.ErrChannelFull.
-	// All process-local channels of one process share one key, and so this capacity, as in
-	// channels_redis. Optional. Default 100.
+	// Capacity is how many messages a channel holds before Send returns ginws.ErrChannelFull: the
+	// Redis key of a normal channel, the local queue of a process-local one (which is also what
+	// ginws bounds a connection's pending events by). Optional. Default 100.
 	Capacity int
+	// ProcessCapacity is how many messages the Redis key shared by all process-local channels of
+	// one process ("<Prefix>specific.<client>!") holds before sends to it fail (Send) or are
+	// dropped (GroupSend). channels_redis applies Capacity to that key, which makes a busy process
+	// with thousands of connections drop group messages as soon as its receive loop lags 100
+	// messages behind; set ProcessCapacity equal to Capacity for channels_redis' exact behaviour.
+	// Django senders apply their own capacity to this key. Optional. Default 10 000.
+	ProcessCapacity int
 	// ChannelCapacity overrides Capacity for channels whose name matches a pattern (path.Match
 	// syntax); the first matching rule wins. Optional.
 	ChannelCapacity []ginws.CapacityRule
@@ -63,6 +70,8 @@ const (
 	DefaultPollTimeout  = time.Second
 	DefaultMaxBackoff   = 5 * time.Second
 	DefaultReceiveBatch = 256
+	// DefaultProcessCapacity is the default of Config.ProcessCapacity.
+	DefaultProcessCapacity = 10000
 )
 
 // withDefaults returns cfg with every zero field set to its default.
@@ -75,6 +84,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.Capacity <= 0 {
 		cfg.Capacity = ginws.DefaultCapacity
+	}
+	if cfg.ProcessCapacity <= 0 {
+		cfg.ProcessCapacity = DefaultProcessCapacity
 	}
 	if cfg.Expiry <= 0 {
 		cfg.Expiry = ginws.DefaultExpiry
@@ -132,4 +144,12 @@ func (l *Layer) Capacity(channel string) int {
 		}
 	}
 	return l.cfg.Capacity
+}
+
+// keyCapacity is the capacity a send checks the channel's Redis key against.
+func (l *Layer) keyCapacity(channel string) int {
+	if ginws.IsProcessLocal(channel) {
+		return l.cfg.ProcessCapacity
+	}
+	return l.Capacity(channel)
 }

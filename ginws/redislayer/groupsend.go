@@ -47,7 +47,7 @@ func (l *Layer) groupSendOne(ctx context.Context, group string, b body, now time
 	rnd := randomPrefix()
 	res, err := groupSendScript.Exec(ctx, l.shards[0], []string{l.groupKey(group)}, []string{
 		l.cutoff(now, l.groupSec), l.cfg.Prefix, strconv.Itoa(b.n), string(b.entries), string(rnd[:]),
-		score(now), strconv.Itoa(l.cfg.Capacity), strconv.FormatInt(l.expirySec, 10), l.cutoff(now, l.expirySec),
+		score(now), strconv.Itoa(l.cfg.Capacity), strconv.Itoa(l.cfg.ProcessCapacity), strconv.FormatInt(l.expirySec, 10), l.cutoff(now, l.expirySec),
 	}).AsIntSlice()
 	if err != nil {
 		return err
@@ -71,7 +71,7 @@ func (l *Layer) groupSendSharded(ctx context.Context, group string, b body, now 
 		return err
 	}
 	// Channels by Redis key, in the order first seen; the capacity of a key is that of its first
-	// channel, as in channels_redis.
+	// channel, as in channels_redis (ProcessCapacity for process-local keys).
 	type entry struct {
 		names    []string
 		capacity int
@@ -82,7 +82,7 @@ func (l *Layer) groupSendSharded(ctx context.Context, group string, b body, now 
 		keyName := ginws.NonLocalName(name)
 		e := byKey[keyName]
 		if e == nil {
-			e = &entry{capacity: l.Capacity(name)}
+			e = &entry{capacity: l.keyCapacity(name)}
 			byKey[keyName] = e
 			order = append(order, keyName)
 		}

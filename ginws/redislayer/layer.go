@@ -189,7 +189,7 @@ func (l *Layer) Send(ctx context.Context, channel string, msg ginws.Message) err
 	now := time.Now()
 	res := sendScript.Exec(ctx, l.shard(keyName), []string{l.cfg.Prefix + keyName}, []string{
 		string(b.member(randomPrefix(), single, nil)), score(now),
-		strconv.Itoa(l.Capacity(channel)), strconv.FormatInt(l.expirySec, 10), l.cutoff(now, l.expirySec),
+		strconv.Itoa(l.keyCapacity(channel)), strconv.FormatInt(l.expirySec, 10), l.cutoff(now, l.expirySec),
 	})
 	ok, err := res.AsInt64()
 	if err != nil {

@@ -1,6 +1,7 @@
 package redislayer_test
 
 import (
+	"errors"
 	"testing"
 
 	"ginws.dev/ginws"
@@ -27,4 +28,37 @@ func TestConformanceTwoShards(t *testing.T) {
 	needRedis(t)
 	t.Parallel()
 	layertest.Run(t, conformance(db1, db2))
+}
+
+// All process-local channels of a process share one Redis key, bounded by ProcessCapacity; normal
+// channels by Capacity and the ChannelCapacity rules.
+func TestProcessCapacity(t *testing.T) {
+	for _, rules := range [][]ginws.CapacityRule{nil, {{Pattern: "big.*", Capacity: 50}}} { // script paths
+		l := newLayer(t, redislayer.Config{Capacity: 1, ProcessCapacity: 2, ChannelCapacity: rules})
+		a, _ := l.NewChannel(ctxT(t), "")
+		b, _ := l.NewChannel(ctxT(t), "")
+		if err := l.Send(ctxT(t), a, ginws.Message{"type": "1"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Send(ctxT(t), b, ginws.Message{"type": "2"}); err != nil {
+			t.Fatalf("the process key holds 2: %v", err)
+		}
+		if err := l.Send(ctxT(t), a, ginws.Message{"type": "3"}); !errors.Is(err, ginws.ErrChannelFull) {
+			t.Fatalf("third send to the process key: %v, want ErrChannelFull", err)
+		}
+		for _, ch := range []string{a, "plain"} {
+			if err := l.GroupAdd(ctxT(t), "g", ch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := 0; i < 2; i++ {
+			if err := l.GroupSend(ctxT(t), "g", ginws.Message{"type": "g"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Both sends were dropped for the full process key; the second for "plain" (capacity 1).
+		if st := l.Stats(); st.Dropped != 3 || st.Sent != 3 {
+			t.Errorf("rules %v: Sent %d, Dropped %d; want 3 and 3", rules, st.Sent, st.Dropped)
+		}
+	}
 }

@@ -57,13 +57,14 @@ return over
 // caller) plus "__asgi_channel__": [names...]. It returns {full keys, keys written to}.
 //
 // KEYS[1] group key. ARGV: group cutoff, key prefix, number of message entries, encoded entries,
-// random prefix, score, capacity, expiry seconds, expiry cutoff.
+// random prefix, score, capacity of a normal channel key, capacity of a process-local key, expiry
+// seconds, expiry cutoff.
 var groupSendScript = rueidis.NewLuaScript(`
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 if #members == 0 then return {0, 0} end
 local prefix, nentries, entries, rnd = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local now, capacity, expiry, cutoff = ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9]
+local now, capacity, pcapacity, expiry, cutoff = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9], ARGV[10]
 local function be16(n) return string.char(math.floor(n / 256) % 256, n % 256) end
 local function be32(n) return be16(math.floor(n / 65536)) .. be16(n % 65536) end
 local function str(s)
@@ -78,7 +79,7 @@ local function header(n, fix, c16, c32)
   elseif n < 65536 then return c16 .. be16(n) end
   return c32 .. be32(n)
 end
-local order, names = {}, {}
+local order, names, caps = {}, {}, {}
 for _, ch in ipairs(members) do
   local bang = string.find(ch, '!', 1, true)
   local key = prefix .. (bang and string.sub(ch, 1, bang) or ch)
@@ -86,6 +87,7 @@ for _, ch in ipairs(members) do
   if not list then
     list = {}
     names[key] = list
+    caps[key] = bang and pcapacity or capacity
     order[#order + 1] = key
   end
   list[#list + 1] = ch
@@ -96,7 +98,7 @@ for _, key in ipairs(order) do
   local parts = {rnd, header(nentries + 1, 128, '\222', '\223'), entries, '\176__asgi_channel__', header(#list, 144, '\220', '\221')}
   for _, ch in ipairs(list) do parts[#parts + 1] = str(ch) end
   redis.call('ZREMRANGEBYSCORE', key, 0, cutoff)
-  if redis.call('ZCOUNT', key, '-inf', '+inf') < capacity then
+  if redis.call('ZCOUNT', key, '-inf', '+inf') < caps[key] then
     redis.call('ZADD', key, now, table.concat(parts))
     redis.call('EXPIRE', key, expiry)
   else
