@@ -85,10 +85,10 @@ func readBlock(d *lib0.Decoder, client, clock uint64) (block, error) {
 		return b, err
 	}
 	if b.length == 0 {
-		return b, errorf("struct of length 0 at %d:%d", client, clock)
+		return b, detail("struct of length 0 at %d:%d", client, clock)
 	}
 	if clock+b.length < clock {
-		return b, errorf("clock overflow at %d:%d", client, clock)
+		return b, detail("clock overflow at %d:%d", client, clock)
 	}
 	return b, nil
 }
@@ -162,7 +162,7 @@ func readItem(d *lib0.Decoder, b *block, info byte) error {
 			return err
 		}
 		if t > maxTypeRef {
-			return errorf("unknown shared type %d", t)
+			return detail("unknown shared type %d", t)
 		}
 		if t == 3 || t == 5 { // YXmlElement's node name, YXmlHook's hook name
 			_, err = d.ReadVarStringBytes()
@@ -176,12 +176,12 @@ func readItem(d *lib0.Decoder, b *block, info byte) error {
 		}
 		// Yjs spreads the options into an object; anything but an object makes it throw.
 		if r := d.Rest(); len(r) == 0 || r[0] != lib0.AnyObject {
-			return errorf("subdocument options are not an object")
+			return detail("subdocument options are not an object")
 		}
 		err = d.SkipAny()
 		b.length = 1
 	default:
-		return errorf("unknown content type %d", b.ref)
+		return detail("unknown content type %d", b.ref)
 	}
 	if err != nil {
 		return err
@@ -214,7 +214,7 @@ func readJSONList(d *lib0.Decoder) (uint64, error) {
 			return 0, err
 		}
 		if string(s) != "undefined" && !json.Valid(s) {
-			return 0, errorf("JSON content is not JSON")
+			return 0, detail("JSON content is not JSON")
 		}
 	}
 	return n, nil
@@ -226,7 +226,7 @@ func readJSON(d *lib0.Decoder) error {
 		return err
 	}
 	if !json.Valid(s) {
-		return errorf("embed or format value is not JSON")
+		return detail("embed or format value is not JSON")
 	}
 	return nil
 }
@@ -270,6 +270,11 @@ func utf16Len(s []byte) (int, bool) {
 	return n, true
 }
 
+// detail describes a problem inside a struct; the reader wraps it with ErrMalformed and the
+// struct's position.
+func detail(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// errorf returns an error wrapping ErrMalformed.
 func errorf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
 }

@@ -19,28 +19,35 @@ type deleteSet []dsClient
 
 // readDeleteSet reads a delete set the way Yjs does: a client listed twice gets the ranges of
 // both entries, a client listed with no ranges is dropped. Without keep it only checks it.
-func readDeleteSet(d *lib0.Decoder, keep bool) (deleteSet, error) {
+// canonical reports whether the set is already in the form Yjs writes (clients strictly
+// descending, none without ranges), so that its bytes can be copied as they are.
+func readDeleteSet(d *lib0.Decoder, keep bool) (ds deleteSet, canonical bool, err error) {
 	n, err := d.ReadVarUint()
 	if err != nil {
-		return nil, wrap("delete set client count", err)
+		return nil, false, wrap("delete set client count", err)
 	}
 	if n > uint64(d.Remaining()/2) {
-		return nil, errorf("%d delete set clients in %d bytes", n, d.Remaining())
+		return nil, false, errorf("%d delete set clients in %d bytes", n, d.Remaining())
 	}
-	var ds deleteSet
+	canonical = true
 	var seen map[uint64]int // built once ds is too long to scan
+	var prev uint64
 	for i := uint64(0); i < n; i++ {
 		client, err := d.ReadVarUint()
 		if err != nil {
-			return nil, wrap("delete set client", err)
+			return nil, false, wrap("delete set client", err)
 		}
 		count, err := d.ReadVarUint()
 		if err != nil {
-			return nil, wrap("delete set range count", err)
+			return nil, false, wrap("delete set range count", err)
 		}
 		if count > uint64(d.Remaining()/2) {
-			return nil, errorf("%d deleted ranges of client %d in %d bytes", count, client, d.Remaining())
+			return nil, false, errorf("%d deleted ranges of client %d in %d bytes", count, client, d.Remaining())
 		}
+		if count == 0 || (i > 0 && client >= prev) {
+			canonical = false
+		}
+		prev = client
 		if count == 0 {
 			continue
 		}
@@ -58,21 +65,21 @@ func readDeleteSet(d *lib0.Decoder, keep bool) (deleteSet, error) {
 		for j := uint64(0); j < count; j++ {
 			clock, err := d.ReadVarUint()
 			if err != nil {
-				return nil, wrap("deleted clock", err)
+				return nil, false, wrap("deleted clock", err)
 			}
 			length, err := d.ReadVarUint()
 			if err != nil {
-				return nil, wrap("deleted length", err)
+				return nil, false, wrap("deleted length", err)
 			}
 			if clock+length < clock {
-				return nil, errorf("deleted range %d:%d+%d overflows", client, clock, length)
+				return nil, false, errorf("deleted range %d:%d+%d overflows", client, clock, length)
 			}
 			if keep {
 				ds[at].ranges = append(ds[at].ranges, dsRange{clock, length})
 			}
 		}
 	}
-	return ds, nil
+	return ds, canonical, nil
 }
 
 // index finds client in ds: by a scan while ds is short (a single update rarely lists many
@@ -99,6 +106,18 @@ func (ds deleteSet) index(client uint64, seen *map[uint64]int) int {
 }
 
 func (ds deleteSet) empty() bool { return len(ds) == 0 }
+
+// deleteSetSize is the number of bytes appendDeleteSet writes for ds.
+func deleteSetSize(ds deleteSet) int {
+	n := lib0.VarUintLen(uint64(len(ds)))
+	for _, c := range ds {
+		n += lib0.VarUintLen(c.client) + lib0.VarUintLen(uint64(len(c.ranges)))
+		for _, r := range c.ranges {
+			n += lib0.VarUintLen(r.clock) + lib0.VarUintLen(r.length)
+		}
+	}
+	return n
+}
 
 // appendDeleteSet writes ds with clients in descending order, ranges as they are.
 func appendDeleteSet(dst []byte, ds deleteSet) []byte {
@@ -132,9 +151,10 @@ func mergeDeleteSets(sets []deleteSet) deleteSet {
 		for _, c := range ds {
 			i, ok := at[c.client]
 			if !ok {
-				i = len(merged)
-				at[c.client] = i
-				merged = append(merged, dsClient{client: c.client})
+				// The sets were read for this merge only: their slices can be taken over.
+				at[c.client] = len(merged)
+				merged = append(merged, c)
+				continue
 			}
 			merged[i].ranges = append(merged[i].ranges, c.ranges...)
 		}

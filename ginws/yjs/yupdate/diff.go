@@ -1,5 +1,10 @@
 package yupdate
 
+import "ginws.dev/ginws/yjs/internal/lib0"
+
+// lib0MaxVarUint is the longest varuint.
+const lib0MaxVarUint = 10
+
 // Diff returns what a peer with the encoded state vector sv lacks from update, like
 // Y.diffUpdate: every struct from the peer's clock on (a struct that straddles the clock is cut
 // there), and the update's whole delete set, since a state vector says nothing about deletions.
@@ -36,11 +41,18 @@ func Diff(update, sv []byte) ([]byte, error) {
 			}
 		}
 	}
-	ds, err := r.finish(true)
+	// Yjs rewrites the delete set sorted by client; one a Yjs peer wrote is sorted already and
+	// is copied as it is.
+	start := r.d.Pos()
+	_, raw, err := r.finish(false)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, len(w.buf)+len(w.sections)*4+len(update)/8+8)
+	out := make([]byte, 0, len(w.buf)+len(w.sections)*(2*lib0MaxVarUint)+len(update)-start+10)
 	out = w.finish(out)
+	if raw != nil {
+		return append(out, raw...), nil
+	}
+	ds, _, _ := readDeleteSet(lib0.NewDecoder(update[start:]), true)
 	return appendDeleteSet(out, ds), nil
 }

@@ -33,15 +33,16 @@ func Merge(updates ...[]byte) ([]byte, error) {
 	// mergeStructs reads every input to its end: what follows is the delete sets.
 	sets := make([]deleteSet, len(readers))
 	for i := range readers {
-		ds, err := readers[i].finish(true)
+		ds, _, err := readers[i].finish(true)
 		if err != nil {
 			return nil, err
 		}
 		sets[i] = ds
 	}
-	out := make([]byte, 0, len(w.buf)+len(w.sections)*4+8+size/8)
+	ds := mergeDeleteSets(sets)
+	out := make([]byte, 0, len(w.buf)+len(w.sections)*(2*lib0MaxVarUint)+10+deleteSetSize(ds))
 	out = w.finish(out)
-	return appendDeleteSet(out, mergeDeleteSets(sets)), nil
+	return appendDeleteSet(out, ds), nil
 }
 
 // cursor walks the structs of one update, passing over Skip structs (they only mark gaps).

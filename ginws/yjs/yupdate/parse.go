@@ -84,19 +84,24 @@ func (r *reader) startSection() bool {
 }
 
 // finish reads the delete set after the structs (keeping it only if keep is set) and checks
-// that nothing follows it.
-func (r *reader) finish(keep bool) (deleteSet, error) {
+// that nothing follows it. raw is the delete set's bytes when they are canonical (see
+// readDeleteSet), else nil.
+func (r *reader) finish(keep bool) (ds deleteSet, raw []byte, err error) {
 	if r.err != nil {
-		return nil, r.err
+		return nil, nil, r.err
 	}
-	ds, err := readDeleteSet(&r.d, keep)
+	start := r.d.Pos()
+	ds, canonical, err := readDeleteSet(&r.d, keep)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if r.d.Remaining() != 0 {
-		return nil, errorf("%d bytes after the delete set", r.d.Remaining())
+		return nil, nil, errorf("%d bytes after the delete set", r.d.Remaining())
 	}
-	return ds, nil
+	if canonical {
+		raw = r.d.Since(start)
+	}
+	return ds, raw, nil
 }
 
 // wrap turns a lib0 error into one that wraps ErrMalformed and says where it happened.

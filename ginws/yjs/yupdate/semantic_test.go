@@ -56,6 +56,22 @@ type checkResult struct {
 // or state vector differs.
 func runChecker(t *testing.T, cases []checkCase) {
 	t.Helper()
+	results := checkWithYjs(t, cases)
+	failed := 0
+	for _, r := range results {
+		if !r.OK {
+			failed++
+			if failed <= 10 {
+				t.Errorf("%s: yjs disagrees\n got %s sv %s\nwant %s sv %s\n%s", r.Name, r.Got, r.GotSV, r.Want, r.WantSV, r.Error)
+			}
+		}
+	}
+	t.Logf("%d cases checked with yjs, %d failed", len(cases), failed)
+}
+
+// checkWithYjs runs the node checker on cases and returns its verdicts.
+func checkWithYjs(t *testing.T, cases []checkCase) []checkResult {
+	t.Helper()
 	node := needNode(t)
 	in, err := json.Marshal(map[string]any{"cases": cases})
 	if err != nil {
@@ -77,16 +93,7 @@ func runChecker(t *testing.T, cases []checkCase) {
 	if len(results) != len(cases) {
 		t.Fatalf("checker answered %d of %d cases", len(results), len(cases))
 	}
-	failed := 0
-	for _, r := range results {
-		if !r.OK {
-			failed++
-			if failed <= 10 {
-				t.Errorf("%s: yjs disagrees\n got %s sv %s\nwant %s sv %s\n%s", r.Name, r.Got, r.GotSV, r.Want, r.WantSV, r.Error)
-			}
-		}
-	}
-	t.Logf("%d cases checked with yjs, %d failed", len(cases), failed)
+	return results
 }
 
 func hexAll(bs ...[]byte) []string {
@@ -165,7 +172,37 @@ func TestSemanticWithYjs(t *testing.T) {
 			}
 		}
 	}
+	// The benchmark document: 1 000 hand-built updates from two clients.
+	typing := typingUpdates(1000)
+	roots := map[string]string{"t": "text", "meta": "map"}
+	merged := mustMerge(t, typing...)
+	half, err := yupdate.StateVector(mustMerge(t, typing[:500]...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff, err := yupdate.Diff(merged, half)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases = append(cases,
+		checkCase{Name: "typing-1000/merge", Roots: roots, Candidate: hexAll(merged), Expect: hexAll(typing...)},
+		checkCase{Name: "typing-1000/diff", Roots: roots, Base: hexAll(typing[:500]...), Candidate: hexAll(diff), Expect: hexAll(typing...)})
 	runChecker(t, cases)
+}
+
+// The checker must notice a wrong answer, or the semantic test proves nothing.
+func TestCheckerDetectsDifferences(t *testing.T) {
+	s := loadFixtures(t).Scenarios[0]
+	emitted := s.inputs(t, seq(s.Updates))
+	results := checkWithYjs(t, []checkCase{
+		{Name: "missing-last-update", Roots: s.Roots, Candidate: hexAll(mustMerge(t, emitted[:len(emitted)-1]...)), Expect: hexAll(emitted...)},
+		{Name: "garbage", Roots: s.Roots, Candidate: []string{"ff"}, Expect: hexAll(emitted...)},
+	})
+	for _, r := range results {
+		if r.OK {
+			t.Errorf("%s: the checker saw no difference", r.Name)
+		}
+	}
 }
 
 func seq(n int) []int {
@@ -174,4 +211,23 @@ func seq(n int) []int {
 		s[i] = i
 	}
 	return s
+}
+
+// TestFixturesAreCurrent regenerates the golden fixtures with the pinned yjs and checks that the
+// committed file matches, so the fixtures cannot silently drift from the generator.
+func TestFixturesAreCurrent(t *testing.T) {
+	node := needNode(t)
+	cmd := exec.CommandContext(t.Context(), node, "gen/yupdate-fixtures.mjs")
+	cmd.Dir = jsDir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("generator: %v", err)
+	}
+	committed, err := os.ReadFile("testdata/fixtures.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out, committed) {
+		t.Fatal("testdata/fixtures.json is stale: regenerate it (see fixtures_test.go)")
+	}
 }

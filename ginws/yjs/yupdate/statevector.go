@@ -17,7 +17,7 @@ func StateVector(update []byte) ([]byte, error) {
 	var r reader
 	r.reset(update)
 	if !r.next() {
-		if _, err := r.finish(false); err != nil {
+		if _, _, err := r.finish(false); err != nil {
 			return nil, err
 		}
 		return []byte{0}, nil
@@ -45,7 +45,7 @@ func StateVector(update []byte) ([]byte, error) {
 			clock = b.end()
 		}
 	}
-	if _, err := r.finish(false); err != nil {
+	if _, _, err := r.finish(false); err != nil {
 		return nil, err
 	}
 	if clock != 0 {

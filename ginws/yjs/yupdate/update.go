@@ -33,7 +33,7 @@ func Validate(update []byte) error {
 	r.reset(update)
 	for r.next() {
 	}
-	_, err := r.finish(false)
+	_, _, err := r.finish(false)
 	return err
 }
 
@@ -48,6 +48,6 @@ func IsEmpty(update []byte) bool {
 	if r.next() {
 		return false
 	}
-	ds, err := r.finish(true)
+	ds, _, err := r.finish(true)
 	return err == nil && ds.empty()
 }
