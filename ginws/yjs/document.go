@@ -9,12 +9,17 @@ import (
 // document is a room's Yjs document, kept as one merged v1 update plus the updates applied since
 // the last merge. Applying an update costs O(update); the O(document) merge runs when the
 // unmerged tail has grown (see due) or when the whole document is needed (a joiner's sync, a
-// save of the full state). Not safe for concurrent use: the room's mutex guards it.
+// save of the full state) — always outside the room's lock (see room.full), which guards the
+// document.
 type document struct {
 	merged  []byte   // nil: the empty document
 	pending [][]byte // validated updates not yet merged, in order
 	pendLen int      // total bytes in pending
 	gen     uint64   // bumped whenever merged changes, so a merge done outside the lock can be checked
+
+	sv      []byte // state vector of merged at svGen
+	svGen   uint64
+	svValid bool
 }
 
 // size is the document's size bound: what a client would be sent, give or take the merge's savings.
@@ -40,17 +45,13 @@ func (d *document) parts() [][]byte {
 	return append(parts, d.pending...)
 }
 
-// full merges the tail and returns the whole document as one update (nil when empty).
-func (d *document) full() ([]byte, error) {
-	if len(d.pending) == 0 {
-		return d.merged, nil
+// cachedSV returns the state vector of merged, if one was computed for this version and nothing
+// was applied since.
+func (d *document) cachedSV() ([]byte, bool) {
+	if len(d.pending) == 0 && d.svGen == d.gen && d.svValid {
+		return d.sv, true
 	}
-	m, err := mergeUpdates(d.parts())
-	if err != nil {
-		return nil, err
-	}
-	d.install(m, len(d.pending))
-	return m, nil
+	return nil, false
 }
 
 // install replaces merged and the first n pending updates by m, their merge.

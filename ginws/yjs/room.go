@@ -77,34 +77,88 @@ func (r *room) signal() {
 }
 
 // join adds c to the room and sends it what y-websocket clients expect first: sync step 1 with
-// the room's state vector, then the known awareness states. Both are taken under the same lock
-// that relays updates, so c misses nothing applied afterwards.
+// the room's state vector, then the known awareness states. c is registered first, under the
+// lock that relays updates, so it misses nothing applied afterwards; the state vector is computed
+// outside the lock (it costs O(document)) from a snapshot taken after the registration.
 func (r *room) join(c *consumer) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
+		r.mu.Unlock()
 		return ErrClosed
 	}
-	full, err := r.doc.full()
+	r.members = append(r.members, c)
+	var aw []byte
+	if states := r.aw.all(); len(states) > 0 {
+		aw = yproto.AppendAwareness(nil, yproto.AppendAwarenessUpdate(nil, states))
+	}
+	r.mu.Unlock()
+	_, sv, err := r.snapshot()
 	if err != nil {
 		return err
-	}
-	sv := []byte{0}
-	if full != nil {
-		if sv, err = yupdate.StateVector(full); err != nil {
-			return err
-		}
 	}
 	if err := c.SendBinary(yproto.AppendSyncStep1(nil, sv)); err != nil {
 		return err
 	}
-	if states := r.aw.all(); len(states) > 0 {
-		if err := c.SendBinary(yproto.AppendAwareness(nil, yproto.AppendAwarenessUpdate(nil, states))); err != nil {
-			return err
-		}
+	if aw != nil {
+		return c.SendBinary(aw)
 	}
-	r.members = append(r.members, c)
 	return nil
+}
+
+// full returns the whole document as one update (nil when empty). The merge of the unmerged tail
+// runs outside the lock; the result is kept unless another merge was installed meanwhile. The
+// returned slice is never modified.
+func (r *room) full() ([]byte, error) {
+	r.mu.Lock()
+	if len(r.doc.pending) == 0 {
+		m := r.doc.merged
+		r.mu.Unlock()
+		return m, nil
+	}
+	parts, n, gen := r.doc.parts(), len(r.doc.pending), r.doc.gen
+	r.mu.Unlock()
+	m, err := mergeUpdates(parts)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if r.doc.gen == gen {
+		r.doc.install(m, n)
+	}
+	r.mu.Unlock()
+	return m, nil
+}
+
+// snapshot returns the whole document and its state vector, computed once per version of the
+// document (a crowd reconnecting to an idle room costs one state vector).
+func (r *room) snapshot() (full, sv []byte, err error) {
+	r.mu.Lock()
+	if sv, ok := r.doc.cachedSV(); ok {
+		full = r.doc.merged
+		r.mu.Unlock()
+		return full, sv, nil
+	}
+	r.mu.Unlock()
+	if full, err = r.full(); err != nil {
+		return nil, nil, err
+	}
+	if full == nil {
+		return nil, []byte{0}, nil
+	}
+	if sv, err = yupdate.StateVector(full); err != nil {
+		return nil, nil, err
+	}
+	r.mu.Lock()
+	if len(r.doc.pending) == 0 && sameBytes(r.doc.merged, full) {
+		r.doc.sv, r.doc.svGen, r.doc.svValid = sv, r.doc.gen, true
+	}
+	r.mu.Unlock()
+	return full, sv, nil
+}
+
+// sameBytes reports whether a and b are the same slice (not just equal contents).
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // leave removes c and ends the awareness states it published (a closed tab, a killed process, a
@@ -184,13 +238,11 @@ func (r *room) applyLocal(ctx context.Context, from *consumer, update []byte) er
 
 // answerStep1 answers a client's sync step 1 with the part of the document it lacks.
 func (r *room) answerStep1(c *consumer, sv []byte) error {
-	r.mu.Lock()
-	full, err := r.doc.full()
-	r.mu.Unlock()
+	full, err := r.full()
 	if err != nil {
 		return err
 	}
-	diff, err := yupdate.Diff(orEmpty(full), sv) // full is never modified: safe outside the lock
+	diff, err := yupdate.Diff(orEmpty(full), sv)
 	if err != nil {
 		return errBadStateVector{err}
 	}

@@ -98,21 +98,6 @@ func (r *room) awarenessFromLayer(u []byte) {
 	}
 }
 
-// snapshot returns the room's document and its state vector.
-func (r *room) snapshot() (full, sv []byte, err error) {
-	r.mu.Lock()
-	full, err = r.doc.full()
-	r.mu.Unlock()
-	if err != nil {
-		return nil, nil, err
-	}
-	if full == nil {
-		return nil, []byte{0}, nil
-	}
-	sv, err = yupdate.StateVector(full)
-	return full, sv, err
-}
-
 // hello asks the other processes holding the room for what this one lacks.
 func (r *room) hello(ctx context.Context) {
 	_, sv, err := r.snapshot()

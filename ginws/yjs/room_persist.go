@@ -88,9 +88,7 @@ func (r *room) reconcile(ctx context.Context) error {
 			return err
 		}
 	}
-	r.mu.Lock()
-	full, err := r.doc.full()
-	r.mu.Unlock()
+	full, err := r.full()
 	if err != nil || full == nil {
 		return err
 	}

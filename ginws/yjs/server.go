@@ -130,9 +130,7 @@ func (s *Server) Update(ctx context.Context, room string, update []byte) error {
 func (s *Server) Document(ctx context.Context, room string) ([]byte, error) {
 	if r := s.loaded(ctx, room); r != nil {
 		defer s.release(r)
-		r.mu.Lock()
-		full, err := r.doc.full()
-		r.mu.Unlock()
+		full, err := r.full()
 		if err != nil {
 			return nil, err
 		}
@@ -161,15 +159,14 @@ func (s *Server) Document(ctx context.Context, room string) ([]byte, error) {
 	return append([]byte(nil), orEmpty(m)...), nil
 }
 
-// Rooms returns the names of the rooms loaded in this process, sorted.
+// Rooms returns the names of the rooms held in memory by this process, sorted: loaded, loading,
+// or unloading (until their last save is done).
 func (s *Server) Rooms() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	names := make([]string, 0, len(s.rooms))
-	for name, r := range s.rooms {
-		if !r.unloading {
-			names = append(names, name)
-		}
+	for name := range s.rooms {
+		names = append(names, name)
 	}
 	slices.Sort(names)
 	return names
