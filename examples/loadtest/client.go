@@ -201,8 +201,9 @@ func (c *Client) close() {
 	<-c.done
 }
 
-// connectAll opens n clients spread evenly over rooms, parallel dials bounded by par.
-func connectAll(ctx context.Context, addr string, rooms []*Room, n, par int, prefix string) ([]*Client, error) {
+// connectAll opens n clients spread evenly over rooms, parallel dials bounded by par. With several
+// server addresses (processes of one server), the members of each room alternate between them.
+func connectAll(ctx context.Context, addrs []string, rooms []*Room, n, par int, prefix string) ([]*Client, error) {
 	hc := &http.Client{
 		Timeout:       30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -219,6 +220,7 @@ func connectAll(ctx context.Context, addr string, rooms []*Room, n, par int, pre
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
+			addr := addrs[(i/len(rooms))%len(addrs)]
 			c, err := connect(ctx, hc, addr, rooms[i%len(rooms)], fmt.Sprintf("%s%d", prefix, i))
 			if err != nil {
 				errs <- err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"strconv"
 	"testing"
@@ -109,5 +110,79 @@ func TestSoakChurn(t *testing.T) {
 	}
 	if r.Lost != 0 {
 		t.Fatalf("%d messages lost", r.Lost)
+	}
+}
+
+// TestCrossProcessFanOut runs the fan-out over two chat processes sharing rooms through Redis
+// (DB 7): every message must reach the members on both processes, in order, and the figures must
+// include both processes' CPU and Redis's.
+func TestCrossProcessFanOut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs two chat servers")
+	}
+	if c, err := net.DialTimeout("tcp", defaultRedis.addr, time.Second); err != nil {
+		msg := "Redis is not reachable at " + defaultRedis.addr + ": start redis-server"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	} else {
+		c.Close()
+	}
+	repo, err := findRepo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	targets, err := buildTargets(ctx, repo, t.TempDir(), []string{"ginws-redis"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := targets["ginws-redis"].Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if got := len(p.Addrs()); got != 2 {
+		t.Fatalf("ginws-redis started %d processes, want 2", got)
+	}
+	r := FanOut(ctx, p, Params{Conns: 60, Rooms: 3, Duration: time.Second, Window: 5, Size: 16, Par: 16})
+	if r.Err != nil {
+		t.Fatalf("%v\n%s", r.Err, p.Tail())
+	}
+	if r.Lost != 0 || r.Deliveries == 0 || r.CPU <= 0 || r.Procs != 2 {
+		t.Fatalf("figures: %+v", r)
+	}
+	if r.RedisCPU <= 0 {
+		t.Errorf("no Redis CPU figure: %+v", r)
+	}
+	t.Logf("%d deliveries, %.0f/s, %.2f µs server CPU and %.2f µs Redis CPU per delivery",
+		r.Deliveries, r.DeliveriesPerSec(), us(r.CPUPerDelivery()), us(r.RedisCPU/time.Duration(r.Deliveries)))
+}
+
+// The external server's processes come from -addr and -pid lists; one address keeps working as
+// before.
+func TestExternalTargets(t *testing.T) {
+	pids, err := parsePids("11, 22")
+	if err != nil || len(pids) != 2 || pids[1] != 22 {
+		t.Fatalf("parsePids = %v, %v", pids, err)
+	}
+	p, err := Target{Name: "external", addr: "a:1,b:2", pids: pids}.external()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := p.Addrs(); len(a) != 2 || a[0] != "a:1" || a[1] != "b:2" || p.pid != 11 || p.others[0].pid != 22 {
+		t.Fatalf("external a:1,b:2 = %v", a)
+	}
+	one, err := Target{Name: "external", addr: "a:1", pids: []int{7}}.external()
+	if err != nil || len(one.Addrs()) != 1 || one.pid != 7 {
+		t.Fatalf("one external server: %+v, %v", one, err)
+	}
+	if _, err := (Target{addr: "a:1,b:2", pids: []int{1}}).external(); err == nil {
+		t.Error("a -pid list shorter than -addr must be an error")
+	}
+	if _, err := parsePids("x"); err == nil {
+		t.Error("-pid x must be an error")
 	}
 }

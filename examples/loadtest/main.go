@@ -10,6 +10,13 @@
 //	go run . -mode fanout -conns 1000 -rooms 10 -duration 10s
 //	go run . -mode rate -rate 20 -duration 10s          # latency at a fixed rate per room
 //	go run . -mode churn -cycles 10000                  # goroutines and heap back at baseline?
+//	go run . -mode fanout -servers ginws,ginws-redis    # two chat processes sharing rooms through Redis
+//	go run . -mode fanout -addr 127.0.0.1:8001,127.0.0.1:8002 -pid 101,102 -redis 127.0.0.1:6379
+//
+// The server "ginws-redis" is two examples/chat processes with -layer redis://127.0.0.1:6379/7 (DB 7
+// is emptied before each run); the clients of each room are split between them, so half of every
+// room's deliveries cross Redis. Its CPU figure is the sum of both processes; Redis's own CPU time is
+// reported beside it.
 //
 // Every run checks that every member of every room received every message of its room, in order,
 // and exits non-zero when one did not.
@@ -39,8 +46,9 @@ func main() {
 	size := flag.Int("size", 32, "bytes of padding per message")
 	rounds := flag.Int("rounds", 1, "repeat each scenario this many times per server, alternating")
 	repo := flag.String("repo", "", "ginws repository root (default: found from the working directory)")
-	addr := flag.String("addr", "", "load a server already running at `host:port` instead of starting the servers")
-	pid := flag.Int("pid", 0, "with -addr: the server's process ID, to read its RSS and CPU time")
+	addr := flag.String("addr", "", "load a server already running at `host:port` instead of starting the servers; several comma-separated addresses are processes of one server sharing rooms (clients of each room are split over them)")
+	pid := flag.String("pid", "", "with -addr: the server's process IDs (comma-separated, in the order of -addr), to read their RSS and CPU time")
+	redisAddr := flag.String("redis", "", "with -addr: `host:port` of the Redis the server's processes share, to report its CPU time")
 	flag.Parse()
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -56,7 +64,15 @@ func main() {
 	var targets map[string]Target
 	if *addr != "" {
 		names = []string{"external"}
-		targets = map[string]Target{"external": {Name: "external", addr: *addr, pid: *pid}}
+		pids, err := parsePids(*pid)
+		if err != nil {
+			fail(err)
+		}
+		ext := Target{Name: "external", addr: *addr, pids: pids}
+		if *redisAddr != "" {
+			ext.redis = &redisRef{addr: *redisAddr}
+		}
+		targets = map[string]Target{"external": ext}
 	} else {
 		dir, err := os.MkdirTemp("", "ginws-loadtest")
 		if err != nil {

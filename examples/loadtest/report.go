@@ -31,9 +31,13 @@ func report(w io.Writer, results []Result) {
 				fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.1f\t%d\t\n", r.Server, r.Conns, mb(r.RSSBefore), mb(r.RSSAfter), r.RSSPerConn/1024, r.Lost)
 			}
 		case "fanout":
-			fmt.Fprintln(tw, "server\tconns\trooms\tdeliveries\tdeliveries/s\tserver CPU µs/delivery\twrite syscalls/delivery\tlost\t")
+			fmt.Fprintln(tw, "server\tprocs\tconns\trooms\tdeliveries\tdeliveries/s\tserver CPU µs/delivery\tRedis CPU µs/delivery\twrite syscalls/delivery\tlost\t")
 			for _, r := range rs {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.2f\t%.3f\t%d\t\n", r.Server, r.Conns, r.Rooms, r.Deliveries, r.DeliveriesPerSec(), us(r.CPUPerDelivery()), r.WritesPerDelivery(), r.Lost)
+				redis := "-"
+				if r.RedisCPU > 0 && r.Deliveries > 0 {
+					redis = fmt.Sprintf("%.2f", us(r.RedisCPU/time.Duration(r.Deliveries)))
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.0f\t%.2f\t%s\t%.3f\t%d\t\n", r.Server, max(r.Procs, 1), r.Conns, r.Rooms, r.Deliveries, r.DeliveriesPerSec(), us(r.CPUPerDelivery()), redis, r.WritesPerDelivery(), r.Lost)
 			}
 		case "rate":
 			fmt.Fprintln(tw, "server\tconns\trooms\tdeliveries\tp50 ms\tp99 ms\tmax ms\tserver CPU µs/delivery\tlost\t")
@@ -88,6 +92,7 @@ func merge(rs []Result) []Result {
 		s.Elapsed += r.Elapsed
 		s.CPU += r.CPU
 		s.Writes += r.Writes
+		s.RedisCPU += r.RedisCPU
 		s.RSSPerConn += r.RSSPerConn
 		s.Lost += r.Lost
 		if s.Err == nil {
@@ -151,6 +156,11 @@ func ratios(w io.Writer, mode string, rs []Result) {
 				fmt.Sprintf("target: ginws goroutines back at baseline (%d → %d)", g.GoroutinesBefore, g.GoroutinesAfter)))
 		}
 		lines = append(lines, verdict(g.Lost == 0 && g.Err == nil, fmt.Sprintf("ginws lost no message (%d lost)", g.Lost)))
+	}
+	if r, ok := find("ginws-redis"); ok && mode == "fanout" {
+		lines = append(lines, verdict(r.DeliveriesPerSec() >= 80000,
+			fmt.Sprintf("target: ginws-redis (two processes over Redis) ≥ 80 000 deliveries/s (%.0f)", r.DeliveriesPerSec())))
+		lines = append(lines, verdict(r.Lost == 0 && r.Err == nil, fmt.Sprintf("ginws-redis lost no message (%d lost)", r.Lost)))
 	}
 	for _, r := range rs {
 		if r.Err != nil {

@@ -39,7 +39,9 @@ type Result struct {
 	HeapAfter        uint64
 	RSSBefore        int64
 	RSSAfter         int64
-	Writes           int64 // the server's write system calls during the run
+	Writes           int64         // the server's write system calls during the run
+	Procs            int           // server processes sharing the rooms
+	RedisCPU         time.Duration // CPU time of the Redis they share, when known
 	Err              error
 }
 
@@ -78,7 +80,7 @@ func makeRooms(n int, record bool) []*Room {
 // populate connects Conns clients in Rooms rooms and lets the server settle.
 func populate(ctx context.Context, p *Proc, o Params, record bool, prefix string) ([]*Room, []*Client, error) {
 	rooms := makeRooms(o.Rooms, record)
-	clients, err := connectAll(ctx, p.Addr, rooms, o.Conns, o.Par, prefix)
+	clients, err := connectAll(ctx, p.Addrs(), rooms, o.Conns, o.Par, prefix)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -97,7 +99,7 @@ func Idle(ctx context.Context, p *Proc, o Params) Result {
 		return res
 	}
 	rooms := makeRooms(o.Rooms, false)
-	clients, err := connectAll(ctx, p.Addr, rooms, o.Conns, o.Par, "idle")
+	clients, err := connectAll(ctx, p.Addrs(), rooms, o.Conns, o.Par, "idle")
 	if err != nil {
 		res.Err = err
 		return res
@@ -210,12 +212,15 @@ func FixedRate(ctx context.Context, p *Proc, o Params) Result {
 	return res
 }
 
-// meter measures a server over a run: wall time, CPU time and write system calls.
+// meter measures a server over a run: wall time, CPU time and write system calls (and the CPU
+// time of the Redis a multi-process server shares).
 type meter struct {
-	p      *Proc
-	start  time.Time
-	cpu    time.Duration
-	writes int64
+	p        *Proc
+	start    time.Time
+	cpu      time.Duration
+	writes   int64
+	redisCPU time.Duration
+	redisOK  bool
 }
 
 func startMeter(p *Proc) (meter, error) {
@@ -223,6 +228,10 @@ func startMeter(p *Proc) (meter, error) {
 	var err error
 	if m.cpu, err = p.CPU(); err != nil {
 		return m, err
+	}
+	if p.redis != nil {
+		m.redisCPU, err = p.redis.CPU(context.Background())
+		m.redisOK = err == nil
 	}
 	m.writes, _ = p.WriteCalls()
 	m.start = time.Now()
@@ -256,6 +265,12 @@ func conclude(ctx context.Context, m meter, rooms []*Room, clients []*Client, se
 	res.CPU = cpu - m.cpu
 	w, _ := m.p.WriteCalls()
 	res.Writes = w - m.writes
+	res.Procs = len(m.p.Addrs())
+	if m.redisOK {
+		if rc, err := m.p.redis.CPU(context.Background()); err == nil {
+			res.RedisCPU = rc - m.redisCPU
+		}
+	}
 	for _, c := range clients {
 		res.Deliveries += c.recv.Load()
 	}
@@ -280,7 +295,7 @@ func Churn(ctx context.Context, p *Proc, o Params) Result {
 	for done := 0; done < o.Cycles; done += o.Batch {
 		n := min(o.Batch, o.Cycles-done)
 		rooms := makeRooms(min(o.Rooms, n), false)
-		clients, err := connectAll(ctx, p.Addr, rooms, n, o.Par, fmt.Sprintf("churn%d-", done))
+		clients, err := connectAll(ctx, p.Addrs(), rooms, n, o.Par, fmt.Sprintf("churn%d-", done))
 		if err != nil {
 			res.Err = err
 			return res

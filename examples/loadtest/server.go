@@ -24,8 +24,12 @@ type Target struct {
 	Name string
 	bin  string
 	args []string
-	addr string // an external server: not started by the tool
+	addr string // an external server: not started by the tool ("a,b" for several processes)
 	pid  int    // its process, if known
+	pids []int  // with several external processes: theirs, in the order of addr
+
+	procs int       // how many processes to start (default 1); the clients of each room are split over them
+	redis *redisRef // the Redis the processes share, emptied before each start and measured
 }
 
 // buildTargets compiles the servers into dir. repo is the ginws repository root.
@@ -40,12 +44,21 @@ func buildTargets(ctx context.Context, repo, dir string, names []string) (map[st
 		case "ginws":
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", repo, "-o", bin, "./examples/chat")
 			args = []string{"-debug"}
+		case "ginws-redis":
+			cmd = exec.CommandContext(ctx, "go", "build", "-C", repo, "-o", bin, "./examples/chat")
+			r := defaultRedis
+			args = []string{"-debug", "-layer", r.url()}
+			if b, err := cmd.CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("building %s: %v\n%s", name, err, b)
+			}
+			out[name] = Target{Name: name, bin: bin, args: args, procs: 2, redis: &r}
+			continue
 		case "gorilla":
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", here, "-o", bin, "./cmd/gorillahub")
 		case "melody":
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", here, "-o", bin, "./cmd/melodychat")
 		default:
-			return nil, fmt.Errorf("unknown server %q (ginws, gorilla, melody)", name)
+			return nil, fmt.Errorf("unknown server %q (ginws, ginws-redis, gorilla, melody)", name)
 		}
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("building %s: %v\n%s", name, err, b)
@@ -77,10 +90,11 @@ func findRepo() (string, error) {
 // Proc is a running server process.
 type Proc struct {
 	Target
-	Addr string
-	pid  int
-	cmd  *exec.Cmd // nil for an external server
-	done chan struct{}
+	Addr   string
+	pid    int
+	cmd    *exec.Cmd // nil for an external server
+	done   chan struct{}
+	others []*Proc // the other processes of a multi-process server; Addr is the first one's
 
 	mu   sync.Mutex
 	tail []string // last lines of stderr, for error reports
@@ -88,11 +102,33 @@ type Proc struct {
 
 var listenRe = regexp.MustCompile(`url=http://([^/\s]+)/`)
 
-// Start runs the target on a free loopback port and waits until it listens.
+// Start runs the target's processes on free loopback ports and waits until they listen.
 func (t Target) Start(ctx context.Context) (*Proc, error) {
 	if t.addr != "" {
-		return &Proc{Target: t, Addr: t.addr, pid: t.pid}, nil
+		return t.external()
 	}
+	if t.redis != nil {
+		if err := t.redis.flush(ctx); err != nil {
+			return nil, fmt.Errorf("%s: emptying Redis DB %d: %w", t.Name, t.redis.db, err)
+		}
+	}
+	p, err := t.startOne(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := 1; i < t.procs; i++ {
+		q, err := t.startOne(ctx)
+		if err != nil {
+			p.Stop()
+			return nil, err
+		}
+		p.others = append(p.others, q)
+	}
+	return p, nil
+}
+
+// startOne runs one process of the target.
+func (t Target) startOne(ctx context.Context) (*Proc, error) {
 	cmd := exec.Command(t.bin, append([]string{"-addr", "127.0.0.1:0"}, t.args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -142,12 +178,19 @@ func (t Target) Start(ctx context.Context) (*Proc, error) {
 // Tail returns the last lines the server wrote to stderr.
 func (p *Proc) Tail() string {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.tail, "\n")
+	out := strings.Join(p.tail, "\n")
+	p.mu.Unlock()
+	for _, q := range p.others {
+		out += "\n--- " + q.Addr + "\n" + q.Tail()
+	}
+	return out
 }
 
 // Stop sends SIGTERM and waits, killing the process after 10 s.
 func (p *Proc) Stop() {
+	for _, q := range p.others {
+		q.Stop()
+	}
 	if p.cmd == nil {
 		return
 	}
@@ -160,8 +203,29 @@ func (p *Proc) Stop() {
 	}
 }
 
-// RSS returns the server's resident set size in bytes (/proc/PID/status VmRSS).
-func (p *Proc) RSS() (int64, error) {
+// RSS returns the server's resident set size in bytes (/proc/PID/status VmRSS), summed over its
+// processes.
+func (p *Proc) RSS() (int64, error) { return sum(p, (*Proc).rss) }
+
+// CPU returns the user+system CPU time the server has used (/proc/PID/stat), summed over its
+// processes.
+func (p *Proc) CPU() (time.Duration, error) { return sum(p, (*Proc).cpu) }
+
+// WriteCalls returns how many write system calls the server has made (/proc/PID/io syscw), summed
+// over its processes.
+func (p *Proc) WriteCalls() (int64, error) { return sum(p, (*Proc).writeCalls) }
+
+func sum[T int64 | time.Duration](p *Proc, f func(*Proc) (T, error)) (T, error) {
+	total, err := f(p)
+	for _, q := range p.others {
+		v, e := f(q)
+		total += v
+		err = errors.Join(err, e)
+	}
+	return total, err
+}
+
+func (p *Proc) rss() (int64, error) {
 	if p.pid == 0 {
 		return 0, errors.New("no server process to measure (-pid)")
 	}
@@ -184,12 +248,16 @@ func (p *Proc) RSS() (int64, error) {
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on Linux.
 const clockTicks = 100
 
-// CPU returns the user+system CPU time the server has used (/proc/PID/stat).
-func (p *Proc) CPU() (time.Duration, error) {
+func (p *Proc) cpu() (time.Duration, error) {
 	if p.pid == 0 {
 		return 0, errors.New("no server process to measure (-pid)")
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+	return cpuOf(p.pid)
+}
+
+// cpuOf reads the user+system CPU time of a process from /proc/PID/stat.
+func cpuOf(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
@@ -211,8 +279,7 @@ func (p *Proc) CPU() (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
 
-// WriteCalls returns how many write system calls the server has made (/proc/PID/io syscw).
-func (p *Proc) WriteCalls() (int64, error) {
+func (p *Proc) writeCalls() (int64, error) {
 	if p.pid == 0 {
 		return 0, errors.New("no server process to measure (-pid)")
 	}
