@@ -136,6 +136,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		if gc > 0 {
 			fmt.Fprintf(out, "; node/go CPU per delivery: %.2fx", float64(nc)/float64(gc))
 		}
+		// Each round ran the two servers back to back, under much the same background load.
+		fmt.Fprint(out, "\nper round (go/node throughput):")
+		for i := range min(len(goSum.results), len(nodeSum.results)) {
+			fmt.Fprintf(out, " %.2fx", goSum.results[i].PerSecond()/nodeSum.results[i].PerSecond())
+		}
 		fmt.Fprintln(out)
 	}
 	return nil
