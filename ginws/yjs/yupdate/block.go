@@ -57,7 +57,7 @@ type block struct {
 	origin, rightOrigin   id
 	parentID              id
 	parentKey, parentSub  []byte
-	content               []byte // the encoded content, see writeContent
+	content               []byte // the encoded content (a string: its UTF-8 bytes), see appendBlock
 }
 
 func (b *block) end() uint64 { return b.clock + b.length }
