@@ -24,7 +24,8 @@ import (
 type local struct {
 	subs   map[string]*subscription
 	bufs   map[string]*localBuf
-	sweep  time.Time // next sweep of expired buffered messages
+	gone   map[string]time.Time // unsubscribed channels → when; their late messages are discarded
+	sweep  time.Time            // next sweep of expired buffered messages
 	closed chan struct{}
 }
 
@@ -46,7 +47,10 @@ type bufMsg struct {
 }
 
 func newLocal() local {
-	return local{subs: make(map[string]*subscription), bufs: make(map[string]*localBuf), closed: make(chan struct{})}
+	return local{
+		subs: make(map[string]*subscription), bufs: make(map[string]*localBuf),
+		gone: make(map[string]time.Time), closed: make(chan struct{}),
+	}
 }
 
 func (lc *local) closeAll() {
@@ -85,6 +89,7 @@ func (l *Layer) Subscribe(channel string, deliver func(*ginws.Envelope) error) (
 		return nil, fmt.Errorf("redislayer: channel %s already has a subscriber", channel)
 	}
 	l.subs[channel] = sub
+	delete(l.gone, channel)
 	if b := l.bufs[channel]; b != nil {
 		now := time.Now()
 		for _, m := range b.msgs {
@@ -102,6 +107,9 @@ func (l *Layer) Subscribe(channel string, deliver func(*ginws.Envelope) error) (
 		l.mu.Lock()
 		if l.subs[channel] == sub {
 			delete(l.subs, channel)
+			// Group messages already on their way to a closed connection are discarded, not
+			// buffered for a Receive that will never come.
+			l.gone[channel] = time.Now()
 		}
 		l.mu.Unlock()
 	}, nil
@@ -150,6 +158,7 @@ func (l *Layer) Receive(ctx context.Context, channel string) (ginws.Message, err
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.startLoops(keyName)
+	delete(l.gone, channel)
 	for {
 		if l.closed.Load() {
 			return nil, ginws.ErrLayerClosed
@@ -374,7 +383,7 @@ func (l *Layer) dispatch(member string, sc float64) {
 			rest = append(rest, ch)
 		}
 	}
-	sweep := len(l.bufs) > 0 && !now.Before(l.local.sweep)
+	sweep := len(l.bufs)+len(l.gone) > 0 && !now.Before(l.local.sweep)
 	l.mu.RUnlock()
 	if len(rest) == 0 && !sweep {
 		return
@@ -385,6 +394,9 @@ func (l *Layer) dispatch(member string, sc float64) {
 	for _, ch := range rest {
 		if sub := l.subs[ch]; sub != nil { // subscribed meanwhile
 			l.deliverOne(sub, env, now, expires)
+			continue
+		}
+		if _, ok := l.gone[ch]; ok {
 			continue
 		}
 		b := l.bufs[ch]
@@ -408,8 +420,9 @@ func (l *Layer) dispatch(member string, sc float64) {
 	}
 }
 
-// sweepBuffers drops expired buffered messages and empty buffers, at most once a second, so that
-// messages for channels nobody receives any more do not keep memory. Callers hold l.mu.
+// sweepBuffers drops expired buffered messages and empty buffers, and forgets channels
+// unsubscribed longer than Expiry ago, at most once a second, so that channels nobody receives any
+// more do not keep memory. Callers hold l.mu.
 func (l *Layer) sweepBuffers(now time.Time) {
 	l.local.sweep = now.Add(time.Second)
 	for name, b := range l.bufs {
@@ -422,6 +435,11 @@ func (l *Layer) sweepBuffers(now time.Time) {
 		b.msgs = b.msgs[n:]
 		if len(b.msgs) == 0 && b.waiters == 0 {
 			delete(l.bufs, name)
+		}
+	}
+	for name, at := range l.gone {
+		if now.Sub(at) > l.cfg.Expiry {
+			delete(l.gone, name)
 		}
 	}
 }

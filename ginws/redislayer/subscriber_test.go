@@ -106,3 +106,38 @@ func TestSubscriberFullCountsDrop(t *testing.T) {
 		t.Error("subscribing to another process's channel must fail")
 	}
 }
+
+// Messages that reach a channel after its subscriber left (a closed connection still in a group)
+// are discarded, not buffered for a Receive that never comes.
+func TestUnsubscribedChannelKeepsNothing(t *testing.T) {
+	l := newLayer(t, redislayer.Config{})
+	gone, _ := l.NewChannel(ctxT(t), "")
+	live, _ := l.NewChannel(ctxT(t), "")
+	got := make(chan struct{}, 4)
+	u1, err := l.Subscribe(gone, func(*ginws.Envelope) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	u2, err := l.Subscribe(live, func(*ginws.Envelope) error { got <- struct{}{}; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u2()
+	for _, ch := range []string{gone, live} {
+		if err := l.GroupAdd(ctxT(t), "g", ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u1()
+	if err := l.GroupSend(ctxT(t), "g", ginws.Message{"type": "late"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the live subscriber got nothing")
+	}
+	if n := l.Stats().LocalBuffers; n != 0 {
+		t.Errorf("%d local buffers after a message to an unsubscribed channel, want 0", n)
+	}
+}
