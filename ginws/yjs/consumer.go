@@ -56,14 +56,14 @@ func (c *consumer) Connect(ctx context.Context) error {
 		s.release(r)
 		return err
 	}
+	// From here on Disconnect (which runs for every accepted connection) leaves the room.
+	c.room, c.access = r, access
 	if err := r.join(c); err != nil {
-		s.release(r)
 		if errors.Is(err, ErrClosed) {
 			return ginws.Close(ginws.CloseGoingAway, "server shutting down")
 		}
 		return err
 	}
-	c.room, c.access = r, access
 	return nil
 }
 
@@ -80,9 +80,6 @@ func refusal(err error, status int) error {
 func (c *consumer) Receive(ctx context.Context, f ginws.Frame) error {
 	if !f.Binary {
 		return c.reject(ginws.CloseUnsupportedData, "binary frames only", nil)
-	}
-	if c.room == nil {
-		return nil // Connect failed after accepting: the connection is closing
 	}
 	m, err := yproto.Decode(f.Data)
 	if errors.Is(err, yproto.ErrUnknownType) {

@@ -57,6 +57,7 @@ func runDriver(t *testing.T, scenario string, args map[string]any, out any) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
 	runErr := cmd.Run()
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	last := lines[len(lines)-1]
@@ -66,7 +67,7 @@ func runDriver(t *testing.T, scenario string, args map[string]any, out any) {
 	if json.Unmarshal([]byte(last), &failure) == nil && failure.Error != "" || runErr != nil {
 		t.Fatalf("driver %s failed: %v\nresult: %s\nstderr: %s", scenario, runErr, last, stderr.String())
 	}
-	t.Logf("driver %s: %s", scenario, last)
+	t.Logf("driver %s (%.1fs): %s", scenario, time.Since(start).Seconds(), last)
 	if err := json.Unmarshal([]byte(last), out); err != nil {
 		t.Fatalf("driver %s printed %q: %v", scenario, last, err)
 	}
