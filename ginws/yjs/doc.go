@@ -39,7 +39,19 @@
 //
 // # Across processes
 //
-// Rooms talk through the ginws Server's channel layer, in the group GroupName(room). Any
-// process may send {"type": "doc_update", "update": <bytes>} to that group (ypy's
-// send_doc_update); Server.Update does the same from Go and also stores the update.
+// Rooms talk through the ginws Server's channel layer, in the group GroupName(room): updates and
+// awareness changes cross once per process, and a room that loads (or every ResyncInterval)
+// exchanges state vectors with the other holders, so a message the layer dropped is repaired.
+// Use a shared Store (package redisstore) with a shared layer. Awareness states published
+// through a process that crashed are not removed by it: they expire after AwarenessTimeout, as
+// y-protocols clients expire them. Any process may send {"type": "doc_update", "update": <bytes>}
+// to the group (ypy's send_doc_update); Server.Update does the same from Go and also stores the
+// update.
+//
+// # Sizes
+//
+// The ginws Server bounds frames: its ReadLimit (default 64 KiB) must admit the largest update a
+// client sends (offline edits arrive as one sync step 2), and its OutboundLimit (default 1 MiB)
+// the largest document a joining client is sent; a client over either is closed and reconnects
+// in a loop. Raise both for real documents, as in the example above.
 package yjs
