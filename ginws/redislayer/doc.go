@@ -44,9 +44,12 @@
 // Envelope, so it is decoded once and JSON-encoded once per process. A full recipient misses the
 // message and Stats().Dropped counts it. Close ends the loops at once (CLIENT UNBLOCK).
 //
-// As in channels_redis, the capacity of a process-local channel is that of its process's key: all
-// channels of a process share it. The receive loop drains the key continuously, so it only fills
-// when the process cannot keep up.
+// All process-local channels of a process share one Redis key. channels_redis bounds that key by
+// the ordinary capacity (100), so a process with many connections starts dropping group messages as
+// soon as its receive loop lags 100 messages behind; this layer bounds it by ProcessCapacity
+// (default 10 000) instead, and bounds each local channel's queue by Capacity. Set ProcessCapacity
+// to Capacity for channels_redis' exact behaviour. Messages for a channel whose subscriber left
+// are discarded.
 //
 // # Sharding
 //
