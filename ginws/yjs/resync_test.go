@@ -83,3 +83,42 @@ func mustSV(t *testing.T, u []byte) []byte {
 	}
 	return sv
 }
+
+// Updates learned from another process that the other process never stored (it crashed before
+// saving — here, its store is simply another one) are written by this process when it unloads
+// the room.
+func TestUnloadReconcilesUpdatesOthersDidNotStore(t *testing.T) {
+	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{})
+	defer layer.Close()
+	kept := yjs.NewMemoryStore()
+	a := newApp(t, layer, yjs.Config{Store: kept, UnloadDelay: -1})
+	b := newApp(t, layer, yjs.Config{Store: yjs.NewMemoryStore()}) // b's writes are lost
+	ca, _ := a.dial(t, "/yjs/rec")
+	cb, _ := b.dial(t, "/yjs/rec")
+	cb.send(yproto.AppendSyncUpdate(nil, fxHello))
+	if m := ca.next(yproto.MsgSync); !bytes.Equal(m.Payload, fxHello) {
+		t.Fatalf("a's client got %x", m.Payload)
+	}
+	if kept.Len("rec") != 0 {
+		t.Fatal("a stored another process's update right away")
+	}
+	_ = ca.Disconnect(ctxT(t))
+	waitFor(t, "a to unload the room", func() bool { return len(a.ys.Rooms()) == 0 })
+	log, err := kept.Load(ctxT(t), "rec")
+	if err != nil || len(log) != 1 || !bytes.Equal(mustSV(t, log[0]), fxSVHello) {
+		t.Fatalf("a's store after unload: %d entries (%v)", len(log), err)
+	}
+}
+
+// Awareness states nobody renews expire on the server too, so late joiners are not shown clients
+// that vanished with another process.
+func TestAwarenessExpires(t *testing.T) {
+	a := newApp(t, nil, yjs.Config{AwarenessTimeout: 100 * time.Millisecond})
+	c, _ := a.dial(t, "/yjs/exp")
+	c.send(awarenessMsg(5, 1, `{"user":"gone soon"}`))
+	decodeAw(t, c.next(yproto.MsgAwareness))
+	waitFor(t, "the state to expire", func() bool {
+		l, _ := a.dial(t, "/yjs/exp")
+		return l.ReceiveNothing(ctxT(t), 100*time.Millisecond) == nil
+	})
+}
