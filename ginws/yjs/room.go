@@ -188,11 +188,16 @@ func (r *room) leave(ctx context.Context, c *consumer) {
 	}
 }
 
-// broadcastLocked queues msg for every local member but skip. Callers hold r.mu.
+// broadcastLocked queues msg for every local member but skip. The frame is built once and every
+// member writes the same bytes. Callers hold r.mu.
 func (r *room) broadcastLocked(msg []byte, skip *consumer) {
+	var frame *ginws.PreparedFrame
 	for _, m := range r.members {
 		if m != skip {
-			_ = m.SendBinary(msg) // a closing member misses it; nothing else can fail
+			if frame == nil {
+				frame = ginws.PrepareBinary(msg)
+			}
+			_ = m.SendPrepared(frame) // a closing member misses it; nothing else can fail
 		}
 	}
 }
