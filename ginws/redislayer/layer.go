@@ -30,10 +30,11 @@ type Layer struct {
 	groupSec     int64
 	log          *slog.Logger
 
-	ctx    context.Context // canceled by Close; bounds the receive loops
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	closed atomic.Bool
+	ctx      context.Context // canceled by Close; bounds the receive loops
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	closed   atomic.Bool
+	noBzmpop atomic.Bool // Redis older than 7: pop with BZPOPMIN + ZPOPMIN
 
 	mu      sync.RWMutex
 	loops   map[string]bool // process-local keys (prefix+"...!") with running loops

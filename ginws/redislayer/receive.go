@@ -305,11 +305,19 @@ type doer interface {
 	Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult
 }
 
-// pop waits up to PollTimeout for the first message of key, then takes up to ReceiveBatch-1 more
-// that are already waiting.
+// pop waits up to PollTimeout for messages of key and takes up to ReceiveBatch of them in one round
+// trip (BZMPOP, Redis 7). On an older Redis it falls back to BZPOPMIN for the first message and
+// ZPOPMIN for the rest.
 func (l *Layer) pop(c doer, key string) ([]rueidis.ZScore, error) {
 	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.PollTimeout+l.cfg.CallTimeout)
 	defer cancel()
+	if !l.noBzmpop.Load() {
+		items, err := bzmpop(ctx, c, key, l.cfg.PollTimeout, l.cfg.ReceiveBatch)
+		if !isUnknownCommand(err) {
+			return items, err
+		}
+		l.noBzmpop.Store(true)
+	}
 	first, ok, err := bzpopmin(ctx, c, key, l.cfg.PollTimeout)
 	if err != nil || !ok {
 		return nil, err
@@ -324,6 +332,26 @@ func (l *Layer) pop(c doer, key string) ([]rueidis.ZScore, error) {
 		items = append(items, more...)
 	}
 	return items, nil
+}
+
+// bzmpop pops up to count of the oldest members of key, waiting up to timeout for the first.
+func bzmpop(ctx context.Context, c doer, key string, timeout time.Duration, count int) ([]rueidis.ZScore, error) {
+	arr, err := c.Do(ctx, c.B().Bzmpop().Timeout(timeout.Seconds()).Numkeys(1).Key(key).Min().Count(int64(count)).Build()).ToArray()
+	if rueidis.IsRedisNil(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(arr) != 2 {
+		return nil, fmt.Errorf("redislayer: BZMPOP replied with %d elements", len(arr))
+	}
+	return arr[1].AsZScores()
+}
+
+func isUnknownCommand(err error) bool {
+	var re *rueidis.RedisError
+	return errors.As(err, &re) && strings.Contains(strings.ToLower(re.Error()), "unknown command")
 }
 
 // bzpopmin pops the oldest member of key, waiting up to timeout. ok is false on timeout.

@@ -1,0 +1,49 @@
+package redislayer
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"ginws.dev/ginws"
+)
+
+// The receive loop's fallback for Redis before 7 (no BZMPOP): BZPOPMIN, then ZPOPMIN for the rest.
+func TestPopWithoutBzmpop(t *testing.T) {
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("Redis is not reachable at 127.0.0.1:6379: start redis-server")
+		}
+		t.Skip("Redis is not reachable at 127.0.0.1:6379: start redis-server")
+	} else {
+		c.Close()
+	}
+	l, err := New(Config{Hosts: []string{"redis://127.0.0.1:6379/1"}, Prefix: fmt.Sprintf("asgitest%08x:", rand.Uint32())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	defer l.Close()
+	defer l.Flush(ctx)
+	l.noBzmpop.Store(true)
+	ch, _ := l.NewChannel(ctx, "")
+	for i := 0; i < 3; i++ {
+		if err := l.Send(ctx, ch, ginws.Message{"type": "m", "i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		m, err := l.Receive(ctx, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := m.Int("i"); n != int64(i) {
+			t.Fatalf("message %d has i=%d", i, n)
+		}
+	}
+}
