@@ -276,8 +276,8 @@ func (l *Layer) loop(c rueidis.Client, key string) {
 			l.st.reconnects.Add(1)
 			l.log.Info("redislayer: receive loop resumed", "key", key)
 		}
-		for _, it := range items {
-			l.dispatch(it.Member, it.Score)
+		if len(items) > 0 {
+			l.dispatch(items)
 		}
 	}
 }
@@ -377,38 +377,63 @@ func bzpopmin(ctx context.Context, c doer, key string, timeout time.Duration) (r
 	return rueidis.ZScore{Member: member, Score: sc}, true, nil
 }
 
-// dispatch decodes one popped member and delivers it to its local recipients: the same Envelope to
-// every subscriber, so that they share one decode and one JSON encoding.
-func (l *Layer) dispatch(member string, sc float64) {
-	l.st.received.Add(1)
+// routed is a popped message ready for its local recipients.
+type routed struct {
+	env      *ginws.Envelope
+	channels []string
+}
+
+// dispatch decodes a popped batch — each message once — and delivers it to the local recipients:
+// the same Envelope to every subscriber of a message, so that they share one decode and one JSON
+// encoding. A channel's messages of the batch are handed over back to back, in order, so that its
+// connection can write them with one system call.
+func (l *Layer) dispatch(items []rueidis.ZScore) {
 	now := time.Now()
-	if l.expiredScore(sc, now) {
-		l.st.expired.Add(1)
+	batch := make([]routed, 0, len(items))
+	for _, it := range items {
+		if r, ok := l.decodeItem(it, now); ok {
+			batch = append(batch, r)
+		}
+	}
+	if len(batch) == 0 {
 		return
 	}
-	d, err := decodeMember([]byte(member))
-	if err != nil {
-		l.st.bad.Add(1)
-		l.log.Warn("redislayer: skipping an undecodable message", "err", err)
-		return
+	// Channels in order of first appearance, with the indexes of their messages.
+	var order []string
+	var perCh map[string][]int
+	if len(batch) == 1 {
+		order = batch[0].channels
+	} else {
+		perCh = make(map[string][]int)
+		for i, r := range batch {
+			for _, ch := range r.channels {
+				if _, ok := perCh[ch]; !ok {
+					order = append(order, ch)
+				}
+				perCh[ch] = append(perCh[ch], i)
+			}
+		}
 	}
-	if len(d.channels) == 0 {
-		l.st.bad.Add(1)
-		l.log.Warn("redislayer: skipping a message without \"__asgi_channel__\" on a process-local key")
-		return
+	msgsOf := func(ch string) []int {
+		if perCh == nil {
+			return []int{0}
+		}
+		return perCh[ch]
 	}
-	env := ginws.NewEnvelope(d.msg)
 	var rest []string
 	l.mu.RLock()
-	for _, ch := range d.channels {
-		if sub := l.subs[ch]; sub != nil {
-			if sub.deliver(env) != nil {
+	for _, ch := range order {
+		sub := l.subs[ch]
+		if sub == nil {
+			rest = append(rest, ch)
+			continue
+		}
+		for _, i := range msgsOf(ch) {
+			if sub.deliver(batch[i].env) != nil {
 				l.st.dropped.Add(1)
 			} else {
 				l.st.delivered.Add(1)
 			}
-		} else {
-			rest = append(rest, ch)
 		}
 	}
 	sweep := len(l.bufs)+len(l.gone) > 0 && !now.Before(l.local.sweep)
@@ -420,31 +445,60 @@ func (l *Layer) dispatch(member string, sc float64) {
 	defer l.mu.Unlock()
 	expires := now.Add(l.cfg.Expiry)
 	for _, ch := range rest {
-		if sub := l.subs[ch]; sub != nil { // subscribed meanwhile
-			l.deliverOne(sub, env, now, expires)
-			continue
-		}
-		if _, ok := l.gone[ch]; ok {
-			continue
-		}
-		b := l.bufs[ch]
-		if b == nil {
-			b = &localBuf{}
-			l.bufs[ch] = b
-		}
-		if len(b.msgs) >= l.Capacity(ch) {
-			b.msgs[0] = bufMsg{}
-			b.msgs = b.msgs[1:]
-			l.st.dropped.Add(1)
-		}
-		b.msgs = append(b.msgs, bufMsg{msg: d.msg, expires: expires})
-		if b.ready != nil {
-			close(b.ready)
-			b.ready = nil
+		for _, i := range msgsOf(ch) {
+			l.buffer(ch, batch[i].env, now, expires)
 		}
 	}
 	if !now.Before(l.local.sweep) {
 		l.sweepBuffers(now)
+	}
+}
+
+// decodeItem decodes one popped member of a process-local key, counting expired and bad ones.
+func (l *Layer) decodeItem(it rueidis.ZScore, now time.Time) (routed, bool) {
+	l.st.received.Add(1)
+	if l.expiredScore(it.Score, now) {
+		l.st.expired.Add(1)
+		return routed{}, false
+	}
+	d, err := decodeMember([]byte(it.Member))
+	if err != nil {
+		l.st.bad.Add(1)
+		l.log.Warn("redislayer: skipping an undecodable message", "err", err)
+		return routed{}, false
+	}
+	if len(d.channels) == 0 {
+		l.st.bad.Add(1)
+		l.log.Warn("redislayer: skipping a message without \"__asgi_channel__\" on a process-local key")
+		return routed{}, false
+	}
+	return routed{env: ginws.NewEnvelope(d.msg), channels: d.channels}, true
+}
+
+// buffer hands env to channel's subscriber if one arrived meanwhile, or queues it for Receive,
+// unless the channel's subscriber has left. Callers hold l.mu.
+func (l *Layer) buffer(ch string, env *ginws.Envelope, now, expires time.Time) {
+	if sub := l.subs[ch]; sub != nil {
+		l.deliverOne(sub, env, now, expires)
+		return
+	}
+	if _, ok := l.gone[ch]; ok {
+		return
+	}
+	b := l.bufs[ch]
+	if b == nil {
+		b = &localBuf{}
+		l.bufs[ch] = b
+	}
+	if len(b.msgs) >= l.Capacity(ch) {
+		b.msgs[0] = bufMsg{}
+		b.msgs = b.msgs[1:]
+		l.st.dropped.Add(1)
+	}
+	b.msgs = append(b.msgs, bufMsg{msg: env.Message, expires: expires})
+	if b.ready != nil {
+		close(b.ready)
+		b.ready = nil
 	}
 }
 

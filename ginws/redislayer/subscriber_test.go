@@ -1,6 +1,7 @@
 package redislayer_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -139,5 +140,89 @@ func TestUnsubscribedChannelKeepsNothing(t *testing.T) {
 	}
 	if n := l.Stats().LocalBuffers; n != 0 {
 		t.Errorf("%d local buffers after a message to an unsubscribed channel, want 0", n)
+	}
+}
+
+// A backlog popped in one batch reaches each channel complete and in order, whether the channel is
+// subscribed already or buffered until it is.
+func TestBatchKeepsOrder(t *testing.T) {
+	l := newLayer(t, redislayer.Config{})
+	a, _ := l.NewChannel(ctxT(t), "")
+	b, _ := l.NewChannel(ctxT(t), "")
+	const n = 40
+	for i := 0; i < n; i++ {
+		ch := a
+		if i%2 == 1 {
+			ch = b
+		}
+		if err := l.Send(ctxT(t), ch, ginws.Message{"type": "m", "i": i}); err != nil {
+			t.Fatal(err)
+		}
+		if i%4 == 3 {
+			if err := l.GroupAdd(ctxT(t), "both", a); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.GroupAdd(ctxT(t), "both", b); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.GroupSend(ctxT(t), "both", ginws.Message{"type": "g", "i": i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	type got struct {
+		mu   sync.Mutex
+		seen []int64
+	}
+	var ga, gb got
+	sub := func(g *got) func(*ginws.Envelope) error {
+		return func(e *ginws.Envelope) error {
+			i, _ := e.Message.Int("i")
+			g.mu.Lock()
+			g.seen = append(g.seen, i)
+			g.mu.Unlock()
+			return nil
+		}
+	}
+	ua, err := l.Subscribe(a, sub(&ga)) // starts the loop: the backlog comes in one batch
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ua()
+	time.Sleep(300 * time.Millisecond) // b's messages are buffered meanwhile
+	ub, err := l.Subscribe(b, sub(&gb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ub()
+	want := func(odd int) []int64 {
+		var w []int64
+		for i := 0; i < n; i++ {
+			if i%2 == odd {
+				w = append(w, int64(i))
+			}
+			if i%4 == 3 {
+				w = append(w, int64(i)) // the group message after the direct one
+			}
+		}
+		return w
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, c := range []struct {
+		g    *got
+		want []int64
+	}{{&ga, want(0)}, {&gb, want(1)}} {
+		for {
+			c.g.mu.Lock()
+			seen := append([]int64(nil), c.g.seen...)
+			c.g.mu.Unlock()
+			if len(seen) >= len(c.want) || time.Now().After(deadline) {
+				if fmt.Sprint(seen) != fmt.Sprint(c.want) {
+					t.Fatalf("got %v\nwant %v", seen, c.want)
+				}
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }
