@@ -220,7 +220,9 @@ func connectAll(ctx context.Context, addrs []string, rooms []*Room, n, par int, 
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			addr := addrs[(i/len(rooms))%len(addrs)]
+			// Member k of room r goes to process (k+r) mod len(addrs): each room is split evenly,
+			// and the rooms' senders (member 0) are spread over the processes too.
+			addr := addrs[(i/len(rooms)+i%len(rooms))%len(addrs)]
 			c, err := connect(ctx, hc, addr, rooms[i%len(rooms)], fmt.Sprintf("%s%d", prefix, i))
 			if err != nil {
 				errs <- err
