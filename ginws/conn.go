@@ -36,10 +36,11 @@ const (
 //
 // # Concurrency
 //
-// SendText, SendBinary, SendJSON, Close, the group methods and the accessors are safe to call from
+// SendText, SendBinary, SendJSON, SendPrepared, Close, the group methods and the accessors are safe to call from
 // any goroutine — from handlers, and from goroutines the consumer starts (which should stop when
 // Context() is done). Sends never block: they queue the frame for the connection's writer and
-// return; a client that lets more than Config.OutboundLimit bytes pile up is closed as slow.
+// return; a client that lets more than Config.OutboundLimit bytes (or WithOutboundLimit's) pile up
+// is closed as slow.
 // Accept may only be called from Connect.
 type Conn struct {
 	srv         *Server
@@ -71,6 +72,8 @@ type Conn struct {
 	readDeadline  int64 // likewise for reads; reader goroutine only
 	flags         atomic.Uint32
 	outBytes      int
+	outboundLimit int   // set by Accept, under mu
+	readLimit     int64 // set by Accept, before the reader starts
 	inboxCap      int32
 	pendingEvents int32
 	pendingFrames int32
@@ -168,8 +171,10 @@ func (c *Conn) Subprotocol() string { return c.subprotocol }
 type AcceptOption func(*acceptOptions)
 
 type acceptOptions struct {
-	subprotocol string
-	header      http.Header
+	subprotocol   string
+	header        http.Header
+	readLimit     int64
+	outboundLimit int
 }
 
 // WithSubprotocol selects one of the subprotocols the client offered (Scope.Subprotocols).
@@ -185,6 +190,21 @@ func WithHeader(key, value string) AcceptOption {
 		}
 		o.header.Add(key, value)
 	}
+}
+
+// WithReadLimit overrides Config.ReadLimit for this connection: the largest message, in bytes,
+// its client may send. An endpoint that takes big messages (a document editor) can raise it
+// without raising it for every route of the server. n <= 0 keeps the server's limit.
+func WithReadLimit(n int64) AcceptOption {
+	return func(o *acceptOptions) { o.readLimit = n }
+}
+
+// WithOutboundLimit overrides Config.OutboundLimit for this connection: how many bytes may wait to
+// be written to its client before it is closed as slow. An endpoint that sends big messages (a
+// whole document to a newcomer) can raise it for its own connections. n <= 0 keeps the server's
+// limit.
+func WithOutboundLimit(n int) AcceptOption {
+	return func(o *acceptOptions) { o.outboundLimit = n }
 }
 
 // Accept completes the handshake: the client gets 101 Switching Protocols and the connection opens.
@@ -229,7 +249,14 @@ func (c *Conn) Accept(opts ...AcceptOption) error {
 		return fmt.Errorf("ginws: upgrade: %w", err)
 	}
 	c.nc, c.subprotocol = ws.NetConn(), ws.Subprotocol()
+	c.readLimit, c.outboundLimit = c.srv.cfg.ReadLimit, c.srv.cfg.OutboundLimit
+	if o.readLimit > 0 {
+		c.readLimit = o.readLimit
+	}
 	c.mu.Lock()
+	if o.outboundLimit > 0 {
+		c.outboundLimit = o.outboundLimit
+	}
 	c.state = stateOpen
 	// Shutdown may have begun while the 101 was being written, when this connection still
 	// looked like a handshake: it is closed like the others.

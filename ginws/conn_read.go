@@ -28,7 +28,7 @@ type readState struct {
 // readLoop reads the client's frames until the connection ends.
 func (c *Conn) readLoop() {
 	rs := &c.rs
-	rs.parser.limit = c.srv.cfg.ReadLimit
+	rs.parser.limit = c.readLimit
 	for {
 		if rs.buf == nil {
 			// Idle: wait for the next byte without holding a buffer.
@@ -178,7 +178,7 @@ func (c *Conn) protocolClose(perr *CloseError) {
 	c.releaseRead()
 	switch perr.Code {
 	case CloseMessageTooBig:
-		c.Logger().Info("ginws: message over ReadLimit; closing with 1009", "read_limit", c.srv.cfg.ReadLimit)
+		c.Logger().Info("ginws: message over ReadLimit; closing with 1009", "read_limit", c.readLimit)
 	case CloseInvalidPayload:
 		c.Logger().Info("ginws: invalid UTF-8 from the client; closing with 1007", "what", perr.Reason)
 	default:

@@ -112,7 +112,7 @@ func (c *Conn) enqueue(f outFrame) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	if c.outBytes+f.size() > c.srv.cfg.OutboundLimit {
+	if c.outBytes+f.size() > c.outboundLimit {
 		c.slowLocked("outbound queue over OutboundLimit")
 		c.mu.Unlock()
 		return ErrSlowClient

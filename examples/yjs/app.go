@@ -50,14 +50,13 @@ type App struct {
 
 const cookieName = "yjs_session"
 
-// maxDocument bounds a room's document, and so the frames the socket reads and queues.
+// maxDocument bounds a room's document, and so the frames a Yjs socket reads and queues (ginws/yjs
+// accepts its connections with limits sized from it; other routes keep the server's defaults).
 const maxDocument = 16 << 20
 
 // NewApp builds the app.
 func NewApp(o Options) *App {
-	// A newcomer receives the whole document in one frame, and a client back from offline
-	// editing may send as much: frames and queues must fit the largest document allowed.
-	ws := ginws.New(ginws.Config{Layer: o.Layer, Logger: o.Logger, ReadLimit: maxDocument, OutboundLimit: 2 * maxDocument})
+	ws := ginws.New(ginws.Config{Layer: o.Layer, Logger: o.Logger})
 	ys := yjs.New(ws, yjs.Config{Store: o.Store, Logger: o.Logger, MaxUpdateSize: maxDocument, MaxDocumentSize: maxDocument})
 
 	r := gin.New()

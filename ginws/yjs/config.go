@@ -87,14 +87,15 @@ type Config struct {
 	UnloadDelay time.Duration
 
 	// MaxUpdateSize is the largest document update (sync step 2 or update message) a client may
-	// send; a larger one closes the connection with 1009. The ginws Server's ReadLimit (default
-	// 64 KiB) bounds every frame first: raise it along with this. Optional. Default 8 MiB.
+	// send; a larger one closes the connection with 1009. Yjs connections are accepted with a
+	// read limit of this size, whatever the ginws Server's ReadLimit. Optional. Default 8 MiB.
 	MaxUpdateSize int
 
 	// MaxDocumentSize bounds a room's document (its merged update plus updates not yet merged);
 	// an update that would grow it further is refused and its connection closed with 4413,
-	// which y-websocket clients take as final. The ginws Server's OutboundLimit (default 1 MiB)
-	// must exceed the largest document a client is sent in one frame. Optional. Default 32 MiB.
+	// which y-websocket clients take as final. Yjs connections are accepted with an outbound limit
+	// of twice this size (a newcomer is sent the whole document in one frame), whatever the ginws
+	// Server's OutboundLimit. Optional. Default 32 MiB.
 	MaxDocumentSize int
 
 	// MaxAwarenessClients bounds the awareness states a room keeps; states of new clients beyond

@@ -52,7 +52,13 @@ func (c *consumer) Connect(ctx context.Context) error {
 		}
 		return ginws.Refuse(http.StatusServiceUnavailable, "yjs: room unavailable: "+err.Error())
 	}
-	if err := c.Accept(); err != nil {
+	// A Yjs socket carries bigger messages than the server's defaults are made for: offline edits
+	// arrive in one sync step 2, and a newcomer is sent the whole document in one frame.
+	limits := []ginws.AcceptOption{
+		ginws.WithReadLimit(int64(s.cfg.MaxUpdateSize) + frameSlack),
+		ginws.WithOutboundLimit(2*s.cfg.MaxDocumentSize + frameSlack),
+	}
+	if err := c.Accept(limits...); err != nil {
 		s.release(r)
 		return err
 	}
@@ -66,6 +72,9 @@ func (c *consumer) Connect(ctx context.Context) error {
 	}
 	return nil
 }
+
+// frameSlack covers a y-protocols message's header around an update (type, sync type, length).
+const frameSlack = 64
 
 func refusal(err error, status int) error {
 	var re *ginws.RefuseError

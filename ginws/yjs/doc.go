@@ -13,7 +13,7 @@
 // Mount the consumer on a catch-all route; a y-websocket client appends "/" and the room name to
 // its server URL:
 //
-//	ws := ginws.New(ginws.Config{Layer: layer, ReadLimit: 8 << 20, OutboundLimit: 64 << 20})
+//	ws := ginws.New(ginws.Config{Layer: layer})
 //	ys := yjs.New(ws, yjs.Config{Store: store})
 //	r.GET("/yjs/*room", auth, ws.Mount(ys.Consumer))
 //	// client: new WebsocketProvider("ws://host/yjs", "notes/2024", ydoc)
@@ -50,8 +50,8 @@
 //
 // # Sizes
 //
-// The ginws Server bounds frames: its ReadLimit (default 64 KiB) must admit the largest update a
-// client sends (offline edits arrive as one sync step 2), and its OutboundLimit (default 1 MiB)
-// the largest document a joining client is sent; a client over either is closed and reconnects
-// in a loop. Raise both for real documents, as in the example above.
+// A Yjs connection is accepted with its own limits, whatever the ginws Server's ReadLimit and
+// OutboundLimit (which suit chat messages): it may send updates of up to Config.MaxUpdateSize
+// (offline edits arrive as one sync step 2) and queue up to twice Config.MaxDocumentSize (a
+// newcomer is sent the whole document in one frame).
 package yjs

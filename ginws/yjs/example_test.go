@@ -14,7 +14,7 @@ import (
 // A Gin app serving Yjs rooms to y-websocket clients: new WebsocketProvider("ws://host/yjs",
 // "notes/2024", ydoc) joins the room "notes/2024".
 func Example() {
-	ws := ginws.New(ginws.Config{ReadLimit: 8 << 20, OutboundLimit: 64 << 20})
+	ws := ginws.New(ginws.Config{}) // Yjs connections get limits sized for documents
 	ys := yjs.New(ws, yjs.Config{
 		Authorize: func(ctx context.Context, s *ginws.Scope, room string) (yjs.Access, error) {
 			if s.QueryValue("view") == "1" {

@@ -59,7 +59,7 @@ type app struct {
 // ?view=1 and none for ?deny=1. Everything is shut down when the test ends.
 func newApp(t testing.TB, layer ginws.Layer, cfg yjs.Config) *app {
 	t.Helper()
-	ws := ginws.New(ginws.Config{Layer: layer, Logger: quietLogger(), ReadLimit: 1 << 20, OutboundLimit: 8 << 20})
+	ws := ginws.New(ginws.Config{Layer: layer, Logger: quietLogger()})
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
 	}
