@@ -120,3 +120,16 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCompact compacts the merged 1 000-update document (what a room does after each merge
+// of its tail).
+func BenchmarkCompact(b *testing.B) {
+	_, merged := benchUpdates(b)
+	b.SetBytes(int64(len(merged)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := yupdate.Compact(merged); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -49,7 +49,7 @@ func TestCompactJoinsTyping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantD := section(1, c, 2).byte(4|0x80).uint(c).uint(1).str("😀中!").uint(1).uint(c).uint(1).uint(1).uint(2).bytes()
+	wantD := section(1, c, 2).byte(4 | 0x80).uint(c).uint(1).str("😀中!").uint(1).uint(c).uint(1).uint(1).uint(2).bytes()
 	if !bytes.Equal(d, wantD) {
 		t.Errorf("Diff of the compacted update =\n%x, want\n%x", d, wantD)
 	}
@@ -131,7 +131,7 @@ func TestCompactKeepsUnjoinable(t *testing.T) {
 func TestCompactKeepsSections(t *testing.T) {
 	two := new(builder).uint(2).
 		uint(1).uint(4).uint(0).byte(4).uint(1).str("t").str("a").
-		uint(1).uint(4).uint(1).byte(4|0x80).uint(4).uint(0).str("b").
+		uint(1).uint(4).uint(1).byte(4 | 0x80).uint(4).uint(0).str("b").
 		uint(0).bytes()
 	if got := mustCompact(t, two); !bytes.Equal(got, two) {
 		t.Errorf("Compact joined across sections:\n%x\n%x", two, got)

@@ -44,6 +44,9 @@ func FuzzUpdate(f *testing.F) {
 			if yupdate.IsEmpty(update) {
 				t.Fatal("IsEmpty of a malformed update")
 			}
+			if _, err := yupdate.Compact(update); !errors.Is(err, yupdate.ErrMalformed) {
+				t.Fatalf("Compact accepted what Validate refused: %v", err)
+			}
 			return
 		}
 		own, err := yupdate.StateVector(update)
@@ -59,6 +62,21 @@ func FuzzUpdate(f *testing.F) {
 		}
 		if err := yupdate.Validate(merged); err != nil {
 			t.Fatalf("Merge wrote an invalid update %x: %v", merged, err)
+		}
+		// Compact keeps the state vector and is idempotent.
+		compacted, err := yupdate.Compact(merged)
+		if err != nil {
+			t.Fatalf("Compact of a valid update: %v", err)
+		}
+		if err := yupdate.Validate(compacted); err != nil {
+			t.Fatalf("Compact wrote an invalid update %x: %v", compacted, err)
+		}
+		svM, _ := yupdate.StateVector(merged)
+		if svC, _ := yupdate.StateVector(compacted); !bytes.Equal(svM, svC) {
+			t.Fatalf("Compact changed the state vector %x -> %x", svM, svC)
+		}
+		if again, err := yupdate.Compact(compacted); err != nil || !bytes.Equal(again, compacted) {
+			t.Fatalf("Compact is not idempotent: %x -> %x, %v", compacted, again, err)
 		}
 		vs := [][]byte{own, {0}}
 		if svErr == nil {
