@@ -2,8 +2,10 @@ package yupdate_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os/exec"
 	"testing"
 
@@ -271,4 +273,19 @@ func TestCompactMatchesLiveDocument(t *testing.T) {
 		cases = append(cases, checkCase{Name: s.Name, Roots: s.Roots, Candidate: hexAll(compacted), Expect: s.Updates})
 	}
 	runChecker(t, cases)
+}
+
+// A merged document keeps every keystroke as its own item; Compact joins them as a live Yjs
+// document does.
+func ExampleCompact() {
+	// "hello", then " world", as two updates of client 1.
+	hello, _ := hex.DecodeString("01010100040101740568656c6c6f00")
+	world, _ := hex.DecodeString("010101058401040620776f726c6400")
+	merged, _ := yupdate.Merge(hello, world)
+	compacted, _ := yupdate.Compact(merged)
+	fmt.Printf("merged:    %x\n", merged)
+	fmt.Printf("compacted: %x\n", compacted)
+	// Output:
+	// merged:    01020100040101740568656c6c6f8401040620776f726c6400
+	// compacted: 01010100040101740b68656c6c6f20776f726c6400
 }
