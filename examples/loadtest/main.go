@@ -11,6 +11,7 @@
 //	go run . -mode rate -rate 20 -duration 10s          # latency at a fixed rate per room
 //	go run . -mode churn -cycles 10000                  # goroutines and heap back at baseline?
 //	go run . -mode fanout -servers ginws,ginws-redis    # two chat processes sharing rooms through Redis
+//	go run . -mode fanout -servers ginws-redis -linger 2ms  # ... with the layer's ReceiveLinger
 //	go run . -mode fanout -addr 127.0.0.1:8001,127.0.0.1:8002 -pid 101,102 -redis 127.0.0.1:6379
 //
 // The server "ginws-redis" is two examples/chat processes with -layer redis://127.0.0.1:6379/7 (DB 7
@@ -48,6 +49,7 @@ func main() {
 	repo := flag.String("repo", "", "ginws repository root (default: found from the working directory)")
 	addr := flag.String("addr", "", "load a server already running at `host:port` instead of starting the servers; several comma-separated addresses are processes of one server sharing rooms (clients of each room are split over them)")
 	pid := flag.String("pid", "", "with -addr: the server's process IDs (comma-separated, in the order of -addr), to read their RSS and CPU time")
+	linger := flag.Duration("linger", 0, "ginws-redis: the chat processes' Redis layer ReceiveLinger (e.g. 2ms)")
 	redisAddr := flag.String("redis", "", "with -addr: `host:port` of the Redis the server's processes share, to report its CPU time")
 	flag.Parse()
 
@@ -60,6 +62,7 @@ func main() {
 		}
 		*repo = r
 	}
+	defaultRedis.linger = *linger
 	names := strings.Split(*servers, ",")
 	var targets map[string]Target
 	if *addr != "" {

@@ -19,14 +19,21 @@ import (
 
 // redisRef is the Redis a multi-process server uses: a database the tool may empty.
 type redisRef struct {
-	addr string
-	db   int
+	addr   string
+	db     int
+	linger time.Duration // the processes' redislayer ReceiveLinger (-linger)
 }
 
 // defaultRedis is DB 7 of the local Redis, which nothing else in the repository uses.
 var defaultRedis = redisRef{addr: "127.0.0.1:6379", db: 7}
 
-func (r redisRef) url() string { return fmt.Sprintf("redis://%s/%d", r.addr, r.db) }
+func (r redisRef) url() string {
+	u := fmt.Sprintf("redis://%s/%d", r.addr, r.db)
+	if r.linger > 0 {
+		u += "?linger=" + r.linger.String()
+	}
+	return u
+}
 
 // flush empties the database, so that a run starts without the groups of an earlier one.
 func (r redisRef) flush(ctx context.Context) error {

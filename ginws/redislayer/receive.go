@@ -278,6 +278,13 @@ func (l *Layer) loop(c rueidis.Client, key string) {
 		}
 		if len(items) > 0 {
 			l.dispatch(items)
+			if l.cfg.ReceiveLinger > 0 && len(items) < l.cfg.ReceiveBatch {
+				select { // let the next messages gather, to be popped and written together
+				case <-time.After(l.cfg.ReceiveLinger):
+				case <-l.ctx.Done():
+					return
+				}
+			}
 		}
 	}
 }

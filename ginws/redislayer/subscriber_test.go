@@ -226,3 +226,43 @@ func TestBatchKeepsOrder(t *testing.T) {
 		}
 	}
 }
+
+// With ReceiveLinger the loop pauses between pops; messages still all arrive, in order, and Close
+// does not wait for the pause.
+func TestReceiveLinger(t *testing.T) {
+	l := newLayer(t, redislayer.Config{ReceiveLinger: 50 * time.Millisecond})
+	ch, _ := l.NewChannel(ctxT(t), "")
+	got := make(chan int64, 10)
+	u, err := l.Subscribe(ch, func(e *ginws.Envelope) error {
+		i, _ := e.Message.Int("i")
+		got <- i
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u()
+	for i := 0; i < 5; i++ {
+		if err := l.Send(ctxT(t), ch, ginws.Message{"type": "m", "i": i}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := int64(0); i < 5; i++ {
+		select {
+		case g := <-got:
+			if g != i {
+				t.Fatalf("got message %d, want %d", g, i)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("message %d did not arrive", i)
+		}
+	}
+	start := time.Now()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Close took %v", d)
+	}
+}

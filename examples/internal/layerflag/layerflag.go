@@ -4,6 +4,7 @@
 //	"redis://host:port/db"               the Redis layer (channels_redis compatible)
 //	"redis://a:6379/0,redis://b:6379/0"  the Redis layer with one shard per URL
 //	"redis://host:6379/0?prefix=myapp"   ... with a key prefix other than "asgi"
+//	"redis://host:6379/0?linger=2ms"     ... with redislayer.Config.ReceiveLinger
 package layerflag
 
 import (
@@ -12,13 +13,14 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"time"
 
 	"ginws.dev/ginws"
 	"ginws.dev/ginws/redislayer"
 )
 
 // Usage describes the flag's values, for flag.String's usage text.
-const Usage = `channel layer: "memory", or Redis URLs "redis://host:port/db[,redis://...][?prefix=asgi]" (one per shard)`
+const Usage = `channel layer: "memory", or Redis URLs "redis://host:port/db[,redis://...][?prefix=asgi&linger=2ms]" (one per shard)`
 
 // Parse returns the layer s names and the function that closes it.
 func Parse(s string, log *slog.Logger) (ginws.Layer, func() error, error) {
@@ -44,6 +46,14 @@ func Parse(s string, log *slog.Logger) (ginws.Layer, func() error, error) {
 			cfg.Prefix = p
 		}
 		q.Del("prefix")
+		if v := q.Get("linger"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return nil, nil, fmt.Errorf("layer %q: linger: want a duration such as 2ms", part)
+			}
+			cfg.ReceiveLinger = d
+		}
+		q.Del("linger")
 		u.RawQuery = q.Encode()
 		cfg.Hosts = append(cfg.Hosts, u.String())
 	}

@@ -33,7 +33,7 @@ func TestMemory(t *testing.T) {
 }
 
 func TestBad(t *testing.T) {
-	for _, s := range []string{"memcached://x", "redis://a/0?prefix=x,redis://b/0?prefix=y", "::"} {
+	for _, s := range []string{"memcached://x", "redis://a/0?prefix=x,redis://b/0?prefix=y", "::", "redis://a/0?linger=soon"} {
 		if _, _, err := layerflag.Parse(s, slog.Default()); err == nil {
 			t.Errorf("Parse(%q) succeeded", s)
 		}
@@ -50,7 +50,7 @@ func TestRedis(t *testing.T) {
 	} else {
 		c.Close()
 	}
-	l, closeFn, err := layerflag.Parse("redis://127.0.0.1:6379/1?prefix=layerflagtest,redis://127.0.0.1:6379/2", slog.Default())
+	l, closeFn, err := layerflag.Parse("redis://127.0.0.1:6379/1?prefix=layerflagtest&linger=1ms,redis://127.0.0.1:6379/2", slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
