@@ -12,12 +12,16 @@
 //	go run . -mode churn -cycles 10000                  # goroutines and heap back at baseline?
 //	go run . -mode fanout -servers ginws,ginws-redis    # two chat processes sharing rooms through Redis
 //	go run . -mode fanout -servers ginws-redis -linger 2ms  # ... with the layer's ReceiveLinger
+//	go run . -mode fanout -servers ginws-redis,django-redis  # ... against Django Channels
 //	go run . -mode fanout -addr 127.0.0.1:8001,127.0.0.1:8002 -pid 101,102 -redis 127.0.0.1:6379
 //
 // The server "ginws-redis" is two examples/chat processes with -layer redis://127.0.0.1:6379/7 (DB 7
 // is emptied before each run); the clients of each room are split between them, so half of every
 // room's deliveries cross Redis. Its CPU figure is the sum of both processes; Redis's own CPU time is
-// reported beside it.
+// reported beside it. The server "django-redis" is the same for Django Channels: two Daphne
+// processes serving the Channels tutorial chat on channels_redis (DB 7, prefix "asgi"), started
+// through ginws/redislayer/djangotest/cmd/daphnechat; it needs Debian's python3 with
+// python3-django-channels, python3-channels-redis and python3-daphne.
 //
 // Every run checks that every member of every room received every message of its room, in order,
 // and exits non-zero when one did not.

@@ -162,6 +162,9 @@ func ratios(w io.Writer, mode string, rs []Result) {
 			fmt.Sprintf("target: ginws-redis (two processes over Redis) ≥ 80 000 deliveries/s (%.0f)", r.DeliveriesPerSec())))
 		lines = append(lines, verdict(r.Lost == 0 && r.Err == nil, fmt.Sprintf("ginws-redis lost no message (%d lost)", r.Lost)))
 	}
+	if mode == "fanout" {
+		lines = append(lines, djangoRatios(find)...)
+	}
 	for _, r := range rs {
 		if r.Err != nil {
 			lines = append(lines, fmt.Sprintf("note: the %s run failed (%v); its row stops where it failed", r.Server, r.Err))

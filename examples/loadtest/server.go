@@ -28,8 +28,9 @@ type Target struct {
 	pid  int    // its process, if known
 	pids []int  // with several external processes: theirs, in the order of addr
 
-	procs int       // how many processes to start (default 1); the clients of each room are split over them
-	redis *redisRef // the Redis the processes share, emptied before each start and measured
+	procs    int       // how many processes to start (default 1); the clients of each room are split over them
+	redis    *redisRef // the Redis the processes share, emptied before each start and measured
+	launcher bool      // bin starts the procs processes itself and prints their -addr and -pid (django.go)
 }
 
 // buildTargets compiles the servers into dir. repo is the ginws repository root.
@@ -53,12 +54,19 @@ func buildTargets(ctx context.Context, repo, dir string, names []string) (map[st
 			}
 			out[name] = Target{Name: name, bin: bin, args: args, procs: 2, redis: &r}
 			continue
+		case "django-redis":
+			t, err := buildDjango(ctx, repo, dir)
+			if err != nil {
+				return nil, err
+			}
+			out[name] = t
+			continue
 		case "gorilla":
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", here, "-o", bin, "./cmd/gorillahub")
 		case "melody":
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", here, "-o", bin, "./cmd/melodychat")
 		default:
-			return nil, fmt.Errorf("unknown server %q (ginws, ginws-redis, gorilla, melody)", name)
+			return nil, fmt.Errorf("unknown server %q (ginws, ginws-redis, django-redis, gorilla, melody)", name)
 		}
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("building %s: %v\n%s", name, err, b)
@@ -111,6 +119,9 @@ func (t Target) Start(ctx context.Context) (*Proc, error) {
 		if err := t.redis.flush(ctx); err != nil {
 			return nil, fmt.Errorf("%s: emptying Redis DB %d: %w", t.Name, t.redis.db, err)
 		}
+	}
+	if t.launcher {
+		return t.startLauncher(ctx)
 	}
 	p, err := t.startOne(ctx)
 	if err != nil {
