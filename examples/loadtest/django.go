@@ -37,9 +37,10 @@ var errNoDjango = errors.New("django-redis needs Django Channels, channels_redis
 // ginws-only linger option.
 var djangoRedis = redisRef{addr: defaultRedis.addr, db: defaultRedis.db}
 
-// checkDjango reports whether Debian's python3 can import what the Django chat needs.
-func checkDjango(ctx context.Context) error {
-	out, err := exec.CommandContext(ctx, djangoPython, "-c", "import django, channels, channels_redis, daphne").CombinedOutput()
+// checkDjango reports whether python (Debian's python3 for the tool) can import what the Django
+// chat needs.
+func checkDjango(ctx context.Context, python string) error {
+	out, err := exec.CommandContext(ctx, python, "-c", "import django, channels, channels_redis, daphne").CombinedOutput()
 	if err == nil {
 		return nil
 	}
@@ -50,12 +51,12 @@ func checkDjango(ctx context.Context) error {
 	if detail == "" {
 		detail = err.Error()
 	}
-	return fmt.Errorf("%w (%s: %s); install them with: %s", errNoDjango, djangoPython, detail, djangoInstallHint)
+	return fmt.Errorf("%w (%s: %s); install them with: %s", errNoDjango, python, detail, djangoInstallHint)
 }
 
 // buildDjango checks that Django Channels is installed and compiles daphnechat into dir.
 func buildDjango(ctx context.Context, repo, dir string) (Target, error) {
-	if err := checkDjango(ctx); err != nil {
+	if err := checkDjango(ctx, djangoPython); err != nil {
 		return Target{}, err
 	}
 	bin := filepath.Join(dir, "daphnechat")

@@ -35,7 +35,7 @@ func TestDjangoFanOut(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := checkDjango(ctx); err != nil {
+	if err := checkDjango(ctx, djangoPython); err != nil {
 		skipOrFail(t, err.Error())
 	}
 	repo, err := findRepo()
@@ -95,6 +95,19 @@ func TestDjangoRatios(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// Without Django Channels, the django-redis server fails with the apt packages to install.
+func TestDjangoMissing(t *testing.T) {
+	err := checkDjango(context.Background(), "/nonexistent/python3")
+	if !errors.Is(err, errNoDjango) {
+		t.Fatalf("checkDjango without python = %v, want errNoDjango", err)
+	}
+	for _, pkg := range []string{"python3-django-channels", "python3-channels-redis", "python3-daphne"} {
+		if !strings.Contains(err.Error(), pkg) {
+			t.Errorf("the error does not name %s: %v", pkg, err)
 		}
 	}
 }
