@@ -21,7 +21,9 @@ func (e AwarenessEntry) IsRemoval() bool { return string(e.State) == "null" }
 
 // DecodeAwareness reads an awareness update: a varuint count, then per client its ID, clock and
 // state as a JSON string. Every state must be valid JSON, because y-protocols calls JSON.parse
-// on it and a peer receiving anything else would throw. Errors wrap ErrMalformed.
+// on it and a peer receiving anything else would throw, and client IDs and clocks must be at most
+// 2^53-1 (Number.MAX_SAFE_INTEGER), beyond which lib0 in JavaScript throws. Errors wrap
+// ErrMalformed.
 func DecodeAwareness(update []byte) ([]AwarenessEntry, error) {
 	d := lib0.NewDecoder(update)
 	n, err := d.ReadVarUint()

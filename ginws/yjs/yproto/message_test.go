@@ -184,7 +184,7 @@ func TestDecodeAwarenessMalformed(t *testing.T) {
 func TestAwarenessRoundTripBigIDs(t *testing.T) {
 	in := []yproto.AwarenessEntry{
 		{ClientID: 1<<53 - 1, Clock: 3, State: []byte(`{"user":{"name":"Zoë 😀"}}`)},
-		{ClientID: 1<<64 - 1, Clock: 1<<64 - 1, State: nil},
+		{ClientID: 1<<53 - 1, Clock: 1<<53 - 1, State: nil},
 	}
 	out, err := yproto.DecodeAwareness(yproto.AppendAwarenessUpdate(nil, in))
 	if err != nil {
@@ -193,6 +193,23 @@ func TestAwarenessRoundTripBigIDs(t *testing.T) {
 	if len(out) != 2 || out[0].ClientID != in[0].ClientID || string(out[0].State) != string(in[0].State) ||
 		out[1].ClientID != in[1].ClientID || out[1].Clock != in[1].Clock || !out[1].IsRemoval() {
 		t.Fatalf("round trip = %+v", out)
+	}
+}
+
+// Client IDs and clocks JavaScript cannot read exactly (y-protocols peers would throw on them)
+// are malformed, whichever entry holds them.
+func TestAwarenessBeyond2To53IsMalformed(t *testing.T) {
+	ok := yproto.AwarenessEntry{ClientID: 7, Clock: 1, State: []byte("{}")}
+	for name, bad := range map[string]yproto.AwarenessEntry{
+		"client 2^64-1": {ClientID: 1<<64 - 1, Clock: 1, State: []byte("{}")},
+		"client 2^53":   {ClientID: 1 << 53, Clock: 1, State: []byte("{}")},
+		"clock 2^64-1":  {ClientID: 1, Clock: 1<<64 - 1, State: []byte("{}")},
+		"clock 2^53":    {ClientID: 1, Clock: 1 << 53, State: []byte("null")},
+	} {
+		in := yproto.AppendAwarenessUpdate(nil, []yproto.AwarenessEntry{ok, bad})
+		if _, err := yproto.DecodeAwareness(in); !errors.Is(err, yproto.ErrMalformed) {
+			t.Errorf("%s: DecodeAwareness = %v, want ErrMalformed", name, err)
+		}
 	}
 }
 

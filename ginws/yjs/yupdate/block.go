@@ -87,8 +87,8 @@ func readBlock(d *lib0.Decoder, client, clock uint64) (block, error) {
 	if b.length == 0 {
 		return b, detail("struct of length 0 at %d:%d", client, clock)
 	}
-	if clock+b.length < clock {
-		return b, detail("clock overflow at %d:%d", client, clock)
+	if clock+b.length > lib0.MaxSafeInteger { // both are at most 2^53-1: no uint64 wrap
+		return b, detail("clock beyond 2^53-1 at %d:%d", client, clock)
 	}
 	return b, nil
 }

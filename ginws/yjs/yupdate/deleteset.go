@@ -71,8 +71,8 @@ func readDeleteSet(d *lib0.Decoder, keep bool) (ds deleteSet, canonical bool, er
 			if err != nil {
 				return nil, false, wrap("deleted length", err)
 			}
-			if clock+length < clock {
-				return nil, false, errorf("deleted range %d:%d+%d overflows", client, clock, length)
+			if clock+length > lib0.MaxSafeInteger {
+				return nil, false, errorf("deleted range %d:%d+%d goes beyond 2^53-1", client, clock, length)
 			}
 			if keep {
 				ds[at].ranges = append(ds[at].ranges, dsRange{clock, length})

@@ -5,8 +5,11 @@
 //
 // An update lists structs per client (Items with content, GC ranges of garbage-collected
 // content, Skip ranges marking gaps), then a delete set. Clocks count content units: UTF-16 code
-// units for text, elements for arrays, 1 for everything else. Client IDs and clocks are uint64;
-// note that JavaScript peers cannot read integers above 2^53-1.
+// units for text, elements for arrays, 1 for everything else. Client IDs and clocks are uint64
+// but every integer read is at most 2^53-1 (JavaScript's Number.MAX_SAFE_INTEGER), and so is
+// every struct's and deleted range's end clock: lib0 in JavaScript throws on larger integers, so
+// an update holding one would make the document unreadable for every Yjs peer it reached. Such
+// input is malformed for every function here.
 //
 // The functions follow Yjs 13.6 (Y.mergeUpdates, Y.encodeStateVectorFromUpdate, Y.diffUpdate)
 // and produce the same bytes for updates made by Yjs. Content values (JSON, lib0 "any", embeds,
@@ -15,8 +18,8 @@
 //
 // Validation is strict so that a server can refuse poison before it reaches a room: malformed
 // varints, lengths beyond the input, invalid UTF-8, content that is not JSON where Yjs will
-// JSON.parse it, unknown content or type references, zero-length structs, clock overflow and bytes
-// after the delete set are all errors wrapping ErrMalformed.
+// JSON.parse it, unknown content or type references, zero-length structs, integers and clocks
+// above 2^53-1 and bytes after the delete set are all errors wrapping ErrMalformed.
 //
 // Concurrency: all functions are pure and safe for concurrent use. Outputs never alias inputs.
 package yupdate

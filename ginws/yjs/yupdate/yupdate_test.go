@@ -10,8 +10,8 @@ import (
 	"ginws.dev/ginws/yjs/yupdate"
 )
 
-// builder writes v1 updates by hand, for cases no Yjs client can produce (client IDs above
-// 2^53) and for malformed input.
+// builder writes v1 updates by hand, for cases no Yjs client produces (client IDs near 2^53)
+// and for malformed input.
 type builder struct{ b []byte }
 
 func (u *builder) uint(v uint64) *builder { u.b = lib0.AppendVarUint(u.b, v); return u }
@@ -63,9 +63,10 @@ func TestEmptyUpdates(t *testing.T) {
 	}
 }
 
-// Client IDs and clocks beyond JavaScript's 2^53 survive merge, state vector and diff.
-func TestClientIDsBeyond2To53(t *testing.T) {
-	for _, client := range []uint64{1<<53 + 1, math.MaxUint64 - 1} {
+// Client IDs up to JavaScript's Number.MAX_SAFE_INTEGER (2^53-1, which Yjs reads) survive
+// merge, state vector and diff.
+func TestClientIDsUpTo2To53(t *testing.T) {
+	for _, client := range []uint64{1 << 52, 1<<53 - 1} {
 		first := rootString(client, 0, "héllo😀") // 7 UTF-16 units
 		second := afterString(client, 7, "abc")
 		merged, err := yupdate.Merge(second, first)
@@ -168,9 +169,9 @@ func TestMergeJoinsDeleteSets(t *testing.T) {
 }
 
 func TestStateVectorCodec(t *testing.T) {
-	sv := map[uint64]uint64{1: 5, math.MaxUint64: 1, 1 << 53: 7, 300: 0}
+	sv := map[uint64]uint64{1: 5, 1<<53 - 1: 1, 1 << 52: 7, 300: 0}
 	enc := yupdate.EncodeStateVector(sv)
-	want := new(builder).uint(4).uint(math.MaxUint64).uint(1).uint(1 << 53).uint(7).uint(300).uint(0).uint(1).uint(5).bytes()
+	want := new(builder).uint(4).uint(1<<53 - 1).uint(1).uint(1 << 52).uint(7).uint(300).uint(0).uint(1).uint(5).bytes()
 	if !bytes.Equal(enc, want) {
 		t.Errorf("EncodeStateVector = %x, want %x (clients descending)", enc, want)
 	}
@@ -189,6 +190,9 @@ func TestStateVectorCodec(t *testing.T) {
 		"count too big":  {0xff, 0xff, 0x03, 1, 1},
 		"trailing bytes": {0, 0},
 		"overlong":       {0x80, 0x00},
+		"client 2^53":    new(builder).uint(1).uint(1 << 53).uint(1).bytes(),
+		"client 2^64-1":  new(builder).uint(1).uint(math.MaxUint64).uint(1).bytes(),
+		"clock 2^53":     new(builder).uint(1).uint(1).uint(1 << 53).bytes(),
 	} {
 		if _, err := yupdate.DecodeStateVector(bad); !errors.Is(err, yupdate.ErrMalformed) {
 			t.Errorf("%s: DecodeStateVector(%x) = %v", name, bad, err)
@@ -227,8 +231,15 @@ func TestMalformedUpdates(t *testing.T) {
 		"subdoc options not object": item(9, 1, 'g', lib0.AnyNull),
 		"gc of length 0":            section(1, 1, 0).byte(0).uint(0).uint(0).bytes(),
 		"skip of length 0":          section(1, 1, 0).byte(10).uint(0).uint(0).bytes(),
-		"clock overflow":            section(1, 1, math.MaxUint64-1).byte(0).uint(5).uint(0).bytes(),
+		"clock beyond 2^53-1":       section(1, 1, 1<<53-5).byte(0).uint(5).uint(0).bytes(),
+		"clock 2^64-2":              section(1, 1, math.MaxUint64-1).byte(0).uint(5).uint(0).bytes(),
+		"client 2^53":               rootString(1<<53, 0, "x"),
+		"client 2^64-1":             rootString(math.MaxUint64, 0, "x"),
+		"origin client 2^53":        section(1, 1, 0).byte(4 | 0x80).uint(1 << 53).uint(0).str("x").uint(0).bytes(),
+		"any int beyond 2^53-1":     item(8, 1, lib0.AnyInt, 0x80|0x3f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01),
+		"delete range beyond 2^53":  new(builder).uint(0).uint(1).uint(1).uint(1).uint(1<<53 - 1).uint(2).bytes(),
 		"delete range overflow":     new(builder).uint(0).uint(1).uint(1).uint(1).uint(math.MaxUint64).uint(2).bytes(),
+		"delete client 2^64-1":      new(builder).uint(0).uint(1).uint(math.MaxUint64).uint(1).uint(0).uint(1).bytes(),
 		"parent key not utf8":       section(1, 1, 0).byte(4).uint(1).raw(1, 0xff).str("x").uint(0).bytes(),
 		"parentSub truncated":       section(1, 1, 0).byte(8|0x20).uint(1).str("m").raw(5, 'a').bytes(),
 		"origin truncated":          section(1, 1, 0).byte(4 | 0x80).uint(1).bytes(),

@@ -4,8 +4,10 @@
 //
 // The Decoder is built for untrusted input. Every length it reads is checked against the bytes
 // that remain before anything is sliced or allocated, every error is returned (nothing panics),
-// and the results alias the input instead of copying it. Integers are uint64: lib0 in JavaScript
-// stops at 2^53-1, this package goes to 2^64-1 and rejects anything longer or overlong.
+// and the results alias the input instead of copying it. Integers are read as uint64 but only up
+// to MaxSafeInteger (2^53-1), as far as JavaScript numbers are exact: lib0 in JavaScript throws
+// (or silently rounds) beyond it, so a value a Go peer accepted above it would be poison to every
+// JavaScript peer it is relayed to. Overlong encodings, which lib0 never writes, are refused too.
 //
 // Concurrency: a Decoder is a cursor over a byte slice and must not be shared between goroutines;
 // the Append functions are pure and safe to call from anywhere.
@@ -17,9 +19,13 @@ import (
 	"unicode/utf8"
 )
 
-// maxVarUintLen is the longest varuint that fits 64 bits: 9 groups of 7 bits and a tenth byte
-// that may carry only the 64th bit.
-const maxVarUintLen = 10
+// MaxSafeInteger is JavaScript's Number.MAX_SAFE_INTEGER, 2^53-1: the largest integer the
+// Decoder accepts, in a varuint or as a varint's magnitude.
+const MaxSafeInteger = 1<<53 - 1
+
+// maxVarUintLen is the longest varuint up to MaxSafeInteger: 7 groups of 7 bits and an eighth
+// byte that carries the top 4 bits.
+const maxVarUintLen = 8
 
 // Decoder reads lib0 values from the front of a byte slice. The zero value reads nothing; use
 // NewDecoder. Slices it returns alias the input.
@@ -57,8 +63,8 @@ func (d *Decoder) ReadUint8() (byte, error) {
 }
 
 // ReadVarUint reads an unsigned integer of 7 bits a byte, least significant group first, the high
-// bit of each byte saying another follows. Values above 2^64-1 are ErrOverflow; an encoding with
-// a superfluous zero group at the end (which lib0 never writes) is ErrOverlong.
+// bit of each byte saying another follows. Values above MaxSafeInteger are ErrOverflow; an
+// encoding with a superfluous zero group at the end (which lib0 never writes) is ErrOverlong.
 func (d *Decoder) ReadVarUint() (uint64, error) {
 	var v uint64
 	for i := 0; i < maxVarUintLen; i++ {
@@ -67,7 +73,7 @@ func (d *Decoder) ReadVarUint() (uint64, error) {
 		}
 		b := d.buf[d.pos]
 		d.pos++
-		if i == maxVarUintLen-1 && b > 1 {
+		if i == maxVarUintLen-1 && b > 0x0f { // 7*7 + 4 bits = 53
 			return 0, ErrOverflow
 		}
 		v |= uint64(b&0x7f) << (7 * i)
@@ -83,7 +89,7 @@ func (d *Decoder) ReadVarUint() (uint64, error) {
 
 // ReadVarInt reads lib0's signed integer: the first byte holds a continuation bit (0x80), the sign
 // (0x40) and the 6 lowest bits of the magnitude; further bytes carry 7 bits each like a varuint.
-// A magnitude above 2^63-1 is ErrOverflow. lib0 can encode -0; it is returned as 0.
+// A magnitude above MaxSafeInteger is ErrOverflow. lib0 can encode -0; it is returned as 0.
 func (d *Decoder) ReadVarInt() (int64, error) {
 	if d.pos >= len(d.buf) {
 		return 0, ErrUnexpectedEnd
@@ -114,7 +120,7 @@ func (d *Decoder) ReadVarInt() (int64, error) {
 			}
 		}
 	}
-	if mag > math.MaxInt64 {
+	if mag > MaxSafeInteger {
 		return 0, ErrOverflow
 	}
 	if neg {

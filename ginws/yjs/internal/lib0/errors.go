@@ -6,8 +6,9 @@ import "errors"
 var (
 	// ErrUnexpectedEnd means a value, or a length it announced, runs past the end of the input.
 	ErrUnexpectedEnd = errors.New("lib0: unexpected end of input")
-	// ErrOverflow means an integer does not fit 64 bits (63 bits of magnitude for a varint).
-	ErrOverflow = errors.New("lib0: integer overflows 64 bits")
+	// ErrOverflow means an integer is above MaxSafeInteger (2^53-1), which JavaScript peers
+	// cannot read exactly (lib0 throws "Integer out of Range" on most such values).
+	ErrOverflow = errors.New("lib0: integer above 2^53-1")
 	// ErrOverlong means an integer ends with a superfluous zero group, which lib0 never writes.
 	ErrOverlong = errors.New("lib0: overlong integer encoding")
 	// ErrInvalidUTF8 means a string is not valid UTF-8 (lib0 decodes strings with a fatal

@@ -164,19 +164,23 @@ func TestGoldenAny(t *testing.T) {
 }
 
 func TestVarUintEdges(t *testing.T) {
-	max := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}
-	if got := AppendVarUint(nil, math.MaxUint64); !bytes.Equal(got, max) {
-		t.Fatalf("AppendVarUint(MaxUint64) = %x", got)
+	maxSafe := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f}
+	if got := AppendVarUint(nil, MaxSafeInteger); !bytes.Equal(got, maxSafe) {
+		t.Fatalf("AppendVarUint(MaxSafeInteger) = %x", got)
 	}
 	cases := []struct {
 		in   []byte
 		want uint64
 		err  error
 	}{
-		{max, math.MaxUint64, nil},
-		{[]byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01}, 1 << 63, nil},
+		{maxSafe, MaxSafeInteger, nil},
+		{[]byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x08}, 1 << 52, nil},
+		// Everything JavaScript cannot hold exactly is refused: 2^53, and 2^64-1 (the reviewer's
+		// client ID, on which lib0 throws "Integer out of Range").
+		{[]byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10}, 0, ErrOverflow},
+		{AppendVarUint(nil, math.MaxUint64), 0, ErrOverflow},
 		{[]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02}, 0, ErrOverflow},
-		{[]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x81, 0x00}, 0, ErrOverflow},
+		{[]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x8f, 0x00}, 0, ErrOverflow},
 		{[]byte{0x80, 0x00}, 0, ErrOverlong},
 		{[]byte{0xff, 0x80, 0x00}, 0, ErrOverlong},
 		{[]byte{}, 0, ErrUnexpectedEnd},
@@ -192,7 +196,7 @@ func TestVarUintEdges(t *testing.T) {
 }
 
 func TestVarIntEdges(t *testing.T) {
-	for _, v := range []int64{0, -1, 63, -64, math.MaxInt64, math.MinInt64 + 1, 1 << 62, -(1 << 62)} {
+	for _, v := range []int64{0, -1, 63, -64, MaxSafeInteger, -MaxSafeInteger, 1 << 52, -(1 << 52)} {
 		enc := AppendVarInt(nil, v)
 		got, err := NewDecoder(enc).ReadVarInt()
 		if err != nil || got != v {
@@ -205,7 +209,10 @@ func TestVarIntEdges(t *testing.T) {
 	}{
 		{[]byte{0x80, 0x00}, ErrOverlong},
 		{[]byte{0xc0}, ErrUnexpectedEnd},
-		{AppendVarInt(nil, math.MinInt64), ErrOverflow}, // magnitude 2^63 does not fit
+		{AppendVarInt(nil, MaxSafeInteger+1), ErrOverflow},
+		{AppendVarInt(nil, -MaxSafeInteger-1), ErrOverflow},
+		{AppendVarInt(nil, math.MaxInt64), ErrOverflow},
+		{AppendVarInt(nil, math.MinInt64), ErrOverflow},
 		{[]byte{0xbf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, ErrOverflow},
 	}
 	for _, c := range cases {
