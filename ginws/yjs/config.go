@@ -44,6 +44,13 @@ type Config struct {
 	// rooms emptying, not the process).
 	Store Store
 
+	// Namespace keeps this Server's rooms apart from those of other yjs.Servers on the same
+	// channel layer (a public and a private route, two apps): rooms talk through the group
+	// GroupNameIn(Namespace, room), so the same room name in two namespaces never shares edits.
+	// Give each namespace its own Store too (or its own redisstore prefix). It may not contain a
+	// NUL byte (New panics). Optional. Default "" (the group is GroupName(room)).
+	Namespace string
+
 	// RoomName names the room of a handshake (ypy's make_room_name). An error refuses the
 	// handshake: a *ginws.RefuseError with its status, anything else with 404. Optional. Default
 	// DefaultRoomName: the "room" path parameter without its leading "/", for a route
@@ -52,10 +59,11 @@ type Config struct {
 	RoomName func(s *ginws.Scope) (string, error)
 
 	// InitialDoc seeds a room the store knows nothing about (ypy's make_ydoc), as a Yjs v1
-	// update; nil or an empty update leaves the room empty. The seed is stored at once. Two
-	// processes may seed the same new room at the same moment: return the same bytes every time
-	// for a room (a fixed client ID, or an update built once and kept) and the two seeds merge
-	// into one, instead of duplicating the content. Optional.
+	// update; nil or an empty update leaves the room empty. The seed is kept in memory and stored
+	// only with the room's first change, so clients that change nothing (read-only ones, probes of
+	// made-up room names) leave nothing in the store. Several processes may seed the same new room:
+	// return the same bytes every time for a room (a fixed client ID, or an update built once and
+	// kept) and the seeds merge into one, instead of duplicating the content. Optional.
 	InitialDoc func(ctx context.Context, room string) ([]byte, error)
 
 	// Authorize decides what the connection may do, after RoomName and before the handshake
@@ -69,7 +77,8 @@ type Config struct {
 	// on the room's own goroutine, one at a time per room, in the order the updates were applied,
 	// off the path that relays updates to clients; a slow OnChange delays only later OnChange
 	// calls and the room's saves, and when more than 256 updates wait for it they are passed
-	// merged into one. update must not be modified. Optional.
+	// merged into one (beyond 4096, the whole document is passed once, as one update: applying it
+	// to a copy that already has part of it is harmless in Yjs). update must not be modified. Optional.
 	OnChange func(room string, update []byte)
 
 	// SaveDelay is how long updates are collected before they are appended to the store as one
@@ -81,7 +90,8 @@ type Config struct {
 	CompactAfter int
 
 	// UnloadDelay is how long a room stays in memory after its last connection left (a page
-	// reload finds it still there). Pending writes are flushed before it is unloaded; a client
+	// reload finds it still there). Pending writes are flushed before it is unloaded, and a room
+	// whose saves fail stays loaded, retrying them, until the store has everything; a client
 	// that comes later gets the document back from the store. Optional. Default 2 s; negative
 	// unloads at once.
 	UnloadDelay time.Duration
@@ -117,7 +127,8 @@ type Config struct {
 	// Default 30 s; negative disables it.
 	ResyncInterval time.Duration
 
-	// LayerTimeout bounds each channel layer call and each store call. Optional. Default 5 s.
+	// LayerTimeout bounds each channel layer call and each store call; a compaction of a stored
+	// log (load, merge, swap) gets four times as long. Optional. Default 5 s.
 	LayerTimeout time.Duration
 
 	// Logger receives the log lines. Optional. Default: the ginws Server's logger.
