@@ -52,6 +52,7 @@ type room struct {
 	inbox         []ginws.Message
 	missed        bool // the inbox overflowed: ask the other processes for what was lost
 	closed        bool // unloaded or the server closed: no more joins or updates
+	persist       persistState
 }
 
 // inboxLimit bounds the layer messages waiting for the room goroutine.
@@ -61,7 +62,7 @@ func newRoom(s *Server, name string) *room {
 	return &room{
 		srv:   s,
 		name:  name,
-		group: GroupName(name),
+		group: s.GroupName(name),
 		log:   s.log.With("room", name),
 		ready: make(chan struct{}),
 		done:  make(chan struct{}),
@@ -218,13 +219,11 @@ func (r *room) apply(update []byte, from *consumer, store bool) error {
 	r.doc.add(update)
 	r.broadcastLocked(yproto.AppendSyncUpdate(nil, update), from)
 	if store {
-		r.unsaved = append(r.unsaved, update)
+		r.queueSaveLocked(update)
 	} else {
 		r.remoteUnsaved = true
 	}
-	if r.srv.cfg.OnChange != nil {
-		r.changes = append(r.changes, update)
-	}
+	r.queueChangeLocked(update)
 	r.mu.Unlock()
 	r.srv.stats.applied.Add(1)
 	r.signal()
