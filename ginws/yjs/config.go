@@ -97,8 +97,11 @@ type Config struct {
 	UnloadDelay time.Duration
 
 	// MaxUpdateSize is the largest document update (sync step 2 or update message) a client may
-	// send; a larger one closes the connection with 1009. Yjs connections are accepted with a
-	// read limit of this size, whatever the ginws Server's ReadLimit. Optional. Default 8 MiB.
+	// send. Yjs connections are accepted with a read limit of this size plus a frame header,
+	// whatever the ginws Server's ReadLimit. An update over MaxUpdateSize that fits the read limit
+	// closes the connection with 4413 (CloseUpdateTooLarge), which y-websocket clients take as
+	// final; a frame beyond the read limit is closed by ginws itself with 1009 before it is
+	// decoded, and y-websocket reconnects after 1009. Optional. Default 8 MiB.
 	MaxUpdateSize int
 
 	// MaxDocumentSize bounds a room's document (its merged update plus updates not yet merged);
@@ -116,6 +119,17 @@ type Config struct {
 	// y-websocket client controls one); a connection that claims more is closed with 1008.
 	// Optional. Default 16.
 	MaxClientsPerConn int
+
+	// MaxAwarenessStateSize bounds one awareness state (a client's presence JSON; real ones are a
+	// few hundred bytes). A larger state is ignored — not applied, relayed or stored — and logged
+	// once per connection; the connection stays open, so an oversized cursor costs its client its
+	// presence, not its document. Optional. Default 64 KiB.
+	MaxAwarenessStateSize int
+
+	// MaxAwarenessTotalSize bounds the bytes of all awareness states a room keeps, so the
+	// awareness message every joiner is sent stays far below its outbound limit; a state that
+	// would take the room past it is ignored like an oversized one. Optional. Default 4 MiB.
+	MaxAwarenessTotalSize int
 
 	// AwarenessTimeout is how long an awareness state lives without being renewed (clients renew
 	// every 15 s; y-protocols drops states after 30 s). Expired states are forgotten, so late
@@ -171,6 +185,8 @@ func (c Config) withDefaults(ws *ginws.Server) Config {
 	pos(&c.MaxDocumentSize, 32<<20)
 	pos(&c.MaxAwarenessClients, 1000)
 	pos(&c.MaxClientsPerConn, 16)
+	pos(&c.MaxAwarenessStateSize, 64<<10)
+	pos(&c.MaxAwarenessTotalSize, 4<<20)
 	return c
 }
 
@@ -209,4 +225,9 @@ const (
 	// CloseDocumentTooLarge closes a connection whose update would grow the document past
 	// MaxDocumentSize. y-websocket clients do not reconnect after a 44xx code.
 	CloseDocumentTooLarge = 4413
+	// CloseUpdateTooLarge closes a connection that sent an update over MaxUpdateSize. It is the
+	// same code as CloseDocumentTooLarge (the close reason tells them apart): y-websocket 3.1
+	// reconnects after every close code outside 4400-4499, and a client that reconnects re-sends
+	// its unsynced update, so any other code, such as 1009, would loop forever.
+	CloseUpdateTooLarge = 4413
 )
