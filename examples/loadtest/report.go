@@ -37,7 +37,13 @@ func report(w io.Writer, results []Result) {
 				if r.RedisCPU > 0 && r.Deliveries > 0 {
 					redis = fmt.Sprintf("%.2f", us(r.RedisCPU/time.Duration(r.Deliveries)))
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.0f\t%.2f\t%s\t%.3f\t%d\t\n", r.Server, max(r.Procs, 1), r.Conns, r.Rooms, r.Deliveries, r.DeliveriesPerSec(), us(r.CPUPerDelivery()), redis, r.WritesPerDelivery(), r.Lost)
+				// Python's socket send() is not a write() and /proc/PID/io syscw does not count it:
+				// no count is no figure, not zero calls.
+				writes := "-"
+				if r.Writes > 0 {
+					writes = fmt.Sprintf("%.3f", r.WritesPerDelivery())
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.0f\t%.2f\t%s\t%s\t%d\t\n", r.Server, max(r.Procs, 1), r.Conns, r.Rooms, r.Deliveries, r.DeliveriesPerSec(), us(r.CPUPerDelivery()), redis, writes, r.Lost)
 			}
 		case "rate":
 			fmt.Fprintln(tw, "server\tconns\trooms\tdeliveries\tp50 ms\tp99 ms\tmax ms\tserver CPU µs/delivery\tlost\t")
