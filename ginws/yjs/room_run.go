@@ -55,21 +55,29 @@ func (r *room) run() {
 		case now := <-tick.C:
 			r.housekeeping(now, &lastResync)
 		case <-s.closing:
-			r.finish("server closed")
+			r.finish(true)
 			return
 		}
 		r.work()
 
-		r.mu.Lock()
-		pending := len(r.unsaved) > 0
-		r.mu.Unlock()
+		pending, hold := r.pendingSave()
 		switch {
+		case saveC != nil && !saveNow:
+			// a save is scheduled: after SaveDelay, or a retry after a failure
 		case saveNow || (pending && s.cfg.SaveDelay < 0):
-			if err := r.save(); err != nil && saveC == nil {
-				saveTimer, saveC = rearm(saveTimer, max(s.cfg.SaveDelay, time.Second))
+			if err := r.save(); err != nil {
+				d := r.persist.retry.next()
+				r.log.Warn("yjs: saving to the store failed; the room stays loaded and retries", "retry_in", d, "error", err)
+				saveTimer, saveC = rearm(saveTimer, d)
+			} else {
+				r.persist.retry.reset()
 			}
-		case pending && saveC == nil:
-			saveTimer, saveC = rearm(saveTimer, s.cfg.SaveDelay)
+			pending, hold = r.pendingSave()
+			if pending && saveC == nil { // applied while saving
+				saveTimer, saveC = rearm(saveTimer, max(s.cfg.SaveDelay, 0))
+			}
+		case pending:
+			saveTimer, saveC = rearm(saveTimer, max(s.cfg.SaveDelay, 0))
 		}
 
 		idle := s.idle(r)
@@ -79,9 +87,12 @@ func (r *room) run() {
 				unloadTimer.Stop()
 				unloadC = nil
 			}
+		case hold:
+			// Never unload with updates the store does not have: the save timer retries, and
+			// the unload is armed again once they are saved.
 		case unloadNow || s.cfg.UnloadDelay < 0:
 			if s.beginUnload(r) {
-				r.finish("idle")
+				r.finish(false)
 				return
 			}
 		case unloadC == nil:
@@ -153,10 +164,11 @@ func (r *room) load() error {
 			if err := yupdate.Validate(seed); err != nil {
 				return fmt.Errorf("yjs: InitialDoc returned a bad update: %w", err)
 			}
-			if _, err := s.cfg.Store.Append(ctx, r.name, seed); err != nil {
-				return fmt.Errorf("yjs: store the initial document: %w", err)
-			}
-			s.stats.saves.Add(1)
+			// Kept in memory only: it is stored with the room's first change (see save), so
+			// visitors that change nothing — read-only ones, probes of made-up room names —
+			// leave nothing in the store.
+			seed = append([]byte(nil), seed...)
+			r.persist.seed = seed
 			log = [][]byte{seed}
 		}
 	}
@@ -226,23 +238,14 @@ func (r *room) work() {
 	}
 	r.mergeTail()
 	if f := r.srv.cfg.OnChange; f != nil {
-		r.mu.Lock()
-		changes := r.changes
-		r.changes = nil
-		r.mu.Unlock()
-		if len(changes) > maxChangeBatch {
-			// OnChange fell behind: hand it the backlog as one update rather than one call each.
-			if m, err := mergeUpdates(changes); err == nil {
-				changes = [][]byte{m}
-			}
-		}
-		for _, u := range changes {
+		for _, u := range r.takeChanges() {
 			r.callOnChange(f, u)
 		}
 	}
 }
 
-// maxChangeBatch is the backlog of OnChange calls beyond which they are merged into one.
+// maxChangeBatch is the backlog of OnChange calls beyond which they are merged into one (see
+// takeChanges and maxChangeBacklog).
 const maxChangeBatch = 256
 
 func (r *room) callOnChange(f func(string, []byte), u []byte) {
@@ -297,33 +300,30 @@ func (r *room) housekeeping(now time.Time, lastResync *time.Time) {
 	}
 }
 
-// finish ends the room: no more joins or updates, pending updates saved, the store reconciled,
-// the layer left.
-func (r *room) finish(why string) {
+// finish ends the room: the layer left first, then the messages that arrived until then applied
+// (a doc_update sent while the room unloads is saved, not dropped), then no more joins or
+// updates, and the pending updates saved and the store reconciled — retried until done, or until
+// Server.Close gives up (serverClosing: then the store is reconciled with everything applied
+// here, not only what other processes were expected to store).
+func (r *room) finish(serverClosing bool) {
 	s := r.srv
+	r.leaveLayer()
+	r.work()
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
-	r.work() // messages that arrived meanwhile, OnChange calls still due
-	if err := r.save(); err != nil {
-		if err = r.save(); err != nil { // one more try: the room's memory is about to go
-			r.log.Error("yjs: the room's last updates could not be saved", "error", err)
-		}
+	r.work() // updates from clients applied meanwhile, OnChange calls still due
+	if err := r.persistFinal(s.stopCtx, serverClosing); err != nil {
+		s.stats.storeErrors.Add(1)
+		s.noteUnsaved(r.name, err)
+		r.log.Error("yjs: the room's last updates could not be saved", "error", err)
 	}
-	r.mu.Lock()
-	remote := r.remoteUnsaved
-	r.mu.Unlock()
-	if remote {
-		ctx, cancel := s.opCtx()
-		if err := r.reconcile(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			s.stats.storeErrors.Add(1)
-			r.log.Error("yjs: reconciling the store with the document failed", "error", err)
-		}
-		cancel()
-	}
-	r.leaveLayer()
 	s.forget(r)
 	s.stats.unloads.Add(1)
+	why := "idle"
+	if serverClosing {
+		why = "server closed"
+	}
 	r.log.Debug("yjs: room unloaded", "why", why)
 }
 

@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"ginws.dev/ginws"
 	"ginws.dev/ginws/yjs/yupdate"
@@ -40,6 +43,11 @@ type Server struct {
 	closed  bool
 	closing chan struct{} // closed by Close: room goroutines flush and stop
 	wg      sync.WaitGroup
+	unsaved map[string]error // rooms that unloaded without saving everything (Close gave up)
+
+	// stopCtx ends when Close's context does: unloading rooms stop retrying their saves.
+	stopCtx context.Context
+	giveUp  context.CancelFunc
 
 	stats struct {
 		loads, unloads, applied, relayed, refused, saves, compactions, layerErrors, storeErrors atomic.Uint64
@@ -61,6 +69,10 @@ type Stats struct {
 // New returns a Server whose rooms talk to each other across processes through ws.Layer().
 func New(ws *ginws.Server, cfg Config) *Server {
 	cfg = cfg.withDefaults(ws)
+	if strings.IndexByte(cfg.Namespace, 0) >= 0 {
+		panic("yjs: Config.Namespace contains a NUL byte")
+	}
+	stop, giveUp := context.WithCancel(context.Background())
 	return &Server{
 		ws:      ws,
 		layer:   ws.Layer(),
@@ -68,6 +80,8 @@ func New(ws *ginws.Server, cfg Config) *Server {
 		log:     cfg.Logger,
 		rooms:   make(map[string]*room),
 		closing: make(chan struct{}),
+		stopCtx: stop,
+		giveUp:  giveUp,
 	}
 }
 
@@ -76,20 +90,36 @@ func New(ws *ginws.Server, cfg Config) *Server {
 //	r.GET("/yjs/*room", ws.Mount(ys.Consumer))
 func (s *Server) Consumer() ginws.Consumer { return &consumer{srv: s} }
 
-// GroupName returns the channel layer group that carries a room's traffic between processes:
-// "yjs." and the first 40 hex digits of the room name's SHA-256, which always follows Channels'
-// naming rules whatever the room is called. Another process may group_send
-// {"type": "doc_update", "update": <bytes>} to it — from Django with channels_redis:
+// GroupName returns the channel layer group that carries a room's traffic between processes,
+// for a Server whose Config.Namespace is "" (see GroupNameIn): "yjs." and the first 40 hex digits
+// of the room name's SHA-256, which always follows Channels' naming rules whatever the room is
+// called. Another process may group_send {"type": "doc_update", "update": <bytes>} to it — from
+// Django with channels_redis:
 //
 //	group = "yjs." + hashlib.sha256(room.encode()).hexdigest()[:40]
 //	async_to_sync(get_channel_layer().group_send)(group, {"type": "doc_update", "update": update})
 //
 // The update is validated, applied, stored and relayed to the room's clients in every process
 // that holds the room. (A room loaded nowhere receives nothing: use Server.Update, which stores.)
-func GroupName(room string) string {
-	sum := sha256.Sum256([]byte(room))
-	return "yjs." + hex.EncodeToString(sum[:20])
+func GroupName(room string) string { return GroupNameIn("", room) }
+
+// GroupNameIn returns the group of a room in a namespace (Config.Namespace). For "" it is
+// GroupName(room); otherwise "yjs.ns." and the first 40 hex digits of the SHA-256 of the
+// namespace, a NUL byte and the room name — a namespace has no NUL byte, so the same room name in
+// two namespaces (or in none) never shares a group. From Django:
+//
+//	group = "yjs.ns." + hashlib.sha256((namespace + "\0" + room).encode()).hexdigest()[:40]
+func GroupNameIn(namespace, room string) string {
+	if namespace == "" {
+		sum := sha256.Sum256([]byte(room))
+		return "yjs." + hex.EncodeToString(sum[:20])
+	}
+	sum := sha256.Sum256([]byte(namespace + "\x00" + room))
+	return "yjs.ns." + hex.EncodeToString(sum[:20])
 }
+
+// GroupName returns the group of a room of this Server: GroupNameIn(Config.Namespace, room).
+func (s *Server) GroupName(room string) string { return GroupNameIn(s.cfg.Namespace, room) }
 
 // Update applies a Yjs v1 update to a room as if a client had sent it (ypy's send_doc_update):
 // it is stored, relayed to the room's clients in every process, and passed to OnChange. A room
@@ -114,7 +144,7 @@ func (s *Server) Update(ctx context.Context, room string, update []byte) error {
 		return fmt.Errorf("yjs: store update for room %q: %w", room, err)
 	}
 	s.stats.saves.Add(1)
-	err := s.layer.GroupSend(ctx, GroupName(room), ginws.Message{
+	err := s.layer.GroupSend(ctx, s.GroupName(room), ginws.Message{
 		"type": typeDocUpdate, keyUpdate: update, keyPersisted: true,
 	})
 	if err != nil {
@@ -188,7 +218,11 @@ func (s *Server) Stats() Stats {
 // Close saves every room's pending updates, leaves the channel layer and stops the rooms'
 // goroutines; later handshakes are refused with 503 and the messages of connections still open
 // close them with 1001. Call it after the ginws Server's Shutdown, which closes the connections.
-// It returns ctx's error if the rooms have not finished by then. Closing twice is harmless.
+// Each room saves what it has not saved and reconciles the store with its document, retrying
+// failed store calls until ctx ends; then Close gives up (it returns at most a second later), and
+// returns ctx's error. It returns an
+// error wrapping ErrUnsaved, naming the rooms, if updates of some room could not be stored.
+// Closing twice is harmless.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closed {
@@ -200,10 +234,49 @@ func (s *Server) Close(ctx context.Context) error {
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
+		s.giveUp()
+		return s.unsavedErr()
 	case <-ctx.Done():
-		return ctx.Err()
+		// The rooms stop retrying, their store calls are cancelled, and they report what they
+		// could not save: wait for that briefly (an OnChange call may still be running).
+		s.giveUp()
+		t := time.NewTimer(time.Second)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		return errors.Join(ctx.Err(), s.unsavedErr())
 	}
+}
+
+// ErrUnsaved is returned by Close when updates of some rooms could not be stored.
+var ErrUnsaved = errors.New("yjs: updates could not be saved")
+
+// noteUnsaved records a room that unloaded with updates the store may not have.
+func (s *Server) noteUnsaved(room string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unsaved == nil {
+		s.unsaved = make(map[string]error)
+	}
+	s.unsaved[room] = err
+}
+
+func (s *Server) unsavedErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.unsaved) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(s.unsaved))
+	errs := make([]error, 0, len(s.unsaved))
+	for name, err := range s.unsaved {
+		names = append(names, name)
+		errs = append(errs, err)
+	}
+	slices.Sort(names)
+	return fmt.Errorf("%w: rooms %q: %w", ErrUnsaved, names, errors.Join(errs...))
 }
 
 func (s *Server) closedErr() error {
@@ -340,7 +413,8 @@ func (s *Server) forget(r *room) {
 	}
 }
 
-// opCtx returns a context for one layer or store call made on a room's behalf.
+// opCtx returns a context for one layer or store call made on a room's behalf. It ends early
+// when Close gives up.
 func (s *Server) opCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), s.cfg.LayerTimeout)
+	return context.WithTimeout(s.stopCtx, s.cfg.LayerTimeout)
 }

@@ -1,29 +1,41 @@
 package yjs
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 )
 
 // Store persists each room's document as a log of Yjs v1 updates. The Server appends the updates
 // it applies (collected for Config.SaveDelay and merged into one) and, when a room's log holds
-// more than Config.CompactAfter entries, replaces the oldest entries by their merge.
+// more than Config.CompactAfter entries, replaces the entries it read by their merge.
 //
-// Several processes may append to one room's log at the same time; Compact replaces exactly the
-// first n entries, so an update appended meanwhile by another process is kept. Implementations
-// must be safe for concurrent use; every method takes a context and returns its error once it is
-// done. The package redisstore keeps the log in Redis for apps that run several processes.
+// Several processes may append to and compact one room's log at the same time. The contract that
+// keeps every update: Append only ever adds at the end, and Compact is a compare-and-swap — it
+// replaces the first len(old) entries only if they are still, byte for byte, the entries old
+// (what the caller loaded and merged), and otherwise changes nothing and returns ErrConflict. So
+// an entry appended meanwhile is kept, and of two processes compacting the same entries, the
+// second fails instead of deleting what followed the first one's merge. Implementations must be
+// safe for concurrent use; every method takes a context and returns its error once it is done.
+// The package redisstore keeps the log in Redis for apps that run several processes.
 type Store interface {
 	// Load returns the room's log, oldest first (nil for a room never stored). The caller may
 	// keep the slices and must not modify them.
 	Load(ctx context.Context, room string) ([][]byte, error)
 	// Append adds update to the end of the room's log and returns the log's length after it.
 	Append(ctx context.Context, room string, update []byte) (int, error)
-	// Compact replaces the first n entries of the room's log by merged (their merge), keeping
-	// the entries after them. It fails if the log holds fewer than n entries.
-	Compact(ctx context.Context, room string, merged []byte, n int) error
+	// Compact replaces the first len(old) entries of the room's log by merged (their merge),
+	// keeping the entries after them, if those first entries are still equal to old; else it
+	// changes nothing and returns an error wrapping ErrConflict.
+	Compact(ctx context.Context, room string, old [][]byte, merged []byte) error
 }
+
+// ErrConflict is returned by Store.Compact when the log no longer starts with the entries the
+// caller read (another process compacted it first). Nothing was changed; the caller may load the
+// log again and retry.
+var ErrConflict = errors.New("yjs: the stored log changed since it was read")
 
 // MemoryStore keeps the logs in memory: documents outlive their rooms, not the process. It is
 // safe for concurrent use.
@@ -63,8 +75,9 @@ func (m *MemoryStore) Append(ctx context.Context, room string, update []byte) (i
 	return len(m.logs[room]), nil
 }
 
-// Compact replaces the first n entries of the room's log by merged.
-func (m *MemoryStore) Compact(ctx context.Context, room string, merged []byte, n int) error {
+// Compact replaces the first len(old) entries of the room's log by merged, if they are still
+// equal to old.
+func (m *MemoryStore) Compact(ctx context.Context, room string, old [][]byte, merged []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -72,8 +85,14 @@ func (m *MemoryStore) Compact(ctx context.Context, room string, merged []byte, n
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	log := m.logs[room]
-	if n < 0 || n > len(log) {
-		return fmt.Errorf("yjs: compact %d entries of a log of %d", n, len(log))
+	n := len(old)
+	if n > len(log) {
+		return fmt.Errorf("%w: compact %d entries of a log of %d", ErrConflict, n, len(log))
+	}
+	for i, e := range old {
+		if !bytes.Equal(log[i], e) {
+			return fmt.Errorf("%w: entry %d differs", ErrConflict, i)
+		}
 	}
 	out := make([][]byte, 0, len(log)-n+1)
 	out = append(out, u)

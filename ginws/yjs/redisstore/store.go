@@ -1,8 +1,8 @@
 // Package redisstore keeps Yjs room documents in Redis, for yjs.Server processes that share
-// rooms: each room's log of updates is a Redis list, appended with RPUSH and compacted with a
-// script that replaces its first entries atomically, so processes appending at the same time
-// never lose an update. It lives in its own package so that apps that keep documents elsewhere do
-// not compile a Redis client.
+// rooms: each room's log of updates is a Redis list, appended with RPUSH and compacted by a script
+// that checks and replaces its first entries atomically (a compare-and-swap, see yjs.Store), so
+// processes appending and compacting at the same time never lose an update. It lives in its own
+// package so that apps that keep documents elsewhere do not compile a Redis client.
 //
 //	client, _ := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{"127.0.0.1:6379"}})
 //	ys := yjs.New(ws, yjs.Config{Store: redisstore.New(client, "myapp:yjs:")})
@@ -10,7 +10,11 @@ package redisstore
 
 import (
 	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"strconv"
 
 	"github.com/redis/rueidis"
 
@@ -20,8 +24,10 @@ import (
 // DefaultPrefix is the key prefix New uses when given "".
 const DefaultPrefix = "ginws:yjs:"
 
-// Store is a yjs.Store on Redis. A room's log is the list at prefix + room name. It is safe for
-// concurrent use, as is the rueidis client under it.
+// Store is a yjs.Store on Redis. A room's log is the list at Key(room): the prefix followed by
+// the 64 hex digits of the room name's SHA-256. Because that part has a fixed length, two stores
+// whose prefixes start alike ("app:yjs:" and "app:yjs:t2:") can never address the same key, and a
+// room name may contain any byte. It is safe for concurrent use, as is the rueidis client under it.
 type Store struct {
 	client rueidis.Client
 	prefix string
@@ -38,8 +44,12 @@ func New(client rueidis.Client, prefix string) *Store {
 	return &Store{client: client, prefix: prefix}
 }
 
-// Key returns the Redis key of a room's log.
-func (s *Store) Key(room string) string { return s.prefix + room }
+// Key returns the Redis key of a room's log: the prefix and the hex SHA-256 of the room name
+// (redis-cli: LRANGE <Key(room)> 0 -1).
+func (s *Store) Key(room string) string {
+	sum := sha256.Sum256([]byte(room))
+	return s.prefix + hex.EncodeToString(sum[:])
+}
 
 // Load returns the room's log, oldest first.
 func (s *Store) Load(ctx context.Context, room string) ([][]byte, error) {
@@ -66,27 +76,36 @@ func (s *Store) Append(ctx context.Context, room string, update []byte) (int, er
 	return int(n), nil
 }
 
-// compact replaces the first n entries of the list by ARGV[1], in one step: entries pushed after
-// the caller read the log stay.
+// compact replaces the first n entries of the list by ARGV[1] if their SHA-1 digests are still
+// ARGV[2..n+1], in one step: entries pushed after the caller read the log stay, and a log another
+// process compacted meanwhile is left alone (-1).
 var compact = rueidis.NewLuaScript(`
-local n = tonumber(ARGV[2])
-if redis.call('LLEN', KEYS[1]) < n then return -1 end
+local n = #ARGV - 1
+local head = redis.call('LRANGE', KEYS[1], 0, n - 1)
+if #head < n then return -1 end
+for i = 1, n do
+  if redis.sha1hex(head[i]) ~= ARGV[i + 1] then return -1 end
+end
 redis.call('LTRIM', KEYS[1], n, -1)
 redis.call('LPUSH', KEYS[1], ARGV[1])
 return 1
 `)
 
-// Compact replaces the first n entries of the room's log by merged.
-func (s *Store) Compact(ctx context.Context, room string, merged []byte, n int) error {
-	if n < 0 {
-		return fmt.Errorf("redisstore: compact %q: negative count %d", room, n)
+// Compact replaces the first len(old) entries of the room's log by merged, if they are still
+// old. The check compares SHA-1 digests computed in Redis, so old is not sent back.
+func (s *Store) Compact(ctx context.Context, room string, old [][]byte, merged []byte) error {
+	args := make([]string, 0, len(old)+1)
+	args = append(args, rueidis.BinaryString(merged))
+	for _, e := range old {
+		sum := sha1.Sum(e)
+		args = append(args, hex.EncodeToString(sum[:]))
 	}
-	r, err := compact.Exec(ctx, s.client, []string{s.Key(room)}, []string{rueidis.BinaryString(merged), fmt.Sprint(n)}).AsInt64()
+	r, err := compact.Exec(ctx, s.client, []string{s.Key(room)}, args).AsInt64()
 	if err != nil {
 		return fmt.Errorf("redisstore: compact %q: %w", room, err)
 	}
 	if r < 0 {
-		return fmt.Errorf("redisstore: compact %q: the log holds fewer than %d entries", room, n)
+		return fmt.Errorf("redisstore: compact %q (%s entries): %w", room, strconv.Itoa(len(old)), yjs.ErrConflict)
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"github.com/redis/rueidis"
 	"go.uber.org/goleak"
 
+	"ginws.dev/ginws/yjs"
 	"ginws.dev/ginws/yjs/redisstore"
 )
 
@@ -92,7 +95,7 @@ func TestAppendLoadCompact(t *testing.T) {
 	if _, err := s.Append(ctx, room, []byte("late")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Compact(ctx, room, []byte("merged"), len(log)); err != nil {
+	if err := s.Compact(ctx, room, log, []byte("merged")); err != nil {
 		t.Fatal(err)
 	}
 	log, err = s.Load(ctx, room)
@@ -104,14 +107,14 @@ func TestAppendLoadCompact(t *testing.T) {
 	}
 
 	// Compacting more entries than the log holds is refused and changes nothing.
-	if err := s.Compact(ctx, room, []byte("x"), 3); err == nil {
-		t.Fatal("Compact of 3 entries of a log of 2 succeeded")
+	if err := s.Compact(ctx, room, [][]byte{[]byte("merged"), []byte("late"), []byte("x")}, []byte("x")); !errors.Is(err, yjs.ErrConflict) {
+		t.Fatalf("Compact of 3 entries of a log of 2: %v, want ErrConflict", err)
 	}
 	if log, _ := s.Load(ctx, room); len(log) != 2 {
 		t.Fatalf("a refused Compact changed the log to %q", log)
 	}
 	// Compacting the whole log leaves exactly the merge.
-	if err := s.Compact(ctx, room, []byte("all"), 2); err != nil {
+	if err := s.Compact(ctx, room, [][]byte{[]byte("merged"), []byte("late")}, []byte("all")); err != nil {
 		t.Fatal(err)
 	}
 	if log, _ := s.Load(ctx, room); len(log) != 1 || string(log[0]) != "all" {
@@ -153,7 +156,7 @@ func TestConcurrentAppendsSurviveCompaction(t *testing.T) {
 			continue
 		}
 		// "Merge" by concatenating the raw entries (each 2 bytes, or earlier merges).
-		if err := s.Compact(ctx, "r", bytes.Join(log, nil), len(log)); err != nil {
+		if err := s.Compact(ctx, "r", log, bytes.Join(log, nil)); err != nil {
 			t.Fatal(err)
 		}
 		compacted++
@@ -166,5 +169,83 @@ func TestConcurrentAppendsSurviveCompaction(t *testing.T) {
 	total := len(bytes.Join(log, nil))
 	if total != writers*each*2 {
 		t.Fatalf("the log holds %d bytes after %d compactions, want %d: appends were lost", total, compacted, writers*each*2)
+	}
+}
+
+// Two processes load the same log and both compact it: the second compaction finds the log
+// changed (the first one's merge, then appends) and must leave it alone instead of deleting the
+// merge and the appends that followed. Run against Redis and against MemoryStore.
+func TestInterleavedCompactionsKeepEveryEntry(t *testing.T) {
+	rs, _ := newStore(t)
+	for _, tc := range []struct {
+		name  string
+		store yjs.Store
+	}{{"redis", rs}, {"memory", yjs.NewMemoryStore()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, ctx, room := tc.store, ctxT(t), "interleaved:"+tc.name
+			for i := range 4 {
+				if _, err := s.Append(ctx, room, []byte{'e', byte('0' + i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p1, err := s.Load(ctx, room)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p2, err := s.Load(ctx, room)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Compact(ctx, room, p1, bytes.Join(p1, nil)); err != nil {
+				t.Fatal(err)
+			}
+			for i := range len(p2) { // enough appends that the log is as long as p2 again
+				if _, err := s.Append(ctx, room, []byte{'a', byte('0' + i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err = s.Compact(ctx, room, p2, bytes.Join(p2, nil))
+			if !errors.Is(err, yjs.ErrConflict) {
+				t.Fatalf("the second, stale compaction: %v, want ErrConflict", err)
+			}
+			log, err := s.Load(ctx, room)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := string(bytes.Join(log, []byte(" "))), "e0e1e2e3 a0 a1 a2 a3"; got != want {
+				t.Fatalf("log after interleaved compactions: %q, want %q", got, want)
+			}
+			// A compaction of the same entries by content still succeeds (nothing is lost by
+			// merging entries that are still there).
+			if err := s.Compact(ctx, room, log[:2], bytes.Join(log[:2], nil)); err != nil {
+				t.Fatal(err)
+			}
+			if log, _ := s.Load(ctx, room); len(log) != 4 || string(log[0]) != "e0e1e2e3a0" {
+				t.Fatalf("after a fresh compaction: %q", log)
+			}
+		})
+	}
+}
+
+// Keys cannot collide across prefixes that start alike, whatever the room names contain.
+func TestKeysDoNotCollideAcrossPrefixes(t *testing.T) {
+	rs, client := newStore(t)
+	ctx := ctxT(t)
+	base := rs.Key("")[:len(rs.Key(""))-64] // this test's prefix
+	a := redisstore.New(client, base+"app:yjs:")
+	b := redisstore.New(client, base+"app:yjs:t2:")
+	if a.Key("t2:x") == b.Key("x") {
+		t.Fatalf("keys collide: %s", a.Key("t2:x"))
+	}
+	if _, err := a.Append(ctx, "t2:x", []byte("public")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Append(ctx, "x", []byte("private")); err != nil {
+		t.Fatal(err)
+	}
+	la, _ := a.Load(ctx, "t2:x")
+	lb, _ := b.Load(ctx, "x")
+	if fmt.Sprint(la) != fmt.Sprint([][]byte{[]byte("public")}) || fmt.Sprint(lb) != fmt.Sprint([][]byte{[]byte("private")}) {
+		t.Fatalf("logs mixed across prefixes: %q / %q", la, lb)
 	}
 }
