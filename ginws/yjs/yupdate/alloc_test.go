@@ -57,3 +57,23 @@ func TestAllocationsAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// A small diff of a large document allocates about what it writes, not the document's size.
+func TestDiffAllocatesWhatItWrites(t *testing.T) {
+	const n = 1 << 19
+	gcs := section(n, 3, 0)
+	for i := 0; i < n; i++ {
+		gcs.byte(0).uint(1)
+	}
+	update := gcs.uint(0).bytes() // 1 MiB
+	sv := yupdate.EncodeStateVector(map[uint64]uint64{3: n - 1})
+	var diff []byte
+	got := allocated(func() { diff, _ = yupdate.Diff(update, sv) })
+	if len(diff) > 16 {
+		t.Fatalf("Diff = %x, want one GC struct", diff)
+	}
+	if got > 256<<10 {
+		t.Errorf("a %d-byte diff of a %d-byte update allocated %d bytes", len(diff), len(update), got)
+	}
+	t.Logf("a %d-byte diff of a %d-byte update allocated %d bytes", len(diff), len(update), got)
+}

@@ -14,6 +14,7 @@ type structWriter struct {
 	sections []section // where each body lies in buf
 	open     bool
 	client   uint64
+	double   bool // grow buf by doubling (for a buffer that starts small, see Diff)
 }
 
 type section struct {
@@ -25,6 +26,13 @@ type section struct {
 func (w *structWriter) write(b *block, offset uint64) {
 	if w.open && w.client != b.client {
 		w.open = false
+	}
+	if need := 8*lib0MaxVarUint + len(b.content) + len(b.parentKey) + len(b.parentSub) + 8; w.double && cap(w.buf)-len(w.buf) < need {
+		// Double, rather than let append grow large buffers by a quarter at a time: a writer
+		// that starts small (Diff) then allocates at most about twice what it writes.
+		grown := make([]byte, len(w.buf), 2*cap(w.buf)+need)
+		copy(grown, w.buf)
+		w.buf = grown
 	}
 	if !w.open {
 		w.open, w.client = true, b.client
