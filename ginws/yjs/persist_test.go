@@ -302,3 +302,40 @@ func TestOnChangeBacklogIsBounded(t *testing.T) {
 		t.Fatalf("OnChange was called %d times for %d updates applied while it was blocked", calls, n)
 	}
 }
+
+// After a failed compaction the room waits before the next one (100 ms, doubling), instead of
+// retrying the whole load-merge-compact at every save; saves go on meanwhile, and once the store
+// compacts again the log is merged.
+func TestCompactionBacksOff(t *testing.T) {
+	store := &faultyStore{MemoryStore: yjs.NewMemoryStore()}
+	store.failCompact.Store(true)
+	a := newApp(t, nil, yjs.Config{Store: store, SaveDelay: -1, CompactAfter: 1})
+	c, _ := a.dial(t, "/yjs/compact")
+	const n = 40
+	start := time.Now()
+	for i := range n {
+		c.send(yproto.AppendSyncUpdate(nil, keystroke(3, uint64(i), 'k')))
+		c.send(yproto.AppendSyncStep1(nil, []byte{0}))
+		c.next(yproto.MsgSync)
+	}
+	waitFor(t, "every update saved", func() bool { return bytes.Equal(storedSV(t, store, "compact"), []byte{1, 3, n}) })
+	elapsed := time.Since(start)
+	// The schedule allows one attempt, then one more after each of 100, 200, 400 ... ms.
+	allowed, wait := 1, 100*time.Millisecond
+	for sum := wait; sum <= elapsed; sum += wait {
+		allowed++
+		wait *= 2
+	}
+	attempts := int(store.compactCalls.Load())
+	if attempts < 1 || attempts > allowed {
+		t.Fatalf("%d compaction attempts in %v with the store failing them; the backoff allows 1..%d", attempts, elapsed, allowed)
+	}
+	store.failCompact.Store(false)
+	clock := uint64(n)
+	waitFor(t, "a compaction once the store accepts it", func() bool {
+		c.send(yproto.AppendSyncUpdate(nil, keystroke(3, clock, 'k'))) // saves go on and trigger the retry
+		clock++
+		time.Sleep(50 * time.Millisecond)
+		return store.Len("compact") <= 2
+	})
+}
