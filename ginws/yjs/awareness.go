@@ -3,6 +3,7 @@ package yjs
 import (
 	"time"
 
+	"ginws.dev/ginws/yjs/internal/lib0"
 	"ginws.dev/ginws/yjs/yproto"
 )
 
@@ -11,10 +12,18 @@ import (
 // it shows late joiners agree with what clients compute. A removed state stays as a tombstone
 // (its clock) for a while, so a delayed older update cannot bring it back.
 //
+// Two bounds keep one hostile connection from filling a room with presence: a state larger than
+// maxState bytes is ignored, and so is one that would take the live states past maxTotal bytes
+// (0: no bound). refused counts such entries, for the caller to log.
+//
 // Not safe for concurrent use: the room's mutex guards it.
 type awareness struct {
 	states map[uint64]*awState
 	live   int // entries with a state
+	bytes  int // total size of the live states
+
+	maxState, maxTotal int
+	refused            int
 }
 
 type awState struct {
@@ -42,6 +51,10 @@ func (a *awareness) apply(entries []yproto.AwarenessEntry, owner *consumer, now 
 			curClock = cur.clock
 		}
 		remove := isNull(e.State)
+		if !remove && !a.fits(cur, e.State) {
+			a.refused++
+			continue
+		}
 		if !(curClock < e.Clock || (cur != nil && curClock == e.Clock && remove && cur.state != nil)) {
 			continue
 		}
@@ -58,6 +71,7 @@ func (a *awareness) apply(entries []yproto.AwarenessEntry, owner *consumer, now 
 		switch {
 		case remove && cur.state != nil:
 			a.live--
+			a.bytes -= len(cur.state)
 			cur.state = nil
 		case !remove && cur.state == nil:
 			if a.live >= max {
@@ -67,11 +81,24 @@ func (a *awareness) apply(entries []yproto.AwarenessEntry, owner *consumer, now 
 		}
 		cur.clock, cur.seen, cur.owner = e.Clock, now, owner
 		if !remove {
+			a.bytes += len(e.State) - len(cur.state)
 			cur.state = append(cur.state[:0:0], e.State...)
 		}
 		accepted = append(accepted, yproto.AwarenessEntry{ClientID: e.ClientID, Clock: e.Clock, State: e.State})
 	}
 	return accepted
+}
+
+// fits reports whether state may replace cur's state (cur may be nil) within the size bounds.
+func (a *awareness) fits(cur *awState, state []byte) bool {
+	if a.maxState > 0 && len(state) > a.maxState {
+		return false
+	}
+	old := 0
+	if cur != nil {
+		old = len(cur.state)
+	}
+	return a.maxTotal <= 0 || a.bytes-old+len(state) <= a.maxTotal
 }
 
 // dropTombstone forgets one removed state (any one: losing a tombstone only lets a delayed, older
@@ -86,7 +113,9 @@ func (a *awareness) dropTombstone() {
 }
 
 // remove ends the states of ids that owner still publishes, as if their clients had sent a null
-// state with the next clock, and returns those entries.
+// state with the next clock, and returns those entries. A clock at 2^53-1 stays there (one more
+// would be unreadable for JavaScript peers): y-protocols, like apply, takes a null state with an
+// equal clock as a removal.
 func (a *awareness) remove(ids []uint64, owner *consumer, now time.Time) []yproto.AwarenessEntry {
 	var out []yproto.AwarenessEntry
 	for _, id := range ids {
@@ -94,7 +123,10 @@ func (a *awareness) remove(ids []uint64, owner *consumer, now time.Time) []yprot
 		if cur == nil || cur.state == nil || cur.owner != owner {
 			continue
 		}
-		cur.clock++
+		if cur.clock < lib0.MaxSafeInteger {
+			cur.clock++
+		}
+		a.bytes -= len(cur.state)
 		cur.state, cur.owner, cur.seen = nil, nil, now
 		a.live--
 		out = append(out, yproto.AwarenessEntry{ClientID: id, Clock: cur.clock, State: nullState})
@@ -120,6 +152,7 @@ func (a *awareness) expire(now time.Time, timeout time.Duration) {
 		age := now.Sub(s.seen)
 		switch {
 		case s.state != nil && age > timeout:
+			a.bytes -= len(s.state)
 			s.state, s.owner, s.seen = nil, nil, now
 			a.live--
 		case s.state == nil && age > 2*timeout:

@@ -22,6 +22,9 @@ type consumer struct {
 
 	// controlled lists the awareness client IDs this connection publishes; guarded by room.mu.
 	controlled []uint64
+	// oversized records that an awareness state of this connection was ignored for its size and
+	// logged (once per connection); guarded by room.mu.
+	oversized bool
 }
 
 var _ ginws.Consumer = (*consumer)(nil)
@@ -103,7 +106,7 @@ func (c *consumer) Receive(ctx context.Context, f ginws.Frame) error {
 		case yproto.SyncStep1:
 			return c.step1(m.Payload)
 		case yproto.SyncStep2, yproto.SyncUpdate:
-			return c.update(ctx, m.Payload)
+			return c.update(ctx, m.Payload, m.SyncType == yproto.SyncStep2)
 		}
 		return c.reject(ginws.CloseInvalidPayload, "unknown sync message", nil)
 	case yproto.MsgAwareness:
@@ -135,16 +138,24 @@ func (c *consumer) step1(sv []byte) error {
 }
 
 // update applies a sync step 2 or update message, or refuses it.
-func (c *consumer) update(ctx context.Context, u []byte) error {
+//
+// A step 2 is first cut down to what the room lacks (yupdate.Novel): Yjs writes its whole delete
+// set into every step 2, so after any deletion a reconnecting client's step 2 is never empty,
+// and relaying, storing and counting it again would make every reconnect cost the other members
+// a delete set (N reconnecting clients, N² relays) and grow the document towards
+// MaxDocumentSize. One that adds nothing is dropped silently, from a read-only client too. Live
+// updates are applied as they are: a Yjs client sends one only for a change of its own, and
+// filtering each keystroke would cost a pass over the whole document.
+func (c *consumer) update(ctx context.Context, u []byte, step2 bool) error {
 	s := c.srv
 	if len(u) > s.cfg.MaxUpdateSize {
 		s.stats.refused.Add(1)
-		return c.reject(ginws.CloseMessageTooBig, "update too large", fmt.Errorf("%d bytes", len(u)))
+		return c.reject(CloseUpdateTooLarge, "update too large", fmt.Errorf("%d bytes", len(u)))
 	}
-	if c.access < ReadWrite {
-		if yupdate.IsEmpty(u) {
-			return nil // the empty step 2 every client sends: nothing refused
-		}
+	if yupdate.IsEmpty(u) {
+		return nil // the empty step 2 a client with nothing new sends
+	}
+	if c.access < ReadWrite && !step2 {
 		s.stats.refused.Add(1)
 		return c.SendBinary(yproto.AppendPermissionDenied(nil, "read-only access"))
 	}
@@ -152,8 +163,19 @@ func (c *consumer) update(ctx context.Context, u []byte) error {
 		s.stats.refused.Add(1)
 		return c.reject(ginws.CloseInvalidPayload, "malformed update", err)
 	}
-	if yupdate.IsEmpty(u) {
-		return nil
+	if step2 {
+		novel, err := c.room.novel(u)
+		if err != nil {
+			return err
+		}
+		if novel == nil {
+			return nil // everything in it is in the room already
+		}
+		if c.access < ReadWrite {
+			s.stats.refused.Add(1)
+			return c.SendBinary(yproto.AppendPermissionDenied(nil, "read-only access"))
+		}
+		u = novel
 	}
 	err := c.room.applyLocal(ctx, c, u)
 	switch {

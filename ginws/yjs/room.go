@@ -67,6 +67,7 @@ func newRoom(s *Server, name string) *room {
 		ready: make(chan struct{}),
 		done:  make(chan struct{}),
 		wake:  make(chan struct{}, 1),
+		aw:    awareness{maxState: s.cfg.MaxAwarenessStateSize, maxTotal: s.cfg.MaxAwarenessTotalSize},
 	}
 }
 
@@ -213,8 +214,25 @@ func (r *room) apply(update []byte, from *consumer, store bool) error {
 		return ErrClosed
 	}
 	if r.doc.size()+len(update) > r.srv.cfg.MaxDocumentSize {
+		// size counts the unmerged tail as it came; a merge drops what it repeats. Fold it and
+		// look again before refusing.
+		tail := len(r.doc.pending) > 0
 		r.mu.Unlock()
-		return ErrDocumentTooLarge
+		if !tail {
+			return ErrDocumentTooLarge
+		}
+		if _, err := r.full(); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			return ErrClosed
+		}
+		if r.doc.size()+len(update) > r.srv.cfg.MaxDocumentSize {
+			r.mu.Unlock()
+			return ErrDocumentTooLarge
+		}
 	}
 	r.doc.add(update)
 	r.broadcastLocked(yproto.AppendSyncUpdate(nil, update), from)
@@ -238,6 +256,17 @@ func (r *room) applyLocal(ctx context.Context, from *consumer, update []byte) er
 	}
 	r.publish(ctx, ginws.Message{"type": typeUpdate, keyUpdate: update, keyOrigin: r.channel})
 	return nil
+}
+
+// novel returns the part of a validated update that the room's document lacks, or nil when it
+// adds nothing (see yupdate.Novel). It costs a merge of the tail, if any, and a pass over the
+// document, outside the lock.
+func (r *room) novel(update []byte) ([]byte, error) {
+	full, err := r.full()
+	if err != nil {
+		return nil, err
+	}
+	return yupdate.Novel(update, orEmpty(full))
 }
 
 // answerStep1 answers a client's sync step 1 with the part of the document it lacks.
@@ -278,14 +307,23 @@ func (r *room) awarenessFromClient(ctx context.Context, c *consumer, update []by
 		r.mu.Unlock()
 		return errTooManyClients
 	}
+	r.aw.refused = 0
 	acc := r.aw.apply(entries, c, time.Now(), r.srv.cfg.MaxAwarenessClients)
 	c.track(acc)
+	ignored, roomTotal := 0, r.aw.bytes
+	if r.aw.refused > 0 && !c.oversized {
+		c.oversized, ignored = true, r.aw.refused
+	}
 	var enc []byte
 	if len(acc) > 0 {
 		enc = yproto.AppendAwarenessUpdate(nil, acc)
 		r.broadcastLocked(yproto.AppendAwareness(nil, enc), nil)
 	}
 	r.mu.Unlock()
+	if ignored > 0 {
+		r.log.Warn("yjs: awareness states over MaxAwarenessStateSize or MaxAwarenessTotalSize ignored (logged once per connection)",
+			"ignored", ignored, "max_state", r.srv.cfg.MaxAwarenessStateSize, "max_total", r.srv.cfg.MaxAwarenessTotalSize, "room_total", roomTotal)
+	}
 	if enc != nil {
 		r.publish(ctx, ginws.Message{"type": typeAwareness, keyUpdate: enc, keyOrigin: r.channel})
 	}
