@@ -5,8 +5,9 @@
 //     not by whichever peers happen to answer;
 //   - documents persist (Config.Store): a room that empties is unloaded from memory, and the next
 //     client gets its document back;
-//   - awareness (cursors, presence) is owned per connection: when a connection ends — closed,
-//     killed, or timed out without a close frame — its clients are removed for everybody;
+//   - awareness (cursors, presence) is tracked per connection: when a connection ends — closed,
+//     killed, or timed out without a close frame — the clients it published are removed for
+//     everybody (see Awareness for what this does not guarantee);
 //   - across processes, one layer subscription per room and process carries updates, awareness,
 //     and a resync handshake that repairs lost messages.
 //
@@ -27,9 +28,30 @@
 // step 1 and the known awareness states; it answers every sync step 1 with a step 2 holding what
 // the client lacks; updates and step 2 from a client are validated, applied to the room and
 // relayed to the other clients; awareness updates are relayed to every client, the sender
-// included; query-awareness is answered with every state. A text frame closes the connection
-// with 1003, a malformed message with 1007, an update over MaxUpdateSize with 1009, one that
-// would grow the document past MaxDocumentSize with 4413.
+// included; query-awareness is answered with every state.
+//
+// A client's step 2 is cut down to what the room lacks before it is applied: Yjs puts its whole
+// delete set into every step 2, so a client reconnecting to a document with deletions would
+// otherwise have every other member receive that delete set again. A step 2 that adds nothing is
+// dropped without a word, also from a read-only client.
+//
+// Validation follows what JavaScript peers can read, so one client cannot poison a room for the
+// others: every integer (client IDs, clocks, lengths) must be at most 2^53-1, strings valid
+// UTF-8, JSON content JSON. A text frame closes the connection with 1003, a malformed message
+// with 1007, an update over MaxUpdateSize with 4413 (a frame beyond the read limit, which is
+// MaxUpdateSize plus a small header, is closed by ginws with 1009 before it is read), one that
+// would grow the document past MaxDocumentSize with 4413. y-websocket clients do not reconnect
+// after a 44xx code; they do after any other.
+//
+// # Awareness
+//
+// Awareness client IDs are not authenticated, as in y-protocols and y-websocket's Node server:
+// any connection may publish a state for any client ID, and a higher clock overwrites another
+// client's presence. The server only limits what one connection can hold — MaxClientsPerConn IDs,
+// states of MaxAwarenessStateSize bytes, MaxAwarenessTotalSize bytes per room (larger states are
+// ignored and logged, the connection stays open) — and removes the states a connection published
+// when it ends. Treat presence as what clients say about themselves, never as identity; put who
+// a user is in Authorize and the document's own access rules.
 //
 // # Access
 //

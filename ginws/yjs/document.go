@@ -30,10 +30,16 @@ func (d *document) add(update []byte) {
 	d.pendLen += len(update)
 }
 
+// pendingOverhead is what one unmerged update costs besides its bytes (its slice header and
+// allocation, its reader in the merge), counted so that a tail of tiny updates is merged too.
+const pendingOverhead = 64
+
 // due reports whether the unmerged tail is long enough that merging it now keeps the cost of
-// merging proportional to the bytes applied.
+// merging proportional to the bytes applied: when it reaches a quarter of the merged document
+// (at least 64 KiB), counting each update's bookkeeping. A merge costs O(document), so a trigger
+// by count alone would make a large document pay a whole merge for every few hundred keystrokes.
 func (d *document) due() bool {
-	return len(d.pending) >= 256 || d.pendLen >= max(64<<10, len(d.merged)/4)
+	return d.pendLen+pendingOverhead*len(d.pending) >= max(64<<10, len(d.merged)/4)
 }
 
 // parts returns what a merge needs, without modifying the document.
