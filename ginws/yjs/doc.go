@@ -61,7 +61,9 @@
 //
 // # Across processes
 //
-// Rooms talk through the ginws Server's channel layer, in the group GroupName(room): updates and
+// Rooms talk through the ginws Server's channel layer, in the group GroupName(room) (with a
+// Config.Namespace, GroupNameIn(namespace, room): Servers of different namespaces on one layer
+// never share a room; give each its own Store or redisstore prefix too): updates and
 // awareness changes cross once per process, and a room that loads (or every ResyncInterval)
 // exchanges state vectors with the other holders, so a message the layer dropped is repaired.
 // Use a shared Store (package redisstore) with a shared layer. Awareness states published
