@@ -91,6 +91,22 @@ func FuzzUpdate(f *testing.F) {
 				t.Fatalf("Diff wrote an invalid update %x: %v", d, err)
 			}
 		}
+		// Novel writes valid updates, and what a document lacks of itself adds nothing to it.
+		for _, doc := range [][]byte{merged, {0, 0}} {
+			n, err := yupdate.Novel(update, doc)
+			if err != nil {
+				t.Fatalf("Novel of valid updates: %v", err)
+			}
+			if n == nil {
+				continue
+			}
+			if err := yupdate.Validate(n); err != nil {
+				t.Fatalf("Novel wrote an invalid update %x: %v", n, err)
+			}
+			if sv, _ := yupdate.StateVector(mustMergeF(t, doc, n)); !bytes.Equal(sv, svOf(t, mustMergeF(t, doc, update))) {
+				t.Fatalf("doc + Novel has state vector %x, doc + update %x", sv, svOf(t, mustMergeF(t, doc, update)))
+			}
+		}
 		// Diff against the empty state keeps everything but leading gaps: merging it back
 		// changes nothing.
 		all, _ := yupdate.Diff(merged, []byte{0})
@@ -102,4 +118,22 @@ func FuzzUpdate(f *testing.F) {
 			t.Fatalf("merging empty updates gave %x", again)
 		}
 	})
+}
+
+func mustMergeF(t *testing.T, us ...[]byte) []byte {
+	t.Helper()
+	m, err := yupdate.Merge(us...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func svOf(t *testing.T, u []byte) []byte {
+	t.Helper()
+	sv, err := yupdate.StateVector(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sv
 }
