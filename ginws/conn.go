@@ -72,8 +72,9 @@ type Conn struct {
 	readDeadline  int64 // likewise for reads; reader goroutine only
 	flags         atomic.Uint32
 	outBytes      int
-	outboundLimit int   // set by Accept, under mu
-	readLimit     int64 // set by Accept, before the reader starts
+	outboundLimit int         // set by Accept, under mu
+	readLimit     int64       // set by Accept, before the reader starts
+	tooBig        *CloseError // WithTooBigClose's code and reason; nil: 1009
 	inboxCap      int32
 	pendingEvents int32
 	pendingFrames int32
@@ -175,6 +176,7 @@ type acceptOptions struct {
 	header        http.Header
 	readLimit     int64
 	outboundLimit int
+	tooBig        *CloseError
 }
 
 // WithSubprotocol selects one of the subprotocols the client offered (Scope.Subprotocols).
@@ -207,6 +209,14 @@ func WithOutboundLimit(n int) AcceptOption {
 	return func(o *acceptOptions) { o.outboundLimit = n }
 }
 
+// WithTooBigClose sets the close code and reason used when this connection's client sends a message
+// over its read limit (default 1009, "message too big"). A protocol whose clients reconnect and
+// resend after 1009 can pick a code they take as final (y-websocket does not reconnect after
+// 4400-4499). code must be one a server may send.
+func WithTooBigClose(code int, reason string) AcceptOption {
+	return func(o *acceptOptions) { o.tooBig = &CloseError{Code: code, Reason: reason} }
+}
+
 // Accept completes the handshake: the client gets 101 Switching Protocols and the connection opens.
 // Call it from Connect; frames sent after it (even within Connect) reach the client.
 func (c *Conn) Accept(opts ...AcceptOption) error {
@@ -224,6 +234,9 @@ func (c *Conn) Accept(opts ...AcceptOption) error {
 	var o acceptOptions
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.tooBig != nil && !validCloseCode(o.tooBig.Code) {
+		return fmt.Errorf("ginws: WithTooBigClose: close code %d may not be sent", o.tooBig.Code)
 	}
 	if o.subprotocol == "" {
 		v, _ := c.scope.Value(preferredSubprotocolKey)
@@ -249,7 +262,7 @@ func (c *Conn) Accept(opts ...AcceptOption) error {
 		return fmt.Errorf("ginws: upgrade: %w", err)
 	}
 	c.nc, c.subprotocol = ws.NetConn(), ws.Subprotocol()
-	c.readLimit, c.outboundLimit = c.srv.cfg.ReadLimit, c.srv.cfg.OutboundLimit
+	c.readLimit, c.outboundLimit, c.tooBig = c.srv.cfg.ReadLimit, c.srv.cfg.OutboundLimit, o.tooBig
 	if o.readLimit > 0 {
 		c.readLimit = o.readLimit
 	}

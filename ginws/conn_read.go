@@ -178,7 +178,10 @@ func (c *Conn) protocolClose(perr *CloseError) {
 	c.releaseRead()
 	switch perr.Code {
 	case CloseMessageTooBig:
-		c.Logger().Info("ginws: message over ReadLimit; closing with 1009", "read_limit", c.readLimit)
+		if c.tooBig != nil {
+			perr = c.tooBig
+		}
+		c.Logger().Info("ginws: message over the read limit; closing", "read_limit", c.readLimit, "close_code", perr.Code)
 	case CloseInvalidPayload:
 		c.Logger().Info("ginws: invalid UTF-8 from the client; closing with 1007", "what", perr.Reason)
 	default:

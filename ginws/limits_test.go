@@ -13,8 +13,13 @@ import (
 type roomy struct{ ginws.WebsocketConsumer }
 
 func (r *roomy) Connect(ctx context.Context) error {
-	if r.Scope().Param("room") == "big" {
+	switch r.Scope().Param("room") {
+	case "big":
 		return r.Accept(ginws.WithReadLimit(64<<10), ginws.WithOutboundLimit(1<<20))
+	case "final":
+		return r.Accept(ginws.WithTooBigClose(4413, "update too large"))
+	case "badcode":
+		return r.Accept(ginws.WithTooBigClose(1006, "not sendable"))
 	}
 	return r.Accept()
 }
@@ -49,9 +54,8 @@ func TestPerConnectionLimits(t *testing.T) {
 	// The server's limits still hold for connections that did not raise them.
 	small := a.ts.Communicator("/ws/small")
 	small.MustConnect(ctx)
-	if err := small.SendBytes(ctx, msg); err != nil {
-		t.Fatal(err)
-	}
+	// The server may close after the first bytes of the frame, so the rest of the write can fail.
+	_ = small.SendBytes(ctx, msg)
 	if code := waitClosed(t, small); code != ginws.CloseMessageTooBig {
 		t.Fatalf("10 KB over the server's 1 KiB ReadLimit: close code %d, want 1009", code)
 	}
@@ -62,5 +66,22 @@ func TestPerConnectionLimits(t *testing.T) {
 	}
 	if code := waitClosed(t, slow); code != ginws.CloseSlowClient {
 		t.Fatalf("100 KB over the server's 4 KiB OutboundLimit: close code %d, want %d", code, ginws.CloseSlowClient)
+	}
+}
+
+func TestTooBigCloseCode(t *testing.T) {
+	a := newApp(t, ginws.Config{ReadLimit: 1024}, func() ginws.Consumer { return &roomy{} })
+	ctx := testCtx(t)
+	c := a.ts.Communicator("/ws/final")
+	c.MustConnect(ctx)
+	_ = c.SendBytes(ctx, make([]byte, 2048)) // may fail once the server closed mid-frame
+	code, reason, err := c.WaitClosed(ctx)
+	if err != nil || code != 4413 || reason != "update too large" {
+		t.Fatalf("over the read limit with WithTooBigClose(4413): %d %q %v", code, reason, err)
+	}
+	bad := a.ts.Communicator("/ws/badcode")
+	res, err := bad.Connect(ctx)
+	if err != nil || res.Accepted || res.Status != 500 {
+		t.Fatalf("Accept with an unsendable close code must fail the handshake (500): %+v %v", res, err)
 	}
 }

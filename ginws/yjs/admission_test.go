@@ -157,3 +157,14 @@ func TestUpdateTooLargeIsFinal(t *testing.T) {
 		t.Fatalf("closed with %d (%v), want %d", code, err, yjs.CloseUpdateTooLarge)
 	}
 }
+
+// A frame over the read limit is closed by the ginws runtime before yjs reads it; it must still
+// get the final 4413, or y-websocket would reconnect and resend it forever.
+func TestFrameOverReadLimitIsFinal(t *testing.T) {
+	a := newApp(t, nil, yjs.Config{MaxUpdateSize: 10})
+	c, _ := a.dial(t, "/yjs/big")
+	_ = c.SendBytes(ctxT(t), yproto.AppendSyncUpdate(nil, make([]byte, 4096))) // may fail once closed mid-frame
+	if code, _, err := c.WaitClosed(ctxT(t)); err != nil || code != yjs.CloseUpdateTooLarge {
+		t.Fatalf("closed with %d (%v), want %d", code, err, yjs.CloseUpdateTooLarge)
+	}
+}

@@ -98,10 +98,9 @@ type Config struct {
 
 	// MaxUpdateSize is the largest document update (sync step 2 or update message) a client may
 	// send. Yjs connections are accepted with a read limit of this size plus a frame header,
-	// whatever the ginws Server's ReadLimit. An update over MaxUpdateSize that fits the read limit
-	// closes the connection with 4413 (CloseUpdateTooLarge), which y-websocket clients take as
-	// final; a frame beyond the read limit is closed by ginws itself with 1009 before it is
-	// decoded, and y-websocket reconnects after 1009. Optional. Default 8 MiB.
+	// whatever the ginws Server's ReadLimit. An update over MaxUpdateSize closes the connection
+	// with 4413 (CloseUpdateTooLarge), which y-websocket clients take as final — also a frame over
+	// the read limit, which ginws closes before reading it. Optional. Default 8 MiB.
 	MaxUpdateSize int
 
 	// MaxDocumentSize bounds a room's document (its merged update plus updates not yet merged);

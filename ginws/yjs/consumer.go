@@ -60,6 +60,8 @@ func (c *consumer) Connect(ctx context.Context) error {
 	limits := []ginws.AcceptOption{
 		ginws.WithReadLimit(int64(s.cfg.MaxUpdateSize) + frameSlack),
 		ginws.WithOutboundLimit(2*s.cfg.MaxDocumentSize + frameSlack),
+		// y-websocket reconnects and resends after 1009, so a frame over the limit gets 4413.
+		ginws.WithTooBigClose(CloseUpdateTooLarge, "update too large"),
 	}
 	if err := c.Accept(limits...); err != nil {
 		s.release(r)

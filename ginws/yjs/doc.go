@@ -38,9 +38,9 @@
 // Validation follows what JavaScript peers can read, so one client cannot poison a room for the
 // others: every integer (client IDs, clocks, lengths) must be at most 2^53-1, strings valid
 // UTF-8, JSON content JSON. A text frame closes the connection with 1003, a malformed message
-// with 1007, an update over MaxUpdateSize with 4413 (a frame beyond the read limit, which is
-// MaxUpdateSize plus a small header, is closed by ginws with 1009 before it is read), one that
-// would grow the document past MaxDocumentSize with 4413. y-websocket clients do not reconnect
+// with 1007, an update over MaxUpdateSize with 4413 (also a frame over the read limit, which
+// ginws closes before reading it), one that would grow the document past MaxDocumentSize with
+// 4413. y-websocket clients do not reconnect
 // after a 44xx code; they do after any other.
 //
 // # Awareness
