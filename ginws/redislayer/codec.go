@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -56,8 +57,8 @@ func encodeBody(msg ginws.Message) (body, error) {
 	defer msgpack.PutEncoder(enc)
 	enc.Reset(&buf)
 	for k, v := range msg {
-		if err := enc.EncodeString(k); err != nil {
-			return body{}, err
+		if err := encodeStr(enc, k); err != nil {
+			return body{}, fmt.Errorf("%w: key %q: %w", ErrUnsupportedValue, k, err)
 		}
 		if err := encodeValue(enc, v, 0); err != nil {
 			return body{}, fmt.Errorf("%w: key %q: %w", ErrUnsupportedValue, k, err)
@@ -74,7 +75,7 @@ func encodeValue(e *msgpack.Encoder, v any, depth int) error {
 	case nil:
 		return e.EncodeNil()
 	case string:
-		return e.EncodeString(v)
+		return encodeStr(e, v)
 	case []byte:
 		if v == nil {
 			v = []byte{} // bin, not nil: Python sees b""
@@ -113,7 +114,7 @@ func encodeValue(e *msgpack.Encoder, v any, depth int) error {
 		if f, err := v.Float64(); err == nil {
 			return e.EncodeFloat64(f)
 		}
-		return e.EncodeString(string(v))
+		return encodeStr(e, string(v))
 	case []any:
 		if err := e.EncodeArrayLen(len(v)); err != nil {
 			return err
@@ -129,7 +130,7 @@ func encodeValue(e *msgpack.Encoder, v any, depth int) error {
 			return err
 		}
 		for _, x := range v {
-			if err := e.EncodeString(x); err != nil {
+			if err := encodeStr(e, x); err != nil {
 				return err
 			}
 		}
@@ -142,13 +143,25 @@ func encodeValue(e *msgpack.Encoder, v any, depth int) error {
 	return fmt.Errorf("type %T", v)
 }
 
+// errInvalidUTF8 is why a string is refused: msgpack str must be UTF-8, and channels_redis decodes
+// strictly (raw=False), so Django's receive would fail on the message after popping it. Send
+// binary data as []byte.
+var errInvalidUTF8 = errors.New("string is not valid UTF-8 (send binary data as []byte)")
+
+func encodeStr(e *msgpack.Encoder, s string) error {
+	if !utf8.ValidString(s) {
+		return errInvalidUTF8
+	}
+	return e.EncodeString(s)
+}
+
 func encodeMap(e *msgpack.Encoder, m map[string]any, depth int) error {
 	if err := e.EncodeMapLen(len(m)); err != nil {
 		return err
 	}
 	for k, x := range m {
-		if err := e.EncodeString(k); err != nil {
-			return err
+		if err := encodeStr(e, k); err != nil {
+			return fmt.Errorf("map key: %w", err)
 		}
 		if err := encodeValue(e, x, depth+1); err != nil {
 			return err
@@ -267,9 +280,12 @@ func decodeMember(member []byte) (decoded, error) {
 		case string:
 			out.channels = []string{v}
 		case []any:
+			// A name listed twice is delivered once.
 			out.channels = make([]string, 0, len(v))
+			seen := make(map[string]bool, len(v))
 			for _, c := range v {
-				if s, ok := c.(string); ok {
+				if s, ok := c.(string); ok && !seen[s] {
+					seen[s] = true
 					out.channels = append(out.channels, s)
 				}
 			}

@@ -32,8 +32,13 @@ type Config struct {
 	// messages behind; set ProcessCapacity equal to Capacity for channels_redis' exact behaviour.
 	// Django senders apply their own capacity to this key. Optional. Default 10 000.
 	ProcessCapacity int
-	// ChannelCapacity overrides Capacity for channels whose name matches a pattern (path.Match
-	// syntax); the first matching rule wins. Optional.
+	// ChannelCapacity overrides Capacity for normal channels whose name matches a pattern; the
+	// first matching rule wins. Patterns use Go's path.Match syntax ('*', '?', '[...]', '\\'
+	// escapes), not channels_redis' (which takes fnmatch globs or compiled regexes): '*' does not
+	// match '/', and a Django process keeps applying its own rules when it sends. New refuses a
+	// malformed pattern. The rules bound a normal channel's key and a process-local channel's local
+	// queue, never the Redis key shared by all the process-local channels of a process, which
+	// ProcessCapacity bounds. Optional.
 	ChannelCapacity []ginws.CapacityRule
 	// Expiry is how long an unreceived message lives, counted in whole seconds as in
 	// channels_redis. Optional. Default 60 s.
@@ -50,8 +55,9 @@ type Config struct {
 	// CallTimeout bounds a layer call whose context has no deadline, so that a call cannot hang
 	// forever on an unreachable Redis. Optional. Default 5 s.
 	CallTimeout time.Duration
-	// PollTimeout is how long one blocking pop (BZPOPMIN) waits before it is issued again; it
-	// bounds how late a canceled Receive on a normal channel returns. Optional. Default 1 s.
+	// PollTimeout is how long one blocking pop (BZMPOP or BZPOPMIN) waits before it is issued
+	// again. With several shards, a Receive on a normal channel waits at most 100 ms on one shard
+	// before looking at the others. Optional. Default 1 s.
 	PollTimeout time.Duration
 	// MaxBackoff caps the wait between reconnection attempts of the receive loop, which starts at
 	// 50 ms and doubles. Optional. Default 5 s.
@@ -120,6 +126,16 @@ func (cfg Config) withDefaults() Config {
 	}
 	cfg.ChannelCapacity = append([]ginws.CapacityRule(nil), cfg.ChannelCapacity...)
 	return cfg
+}
+
+// validate reports a malformed configuration: a bad ChannelCapacity pattern.
+func (cfg Config) validate() error {
+	for _, r := range cfg.ChannelCapacity {
+		if _, err := path.Match(r.Pattern, ""); err != nil {
+			return fmt.Errorf("redislayer: ChannelCapacity pattern %q: %w", r.Pattern, err)
+		}
+	}
+	return nil
 }
 
 // clientOption turns one host URL into rueidis options: one connection per shard with automatic

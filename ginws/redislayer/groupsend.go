@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/redis/rueidis"
 
 	"ginws.dev/ginws"
 )
@@ -37,7 +40,7 @@ func (l *Layer) GroupSend(ctx context.Context, group string, msg ginws.Message) 
 		err = l.groupSendSharded(ctx, group, b, now)
 	}
 	if err != nil {
-		return fmt.Errorf("redislayer: send to group %q: %w", group, err)
+		return l.callError(fmt.Sprintf("send to group %q", group), err)
 	}
 	l.st.groupSends.Add(1)
 	return nil
@@ -88,6 +91,11 @@ func (l *Layer) groupSendSharded(ctx context.Context, group string, b body, now 
 		}
 		e.names = append(e.names, name)
 	}
+	if len(l.shards) > 1 {
+		if err := l.subtractElsewhere(ctx, order, func(k string) *int { return &byKey[k].capacity }, now); err != nil {
+			return err
+		}
+	}
 	rnd := randomPrefix()
 	batches := make([]keyBatch, len(l.shards))
 	for _, keyName := range order {
@@ -110,6 +118,35 @@ func (l *Layer) groupSendSharded(ctx context.Context, group string, b body, now 
 		}
 		l.st.dropped.Add(uint64(over))
 		l.st.sent.Add(uint64(int64(len(kb.keys)) - over))
+	}
+	return nil
+}
+
+// subtractElsewhere lowers the capacity of each normal channel key by what its other shards hold:
+// round-robin senders spread a normal channel over every shard, and its capacity bounds the
+// channel, not one shard's key. One pipelined round trip per shard.
+func (l *Layer) subtractElsewhere(ctx context.Context, keyNames []string, capacity func(string) *int, now time.Time) error {
+	lo := "(" + l.cutoff(now, l.expirySec)
+	for j, c := range l.shards {
+		var names []string
+		var cmds rueidis.Commands
+		for _, k := range keyNames {
+			if strings.HasSuffix(k, "!") || consistentHash(k, len(l.shards)) == j {
+				continue
+			}
+			names = append(names, k)
+			cmds = append(cmds, c.B().Zcount().Key(l.cfg.Prefix+k).Min(lo).Max("+inf").Build())
+		}
+		if len(cmds) == 0 {
+			continue
+		}
+		for i, r := range c.DoMulti(ctx, cmds...) {
+			n, err := r.AsInt64()
+			if err != nil {
+				return err
+			}
+			*capacity(names[i]) -= int(n)
+		}
 	}
 	return nil
 }

@@ -32,9 +32,11 @@ type Layer struct {
 
 	ctx      context.Context // canceled by Close; bounds the receive loops
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // the receive loops
+	inflight sync.WaitGroup // normal-channel receives; Add under mu.RLock while open, see enter
 	closed   atomic.Bool
-	noBzmpop atomic.Bool // Redis older than 7: pop with BZPOPMIN + ZPOPMIN
+	sendIdx  atomic.Uint64 // round-robin shard of normal-channel sends
+	noBzmpop atomic.Bool   // Redis older than 7: pop with BZPOPMIN + ZPOPMIN
 
 	mu      sync.RWMutex
 	loops   map[string]bool // process-local keys (prefix+"...!") with running loops
@@ -73,6 +75,9 @@ type counters struct {
 // configuration is an error.
 func New(cfg Config) (*Layer, error) {
 	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	l := &Layer{
 		cfg:          cfg,
 		clientPrefix: uuidHex(),
@@ -108,19 +113,21 @@ func New(cfg Config) (*Layer, error) {
 }
 
 // Close stops the receive loops, wakes every waiting Receive with ginws.ErrLayerClosed and closes
-// the Redis connections. It is idempotent. A message popped by a loop at that very moment is lost
-// with the process-local channels it was for.
+// the Redis connections. It is idempotent. It waits for Receives on normal channels to finish, so
+// that a message one of them popped meanwhile is put back, not lost. A message popped by a receive
+// loop at that very moment is lost with the process-local channels it was for.
 func (l *Layer) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	l.mu.Lock()
+	l.mu.Lock() // after this, enter sees closed and no inflight.Add races Wait
 	l.local.closeAll()
 	l.mu.Unlock()
 	l.cancel()
 	done := make(chan struct{})
 	go func() {
 		l.wg.Wait()
+		l.inflight.Wait()
 		close(done)
 	}()
 	for stop := false; !stop; {
@@ -128,7 +135,7 @@ func (l *Layer) Close() error {
 		select {
 		case <-done:
 			stop = true
-		case <-time.After(100 * time.Millisecond): // a loop was between its check and BZPOPMIN
+		case <-time.After(100 * time.Millisecond): // a pop was between its check and BZPOPMIN
 		}
 	}
 	for _, c := range l.shards {
@@ -166,9 +173,10 @@ func (l *Layer) NewChannel(ctx context.Context, prefix string) (string, error) {
 	return name, ctx.Err()
 }
 
-// Send sends msg to channel. It returns ginws.ErrChannelFull when the channel's Redis key holds its
-// capacity. A process-local channel's shard is chosen by the hash of its non-local part, the key it
-// is received from (see the package documentation).
+// Send sends msg to channel. It returns ginws.ErrChannelFull when the channel holds its capacity.
+// A process-local channel's shard is chosen by the hash of its non-local part, the key it is
+// received from; a normal channel's shard round-robin, as channels_redis does, with the capacity
+// counted over every shard (see the package documentation).
 func (l *Layer) Send(ctx context.Context, channel string, msg ginws.Message) error {
 	if err := ginws.ValidateChannelName(channel); err != nil {
 		return err
@@ -187,14 +195,32 @@ func (l *Layer) Send(ctx context.Context, channel string, msg ginws.Message) err
 		single = channel
 	}
 	keyName := ginws.NonLocalName(channel)
+	key := l.cfg.Prefix + keyName
 	now := time.Now()
-	res := sendScript.Exec(ctx, l.shard(keyName), []string{l.cfg.Prefix + keyName}, []string{
+	c, capacity := l.shard(keyName), l.keyCapacity(channel)
+	if single == "" && len(l.shards) > 1 {
+		i := int(l.sendIdx.Add(1) % uint64(len(l.shards)))
+		c = l.shards[i]
+		// The capacity bounds the channel, not each shard's key: subtract what the others hold.
+		// Like channels_redis' own check this is not atomic; concurrent senders may overshoot.
+		for j, o := range l.shards {
+			if j == i {
+				continue
+			}
+			n, err := o.Do(ctx, o.B().Zcount().Key(key).Min("("+l.cutoff(now, l.expirySec)).Max("+inf").Build()).AsInt64()
+			if err != nil {
+				return l.callError(fmt.Sprintf("send to %q", channel), err)
+			}
+			capacity -= int(n)
+		}
+	}
+	res := sendScript.Exec(ctx, c, []string{key}, []string{
 		string(b.member(randomPrefix(), single, nil)), score(now),
-		strconv.Itoa(l.keyCapacity(channel)), strconv.FormatInt(l.expirySec, 10), l.cutoff(now, l.expirySec),
+		strconv.Itoa(capacity), strconv.FormatInt(l.expirySec, 10), l.cutoff(now, l.expirySec),
 	})
 	ok, err := res.AsInt64()
 	if err != nil {
-		return fmt.Errorf("redislayer: send to %q: %w", channel, err)
+		return l.callError(fmt.Sprintf("send to %q", channel), err)
 	}
 	if ok == 0 {
 		return ginws.ErrChannelFull
@@ -204,7 +230,8 @@ func (l *Layer) Send(ctx context.Context, channel string, msg ginws.Message) err
 }
 
 // GroupAdd adds channel to group, refreshing the group's expiry: ZADD with the time as score, then
-// EXPIRE, on the group's shard.
+// EXPIRE, pipelined in one round trip on the group's shard (not a script: each command is
+// idempotent, and a failure between them leaves the previous expiry in place).
 func (l *Layer) GroupAdd(ctx context.Context, group, channel string) error {
 	if err := validGroupChannel(group, channel); err != nil {
 		return err
@@ -220,7 +247,7 @@ func (l *Layer) GroupAdd(ctx context.Context, group, channel string) error {
 		c.B().Expire().Key(key).Seconds(l.groupSec).Build(),
 	) {
 		if err := r.Error(); err != nil {
-			return fmt.Errorf("redislayer: add %q to group %q: %w", channel, group, err)
+			return l.callError(fmt.Sprintf("add %q to group %q", channel, group), err)
 		}
 	}
 	return nil
@@ -238,7 +265,7 @@ func (l *Layer) GroupDiscard(ctx context.Context, group, channel string) error {
 	defer cancel()
 	c := l.shard(group)
 	if err := c.Do(ctx, c.B().Zrem().Key(l.groupKey(group)).Member(channel).Build()).Error(); err != nil {
-		return fmt.Errorf("redislayer: discard %q from group %q: %w", channel, group, err)
+		return l.callError(fmt.Sprintf("discard %q from group %q", channel, group), err)
 	}
 	return nil
 }
@@ -254,7 +281,7 @@ func (l *Layer) Flush(ctx context.Context) error {
 	pattern := globEscape(l.cfg.Prefix) + "*"
 	for i, c := range l.shards {
 		if err := flushScript.Exec(ctx, c, nil, []string{pattern}).Error(); err != nil {
-			return fmt.Errorf("redislayer: flush shard %d: %w", i, err)
+			return l.callError(fmt.Sprintf("flush shard %d", i), err)
 		}
 	}
 	l.mu.Lock()
@@ -276,6 +303,15 @@ func (l *Layer) call(ctx context.Context) (context.Context, context.CancelFunc, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.CallTimeout)
 	return ctx, cancel, nil
+}
+
+// callError wraps a failed Redis call. A call that passed the closed check while Close shut the
+// connections reports ginws.ErrLayerClosed, not rueidis' own error.
+func (l *Layer) callError(what string, err error) error {
+	if l.closed.Load() {
+		return fmt.Errorf("redislayer: %s: %w (%w)", what, ginws.ErrLayerClosed, err)
+	}
+	return fmt.Errorf("redislayer: %s: %w", what, err)
 }
 
 // shard returns the client of the shard that holds name (a group name or a channel key name).

@@ -120,6 +120,25 @@ redis.call('DEL', KEYS[2])
 return redis.call('ZPOPMIN', KEYS[1])
 `)
 
+// headScript restores a channels_redis "$inflight" backup, as popScript does, and returns the
+// oldest message's member and score without popping it. KEYS[1] channel key, KEYS[2] backup key.
+var headScript = rueidis.NewLuaScript(`
+local backed = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+for i = #backed, 1, -2 do
+  redis.call('ZADD', KEYS[1], backed[i], backed[i - 1])
+end
+redis.call('DEL', KEYS[2])
+return redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+`)
+
+// putBackScript returns a popped message to its key with its score and renews the key's expiry.
+// KEYS[1] channel key. ARGV: score, member, expiry seconds.
+var putBackScript = rueidis.NewLuaScript(`
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+`)
+
 // flushScript is channels_redis' flush: delete every key that starts with the prefix.
 // ARGV[1] is the KEYS pattern.
 var flushScript = rueidis.NewLuaScript(`
