@@ -12,8 +12,11 @@
 //
 // The layer uses github.com/redis/rueidis, chosen for its automatic pipelining: concurrent group
 // sends from many goroutines share round trips on one connection per shard without hand-written
-// batching. Client-side caching is disabled (the layer never reads the same value twice). Every
-// multi-command operation is one Lua script, sent once and then called by SHA (EVALSHA).
+// batching. Client-side caching is disabled (the layer never reads the same value twice). The
+// operations that must be atomic (a send's capacity check and write, a group send's writes, a pop
+// that restores a channels_redis backup) are Lua scripts, sent once and then called by SHA
+// (EVALSHA); GroupAdd pipelines ZADD and EXPIRE, and a multi-shard send first counts the channel on
+// the other shards.
 //
 // # Wire format (what channels_redis 4.0.0 reads and writes)
 //
@@ -33,12 +36,14 @@
 //   - Receiving a normal channel first moves back what a channels_redis receiver left in the
 //     "{key}$inflight" backup, as channels_redis' receive does. This layer does not itself write
 //     backups: its receive loop owns its process's keys alone, and a Receive whose context ends
-//     after Redis popped a message puts that message back with its score.
+//     (or whose Layer closes) after Redis popped a message puts that message back with its score,
+//     and gives the key its expiry again.
 //
 // # Receiving
 //
-// One receive loop per process-local key and shard — not one per connection — pops with BZPOPMIN
-// (PollTimeout) and drains what else waits with ZPOPMIN, decodes each message once and hands one
+// One receive loop per process-local key and shard — not one per connection — pops up to
+// ReceiveBatch messages per round trip with BZMPOP (waiting up to PollTimeout; on Redis before 7,
+// BZPOPMIN then ZPOPMIN), decodes each message once and hands one
 // *ginws.Envelope to every local recipient: a Subscriber callback (what ginws connections use) or a
 // bounded buffer read by Receive. All recipients of a group message in this process share that
 // Envelope, so it is decoded once and JSON-encoded once per process. A full recipient misses the
@@ -49,7 +54,7 @@
 // soon as its receive loop lags 100 messages behind; this layer bounds it by ProcessCapacity
 // (default 10 000) instead, and bounds each local channel's queue by Capacity. Set ProcessCapacity
 // to Capacity for channels_redis' exact behaviour. Messages for a channel whose subscriber left
-// are discarded.
+// are discarded for GroupExpiry after it left (the layer remembers up to 100 000 such channels).
 //
 // # Sharding
 //
@@ -58,14 +63,26 @@
 // a process-local channel's full name when sending but the non-local part when receiving — with
 // several hosts some of its messages land on a shard nobody watches. This layer hashes the non-local
 // part on both sides, and its receive loops watch this process's keys on every shard, so that
-// messages from a channels_redis sender that hashed the full name still arrive. For normal channels
-// channels_redis sends round-robin across shards; this layer sends to the hashed shard and Receive
-// also polls the others without blocking.
+// messages from a channels_redis sender that hashed the full name still arrive.
+//
+// Normal (non-'!') channels are spread round-robin over the shards by every sender, as
+// channels_redis does: a channels_redis receiver loops on one shard it picked, so a sender that
+// used a single shard could leave it waiting forever. This layer bounds the channel as a whole:
+// a send counts the channel's messages on the other shards against Capacity (not atomically, as
+// channels_redis' own check; concurrent senders may overshoot a little), where channels_redis
+// bounds each shard's key. A Go Receive takes the oldest of the shards' heads, so one sender's
+// messages queued before the Receive looks come out in send order; order is not guaranteed for a
+// message that lands on another shard while a Receive is looking or blocking (it waits up to
+// 100 ms per shard), nor for channels_redis receivers, which see one shard at a time.
 //
 // # Faults
 //
-// New does not fail when Redis is down. Calls return an error promptly (a call whose context has no
-// deadline is bounded by CallTimeout). The receive loops log the failure, retry with backoff (50 ms
+// New does not fail when Redis is down. A call whose context has no deadline is bounded by
+// CallTimeout. A Receive on a normal channel returns promptly when its context ends or the Layer
+// closes (its blocking pop is woken with CLIENT UNBLOCK), but each Redis command in flight runs to
+// its end, bounded by CallTimeout, so that a popped message is never dropped with its reply; a
+// Receive whose context ends while Redis is unreachable can therefore take up to CallTimeout to
+// return. The receive loops log the failure, retry with backoff (50 ms
 // doubling to MaxBackoff) and resume when Redis is back; Stats counts LoopErrors and Reconnects.
 // Messages queued in a Redis that restarts without persistence are lost, as with channels_redis.
 //

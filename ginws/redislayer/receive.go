@@ -703,10 +703,11 @@ func (l *Layer) popOldest(ctx context.Context, key string) (ginws.Message, bool,
 // head returns the score of the oldest message of key, after restoring a channels_redis
 // "$inflight" backup.
 func (l *Layer) head(ctx context.Context, c rueidis.Client, key string) (float64, bool, error) {
-	cctx, cancel, err := l.call(ctx)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return 0, false, err
 	}
+	// Not bound to ctx, like popNow: the script may restore a backup, whose reply must not be lost.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.cfg.CallTimeout)
 	defer cancel()
 	zs, err := headScript.Exec(cctx, c, []string{key, key + "$inflight"}, nil).AsZScores()
 	if err != nil && !rueidis.IsRedisNil(err) {
