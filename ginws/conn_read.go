@@ -181,7 +181,7 @@ func (c *Conn) protocolClose(perr *CloseError) {
 		if c.tooBig != nil {
 			perr = c.tooBig
 		}
-		c.Logger().Info("ginws: message over the read limit; closing", "read_limit", c.readLimit, "close_code", perr.Code)
+		c.Logger().Info("ginws: message over ReadLimit (or the connection's WithReadLimit); closing", "read_limit", c.readLimit, "close_code", perr.Code)
 	case CloseInvalidPayload:
 		c.Logger().Info("ginws: invalid UTF-8 from the client; closing with 1007", "what", perr.Reason)
 	default:
