@@ -4,38 +4,23 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"ginws.dev/ginws"
 	"ginws.dev/ginws/yjs"
+	"ginws.dev/ginws/yjs/internal/jstest"
 )
 
 // The interop tests run real y-websocket 3.1.0 clients (testdata/js/driver.mjs, on Node with the
 // pinned npm packages) against real yjs Servers.
 
-const jsDir = "testdata/js"
+var jsDir = jstest.Dir()
 
 // needNode skips the test when Node or the npm packages are missing — or fails it when CI=true.
-func needNode(t *testing.T) string {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat(filepath.Join(jsDir, "node_modules", "y-websocket", "package.json"))
-	}
-	if err != nil {
-		msg := "the interop tests need Node 20+ and the npm packages: run `npm ci` in ginws/yjs/testdata/js (" + err.Error() + ")"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return node
-}
+func needNode(t *testing.T) string { return jstest.Node(t, "y-websocket") }
 
 type jsState struct {
 	Text string `json:"text"`

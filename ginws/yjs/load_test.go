@@ -82,7 +82,9 @@ func TestManyKeystrokes(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSV("stored", doc)
-	if st := a.ys.Stats(); st.Applied != n || st.Compactions == 0 || store.Len("typing") > 9 {
+	// How many saves the keystrokes take depends on timing; however many, the log must stay
+	// short: compacted after CompactAfter (8) entries, or written whole when the backlog is large.
+	if st := a.ys.Stats(); st.Applied != n || store.Len("typing") > 9 || (st.Saves > 8 && st.Compactions == 0) {
 		t.Fatalf("stats %+v, stored log of %d entries", st, store.Len("typing"))
 	}
 	t.Logf("%d keystrokes: %d bytes merged, stats %+v", n, len(doc), a.ys.Stats())

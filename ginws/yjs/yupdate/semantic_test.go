@@ -5,34 +5,19 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math/rand/v2"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 
+	"ginws.dev/ginws/yjs/internal/jstest"
 	"ginws.dev/ginws/yjs/yupdate"
 )
 
 // jsDir is the pinned npm workspace with yjs; the checker and fixture generator live in gen/.
-const jsDir = "../testdata/js"
+var jsDir = jstest.Dir()
 
 // needNode returns the node binary, or skips the test (fails it under CI=true) when node or
 // the npm workspace is missing.
-func needNode(t *testing.T) string {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat(filepath.Join(jsDir, "node_modules", "yjs", "package.json"))
-	}
-	if err != nil {
-		msg := "needs node and the npm workspace: install Node 20 and run `npm ci` in ginws/yjs/testdata/js (" + err.Error() + ")"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return node
-}
+func needNode(t *testing.T) string { return jstest.Node(t, "yjs") }
 
 type checkCase struct {
 	Name      string            `json:"name"`
@@ -216,18 +201,5 @@ func seq(n int) []int {
 // TestFixturesAreCurrent regenerates the golden fixtures with the pinned yjs and checks that the
 // committed file matches, so the fixtures cannot silently drift from the generator.
 func TestFixturesAreCurrent(t *testing.T) {
-	node := needNode(t)
-	cmd := exec.CommandContext(t.Context(), node, "gen/yupdate-fixtures.mjs")
-	cmd.Dir = jsDir
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("generator: %v", err)
-	}
-	committed, err := os.ReadFile("testdata/fixtures.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(out, committed) {
-		t.Fatal("testdata/fixtures.json is stale: regenerate it (see fixtures_test.go)")
-	}
+	jstest.FixtureCurrent(t, "yjs", "gen/yupdate-fixtures.mjs", "testdata/fixtures.json")
 }

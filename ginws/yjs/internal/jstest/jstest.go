@@ -1,0 +1,58 @@
+// Package jstest gives tests of the Yjs packages the real JavaScript: Node and the pinned npm
+// workspace in ginws/yjs/testdata/js (yjs, y-protocols, y-websocket, lib0; `npm ci` there).
+//
+// Without Node or the workspace a test is skipped with a message saying what to install — except
+// under CI=true, where it fails, so CI can never pass by skipping.
+package jstest
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// Dir returns the absolute path of the npm workspace.
+func Dir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "js")
+}
+
+// Node returns the node binary once it has checked that the workspace has package pkg installed.
+func Node(t testing.TB, pkg string) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat(filepath.Join(Dir(), "node_modules", pkg, "package.json"))
+	}
+	if err != nil {
+		msg := "needs Node 20+ and the pinned npm packages: run `npm ci` in ginws/yjs/testdata/js (" + err.Error() + ")"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return node
+}
+
+// FixtureCurrent runs the generator script (a path inside the workspace) and fails the test when
+// its output differs from the committed fixture file, so fixtures cannot drift from the pinned
+// JavaScript packages. pkg is the package the generator needs.
+func FixtureCurrent(t *testing.T, pkg, script, committed string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), Node(t, pkg), script)
+	cmd.Dir = Dir()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v", script, err)
+	}
+	want, err := os.ReadFile(committed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out, want) {
+		t.Fatalf("%s is stale: replace it with the output of `node %s` run in ginws/yjs/testdata/js", committed, script)
+	}
+}
