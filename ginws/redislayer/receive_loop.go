@@ -1,0 +1,340 @@
+package redislayer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"ginws.dev/ginws"
+)
+
+// startLoops starts the receive loops of a process-local key, one per shard, once. Watching the
+// key on every shard (not only the one its name hashes to) also catches messages that a
+// channels_redis sender put on the shard of the full channel name. Callers hold l.mu.
+func (l *Layer) startLoops(keyName string) {
+	if l.loops[keyName] || l.closed.Load() {
+		return
+	}
+	l.loops[keyName] = true
+	for _, c := range l.shards {
+		l.wg.Add(1)
+		go l.loop(c, l.cfg.Prefix+keyName)
+	}
+}
+
+// loop pops key until Close, delivering what it pops. It blocks on a dedicated connection whose
+// Redis client ID it registers, so that Close can end the wait at once with CLIENT UNBLOCK. When
+// Redis fails it logs, waits (50 ms, doubling up to MaxBackoff) and tries again on a new connection.
+func (l *Layer) loop(c rueidis.Client, key string) {
+	defer l.wg.Done()
+	var (
+		dc      rueidis.DedicatedClient
+		release func()
+		backoff time.Duration
+	)
+	drop := func() {
+		if dc != nil {
+			l.blocked.Delete(dc)
+			release()
+			dc = nil
+		}
+	}
+	defer drop()
+	for l.ctx.Err() == nil {
+		var items []rueidis.ZScore
+		var err error
+		if dc == nil {
+			dc, release = c.Dedicate()
+			var id int64
+			if id, err = dc.Do(l.ctx, dc.B().ClientId().Build()).AsInt64(); err == nil {
+				l.blocked.Store(dc, blockedConn{c, id})
+			}
+		}
+		if err == nil && l.ctx.Err() == nil {
+			items, err = l.pop(dc, key)
+		}
+		if err != nil {
+			drop()
+			if l.ctx.Err() != nil {
+				return
+			}
+			l.st.loopErrors.Add(1)
+			if backoff == 0 {
+				l.log.Warn("redislayer: receive loop failed; retrying", "key", key, "err", err)
+				backoff = 50 * time.Millisecond
+			} else {
+				backoff = min(2*backoff, l.cfg.MaxBackoff)
+			}
+			select {
+			case <-time.After(backoff):
+			case <-l.ctx.Done():
+				return
+			}
+			continue
+		}
+		if backoff != 0 {
+			backoff = 0
+			l.st.reconnects.Add(1)
+			l.log.Info("redislayer: receive loop resumed", "key", key)
+		}
+		if len(items) > 0 {
+			l.dispatch(items)
+			if l.cfg.ReceiveLinger > 0 && len(items) < l.cfg.ReceiveBatch {
+				select { // let the next messages gather, to be popped and written together
+				case <-time.After(l.cfg.ReceiveLinger):
+				case <-l.ctx.Done():
+					return
+				}
+			}
+		}
+	}
+}
+
+// blockedConn is a receive loop's connection, for CLIENT UNBLOCK at Close.
+type blockedConn struct {
+	client rueidis.Client
+	id     int64
+}
+
+// unblockLoops wakes the receive loops blocked in BZPOPMIN, so Close needs not wait PollTimeout.
+func (l *Layer) unblockLoops() {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	l.blocked.Range(func(_, v any) bool {
+		b := v.(blockedConn)
+		_ = b.client.Do(ctx, b.client.B().ClientUnblock().ClientId(b.id).Build()).Error()
+		return true
+	})
+}
+
+// doer is what pop needs of a client: a rueidis.Client or a DedicatedClient.
+type doer interface {
+	B() rueidis.Builder
+	Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult
+}
+
+// pop waits up to PollTimeout for messages of key and takes up to ReceiveBatch of them in one round
+// trip (BZMPOP, Redis 7). On an older Redis it falls back to BZPOPMIN for the first message and
+// ZPOPMIN for the rest.
+func (l *Layer) pop(c doer, key string) ([]rueidis.ZScore, error) {
+	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.PollTimeout+l.cfg.CallTimeout)
+	defer cancel()
+	if !l.noBzmpop.Load() {
+		items, err := bzmpop(ctx, c, key, l.cfg.PollTimeout, l.cfg.ReceiveBatch)
+		if !isUnknownCommand(err) {
+			return items, err
+		}
+		l.noBzmpop.Store(true)
+	}
+	first, ok, err := bzpopmin(ctx, c, key, l.cfg.PollTimeout)
+	if err != nil || !ok {
+		return nil, err
+	}
+	items := []rueidis.ZScore{first}
+	if l.cfg.ReceiveBatch > 1 {
+		more, err := c.Do(ctx, c.B().Zpopmin().Key(key).Count(int64(l.cfg.ReceiveBatch-1)).Build()).AsZScores()
+		if err != nil {
+			// The first message is in hand: deliver it, and let the next round report the error.
+			return items, nil
+		}
+		items = append(items, more...)
+	}
+	return items, nil
+}
+
+// bzmpop pops up to count of the oldest members of key, waiting up to timeout for the first.
+func bzmpop(ctx context.Context, c doer, key string, timeout time.Duration, count int) ([]rueidis.ZScore, error) {
+	arr, err := c.Do(ctx, c.B().Bzmpop().Timeout(timeout.Seconds()).Numkeys(1).Key(key).Min().Count(int64(count)).Build()).ToArray()
+	if rueidis.IsRedisNil(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(arr) != 2 {
+		return nil, fmt.Errorf("redislayer: BZMPOP replied with %d elements", len(arr))
+	}
+	return arr[1].AsZScores()
+}
+
+func isUnknownCommand(err error) bool {
+	var re *rueidis.RedisError
+	return errors.As(err, &re) && strings.Contains(strings.ToLower(re.Error()), "unknown command")
+}
+
+// bzpopmin pops the oldest member of key, waiting up to timeout. ok is false on timeout.
+func bzpopmin(ctx context.Context, c doer, key string, timeout time.Duration) (rueidis.ZScore, bool, error) {
+	arr, err := c.Do(ctx, c.B().Bzpopmin().Key(key).Timeout(timeout.Seconds()).Build()).ToArray()
+	if rueidis.IsRedisNil(err) {
+		return rueidis.ZScore{}, false, nil
+	}
+	if err != nil {
+		return rueidis.ZScore{}, false, err
+	}
+	if len(arr) != 3 {
+		return rueidis.ZScore{}, false, fmt.Errorf("redislayer: BZPOPMIN replied with %d elements", len(arr))
+	}
+	member, err := arr[1].ToString()
+	if err != nil {
+		return rueidis.ZScore{}, false, err
+	}
+	sc, err := arr[2].AsFloat64()
+	if err != nil {
+		return rueidis.ZScore{}, false, err
+	}
+	return rueidis.ZScore{Member: member, Score: sc}, true, nil
+}
+
+// routed is a popped message ready for its local recipients.
+type routed struct {
+	env      *ginws.Envelope
+	channels []string
+}
+
+// dispatch decodes a popped batch — each message once — and delivers it to the local recipients:
+// the same Envelope to every subscriber of a message, so that they share one decode and one JSON
+// encoding. A channel's messages of the batch are handed over back to back, in order, so that its
+// connection can write them with one system call.
+func (l *Layer) dispatch(items []rueidis.ZScore) {
+	now := time.Now()
+	batch := make([]routed, 0, len(items))
+	for _, it := range items {
+		if r, ok := l.decodeItem(it, now); ok {
+			batch = append(batch, r)
+		}
+	}
+	if len(batch) == 0 {
+		return
+	}
+	// Channels in order of first appearance, with the indexes of their messages.
+	var order []string
+	var perCh map[string][]int
+	if len(batch) == 1 {
+		order = batch[0].channels
+	} else {
+		perCh = make(map[string][]int)
+		for i, r := range batch {
+			for _, ch := range r.channels {
+				if _, ok := perCh[ch]; !ok {
+					order = append(order, ch)
+				}
+				perCh[ch] = append(perCh[ch], i)
+			}
+		}
+	}
+	msgsOf := func(ch string) []int {
+		if perCh == nil {
+			return []int{0}
+		}
+		return perCh[ch]
+	}
+	var rest []string
+	l.mu.RLock()
+	for _, ch := range order {
+		sub := l.subs[ch]
+		if sub == nil {
+			rest = append(rest, ch)
+			continue
+		}
+		for _, i := range msgsOf(ch) {
+			if sub.deliver(batch[i].env) != nil {
+				l.st.dropped.Add(1)
+			} else {
+				l.st.delivered.Add(1)
+			}
+		}
+	}
+	sweep := len(l.bufs)+l.gone.len() > 0 && !now.Before(l.local.sweep)
+	l.mu.RUnlock()
+	if len(rest) == 0 && !sweep {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	expires := now.Add(l.cfg.Expiry)
+	for _, ch := range rest {
+		for _, i := range msgsOf(ch) {
+			l.buffer(ch, batch[i].env, now, expires)
+		}
+	}
+	if !now.Before(l.local.sweep) {
+		l.sweepBuffers(now)
+	}
+}
+
+// decodeItem decodes one popped member of a process-local key, counting expired and bad ones.
+func (l *Layer) decodeItem(it rueidis.ZScore, now time.Time) (routed, bool) {
+	l.st.received.Add(1)
+	if l.expiredScore(it.Score, now) {
+		l.st.expired.Add(1)
+		return routed{}, false
+	}
+	d, err := decodeMember([]byte(it.Member))
+	if err != nil {
+		l.st.bad.Add(1)
+		l.log.Warn("redislayer: skipping an undecodable message", "err", err)
+		return routed{}, false
+	}
+	if len(d.channels) == 0 {
+		l.st.bad.Add(1)
+		l.log.Warn("redislayer: skipping a message without \"__asgi_channel__\" on a process-local key")
+		return routed{}, false
+	}
+	return routed{env: ginws.NewEnvelope(d.msg), channels: d.channels}, true
+}
+
+// buffer hands env to channel's subscriber if one arrived meanwhile, or queues it for Receive,
+// unless the channel's subscriber has left. Callers hold l.mu.
+func (l *Layer) buffer(ch string, env *ginws.Envelope, now, expires time.Time) {
+	if sub := l.subs[ch]; sub != nil {
+		l.deliverOne(sub, env, now, expires)
+		return
+	}
+	if l.gone.has(ch) {
+		return
+	}
+	b := l.bufs[ch]
+	if b == nil {
+		b = &localBuf{}
+		l.bufs[ch] = b
+	}
+	if len(b.msgs) >= l.Capacity(ch) {
+		b.msgs[0] = bufMsg{}
+		b.msgs = b.msgs[1:]
+		l.st.dropped.Add(1)
+	}
+	b.msgs = append(b.msgs, bufMsg{msg: env.Message, expires: expires})
+	if b.ready != nil {
+		close(b.ready)
+		b.ready = nil
+	}
+}
+
+// sweepBuffers drops expired buffered messages and empty buffers, and forgets channels
+// unsubscribed longer than GroupExpiry ago, at most once a second, so that channels nobody receives
+// any more do not keep memory. Callers hold l.mu.
+func (l *Layer) sweepBuffers(now time.Time) {
+	l.local.sweep = now.Add(time.Second)
+	for name, b := range l.bufs {
+		n := 0
+		for n < len(b.msgs) && !now.Before(b.msgs[n].expires) {
+			b.msgs[n] = bufMsg{}
+			n++
+		}
+		l.st.expired.Add(uint64(n))
+		b.msgs = b.msgs[n:]
+		if len(b.msgs) == 0 && b.waiters == 0 {
+			delete(l.bufs, name)
+		}
+	}
+	l.gone.expire(now, l.cfg.GroupExpiry)
+}
+
+// expiredScore applies channels_redis' expiry rule, score < int(now) - expiry, to a popped message.
+func (l *Layer) expiredScore(sc float64, now time.Time) bool {
+	return sc < float64(now.Unix()-l.expirySec)
+}
