@@ -32,6 +32,7 @@ const (
 	typeDocUpdate = "doc_update"
 
 	keyUpdate    = "update"
+	keyResync    = "resync" // an update answering a state-vector exchange, not a live edit
 	keyOrigin    = "origin"
 	keySV        = "sv"
 	keyReplyTo   = "reply_to"
@@ -50,9 +51,10 @@ func (r *room) handleLayer(msg ginws.Message) {
 			return
 		}
 		persisted, _ := msg.Bool(keyPersisted)
+		resync, _ := msg.Bool(keyResync)
 		// A doc_update from elsewhere is stored by every process that holds the room (the
 		// copies merge away on compaction); ours (yjs.update) is stored by its sender.
-		r.applyFromLayer(u, typ == typeDocUpdate && !persisted)
+		r.applyFromLayer(u, typ == typeDocUpdate && !persisted, resync)
 	case typeAwareness:
 		if u, ok := msg.Bytes(keyUpdate); ok {
 			r.awarenessFromLayer(u)
@@ -66,13 +68,24 @@ func (r *room) handleLayer(msg ginws.Message) {
 	}
 }
 
-// applyFromLayer validates an update from another process and applies it.
-func (r *room) applyFromLayer(u []byte, store bool) {
+// applyFromLayer validates an update from another process and applies it. A resync update (the
+// answer to a state-vector exchange) was computed against a state vector that live relays may have
+// overtaken since, so it is first cut down to what the room still lacks, as a client's step 2 is:
+// the local clients must not be sent again what they already have.
+func (r *room) applyFromLayer(u []byte, store, resync bool) {
 	if err := r.srv.checkUpdate(u); err != nil {
 		r.log.Warn("yjs: bad update from the layer ignored", "error", err)
 		return
 	}
-	if yupdate.IsEmpty(u) {
+	if resync {
+		novel, err := r.novel(u)
+		if err != nil {
+			r.log.Warn("yjs: resync update not applied", "error", err)
+			return
+		}
+		u = novel
+	}
+	if u == nil || yupdate.IsEmpty(u) {
 		return
 	}
 	if err := r.apply(u, nil, store); err != nil && err != ErrClosed {
@@ -144,7 +157,7 @@ func (r *room) answerHello(msg ginws.Message) {
 // handleSync applies another room's answer to a hello and sends it what it lacks.
 func (r *room) handleSync(msg ginws.Message) {
 	if u, ok := msg.Bytes(keyUpdate); ok {
-		r.applyFromLayer(u, false)
+		r.applyFromLayer(u, false, true)
 	}
 	if a, ok := msg.Bytes(keyAwareness); ok {
 		r.awarenessFromLayer(a)
@@ -164,7 +177,7 @@ func (r *room) handleSync(msg ginws.Message) {
 		return
 	}
 	if !yupdate.IsEmpty(diff) {
-		r.sendTo(to, ginws.Message{"type": typeUpdate, keyUpdate: diff, keyOrigin: r.channel})
+		r.sendTo(to, ginws.Message{"type": typeUpdate, keyUpdate: diff, keyOrigin: r.channel, keyResync: true})
 	}
 }
 
