@@ -36,12 +36,11 @@ const (
 //
 // # Concurrency
 //
-// SendText, SendBinary, SendJSON, SendPrepared, Close, the group methods and the accessors are safe to call from
-// any goroutine — from handlers, and from goroutines the consumer starts (which should stop when
-// Context() is done). Sends never block: they queue the frame for the connection's writer and
-// return; a client that lets more than Config.OutboundLimit bytes (or WithOutboundLimit's) pile up
-// is closed as slow.
-// Accept may only be called from Connect.
+// SendText, SendBinary, SendJSON, SendPrepared, Close, the group methods and the accessors are
+// safe to call from any goroutine — from handlers, and from goroutines the consumer starts (which
+// should stop when Context() is done). Sends never block: they queue the frame for the
+// connection's writer and return; a client that lets more than Config.OutboundLimit bytes (or
+// WithOutboundLimit's) pile up is closed as slow. Accept may only be called from Connect.
 type Conn struct {
 	srv         *Server
 	scope       *Scope
