@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -19,20 +18,13 @@ import (
 	"github.com/gorilla/websocket"
 
 	"ginws.dev/ginws/redislayer"
+	"ginws.dev/ginws/redislayer/redistest"
 )
 
 // Two chat processes on one Redis (DB 3) are one chat: a client signed in on process A gets what a
 // client on process B sends to the room, and the other way round.
 func TestMultiProcessChat(t *testing.T) {
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err != nil {
-		msg := "Redis is not reachable at 127.0.0.1:6379 (" + err.Error() + "): start redis-server"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	} else {
-		c.Close()
-	}
+	redistest.Need(t)
 	bin := filepath.Join(t.TempDir(), "chat")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {

@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net"
-	"os"
 	"testing"
 	"time"
 
 	"ginws.dev/examples/internal/layerflag"
+	"ginws.dev/ginws/redislayer/redistest"
 	"ginws.dev/ginws/wstest"
 	"ginws.dev/ginws/yjs"
 	"ginws.dev/ginws/yjs/redisstore"
@@ -18,23 +17,11 @@ import (
 // redisLayerURL is the -layer value for these tests: Redis DB 6, a prefix of their own.
 const redisLayerURL = "redis://127.0.0.1:6379/6?prefix=yjsexample"
 
-func needRedis(t *testing.T) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("Redis is not running on 127.0.0.1:6379; CI must start it")
-		}
-		t.Skip("Redis is not running on 127.0.0.1:6379: start it (redis-server) to run this test")
-	}
-	c.Close()
-}
-
 // TestRoomSpansProcesses: two app instances, each with its own Redis connection made from the
 // same -layer flag (as two processes would run), serve one room. Alice on the first and Bob on
 // the second see each other's keystrokes; a client of a neighbouring room does not.
 func TestRoomSpansProcesses(t *testing.T) {
-	needRedis(t)
+	redistest.Need(t)
 	ctx := ctxT(t)
 	log := slog.New(slog.DiscardHandler)
 	var apps [2]*wstest.Server
@@ -87,7 +74,7 @@ func TestRoomSpansProcesses(t *testing.T) {
 // TestDocumentOutlivesProcesses: with -store on Redis, a document typed into one process is
 // there for a client of a process started after the first one stopped.
 func TestDocumentOutlivesProcesses(t *testing.T) {
-	needRedis(t)
+	redistest.Need(t)
 	ctx := ctxT(t)
 	const room = "kept"
 	const storeURL = "redis://127.0.0.1:6379/6?prefix=yjsexample:doc:"

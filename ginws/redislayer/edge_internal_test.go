@@ -4,28 +4,19 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/redis/rueidis"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/redislayer/redistest"
 )
 
 // internalLayer returns a layer on Redis DB 1 with a fresh prefix, flushed and closed at the end.
 func internalLayer(t *testing.T, cfg Config) *Layer {
 	t.Helper()
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err != nil {
-		msg := "Redis is not reachable at 127.0.0.1:6379: start redis-server"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	} else {
-		c.Close()
-	}
+	redistest.Need(t)
 	cfg.Hosts = []string{"redis://127.0.0.1:6379/1"}
 	cfg.Prefix = fmt.Sprintf("asgitest%08x:", rand.Uint32())
 	l, err := New(cfg)

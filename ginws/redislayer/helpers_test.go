@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 
 	"ginws.dev/ginws"
 	"ginws.dev/ginws/redislayer"
+	"ginws.dev/ginws/redislayer/redistest"
 )
 
 // The shared Redis of the test machine. redislayer tests use DB 1, and DB 2 as a second shard.
@@ -23,28 +22,13 @@ const (
 	db2       = "redis://" + redisAddr + "/2"
 )
 
-// needRedis skips the test when Redis is not running, or fails it under CI=true.
-func needRedis(t testing.TB) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", redisAddr, time.Second)
-	if err == nil {
-		c.Close()
-		return
-	}
-	msg := fmt.Sprintf("Redis is not reachable at %s (%v): start it with `redis-server` (or `apt-get install redis-server`)", redisAddr, err)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
 // testPrefix returns a key prefix no other test uses.
 func testPrefix() string { return fmt.Sprintf("asgitest%08x:", rand.Uint32()) }
 
 // newLayer returns a layer on the given hosts with a fresh prefix, flushed and closed at the end.
 func newLayer(t testing.TB, cfg redislayer.Config) *redislayer.Layer {
 	t.Helper()
-	needRedis(t)
+	redistest.Need(t)
 	if len(cfg.Hosts) == 0 {
 		cfg.Hosts = []string{db1}
 	}

@@ -7,6 +7,7 @@ import (
 	"ginws.dev/ginws"
 	"ginws.dev/ginws/layertest"
 	"ginws.dev/ginws/redislayer"
+	"ginws.dev/ginws/redislayer/redistest"
 )
 
 func conformance(hosts ...string) layertest.Factory {
@@ -18,14 +19,14 @@ func conformance(hosts ...string) layertest.Factory {
 }
 
 func TestConformanceOneHost(t *testing.T) {
-	needRedis(t)
+	redistest.Need(t)
 	t.Parallel()
 	layertest.Run(t, conformance(db1))
 }
 
 // Two shards: DB 1 and DB 2 of the same server stand for two Redis servers.
 func TestConformanceTwoShards(t *testing.T) {
-	needRedis(t)
+	redistest.Need(t)
 	t.Parallel()
 	layertest.Run(t, conformance(db1, db2))
 }

@@ -4,24 +4,16 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"os"
 	"testing"
 	"time"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/redislayer/redistest"
 )
 
 // The receive loop's fallback for Redis before 7 (no BZMPOP): BZPOPMIN, then ZPOPMIN for the rest.
 func TestPopWithoutBzmpop(t *testing.T) {
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("Redis is not reachable at 127.0.0.1:6379: start redis-server")
-		}
-		t.Skip("Redis is not reachable at 127.0.0.1:6379: start redis-server")
-	} else {
-		c.Close()
-	}
+	redistest.Need(t)
 	l, err := New(Config{Hosts: []string{"redis://127.0.0.1:6379/1"}, Prefix: fmt.Sprintf("asgitest%08x:", rand.Uint32())})
 	if err != nil {
 		t.Fatal(err)

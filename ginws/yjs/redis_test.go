@@ -4,34 +4,19 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/redis/rueidis"
 
 	"ginws.dev/ginws/redislayer"
+	"ginws.dev/ginws/redislayer/redistest"
 	"ginws.dev/ginws/yjs"
 	"ginws.dev/ginws/yjs/redisstore"
 )
 
 // The yjs tests use Redis DB 5.
 const redisURL = "redis://127.0.0.1:6379/5"
-
-func needRedis(t *testing.T) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second)
-	if err == nil {
-		c.Close()
-		return
-	}
-	msg := fmt.Sprintf("Redis is not reachable at 127.0.0.1:6379 (%v): start redis-server to run this test", err)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
 
 // redisProcess is what one process of a multi-process deployment holds: its own channel layer
 // connection and store client, on a Redis shared with the others (prefix names the deployment).
@@ -42,7 +27,7 @@ type redisProcess struct {
 
 func newRedisProcess(t *testing.T, prefix string) redisProcess {
 	t.Helper()
-	needRedis(t)
+	redistest.Need(t)
 	layer, err := redislayer.New(redislayer.Config{Hosts: []string{redisURL}, Prefix: "asgi" + prefix})
 	if err != nil {
 		t.Fatal(err)

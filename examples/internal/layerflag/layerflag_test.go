@@ -3,8 +3,6 @@ package layerflag_test
 import (
 	"context"
 	"log/slog"
-	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 	"ginws.dev/examples/internal/layerflag"
 	"ginws.dev/ginws"
 	"ginws.dev/ginws/redislayer"
+	"ginws.dev/ginws/redislayer/redistest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -41,15 +40,7 @@ func TestBad(t *testing.T) {
 }
 
 func TestRedis(t *testing.T) {
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err != nil {
-		msg := "Redis is not reachable at 127.0.0.1:6379: start redis-server"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	} else {
-		c.Close()
-	}
+	redistest.Need(t)
 	l, closeFn, err := layerflag.Parse("redis://127.0.0.1:6379/1?prefix=layerflagtest&linger=1ms,redis://127.0.0.1:6379/2", slog.Default())
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/redis/rueidis"
 	"go.uber.org/goleak"
 
+	"ginws.dev/ginws/redislayer/redistest"
 	"ginws.dev/ginws/yjs"
 	"ginws.dev/ginws/yjs/redisstore"
 )
@@ -29,15 +29,13 @@ const redisDB = 5
 // test ends. Without Redis the test is skipped — or fails when CI=true.
 func newStore(t *testing.T) (*redisstore.Store, rueidis.Client) {
 	t.Helper()
+	redistest.Need(t)
 	client, err := rueidis.NewClient(rueidis.ClientOption{
-		InitAddress: []string{"127.0.0.1:6379"}, SelectDB: redisDB, DisableCache: true,
+		InitAddress: []string{redistest.Addr}, SelectDB: redisDB, DisableCache: true,
 		Dialer: net.Dialer{Timeout: 2 * time.Second},
 	})
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis at 127.0.0.1:6379 is required in CI: %v", err)
-		}
-		t.Skipf("Redis not reachable at 127.0.0.1:6379 (start redis-server to run this test): %v", err)
+		t.Fatal(err)
 	}
 	var id [6]byte
 	_, _ = rand.Read(id[:])
