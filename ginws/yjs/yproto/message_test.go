@@ -6,13 +6,11 @@ package yproto_test
 
 import (
 	"bytes"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"os"
 	"strconv"
 	"testing"
 
+	"ginws.dev/ginws/yjs/internal/jstest"
 	"ginws.dev/ginws/yjs/yproto"
 )
 
@@ -38,39 +36,24 @@ type fixtures struct {
 
 func load(t testing.TB) fixtures {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/frames.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var f fixtures
-	if err := json.Unmarshal(raw, &f); err != nil {
-		t.Fatal(err)
-	}
+	jstest.LoadJSON(t, "testdata/frames.json", &f)
 	if len(f.Frames) == 0 || len(f.Awareness) == 0 {
 		t.Fatal("fixture file is empty")
 	}
 	return f
 }
 
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // Every frame y-protocols writes decodes to its parts, and our encoder writes the same bytes.
 func TestGoldenFrames(t *testing.T) {
 	for _, f := range load(t).Frames {
-		frame := unhex(t, f.Hex)
+		frame := jstest.Unhex(t, f.Hex)
 		m, err := yproto.Decode(frame)
 		if err != nil {
 			t.Errorf("%s: Decode(%x): %v", f.Name, frame, err)
 			continue
 		}
-		payload := unhex(t, f.Payload)
+		payload := jstest.Unhex(t, f.Payload)
 		if m.Type != f.Type || m.SyncType != f.SyncType || !bytes.Equal(m.Payload, payload) || m.Reason != f.Reason {
 			t.Errorf("%s: Decode = %+v, want type %d sync %d payload %x reason %q", f.Name, m, f.Type, f.SyncType, payload, f.Reason)
 		}
@@ -97,7 +80,7 @@ func TestGoldenFrames(t *testing.T) {
 
 func TestGoldenAwareness(t *testing.T) {
 	for _, c := range load(t).Awareness {
-		update := unhex(t, c.Update)
+		update := jstest.Unhex(t, c.Update)
 		entries, err := yproto.DecodeAwareness(update)
 		if err != nil {
 			t.Fatalf("%s: %v", c.Name, err)
@@ -215,7 +198,7 @@ func TestAwarenessBeyond2To53IsMalformed(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	for _, fr := range load(f).Frames {
-		f.Add(unhex(f, fr.Hex))
+		f.Add(jstest.Unhex(f, fr.Hex))
 	}
 	f.Add([]byte{0, 3, 0})
 	f.Add([]byte{2, 1})
@@ -251,7 +234,7 @@ func FuzzDecode(f *testing.F) {
 
 func FuzzAwareness(f *testing.F) {
 	for _, c := range load(f).Awareness {
-		f.Add(unhex(f, c.Update))
+		f.Add(jstest.Unhex(f, c.Update))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		entries, err := yproto.DecodeAwareness(b)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"testing"
 
+	"ginws.dev/ginws/yjs/internal/jstest"
 	"ginws.dev/ginws/yjs/yupdate"
 )
 
@@ -204,7 +205,7 @@ func TestCompactSemanticWithYjs(t *testing.T) {
 			Candidate: hexAll(each...), Expect: s.Inputs})
 		for _, st := range s.States {
 			base := hexAll(s.inputs(t, st.Subset)...)
-			d, err := yupdate.Diff(compacted, unhex(t, st.SV))
+			d, err := yupdate.Diff(compacted, jstest.Unhex(t, st.SV))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -256,11 +257,11 @@ func TestCompactMatchesLiveDocument(t *testing.T) {
 	for _, s := range f.Scenarios {
 		us := make([][]byte, len(s.Updates))
 		for i, h := range s.Updates {
-			us[i] = unhex(t, h)
+			us[i] = jstest.Unhex(t, h)
 		}
 		merged := mustMerge(t, us...)
 		compacted := mustCompact(t, merged)
-		state := unhex(t, s.State)
+		state := jstest.Unhex(t, s.State)
 		t.Logf("%s: %d updates; Merge %d bytes, Compact %d bytes, yjs encodeStateAsUpdate %d bytes",
 			s.Name, len(us), len(merged), len(compacted), len(state))
 		if s.Exact && !bytes.Equal(compacted, state) {

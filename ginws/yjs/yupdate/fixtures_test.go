@@ -10,11 +10,9 @@ package yupdate_test
 
 import (
 	"bytes"
-	"encoding/hex"
-	"encoding/json"
-	"os"
 	"testing"
 
+	"ginws.dev/ginws/yjs/internal/jstest"
 	"ginws.dev/ginws/yjs/yupdate"
 )
 
@@ -53,14 +51,8 @@ func loadFixtures(t testing.TB) *fixtureFile {
 	if fixtureCache != nil {
 		return fixtureCache
 	}
-	raw, err := os.ReadFile("testdata/fixtures.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var f fixtureFile
-	if err := json.Unmarshal(raw, &f); err != nil {
-		t.Fatal(err)
-	}
+	jstest.LoadJSON(t, "testdata/fixtures.json", &f)
 	if len(f.Scenarios) < 10 {
 		t.Fatalf("fixture file has only %d scenarios", len(f.Scenarios))
 	}
@@ -68,16 +60,7 @@ func loadFixtures(t testing.TB) *fixtureFile {
 	return fixtureCache
 }
 
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func (s *scenario) input(t testing.TB, i int) []byte { return unhex(t, s.Inputs[i]) }
+func (s *scenario) input(t testing.TB, i int) []byte { return jstest.Unhex(t, s.Inputs[i]) }
 
 func (s *scenario) inputs(t testing.TB, ix []int) [][]byte {
 	out := make([][]byte, len(ix))
@@ -105,7 +88,7 @@ func TestGoldenStateVector(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s input %d: %v", s.Name, i, err)
 			}
-			if want := unhex(t, s.StateVectors[i]); !bytes.Equal(got, want) {
+			if want := jstest.Unhex(t, s.StateVectors[i]); !bytes.Equal(got, want) {
 				t.Errorf("%s input %d: StateVector = %x, yjs %x", s.Name, i, got, want)
 			}
 			n++
@@ -122,7 +105,7 @@ func TestGoldenMerge(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s merge %v: %v", s.Name, m.Inputs, err)
 			}
-			if want := unhex(t, m.Result); !bytes.Equal(got, want) {
+			if want := jstest.Unhex(t, m.Result); !bytes.Equal(got, want) {
 				t.Errorf("%s merge %v:\n got %x\nyjs %x", s.Name, m.Inputs, got, want)
 			}
 			n++
@@ -135,11 +118,11 @@ func TestGoldenDiff(t *testing.T) {
 	n := 0
 	for _, s := range loadFixtures(t).Scenarios {
 		for _, d := range s.Diffs {
-			got, err := yupdate.Diff(s.input(t, d.Input), unhex(t, d.SV))
+			got, err := yupdate.Diff(s.input(t, d.Input), jstest.Unhex(t, d.SV))
 			if err != nil {
 				t.Fatalf("%s diff of input %d against %s: %v", s.Name, d.Input, d.SV, err)
 			}
-			if want := unhex(t, d.Result); !bytes.Equal(got, want) {
+			if want := jstest.Unhex(t, d.Result); !bytes.Equal(got, want) {
 				t.Errorf("%s diff of input %d against %s:\n got %x\nyjs %x", s.Name, d.Input, d.SV, got, want)
 			}
 			n++

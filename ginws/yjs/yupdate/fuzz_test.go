@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"ginws.dev/ginws/yjs/internal/jstest"
 	"ginws.dev/ginws/yjs/yupdate"
 )
 
@@ -21,10 +22,10 @@ func FuzzUpdate(f *testing.F) {
 			if len(in) > 4096 {
 				continue // keep the corpus quick to run
 			}
-			f.Add(unhex(f, in), unhex(f, s.StateVectors[i]))
+			f.Add(jstest.Unhex(f, in), jstest.Unhex(f, s.StateVectors[i]))
 		}
 		for _, st := range s.States {
-			f.Add(unhex(f, s.Inputs[0]), unhex(f, st.SV))
+			f.Add(jstest.Unhex(f, s.Inputs[0]), jstest.Unhex(f, st.SV))
 		}
 	}
 	f.Add([]byte{0, 0}, []byte{0})

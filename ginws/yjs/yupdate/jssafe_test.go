@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"ginws.dev/ginws/yjs/internal/jstest"
 	"ginws.dev/ginws/yjs/yupdate"
 )
 
@@ -17,7 +18,7 @@ const poisonHex = "0101" + "ffffffffffffffffff01" + "00" + "04" + "0101" + "74" 
 const safeHex = "0101" + "ffffffffffffff0f" + "00" + "04" + "0101" + "74" + "0178" + "00"
 
 func TestIntegersBeyondJavaScriptAreMalformed(t *testing.T) {
-	poison, safe := unhex(t, poisonHex), unhex(t, safeHex)
+	poison, safe := jstest.Unhex(t, poisonHex), jstest.Unhex(t, safeHex)
 	if err := yupdate.Validate(poison); !errors.Is(err, yupdate.ErrMalformed) {
 		t.Fatalf("Validate(poison) = %v, want ErrMalformed", err)
 	}
@@ -27,7 +28,7 @@ func TestIntegersBeyondJavaScriptAreMalformed(t *testing.T) {
 	if _, err := yupdate.StateVector(poison); !errors.Is(err, yupdate.ErrMalformed) {
 		t.Errorf("StateVector(poison) = %v", err)
 	}
-	if _, err := yupdate.Diff(safe, unhex(t, "01"+"ffffffffffffffffff01"+"00")); !errors.Is(err, yupdate.ErrMalformed) {
+	if _, err := yupdate.Diff(safe, jstest.Unhex(t, "01"+"ffffffffffffffffff01"+"00")); !errors.Is(err, yupdate.ErrMalformed) {
 		t.Errorf("Diff against a state vector naming client 2^64-1 = %v", err)
 	}
 	if err := yupdate.Validate(safe); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"ginws.dev/ginws/yjs/internal/jstest"
 	"ginws.dev/ginws/yjs/yupdate"
 )
 
@@ -93,7 +94,7 @@ func TestNovelSubtractsDeleteSet(t *testing.T) {
 	for name, in := range map[string][2][]byte{
 		"malformed update": {{0}, known},
 		"malformed doc":    {known, {0}},
-		"poison doc":       {known, unhex(t, poisonHex)},
+		"poison doc":       {known, jstest.Unhex(t, poisonHex)},
 	} {
 		if _, err := yupdate.Novel(in[0], in[1]); !errors.Is(err, yupdate.ErrMalformed) {
 			t.Errorf("%s: Novel = %v, want ErrMalformed", name, err)

@@ -134,7 +134,7 @@ func TestSemanticWithYjs(t *testing.T) {
 		merged := mustMerge(t, emitted...)
 		for _, st := range s.States {
 			base := hexAll(s.inputs(t, st.Subset)...)
-			d, err := yupdate.Diff(merged, unhex(t, st.SV))
+			d, err := yupdate.Diff(merged, jstest.Unhex(t, st.SV))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -150,7 +150,7 @@ func TestSemanticWithYjs(t *testing.T) {
 			}
 			add("diff-against-merge-sv", base, d)
 			// Diff of a merge of diffs: merging overlapping slices must still converge.
-			if d2, err := yupdate.Diff(mustMerge(t, d, merged), unhex(t, st.SV)); err != nil {
+			if d2, err := yupdate.Diff(mustMerge(t, d, merged), jstest.Unhex(t, st.SV)); err != nil {
 				t.Fatal(err)
 			} else {
 				add("diff-of-merge-with-diff", base, d2)

@@ -7,6 +7,8 @@ package jstest
 
 import (
 	"bytes"
+	"encoding/hex"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,4 +57,26 @@ func FixtureCurrent(t *testing.T, pkg, script, committed string) {
 	if !bytes.Equal(out, want) {
 		t.Fatalf("%s is stale: replace it with the output of `node %s` run in ginws/yjs/testdata/js", committed, script)
 	}
+}
+
+// LoadJSON decodes a committed fixture file into v.
+func LoadJSON(t testing.TB, path string, v any) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// Unhex decodes the hex of a fixture's bytes.
+func Unhex(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -6,13 +6,12 @@ package lib0
 
 import (
 	"bytes"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"math"
-	"os"
 	"strconv"
 	"testing"
+
+	"ginws.dev/ginws/yjs/internal/jstest"
 )
 
 type golden struct {
@@ -33,27 +32,12 @@ type golden struct {
 
 func loadGolden(t testing.TB) golden {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/lib0.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var g golden
-	if err := json.Unmarshal(raw, &g); err != nil {
-		t.Fatal(err)
-	}
+	jstest.LoadJSON(t, "testdata/lib0.json", &g)
 	if len(g.Varuint) == 0 || len(g.Any) == 0 {
 		t.Fatal("golden file is empty")
 	}
 	return g
-}
-
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestGoldenVarUint(t *testing.T) {
@@ -62,7 +46,7 @@ func TestGoldenVarUint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := unhex(t, c.Hex)
+		want := jstest.Unhex(t, c.Hex)
 		if got := AppendVarUint(nil, v); !bytes.Equal(got, want) {
 			t.Errorf("AppendVarUint(%d) = %x, lib0 wrote %x", v, got, want)
 		}
@@ -83,7 +67,7 @@ func TestGoldenVarInt(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := unhex(t, c.Hex)
+		want := jstest.Unhex(t, c.Hex)
 		if got := AppendVarInt(nil, v); !bytes.Equal(got, want) {
 			t.Errorf("AppendVarInt(%d) = %x, lib0 wrote %x", v, got, want)
 		}
@@ -98,7 +82,7 @@ func TestGoldenVarInt(t *testing.T) {
 func TestGoldenStringsFloatsBigInts(t *testing.T) {
 	g := loadGolden(t)
 	for _, c := range g.String {
-		want := unhex(t, c.Hex)
+		want := jstest.Unhex(t, c.Hex)
 		if got := AppendVarString(nil, c.Value); !bytes.Equal(got, want) {
 			t.Errorf("AppendVarString(%q) = %x, lib0 wrote %x", c.Value, got, want)
 		}
@@ -108,7 +92,7 @@ func TestGoldenStringsFloatsBigInts(t *testing.T) {
 		}
 	}
 	for _, c := range g.Float64 {
-		want := unhex(t, c.Hex)
+		want := jstest.Unhex(t, c.Hex)
 		if got := AppendFloat64(nil, c.Value); !bytes.Equal(got, want) {
 			t.Errorf("AppendFloat64(%v) = %x, want %x", c.Value, got, want)
 		}
@@ -117,7 +101,7 @@ func TestGoldenStringsFloatsBigInts(t *testing.T) {
 		}
 	}
 	for _, c := range g.Float32 {
-		want := unhex(t, c.Hex)
+		want := jstest.Unhex(t, c.Hex)
 		if got := AppendFloat32(nil, c.Value); !bytes.Equal(got, want) {
 			t.Errorf("AppendFloat32(%v) = %x, want %x", c.Value, got, want)
 		}
@@ -130,7 +114,7 @@ func TestGoldenStringsFloatsBigInts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := unhex(t, c.Hex)
+		want := jstest.Unhex(t, c.Hex)
 		if got := AppendBigInt64(nil, v); !bytes.Equal(got, want) {
 			t.Errorf("AppendBigInt64(%d) = %x, want %x", v, got, want)
 		}
@@ -143,7 +127,7 @@ func TestGoldenStringsFloatsBigInts(t *testing.T) {
 // Every any value lib0 writes is skipped exactly, also when followed by more data.
 func TestGoldenAny(t *testing.T) {
 	for _, c := range loadGolden(t).Any {
-		enc := unhex(t, c.Hex)
+		enc := jstest.Unhex(t, c.Hex)
 		withTail := append(append([]byte{}, enc...), 0xAA, 0xBB)
 		d := NewDecoder(withTail)
 		raw, err := d.ReadAnyRaw()
@@ -286,7 +270,7 @@ func TestReadVarBytesDoesNotShareCapacity(t *testing.T) {
 
 func FuzzDecoder(f *testing.F) {
 	for _, c := range loadGolden(f).Any {
-		f.Add(unhex(f, c.Hex))
+		f.Add(jstest.Unhex(f, c.Hex))
 	}
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
