@@ -99,3 +99,20 @@ func Refuse(status int, reason string) error {
 	}
 	return &RefuseError{Status: status, Reason: reason}
 }
+
+// ConfigError reports an invalid configuration field. Every ginws package applies one policy:
+// configuration is checked where it is built, and a bad value is refused with a *ConfigError
+// naming the field, the value and the rule. Constructors that return an error (redislayer.New)
+// return it; the others (New, NewMemoryLayer, yjs.New, the middleware factories) panic with it, as
+// regexp.MustCompile and chi do, because a bad literal is a programming error best caught when the
+// process starts. Zero values always mean "the default"; what a negative duration means is said on
+// each field, and where it is not said, a negative value is refused.
+type ConfigError struct {
+	Field string // the qualified field, e.g. "ginws.Config.WriteTimeout"
+	Value any    // the value refused
+	Rule  string // what a valid value is
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("%s = %v: %s", e.Field, e.Value, e.Rule)
+}
