@@ -56,7 +56,13 @@ type Conn struct {
 	subprotocol string
 	rs          readState // the reader goroutine's
 
-	current *Envelope // the event being dispatched; pump goroutine only
+	// current is the event being dispatched (set by the pump around each event handler), so that a
+	// RelayJSON handler finds the Envelope's shared frame. It is atomic because the handler may
+	// also be called from a goroutine the consumer started; such a call uses the shared frame only
+	// if it carries the very message being dispatched (see RelayJSON).
+	current atomic.Pointer[Envelope]
+	// closeWritten records that a close frame reached the socket; pump goroutine only.
+	closeWritten bool
 
 	mu            sync.Mutex
 	cond          *sync.Cond // on mu, made on first wait: the reader or the layer poller waits for room
@@ -77,7 +83,10 @@ type Conn struct {
 	inboxCap      int32
 	pendingEvents int32
 	pendingFrames int32
-	closeCode     int32 // set when the server decided to close
+	closeCode     int32       // set when the server decided to close
+	protoErr      *CloseError // the client's protocol error: close once the frames before it are handled
+	slowWhy       string      // why the connection was closed as slow ("" if it was not)
+	pongIdx       int32       // 1 + the index in out of the pong not yet taken by the writer; 0: none
 	endCode       int32
 	state         connState
 	pullLayer     bool // the layer has no Subscriber: a goroutine polls Receive
@@ -125,6 +134,7 @@ const (
 	itemFrame itemKind = iota
 	itemEvent
 	itemEnd
+	itemProtoClose // close with protoErr: the frames the client sent before its error were handled
 )
 
 type inboxItem struct {
@@ -261,6 +271,9 @@ func (c *Conn) Accept(opts ...AcceptOption) error {
 		return fmt.Errorf("ginws: upgrade: %w", err)
 	}
 	c.nc, c.subprotocol = ws.NetConn(), ws.Subprotocol()
+	// net/http leaves its own deadlines (http.Server's ReadTimeout, WriteTimeout) on a hijacked
+	// connection; from now on the connection's own keepalive and write deadlines rule.
+	_ = c.nc.SetDeadline(time.Time{})
 	c.readLimit, c.outboundLimit, c.tooBig = c.srv.cfg.ReadLimit, c.srv.cfg.OutboundLimit, o.tooBig
 	if o.readLimit > 0 {
 		c.readLimit = o.readLimit

@@ -21,7 +21,6 @@ type readState struct {
 	parser frameParser
 	one    [1]byte // the idle wait reads into this
 	buf    *[]byte // borrowed while bytes are pending; nil when idle
-	big    []byte  // a frame larger than a pooled buffer, while it is read
 	r, w   int     // unread bytes are buf[r:w]
 }
 
@@ -50,78 +49,70 @@ func (c *Conn) readLoop() {
 	}
 }
 
-// readFrames handles the buffered frames, reading more while a frame is incomplete, until the
-// buffer is drained (then it goes back to the pool). It returns false when the connection ended.
+// readFrames parses the buffered bytes, reading more while a frame is incomplete, until the
+// connection is between frames with nothing buffered (the buffer then goes back to the pool). The
+// payload of a large frame is read straight into its message. It returns false when the connection
+// ended.
 //
 //go:noinline
 func (c *Conn) readFrames() bool {
 	rs := &c.rs
-	for rs.buf != nil {
-		b := (*rs.buf)[rs.r:rs.w]
-		if rs.big != nil {
-			b = rs.big
-		}
-		ev, used, need, perr := rs.parser.next(b)
-		if perr != nil {
-			c.protocolClose(perr)
-			return false
-		}
-		if need > 0 {
-			if err := c.fill(need); err != nil {
-				c.readEnded(err)
+	p := &rs.parser
+	for {
+		buf := *rs.buf
+		if rs.r == rs.w {
+			if !p.inFrame {
+				readBufPool.Put(rs.buf)
+				rs.buf = nil
+				return true
+			}
+			rs.r, rs.w = 0, 0
+			if p.left >= readChunk {
+				n, err := c.nc.Read(p.space())
+				if n > 0 {
+					c.extendRead()
+					ev, perr := p.wrote(n)
+					if perr != nil {
+						c.protocolError(perr, false)
+						return false
+					}
+					if ev.kind != evNone && !c.onFrame(ev) {
+						return false
+					}
+				}
+				if err != nil && n == 0 {
+					c.readEnded(err)
+					return false
+				}
+				continue
+			}
+		} else {
+			ev, used, need, perr := p.feed(buf[rs.r:rs.w])
+			rs.r += used
+			if perr != nil {
+				c.protocolError(perr, ev.kind == evClose)
 				return false
 			}
-			continue
-		}
-		if rs.big != nil {
-			rs.big = nil
-		} else {
-			rs.r += used
-		}
-		if !c.onFrame(ev) {
-			return false
-		}
-		if rs.big == nil && rs.r == rs.w {
-			readBufPool.Put(rs.buf)
-			rs.buf = nil
-		}
-	}
-	return true
-}
-
-// fill reads until the pending frame has need bytes. A frame bigger than a pooled buffer is read
-// into a buffer of its own size (bounded by ReadLimit, checked by the parser first).
-func (c *Conn) fill(need int) error {
-	rs := &c.rs
-	if need > readChunk {
-		if rs.big == nil {
-			rs.big = make([]byte, 0, need)
-			rs.big = append(rs.big, (*rs.buf)[rs.r:rs.w]...)
-			rs.r = rs.w
-		}
-		for len(rs.big) < need {
-			n, err := c.nc.Read(rs.big[len(rs.big):need])
-			rs.big = rs.big[:len(rs.big)+n]
-			if err != nil && len(rs.big) < need {
-				return err
+			if ev.kind != evNone && !c.onFrame(ev) {
+				return false
+			}
+			if need == 0 {
+				continue
+			}
+			// An incomplete header or control frame (at most maxFrameHeader+125 bytes): make
+			// room after the bytes already here, and read more.
+			if rs.r > 0 {
+				rs.w = copy(buf, buf[rs.r:rs.w])
+				rs.r = 0
 			}
 		}
-		return nil
-	}
-	buf := *rs.buf
-	if rs.r+need > len(buf) {
-		copy(buf, buf[rs.r:rs.w])
-		rs.w -= rs.r
-		rs.r = 0
-	}
-	for rs.w-rs.r < need {
 		n, err := c.nc.Read(buf[rs.w:])
 		rs.w += n
-		if err != nil && rs.w-rs.r < need {
-			return err
+		if err != nil && n == 0 {
+			c.readEnded(err)
+			return false
 		}
 	}
-	return nil
 }
 
 // onFrame acts on one parsed frame; false when the connection ended.
@@ -132,12 +123,7 @@ func (c *Conn) onFrame(ev frameEvent) bool {
 		c.extendRead()
 	case evPing:
 		c.extendRead()
-		c.mu.Lock()
-		if !c.tcpClosed && (c.state == stateOpen || c.state == stateClosing) {
-			c.out = append(c.out, outFrame{op: opPong, data: append([]byte(nil), ev.data...)})
-			c.kick()
-		}
-		c.mu.Unlock()
+		c.pong(ev.data)
 	case evPong:
 		c.extendRead()
 	case evClose:
@@ -154,7 +140,7 @@ func (c *Conn) releaseRead() {
 		readBufPool.Put(rs.buf)
 		rs.buf = nil
 	}
-	rs.big, rs.parser.msg = nil, nil
+	rs.parser = frameParser{}
 }
 
 // extendRead pushes the read deadline (the dead-peer timer) back after a frame or a pong. It is
@@ -172,10 +158,11 @@ func (c *Conn) extendRead() {
 	}
 }
 
-// protocolClose closes a client that broke the protocol or a limit: a close frame with the code,
-// then the client's remaining bytes are drained (they can no longer be parsed).
-func (c *Conn) protocolClose(perr *CloseError) {
-	c.releaseRead()
+// protocolError handles a client that broke the protocol or a limit. The messages it sent before
+// the bad frame are still handled, and their replies written, before the close frame (see
+// closeAfterPending). Then the reader waits for the client's answer to the close (see linger), or,
+// when the bad frame was the client's own close frame, ends at once: the client sends nothing more.
+func (c *Conn) protocolError(perr *CloseError, inCloseFrame bool) {
 	switch perr.Code {
 	case CloseMessageTooBig:
 		if c.tooBig != nil {
@@ -187,9 +174,59 @@ func (c *Conn) protocolClose(perr *CloseError) {
 	default:
 		c.Logger().Info("ginws: protocol error; closing with 1002", "what", perr.Reason)
 	}
-	c.closeWith(perr.Code, perr.Reason)
-	c.drain()
-	c.end(perr.Code)
+	c.closeAfterPending(perr)
+	if inCloseFrame {
+		c.releaseRead()
+		c.peerClosed(CloseNoStatus)
+		return
+	}
+	c.linger()
+}
+
+// linger runs after the server decided to close for a protocol error: it reads on, skipping
+// frames, until the client's close frame (the answer to ours), the end of its stream, or twice
+// CloseTimeout (the close timer that closeWith starts cuts it shorter when the client does not
+// answer). Closing the socket while the client is still sending — the rest of an oversized
+// message, say — would make the kernel reset the connection, and a reset can destroy the close
+// frame before the client reads it; the close code and reason would be lost.
+func (c *Conn) linger() {
+	rs := &c.rs
+	rs.parser.skipFrom(true)
+	if rs.buf == nil {
+		rs.buf = readBufPool.Get().(*[]byte)
+		rs.r, rs.w = 0, 0
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(2 * c.srv.cfg.CloseTimeout))
+	lost := false // the frames can no longer be followed: discard everything
+	for {
+		buf := *rs.buf
+		if rs.r < rs.w && !lost {
+			ev, used, need, perr := rs.parser.feed(buf[rs.r:rs.w])
+			rs.r += used
+			switch {
+			case perr != nil:
+				lost = true
+				continue
+			case ev.kind == evClose:
+				c.releaseRead()
+				c.peerClosed(ev.code)
+				return
+			case need == 0:
+				continue
+			}
+			rs.w = copy(buf, buf[rs.r:rs.w])
+			rs.r = 0
+		} else {
+			rs.r, rs.w = 0, 0
+		}
+		n, err := c.nc.Read(buf[rs.w:])
+		rs.w += n
+		if err != nil && n == 0 {
+			c.releaseRead()
+			c.end(CloseAbnormal)
+			return
+		}
+	}
 }
 
 // readEnded ends the connection after a read error.
@@ -206,27 +243,3 @@ func (c *Conn) readEnded(err error) {
 	}
 	c.end(CloseAbnormal)
 }
-
-// drain reads and discards what the client still sends after a close we sent for a protocol error,
-// until the client goes quiet, closes, or CloseTimeout passes — so that closing the socket with
-// unread data does not reset the connection before the client has read the close frame.
-func (c *Conn) drain() {
-	end := time.Now().Add(c.srv.cfg.CloseTimeout)
-	bp := readBufPool.Get().(*[]byte)
-	defer readBufPool.Put(bp)
-	for total := 0; total < 1<<20; {
-		quiet := time.Now().Add(drainQuiet)
-		if quiet.After(end) {
-			quiet = end
-		}
-		_ = c.nc.SetReadDeadline(quiet)
-		n, err := c.nc.Read(*bp)
-		total += n
-		if err != nil {
-			return
-		}
-	}
-}
-
-// drainQuiet is how long a client must stay silent for drain to stop early.
-const drainQuiet = 200 * time.Millisecond

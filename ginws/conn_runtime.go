@@ -52,8 +52,7 @@ func (c *Conn) deliver(env *Envelope) error {
 		return nil // the connection is going away; the event has nobody to reach
 	}
 	if c.pendingEvents >= c.inboxCap {
-		slow := c.writing && c.state == stateOpen && monoNow()-c.writeStart > int64(slowWrite)
-		if slow {
+		if c.writing && monoNow()-c.writeStart > int64(slowWrite) {
 			c.slowLocked("event queue full while a write is blocked")
 		}
 		c.mu.Unlock()
@@ -103,6 +102,7 @@ func (c *Conn) pollLayer() {
 
 // enqueue queues a frame for the client.
 func (c *Conn) enqueue(f outFrame) error {
+	size := f.size()
 	c.mu.Lock()
 	switch {
 	case c.state == stateConnecting:
@@ -111,14 +111,20 @@ func (c *Conn) enqueue(f outFrame) error {
 	case c.state != stateOpen:
 		c.mu.Unlock()
 		return ErrClosed
-	}
-	if c.outBytes+f.size() > c.outboundLimit {
+	case size > c.outboundLimit:
+		// Not a slow client: this message could never fit. It is dropped for this connection
+		// only, and the connection stays open (see ErrMessageTooLarge).
+		limit := c.outboundLimit
+		c.mu.Unlock()
+		c.srv.tooLarge.Add(1)
+		return &TooLargeError{Size: size, Limit: limit}
+	case c.outBytes+size > c.outboundLimit:
 		c.slowLocked("outbound queue over OutboundLimit")
 		c.mu.Unlock()
 		return ErrSlowClient
 	}
 	c.out = append(c.out, f)
-	c.outBytes += f.size()
+	c.outBytes += size
 	c.kick()
 	c.mu.Unlock()
 	return nil
@@ -138,6 +144,7 @@ func (c *Conn) pump() {
 	for {
 		if written != nil {
 			c.writing = false
+			c.broadcast() // a reader waiting for the writer to catch up (see pong)
 			clear(written)
 			if cap(written) <= 32 && c.outSpare == nil {
 				c.outSpare = written[:0]
@@ -177,6 +184,8 @@ func (c *Conn) pump() {
 					c.handleFrame(it.frame)
 				case itemEvent:
 					c.handleEvent(it.env)
+				case itemProtoClose:
+					c.closeWith(int(c.protoErr.Code), c.protoErr.Reason)
 				case itemEnd:
 					c.finish()
 					return // pumping stays true: nothing runs after Disconnect
@@ -246,10 +255,16 @@ func (c *Conn) handleEvent(env *Envelope) {
 		c.failed("event dispatch", err)
 		return
 	}
-	c.current = env
-	defer func() { c.current = nil }()
+	c.current.Store(env)
+	defer c.current.Store(nil)
 	defer c.recoverHandler("event", typ)
 	if err := h(c.ctx, env.Message); err != nil {
+		if tl := (*TooLargeError)(nil); errors.As(err, &tl) {
+			// The member misses this event; the connection goes on.
+			c.Logger().Warn("ginws: event too large for this connection; dropped for it",
+				"type", typ, "group", env.group, "size", tl.Size, "outbound_limit", tl.Limit)
+			return
+		}
 		c.failed("event "+typ, err)
 	}
 }
@@ -282,6 +297,11 @@ func (c *Conn) failed(what string, err error) {
 	if errors.Is(err, ErrClosed) {
 		return
 	}
+	if tl := (*TooLargeError)(nil); errors.As(err, &tl) {
+		c.Logger().Warn("ginws: a message too large for this connection was dropped", "handler", what,
+			"size", tl.Size, "outbound_limit", tl.Limit)
+		return
+	}
 	c.srv.handlerErrors.Add(1)
 	c.Logger().Error("ginws: handler failed; closing the connection with 1011", "handler", what, "error", err)
 	c.closeWith(CloseInternalError, "internal error")
@@ -300,6 +320,7 @@ func (c *Conn) flush() {
 	err := c.write(out, now)
 	c.mu.Lock()
 	c.writing = false
+	c.broadcast()
 	clear(out)
 	c.mu.Unlock()
 	if err != nil {
@@ -315,7 +336,7 @@ func (c *Conn) takeOutLocked() (out []outFrame, now int64, ok bool) {
 	if len(out) == 0 {
 		return nil, 0, false
 	}
-	c.out, c.outSpare, c.outBytes = c.outSpare, nil, 0
+	c.out, c.outSpare, c.outBytes, c.pongIdx = c.outSpare, nil, 0, 0
 	if c.tcpClosed {
 		return out, 0, false
 	}
@@ -340,6 +361,7 @@ func (c *Conn) write(out []outFrame, now int64) error {
 		_, err := c.nc.Write(out[0].data) // a relayed frame: shared bytes, no copy
 		return err
 	}
+	closing := out[len(out)-1].op == opClose // a close frame is always the last one queued
 	bp := writeBufPool.Get().(*[]byte)
 	buf := (*bp)[:0]
 	for _, f := range out {
@@ -354,6 +376,9 @@ func (c *Conn) write(out []outFrame, now int64) error {
 		*bp = buf[:0]
 		writeBufPool.Put(bp)
 	}
+	if err == nil && closing {
+		c.closeWritten = true
+	}
 	return err
 }
 
@@ -364,51 +389,46 @@ func monoNow() int64 { return int64(time.Since(monoBase)) }
 
 func monoTime(n int64) time.Time { return monoBase.Add(time.Duration(n)) }
 
+// writeFailed handles a failed write. The socket may hold part of a frame now, so no close frame
+// can follow: the connection is cut. A write that timed out is a slow client.
 func (c *Conn) writeFailed(err error) {
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		c.mu.Lock()
+	timeout := errors.As(err, &ne) && ne.Timeout()
+	c.mu.Lock()
+	if timeout {
 		c.slowLocked("write timed out")
-		c.mu.Unlock()
-		return
 	}
-	c.abort(CloseAbnormal)
+	c.cutLocked(CloseAbnormal)
+	c.mu.Unlock()
+	_ = c.nc.Close()
 }
 
-// abort drops the TCP connection; the reader then ends the connection.
-func (c *Conn) abort(code int) {
-	c.mu.Lock()
+// cutLocked marks the TCP connection as dropped (the caller closes it after unlocking): nothing more
+// is written, and the reader, which then fails, ends the connection. Callers hold c.mu.
+func (c *Conn) cutLocked(code int) {
 	if c.closeCode == 0 {
 		c.closeCode = int32(code)
 		c.flags.Or(flagServerClosing)
 	}
 	c.tcpClosed = true
-	c.mu.Unlock()
-	_ = c.nc.Close()
+	c.broadcast()
 }
 
-// slowLocked closes a client that cannot keep up. Callers hold c.mu.
+// slowLocked closes a client that cannot keep up: what is queued for it is dropped and a close
+// frame (CloseSlowClient, "slow client") is queued in its place. If a write to the client is under
+// way, the close frame waits behind it; the write's deadline (WriteTimeout) and the close timer
+// (CloseTimeout) bound that wait. Whether the close frame was written is logged when the
+// connection ends (finish): a client whose socket never drained sees 1006, not 1008. Callers hold
+// c.mu; slowLocked does no I/O and no logging.
 func (c *Conn) slowLocked(why string) {
 	if c.closeCode != 0 || c.ended || c.state != stateOpen {
 		return
 	}
 	c.srv.slowClients.Add(1)
-	c.state = stateClosing
-	c.closeCode = CloseSlowClient
-	c.flags.Or(flagServerClosing)
+	c.slowWhy = why
 	clear(c.out)
-	c.out, c.outBytes = c.out[:0], 0
-	c.srv.cfg.Logger.Warn("ginws: closing a slow client", "channel", c.channel, "path", c.scope.Path(),
-		"why", why, "close_code", CloseSlowClient)
-	if c.writing {
-		// A write to this client is stuck: cut it off; no close frame could get through.
-		c.tcpClosed = true
-		_ = c.nc.Close()
-		return
-	}
-	c.out = append(c.out, outFrame{op: opClose, data: closePayload(CloseSlowClient, "slow client")})
-	c.kick()
-	c.closeTimer = time.AfterFunc(c.srv.cfg.CloseTimeout, c.forceClose)
+	c.out, c.outBytes, c.pongIdx = c.out[:0], 0, 0
+	c.closeLocked(CloseSlowClient, "slow client")
 }
 
 // closeWith starts the server side of the close handshake (or refuses, before Accept).
@@ -419,14 +439,41 @@ func (c *Conn) closeWith(code int, reason string) {
 	case stateConnecting:
 		c.refused = true
 	case stateOpen:
-		c.state = stateClosing
-		c.closeCode = int32(code)
-		c.flags.Or(flagServerClosing)
-		if !c.tcpClosed {
-			c.out = append(c.out, outFrame{op: opClose, data: closePayload(code, reason)})
-			c.kick()
-		}
-		c.closeTimer = time.AfterFunc(c.srv.cfg.CloseTimeout, c.forceClose)
+		c.closeLocked(code, reason)
+	}
+}
+
+// closeLocked queues the close frame of an open connection and starts the close timer, after which
+// a client that has not answered is cut off. Callers hold c.mu.
+func (c *Conn) closeLocked(code int, reason string) {
+	c.state = stateClosing
+	c.closeCode = int32(code)
+	c.flags.Or(flagServerClosing)
+	if !c.tcpClosed {
+		c.out = append(c.out, outFrame{op: opClose, data: closePayload(code, reason)})
+		c.kick()
+	}
+	if c.closeTimer != nil {
+		c.closeTimer.Stop()
+	}
+	c.closeTimer = time.AfterFunc(c.srv.cfg.CloseTimeout, c.forceClose)
+}
+
+// closeAfterPending closes the connection for a client's protocol error once the messages the
+// client sent before the bad frame have been handled and their replies queued: the close is queued
+// in the inbox behind them (a valid message followed by a broken frame still gets its answer).
+// CloseTimeout bounds how long slow handlers may delay the close.
+func (c *Conn) closeAfterPending(perr *CloseError) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.protoErr != nil || c.ended {
+		return
+	}
+	c.protoErr = perr
+	c.inbox = append(c.inbox, inboxItem{kind: itemProtoClose})
+	c.kick()
+	if c.closeTimer == nil {
+		c.closeTimer = time.AfterFunc(c.srv.cfg.CloseTimeout, func() { c.closeWith(perr.Code, perr.Reason) })
 	}
 }
 
@@ -446,11 +493,7 @@ func (c *Conn) shutdown() {
 func (c *Conn) forceClose() {
 	c.mu.Lock()
 	nc := c.nc
-	if c.closeCode == 0 {
-		c.closeCode = CloseGoingAway
-		c.flags.Or(flagServerClosing)
-	}
-	c.tcpClosed = true
+	c.cutLocked(CloseGoingAway)
 	c.mu.Unlock()
 	if nc != nil {
 		_ = nc.Close()
@@ -465,13 +508,46 @@ func (c *Conn) ping() {
 		return
 	}
 	c.out = append(c.out, outFrame{op: opPing})
+	c.outBytes += maxHeaderLen
 	c.kick()
+}
+
+// pong answers a client's ping. Replies count against the outbound budget like any frame, and only
+// the most recent ping is answered (RFC 6455 §5.5.3): a pong still waiting for the writer takes the
+// new payload instead of a second pong being queued. While such a pong waits behind a write under
+// way, the reader stops reading — a client that floods pings and reads nothing is held back by
+// TCP instead of growing the server's memory. Reader goroutine only.
+func (c *Conn) pong(payload []byte) {
+	data := append([]byte(nil), payload...)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen || c.tcpClosed {
+		return
+	}
+	if c.pongIdx > 0 {
+		f := &c.out[c.pongIdx-1]
+		c.outBytes += len(data) - len(f.data)
+		f.data = data
+	} else {
+		f := outFrame{op: opPong, data: data}
+		if c.outBytes+f.size() > c.outboundLimit {
+			c.slowLocked("outbound queue over OutboundLimit")
+			return
+		}
+		c.out = append(c.out, f)
+		c.outBytes += f.size()
+		c.pongIdx = int32(len(c.out))
+		c.kick()
+	}
+	for c.pongIdx > 0 && c.writing && !c.tcpClosed && c.state == stateOpen {
+		c.wait()
+	}
 }
 
 func (c *Conn) pushFrame(f Frame) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for c.pendingFrames >= maxPendingFrames && !c.ended && c.closeCode == 0 {
+	for c.pendingFrames >= maxPendingFrames && !c.ended && c.closeCode == 0 && !c.tcpClosed {
 		c.wait()
 	}
 	if c.ended || c.closeCode != 0 {
@@ -483,10 +559,11 @@ func (c *Conn) pushFrame(f Frame) {
 }
 
 // peerClosed handles the client's close frame: answer it (if the client started the close) once
-// the frames already queued are written, then end.
+// the frames already queued are written, then end. After a protocol error the answer is the
+// server's own close frame, queued behind the client's earlier messages (closeAfterPending).
 func (c *Conn) peerClosed(code int) {
 	c.mu.Lock()
-	if c.closeCode == 0 && !c.tcpClosed {
+	if c.closeCode == 0 && c.protoErr == nil && !c.tcpClosed {
 		payload := []byte(nil)
 		if code != CloseNoStatus {
 			payload = closePayload(code, "")
@@ -502,6 +579,7 @@ func (c *Conn) peerClosed(code int) {
 func (c *Conn) end(code int) {
 	c.mu.Lock()
 	c.tcpClosed = true
+	c.broadcast()
 	c.endLocked(code)
 	c.mu.Unlock()
 	_ = c.nc.Close()
@@ -513,8 +591,11 @@ func (c *Conn) endLocked(code int) {
 	}
 	c.ended = true
 	c.flags.Or(flagEnded)
-	if c.closeCode != 0 {
+	switch {
+	case c.closeCode != 0:
 		code = int(c.closeCode)
+	case c.protoErr != nil:
+		code = c.protoErr.Code
 	}
 	c.endCode = int32(code)
 	c.inbox = append(c.inbox, inboxItem{kind: itemEnd})
@@ -533,9 +614,14 @@ func (c *Conn) finish() {
 	if c.closeTimer != nil {
 		c.closeTimer.Stop()
 	}
-	c.out, c.outSpare, c.inboxSpare = nil, nil, nil
+	c.out, c.outSpare, c.inboxSpare, c.pongIdx = nil, nil, nil, 0
+	slowWhy := c.slowWhy
 	c.mu.Unlock()
 	_ = c.nc.Close()
+	if slowWhy != "" {
+		c.Logger().Warn("ginws: closed a slow client", "why", slowWhy, "close_code", CloseSlowClient,
+			"close_frame_written", c.closeWritten)
+	}
 	c.cancel()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), c.srv.cfg.DisconnectTimeout)
 	defer cancel()

@@ -202,7 +202,7 @@ func RelayJSON(build func(ev Message) (any, error)) EventHandler {
 		}
 		var frame []byte
 		var err error
-		if env := c.current; env != nil && sameMap(env.Message, ev) {
+		if env := c.current.Load(); env != nil && sameMap(env.Message, ev) {
 			frame, err = env.relayed(r)
 		} else {
 			frame, err = r.encode(ev)

@@ -29,6 +29,10 @@ var (
 	// ErrServerClosed is what a handshake gets (as HTTP 503) once Shutdown has begun.
 	ErrServerClosed = errors.New("ginws: server is shutting down")
 
+	// ErrMessageTooLarge is wrapped by every *TooLargeError: a message that alone exceeds the
+	// connection's outbound limit.
+	ErrMessageTooLarge = errors.New("ginws: message larger than the connection's outbound limit")
+
 	// ErrLayerClosed is returned by a layer that has been closed.
 	ErrLayerClosed = errors.New("ginws: channel layer closed")
 )
@@ -76,6 +80,25 @@ func CloseCode(err error) (int, bool) {
 	}
 	return 0, false
 }
+
+// TooLargeError is returned by a send whose message alone is larger than the connection's outbound
+// limit (Config.OutboundLimit, or WithOutboundLimit's): it could never be queued. This is not a slow
+// client — the message is dropped for this connection only, the connection stays open, and
+// Stats.TooLarge counts it. When an event handler returns it (a RelayJSON handler does), the drop is
+// logged with the event's type, group (where the layer knows it) and size; the other members of the
+// group still get the event. Raise the limit of endpoints that send big messages with
+// WithOutboundLimit.
+type TooLargeError struct {
+	Size  int // the message's size on the wire, in bytes
+	Limit int // the connection's outbound limit
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("ginws: a %d-byte message is over the connection's outbound limit of %d bytes; dropped", e.Size, e.Limit)
+}
+
+// Unwrap makes errors.Is(err, ErrMessageTooLarge) true.
+func (e *TooLargeError) Unwrap() error { return ErrMessageTooLarge }
 
 // RefuseError refuses a handshake with an HTTP status. Connect may return one (see Refuse) to answer
 // with a status other than the default 403.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+	"unicode/utf8"
 )
 
 // clientFrame builds a masked client frame.
@@ -33,10 +34,20 @@ func parseAll(p *frameParser, b []byte, step int) ([]frameEvent, *CloseError) {
 	var evs []frameEvent
 	var buf []byte
 	for len(b) > 0 || len(buf) > 0 {
-		ev, used, need, err := p.next(buf)
+		if len(buf) == 0 {
+			n := min(step, len(b))
+			buf = append(buf, b[:n]...)
+			b = b[n:]
+		}
+		ev, used, need, err := p.feed(buf)
 		if err != nil {
 			return evs, err
 		}
+		if ev.kind != evNone {
+			ev.data = append([]byte(nil), ev.data...)
+			evs = append(evs, ev)
+		}
+		buf = buf[used:]
 		if need > 0 {
 			if len(b) == 0 {
 				return evs, nil // incomplete at the end of input
@@ -44,13 +55,7 @@ func parseAll(p *frameParser, b []byte, step int) ([]frameEvent, *CloseError) {
 			n := min(step, len(b))
 			buf = append(buf, b[:n]...)
 			b = b[n:]
-			continue
 		}
-		if ev.kind != evNone {
-			ev.data = append([]byte(nil), ev.data...)
-			evs = append(evs, ev)
-		}
-		buf = buf[used:]
 	}
 	return evs, nil
 }
@@ -133,7 +138,7 @@ func TestFrameParserRefusals(t *testing.T) {
 	// The limit check comes before the payload arrives: a client cannot make the server buffer it.
 	p := &frameParser{limit: 100}
 	hdr := append([]byte{0x82, 0x80 | 127, 0, 0, 0, 0, 0x10, 0, 0, 0}, key[:]...)
-	if _, _, _, err := p.next(hdr); err == nil || err.Code != CloseMessageTooBig {
+	if _, _, _, err := p.feed(hdr); err == nil || err.Code != CloseMessageTooBig {
 		t.Fatalf("a 256 MiB header must be refused at once: %v", err)
 	}
 }
@@ -153,8 +158,11 @@ func TestMaskBytes(t *testing.T) {
 	}
 }
 
-// FuzzFrameParser feeds arbitrary bytes, in arbitrary chunks, to the parser: it must never panic,
-// never return a message over the limit, and always either consume input, ask for more, or refuse.
+// FuzzFrameParser feeds arbitrary bytes, in arbitrary chunks, to the parser the way the reader
+// does — through feed, and through space/wrote for the payload of large frames — and after an error
+// goes on in skip mode, as the reader does while it waits for the client's close: it must never
+// panic, never return a message over the limit or text that is not UTF-8, and always either consume
+// input, ask for more, or refuse.
 func FuzzFrameParser(f *testing.F) {
 	key := [4]byte{9, 8, 7, 6}
 	f.Add(clientFrame(true, opText, []byte("hello"), key), uint8(3))
@@ -162,17 +170,137 @@ func FuzzFrameParser(f *testing.F) {
 	f.Add(clientFrame(true, opClose, binary.BigEndian.AppendUint16(nil, 1000), key), uint8(2))
 	f.Add(clientFrame(true, opPing, []byte("p"), key), uint8(9))
 	f.Add([]byte{0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4}, uint8(4))
+	f.Add(append(clientFrame(true, opText, []byte{0xce, 0xba, 0xff}, key), clientFrame(true, opClose, nil, key)...), uint8(2))
+	f.Add(clientFrame(true, opBinary, bytes.Repeat([]byte{1}, 3000), key), uint8(200))
 	f.Fuzz(func(t *testing.T, data []byte, step uint8) {
 		const limit = 1 << 12
 		p := &frameParser{limit: limit}
-		evs, _ := parseAll(p, data, int(step)+1)
-		for _, ev := range evs {
-			if ev.kind == evMessage && len(ev.data) > limit {
-				t.Fatalf("message of %d bytes over the limit", len(ev.data))
+		chunk := int(step) + 1
+		var buf []byte
+		for steps := 0; len(data) > 0 || len(buf) > 0; steps++ {
+			if steps > 1<<16 {
+				t.Fatal("no progress")
+			}
+			if len(buf) == 0 {
+				if dst := p.space(); dst != nil && len(dst) > 0 && chunk > 64 {
+					n := copy(dst, data[:min(chunk, len(data))])
+					data = data[n:]
+					ev, err := p.wrote(n)
+					check(t, ev, limit)
+					if err != nil {
+						p.skipFrom(p.inFrame)
+					}
+					continue
+				}
+				n := min(chunk, len(data))
+				buf, data = append(buf, data[:n]...), data[n:]
+			}
+			ev, used, need, err := p.feed(buf)
+			check(t, ev, limit)
+			buf = buf[used:]
+			switch {
+			case err != nil && p.skip:
+				return // the stream cannot be followed even in skip mode
+			case err != nil:
+				p.skipFrom(p.inFrame)
+			case need > 0:
+				if len(data) == 0 {
+					return
+				}
+				n := min(chunk, len(data))
+				buf, data = append(buf, data[:n]...), data[n:]
+			case used == 0 && ev.kind == evNone:
+				t.Fatal("feed neither used bytes, nor asked for more, nor failed")
+			}
+			if len(p.msg) > limit {
+				t.Fatalf("partial message of %d bytes over the limit", len(p.msg))
 			}
 		}
-		if len(p.msg) > limit {
-			t.Fatalf("partial message of %d bytes over the limit", len(p.msg))
-		}
 	})
+}
+
+func check(t *testing.T, ev frameEvent, limit int) {
+	t.Helper()
+	if ev.kind != evMessage {
+		return
+	}
+	if len(ev.data) > limit {
+		t.Fatalf("message of %d bytes over the limit", len(ev.data))
+	}
+	if !ev.binary && !utf8.Valid(ev.data) {
+		t.Fatalf("text message that is not UTF-8: %x", ev.data)
+	}
+}
+
+// Invalid text fails at the first bad piece, in a fragment or in the middle of a frame, not when the
+// message is whole (Autobahn 6.4.1-6.4.4).
+func TestFrameParserUTF8FailsFast(t *testing.T) {
+	key := [4]byte{0x11, 0x22, 0x33, 0x44}
+	part1, part2, part3 := []byte("κόσμε"), []byte{0xf4, 0x90, 0x80, 0x80}, []byte("edited")
+
+	// Three fragments: the second fails, before the third arrives.
+	p := &frameParser{limit: 1 << 20}
+	if _, err := parseAll(p, append(clientFrame(false, opText, part1, key), clientFrame(false, 0, part2, key)...), 1<<10); err == nil || err.Code != CloseInvalidPayload {
+		t.Fatalf("fragments: %v, want 1007 before the last fragment", err)
+	}
+
+	// One frame, in chops: the chop holding the bad bytes fails, before the frame's end.
+	frame := clientFrame(true, opText, append(append(append([]byte(nil), part1...), part2...), part3...), key)
+	cut := len(frame) - len(part3)
+	p = &frameParser{limit: 1 << 20}
+	if _, err := parseAll(p, frame[:cut], 1<<10); err == nil || err.Code != CloseInvalidPayload {
+		t.Fatalf("chops: %v, want 1007 before the frame's last chop", err)
+	}
+
+	// Valid text split inside a character, across fragments and chops, is accepted.
+	text := []byte("a€b😀c")
+	var stream []byte
+	stream = append(stream, clientFrame(false, opText, text[:2], key)...)
+	stream = append(stream, clientFrame(false, 0, text[2:6], key)...)
+	stream = append(stream, clientFrame(true, 0, text[6:], key)...)
+	for step := 1; step < 8; step++ {
+		p = &frameParser{limit: 1 << 20}
+		evs, err := parseAll(p, stream, step)
+		if err != nil || len(evs) != 1 || string(evs[0].data) != string(text) {
+			t.Fatalf("step %d: %v %+v", step, err, evs)
+		}
+	}
+}
+
+// After a protocol error, skip mode steps over frames of any kind and size — including the rest
+// of the refused one — and finds the client's close frame.
+func TestFrameParserSkipsToClose(t *testing.T) {
+	key := [4]byte{5, 6, 7, 8}
+	closeFrame := clientFrame(true, opClose, binary.BigEndian.AppendUint16(nil, 1002), key)
+	tooBig := clientFrame(true, opBinary, bytes.Repeat([]byte{7}, 5000), key)
+	rsv := clientFrame(true, opText, []byte("x"), key)
+	rsv[0] |= 0x20
+	unmasked := []byte{0x81, 3, 'a', 'b', 'c'}
+	for _, step := range []int{1, 13, 4096} {
+		// A header error: the refused frame is skipped from its start.
+		p := &frameParser{limit: 100}
+		stream := append(append(append(append([]byte(nil), tooBig...), rsv...), unmasked...), closeFrame...)
+		ev, used, _, err := p.feed(stream)
+		if err == nil || err.Code != CloseMessageTooBig || used != 0 {
+			t.Fatalf("want 1009 before any byte is used: %v, used %d", err, used)
+		}
+		p.skipFrom(p.inFrame)
+		evs, err := parseAll(p, stream, step)
+		if err != nil || len(evs) != 1 || evs[0].kind != evClose || evs[0].code != 1002 {
+			t.Fatalf("step %d: %v %+v (%v)", step, err, evs, ev)
+		}
+
+		// A payload error: the rest of the frame is skipped.
+		p = &frameParser{limit: 1 << 20}
+		bad := clientFrame(true, opText, append([]byte{0xff}, bytes.Repeat([]byte("z"), 3000)...), key)
+		_, used, _, err = p.feed(bad[:20])
+		if err == nil || err.Code != CloseInvalidPayload {
+			t.Fatalf("want 1007: %v", err)
+		}
+		p.skipFrom(p.inFrame)
+		evs, err = parseAll(p, append(append([]byte(nil), bad[used:]...), closeFrame...), step)
+		if err != nil || len(evs) != 1 || evs[0].kind != evClose {
+			t.Fatalf("step %d: %v %+v", step, err, evs)
+		}
+	}
 }

@@ -67,6 +67,7 @@ type Envelope struct {
 	Message Message
 
 	typ    string                     // Message.Type(), looked up once for all recipients
+	group  string                     // the group it was sent to, where the layer knows it (for logs)
 	first  atomic.Pointer[relayFrame] // the first relay's frame: read without the lock
 	mu     sync.Mutex
 	frames []relayFrame // one per relay that has encoded this message

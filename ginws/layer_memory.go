@@ -359,6 +359,7 @@ func (l *MemoryLayer) GroupSend(ctx context.Context, group string, msg Message) 
 		}
 		if env == nil {
 			env = NewEnvelope(m)
+			env.group = group
 		}
 		if ch.deliver(env) != nil {
 			l.dropped.Add(1)

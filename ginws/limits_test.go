@@ -28,6 +28,14 @@ func (r *roomy) Receive(ctx context.Context, f ginws.Frame) error {
 	if !f.Binary && f.Text() == "blob" {
 		return r.SendBinary(bytes.Repeat([]byte{1}, 100_000))
 	}
+	if !f.Binary && f.Text() == "burst" {
+		for range 10 {
+			if err := r.SendBinary(bytes.Repeat([]byte{3}, 1000)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	return r.SendBinary(f.Data)
 }
 
@@ -59,13 +67,33 @@ func TestPerConnectionLimits(t *testing.T) {
 	if code := waitClosed(t, small); code != ginws.CloseMessageTooBig {
 		t.Fatalf("10 KB over the server's 1 KiB ReadLimit: close code %d, want 1009", code)
 	}
+
+	// One message larger than the whole outbound limit is not a slow client: it is dropped for
+	// this connection, counted, and the connection goes on.
+	large := a.ts.Communicator("/ws/small")
+	large.MustConnect(ctx)
+	if err := large.SendText(ctx, "blob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := large.SendBytes(ctx, []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := large.ReceiveBytes(ctx); err != nil || string(got) != "after" {
+		t.Fatalf("after a 100 KB message over the 4 KiB OutboundLimit the connection must go on: %q %v", got, err)
+	}
+	if n := a.srv.Stats().TooLarge; n != 1 {
+		t.Fatalf("Stats.TooLarge = %d, want 1", n)
+	}
+	a.logs.waitFor(t, "size=100010")
+
+	// Messages that pile up past the limit are a slow client.
 	slow := a.ts.Communicator("/ws/small")
 	slow.MustConnect(ctx)
-	if err := slow.SendText(ctx, "blob"); err != nil {
+	if err := slow.SendText(ctx, "burst"); err != nil {
 		t.Fatal(err)
 	}
 	if code := waitClosed(t, slow); code != ginws.CloseSlowClient {
-		t.Fatalf("100 KB over the server's 4 KiB OutboundLimit: close code %d, want %d", code, ginws.CloseSlowClient)
+		t.Fatalf("10 KB queued over the server's 4 KiB OutboundLimit: close code %d, want %d", code, ginws.CloseSlowClient)
 	}
 }
 

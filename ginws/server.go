@@ -111,6 +111,7 @@ type Server struct {
 	disconnected  atomic.Uint64
 	slowClients   atomic.Uint64
 	droppedEvents atomic.Uint64
+	tooLarge      atomic.Uint64
 	handlerErrors atomic.Uint64
 	writes        atomic.Uint64
 	framesWritten atomic.Uint64
@@ -124,6 +125,7 @@ type Stats struct {
 	Disconnected  uint64 // accepted connections whose Disconnect has run
 	SlowClients   uint64 // connections closed with CloseSlowClient
 	DroppedEvents uint64 // layer events a full connection queue could not take
+	TooLarge      uint64 // messages dropped for one connection because they alone exceeded its outbound limit
 	HandlerErrors uint64 // handler errors and panics that closed a connection with 1011
 	Writes        uint64 // write system calls to clients
 	FramesWritten uint64 // frames they carried (FramesWritten/Writes is the write coalescing)
@@ -172,6 +174,7 @@ func (s *Server) Stats() Stats {
 		Disconnected:  s.disconnected.Load(),
 		SlowClients:   s.slowClients.Load(),
 		DroppedEvents: s.droppedEvents.Load(),
+		TooLarge:      s.tooLarge.Load(),
 		HandlerErrors: s.handlerErrors.Load(),
 		Writes:        s.writes.Load(),
 		FramesWritten: s.framesWritten.Load(),

@@ -24,8 +24,7 @@ func Run(addr string, h http.Handler, ws *ginws.Server, log *slog.Logger) error 
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	srv.RegisterOnShutdown(ws.OnShutdown)
+	srv := ws.HTTPServer(addr, h) // the recommended limits, and sockets closed on Shutdown
 	log.Info("listening", "url", "http://"+ln.Addr().String()+"/")
 
 	errc := make(chan error, 1)
@@ -40,7 +39,7 @@ func Run(addr string, h http.Handler, ws *ginws.Server, log *slog.Logger) error 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = srv.Shutdown(ctx)
+	err = srv.Shutdown(ctx) // sockets get 1001 through ws.OnShutdown
 	if werr := ws.Shutdown(ctx); err == nil {
 		err = werr
 	}

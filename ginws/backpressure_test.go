@@ -1,0 +1,222 @@
+package ginws_test
+
+import (
+	"bytes"
+	"context"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"ginws.dev/ginws"
+)
+
+// A client that floods pings and reads nothing is held back by TCP and cannot grow the server's
+// memory: only the latest ping is answered, pongs count against OutboundLimit, and the reader stops
+// while the writer cannot deliver. (Before: 3 M unread pings grew the server by 626 MB.)
+func TestPingFloodIsHeldBack(t *testing.T) {
+	a := newApp(t, ginws.Config{WriteTimeout: 3 * time.Second}, func() ginws.Consumer { return &echo{} })
+	c := dialRaw(t, a.ts.WSURL("/ws/x"))
+
+	const total = 3_000_000
+	ping := frame(true, 0, 0x9, bytes.Repeat([]byte("p"), 125))
+	batch := bytes.Repeat(ping, 1000)
+	before := heapInUse()
+	sent := 0
+	for sent < total {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := c.nc.Write(batch); err != nil {
+			break // held back (or cut off as slow): the server stopped reading
+		}
+		sent += 1000
+	}
+	grown := int64(heapInUse()) - int64(before)
+	t.Logf("pings written before the server stopped reading: %d of %d; server heap growth %d KB", sent, total, grown>>10)
+	if sent >= total {
+		t.Fatalf("the server read all %d pings from a client that reads nothing: no back-pressure", total)
+	}
+	if grown > 32<<20 {
+		t.Fatalf("heap grew by %d MB (limit 32 MB)", grown>>20)
+	}
+	// The client never reads: the pong write times out and it is closed as slow.
+	a.logs.waitFor(t, "closed a slow client")
+	if st := a.srv.Stats(); st.SlowClients != 1 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// trickle sends 64 KB binary messages from a goroutine of its own (sends are allowed from any
+// goroutine), until the connection ends.
+type trickle struct{ ginws.WebsocketConsumer }
+
+func (tr *trickle) Connect(ctx context.Context) error {
+	if err := tr.Accept(); err != nil {
+		return err
+	}
+	go func() {
+		msg := bytes.Repeat([]byte{1}, 64<<10)
+		for tr.Context().Err() == nil {
+			if tr.SendBinary(msg) != nil {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	return nil
+}
+
+// A slow client gets the 1008 close frame behind the write that was blocked, if it reads again
+// within the write timeout; the log says whether the close frame was written.
+func TestSlowClientGetsItsCloseFrame(t *testing.T) {
+	a := newApp(t, ginws.Config{OutboundLimit: 256 << 10, WriteTimeout: 20 * time.Second, CloseTimeout: 20 * time.Second},
+		func() ginws.Consumer { return &trickle{} })
+	c := dialRaw(t, a.ts.WSURL("/ws/x"))
+	// Read nothing until the server has judged the client slow.
+	deadline := time.Now().Add(10 * time.Second)
+	for a.srv.Stats().SlowClients == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the client was never judged slow")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Now read: the data that was under way, then the close frame.
+	data := 0
+	for {
+		f, err := c.read(10 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d data frames: %v (the close frame must reach a client that reads)", data, err)
+		}
+		if f.op == 0x8 {
+			if f.closeCode() != ginws.CloseSlowClient || string(f.payload[2:]) != "slow client" {
+				t.Fatalf("close frame %d %q", f.closeCode(), f.payload[2:])
+			}
+			break
+		}
+		data++
+	}
+	c.write(closeFrame(ginws.CloseSlowClient))
+	c.expectClosed(5 * time.Second)
+	a.logs.waitFor(t, "close_frame_written=true")
+}
+
+// A slow client that never reads again is cut off when the blocked write times out, and the log
+// says that no close frame could be written (the client sees 1006, not 1008).
+func TestSlowClientThatNeverReadsIsCut(t *testing.T) {
+	a := newApp(t, ginws.Config{OutboundLimit: 256 << 10, WriteTimeout: 500 * time.Millisecond},
+		func() ginws.Consumer { return &trickle{} })
+	dialRaw(t, a.ts.WSURL("/ws/x"))
+	a.logs.waitFor(t, "close_frame_written=false")
+	if !strings.Contains(a.logs.String(), "why=") {
+		t.Fatalf("the log must say why: %s", a.logs.String())
+	}
+}
+
+// relayMember relays chat events with RelayJSON, accepting with an outbound limit from the room
+// name ("big" raises it).
+type relayMember struct{ ginws.WebsocketConsumer }
+
+var relayed = ginws.RelayJSON(func(ev ginws.Message) (any, error) { return gin.H{"m": ev["m"]}, nil })
+
+func (r *relayMember) Connect(ctx context.Context) error {
+	if r.Scope().Param("room") == "big" {
+		return r.Accept(ginws.WithOutboundLimit(4 << 20))
+	}
+	return r.Accept()
+}
+func (r *relayMember) Groups() []string                { return []string{"room"} }
+func (r *relayMember) Events() ginws.Events            { return ginws.Events{"chat.message": relayed} }
+func (r *relayMember) Disconnect(context.Context, int) {}
+
+// A group event too large for one member is not a slow client: that member misses it (counted and
+// logged with the group and size) and stays connected; members with room for it receive it.
+func TestGroupEventTooLargeForOneMember(t *testing.T) {
+	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{})
+	a := newApp(t, ginws.Config{Layer: layer, OutboundLimit: 64 << 10}, func() ginws.Consumer { return &relayMember{} })
+	ctx := testCtx(t)
+	small := a.ts.Communicator("/ws/small")
+	small.MustConnect(ctx)
+	big := a.ts.Communicator("/ws/big")
+	big.MustConnect(ctx)
+
+	huge := strings.Repeat("x", 1<<20)
+	if err := layer.GroupSend(ctx, "room", ginws.Message{"type": "chat.message", "m": huge}); err != nil {
+		t.Fatal(err)
+	}
+	if got := recvText(t, big); len(got) != len(huge)+len(`{"m":""}`) {
+		t.Fatalf("the member with room for it got %d bytes", len(got))
+	}
+	if err := layer.GroupSend(ctx, "room", ginws.Message{"type": "chat.message", "m": "small"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []interface {
+		ReceiveText(context.Context) (string, error)
+	}{small, big} {
+		if got, err := c.ReceiveText(ctx); err != nil || got != `{"m":"small"}` {
+			t.Fatalf("after the large event: %q %v (the small member must still be connected)", got, err)
+		}
+	}
+	st := a.srv.Stats()
+	if st.TooLarge != 1 || st.SlowClients != 0 {
+		t.Fatalf("stats: %+v (want TooLarge 1, SlowClients 0)", st)
+	}
+	a.logs.waitFor(t, "group=room size=1048594")
+}
+
+// A RelayJSON handler may be called from a goroutine the consumer started while the connection
+// dispatches group events to the same handler (race-free: go test -race).
+type relayFromGoroutine struct {
+	ginws.WebsocketConsumer
+	wg sync.WaitGroup
+}
+
+func (r *relayFromGoroutine) Connect(ctx context.Context) error {
+	if err := r.Accept(); err != nil {
+		return err
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for i := range 200 {
+			if err := relayed(r.Context(), ginws.Message{"type": "chat.message", "m": "own"}); err != nil {
+				r.Logger().Error("relay from a goroutine", "i", i, "error", err)
+				return
+			}
+		}
+	}()
+	return nil
+}
+func (r *relayFromGoroutine) Groups() []string     { return []string{"room"} }
+func (r *relayFromGoroutine) Events() ginws.Events { return ginws.Events{"chat.message": relayed} }
+func (r *relayFromGoroutine) Disconnect(context.Context, int) {
+	r.wg.Wait()
+}
+
+func TestRelayJSONFromAnotherGoroutine(t *testing.T) {
+	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{Capacity: 1000})
+	a := newApp(t, ginws.Config{Layer: layer}, func() ginws.Consumer { return &relayFromGoroutine{} })
+	ctx := testCtx(t)
+	c := a.ts.Communicator("/ws/x")
+	c.MustConnect(ctx)
+	for range 200 {
+		if err := layer.GroupSend(ctx, "room", ginws.Message{"type": "chat.message", "m": "group"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counts := map[string]int{}
+	for range 400 {
+		counts[recvText(t, c)]++
+	}
+	if counts[`{"m":"own"}`] != 200 || counts[`{"m":"group"}`] != 200 || len(counts) != 2 {
+		t.Fatalf("frames: %v", counts)
+	}
+}
