@@ -1,6 +1,7 @@
 package yjs
 
 import (
+	"slices"
 	"time"
 
 	"ginws.dev/ginws/yjs/internal/lib0"
@@ -46,16 +47,12 @@ func (a *awareness) apply(entries []yproto.AwarenessEntry, owner *consumer, now 
 	var accepted []yproto.AwarenessEntry
 	for _, e := range entries {
 		cur := a.states[e.ClientID]
-		var curClock uint64
-		if cur != nil {
-			curClock = cur.clock
-		}
 		remove := isNull(e.State)
 		if !remove && !a.fits(cur, e.State) {
 			a.refused++
 			continue
 		}
-		if !(curClock < e.Clock || (cur != nil && curClock == e.Clock && remove && cur.state != nil)) {
+		if !a.newer(cur, e) {
 			continue
 		}
 		if cur == nil {
@@ -87,6 +84,36 @@ func (a *awareness) apply(entries []yproto.AwarenessEntry, owner *consumer, now 
 		accepted = append(accepted, yproto.AwarenessEntry{ClientID: e.ClientID, Clock: e.Clock, State: e.State})
 	}
 	return accepted
+}
+
+// newer reports whether e changes cur (nil: unknown) by the rule of y-protocols clients: a higher
+// clock, or a removal with the clock of a live state.
+// An unknown ID counts as clock 0, as in y-protocols, so its clock-0 state is not taken.
+func (a *awareness) newer(cur *awState, e yproto.AwarenessEntry) bool {
+	if cur == nil {
+		return e.Clock > 0
+	}
+	return cur.clock < e.Clock || (cur.clock == e.Clock && isNull(e.State) && cur.state != nil)
+}
+
+// claims returns the distinct IDs of entries by which owner would become the publisher of a
+// state: non-null entries that apply returns as changes, for IDs whose live state owner does not
+// publish already (the ID is new, removed, or published by another connection or process). An
+// entry that repeats what the room has — the relay every stock client sends of each state it
+// applied — is no claim.
+func (a *awareness) claims(entries []yproto.AwarenessEntry, owner *consumer) []uint64 {
+	var ids []uint64
+	for _, e := range entries {
+		if isNull(e.State) || slices.Contains(ids, e.ClientID) {
+			continue
+		}
+		cur := a.states[e.ClientID]
+		if !a.newer(cur, e) || (cur != nil && cur.state != nil && cur.owner == owner) {
+			continue
+		}
+		ids = append(ids, e.ClientID)
+	}
+	return ids
 }
 
 // fits reports whether state may replace cur's state (cur may be nil) within the size bounds.

@@ -114,9 +114,13 @@ type Config struct {
 	// it are ignored. Optional. Default 1000.
 	MaxAwarenessClients int
 
-	// MaxClientsPerConn bounds how many awareness client IDs one connection may control (a
-	// y-websocket client controls one); a connection that claims more is closed with 1008.
-	// Optional. Default 16.
+	// MaxClientsPerConn bounds how many awareness client IDs one connection may originate over its
+	// life: IDs it publishes a state for that the room does not hold from another connection or
+	// process — a new ID, one whose state was removed, or one taken over from another publisher
+	// with a newer clock. Re-sending a state the room holds is not counted: stock y-websocket
+	// clients re-send every remote state they apply. A y-websocket client originates one ID; a
+	// connection that would originate more is closed with 1008. Removing a state does not give its
+	// ID back, so a connection cannot churn through IDs either. Optional. Default 16.
 	MaxClientsPerConn int
 
 	// MaxAwarenessStateSize bounds one awareness state (a client's presence JSON; real ones are a

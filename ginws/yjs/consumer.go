@@ -20,8 +20,10 @@ type consumer struct {
 	room   *room
 	access Access
 
-	// controlled lists the awareness client IDs this connection publishes; guarded by room.mu.
-	controlled []uint64
+	// claimed lists the awareness client IDs this connection has published a state for, as their
+	// originator (see awareness.claims), over its whole life: at most MaxClientsPerConn, so a
+	// connection that churns through IDs is bounded too. Guarded by room.mu.
+	claimed []uint64
 	// oversized records that an awareness state of this connection was ignored for its size and
 	// logged (once per connection); guarded by room.mu.
 	oversized bool
@@ -212,27 +214,23 @@ func (c *consumer) Disconnect(ctx context.Context, code int) {
 	c.srv.release(c.room)
 }
 
-// mayControl reports whether applying entries keeps the connection within max controlled
-// awareness clients. Callers hold room.mu.
-func (c *consumer) mayControl(entries []yproto.AwarenessEntry, max int) bool {
-	n := len(c.controlled)
-	for _, e := range entries {
-		if !isNull(e.State) && !slices.Contains(c.controlled, e.ClientID) {
+// mayClaim reports whether the IDs that entries would make c the publisher of keep it within max
+// claimed IDs. Callers hold room.mu.
+func (c *consumer) mayClaim(ids []uint64, max int) bool {
+	n := len(c.claimed)
+	for _, id := range ids {
+		if !slices.Contains(c.claimed, id) {
 			n++
 		}
 	}
 	return n <= max
 }
 
-// track records which awareness clients the connection publishes. Callers hold room.mu.
+// track records the IDs c now publishes (accepted non-null entries). Callers hold room.mu.
 func (c *consumer) track(accepted []yproto.AwarenessEntry) {
 	for _, e := range accepted {
-		i := slices.Index(c.controlled, e.ClientID)
-		switch {
-		case isNull(e.State) && i >= 0:
-			c.controlled = slices.Delete(c.controlled, i, i+1)
-		case !isNull(e.State) && i < 0:
-			c.controlled = append(c.controlled, e.ClientID)
+		if !isNull(e.State) && !slices.Contains(c.claimed, e.ClientID) {
+			c.claimed = append(c.claimed, e.ClientID)
 		}
 	}
 }

@@ -47,11 +47,12 @@
 //
 // Awareness client IDs are not authenticated, as in y-protocols and y-websocket's Node server:
 // any connection may publish a state for any client ID, and a higher clock overwrites another
-// client's presence. The server only limits what one connection can hold — MaxClientsPerConn IDs,
-// states of MaxAwarenessStateSize bytes, MaxAwarenessTotalSize bytes per room (larger states are
-// ignored and logged, the connection stays open) — and removes the states a connection published
-// when it ends. Treat presence as what clients say about themselves, never as identity; put who
-// a user is in Authorize and the document's own access rules.
+// client's presence. The server only limits what one connection can hold — MaxClientsPerConn IDs
+// that it originates (re-sending states the room already holds, as every stock client does, is
+// free), states of MaxAwarenessStateSize bytes, MaxAwarenessTotalSize bytes per room (larger
+// states are ignored and logged, the connection stays open) — and removes the states a connection
+// published when it ends. Treat presence as what clients say about themselves, never as
+// identity; put who a user is in Authorize and the document's own access rules.
 //
 // # Access
 //

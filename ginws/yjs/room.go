@@ -176,8 +176,8 @@ func (r *room) leave(ctx context.Context, c *consumer) {
 			break
 		}
 	}
-	removed := r.aw.remove(c.controlled, c, time.Now())
-	c.controlled = nil
+	removed := r.aw.remove(c.claimed, c, time.Now())
+	c.claimed = nil
 	var enc []byte
 	if len(removed) > 0 {
 		enc = yproto.AppendAwarenessUpdate(nil, removed)
@@ -293,6 +293,9 @@ var errTooManyClients = errors.New("yjs: connection publishes too many awareness
 // awarenessFromClient applies an awareness update from c and relays what changed to every local
 // member, c included (y-websocket clients count the echo as a sign of life), and to the other
 // processes.
+//
+// Only the IDs c originates count against MaxClientsPerConn (see awareness.claims): a stock
+// client re-sends every remote state it applies, and those relays repeat what the room has.
 func (r *room) awarenessFromClient(ctx context.Context, c *consumer, update []byte) error {
 	entries, err := yproto.DecodeAwareness(update)
 	if err != nil {
@@ -303,7 +306,7 @@ func (r *room) awarenessFromClient(ctx context.Context, c *consumer, update []by
 		r.mu.Unlock()
 		return ErrClosed
 	}
-	if !c.mayControl(entries, r.srv.cfg.MaxClientsPerConn) {
+	if !c.mayClaim(r.aw.claims(entries, c), r.srv.cfg.MaxClientsPerConn) {
 		r.mu.Unlock()
 		return errTooManyClients
 	}

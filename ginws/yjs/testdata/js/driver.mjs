@@ -196,6 +196,30 @@ const scenarios = {
     return { denied, writer: state(w), readOnly: state(r) }
   },
 
+  // n clients join one room one after the other (each once the previous one synced), each with a
+  // user name in its awareness. Every stock client re-sends each remote awareness change it
+  // applies, so a joiner relays the states of everybody already there. Returns, per client, how
+  // many users it sees (itself included) once all see n or 20 s passed, and every close the
+  // clients saw before the end.
+  async crowd ({ url, room, n }) {
+    const clients = []
+    const closes = []
+    for (let i = 0; i < n; i++) {
+      const c = connect(url, room)
+      c.awareness.setLocalStateField('user', 'u' + i)
+      c.provider.on('connection-close', (event) => {
+        if (event) closes.push({ client: i, code: event.code, reason: event.reason })
+      })
+      clients.push(c)
+      await synced(c, 'client ' + i)
+    }
+    const users = (c) => [...c.awareness.getStates().values()].filter((s) => s.user).length
+    const end = Date.now() + 20000
+    while (Date.now() < end && !clients.every((c) => users(c) === n)) await sleep(20)
+    await sleep(200) // a close that follows the last relays is still counted
+    return { seen: clients.map(users), closes }
+  },
+
   // Child process for `awareness`: connects, publishes its awareness, prints its client ID, and
   // waits to be killed.
   async peer ({ url, room, user }) {
