@@ -4,7 +4,6 @@ import (
 	"slices"
 	"time"
 
-	"ginws.dev/ginws/yjs/internal/lib0"
 	"ginws.dev/ginws/yjs/yproto"
 )
 
@@ -116,6 +115,14 @@ func (a *awareness) claims(entries []yproto.AwarenessEntry, owner *consumer) []u
 	return ids
 }
 
+// clock returns the clock the room holds for id, live or removed.
+func (a *awareness) clock(id uint64) (uint64, bool) {
+	if s := a.states[id]; s != nil {
+		return s.clock, true
+	}
+	return 0, false
+}
+
 // fits reports whether state may replace cur's state (cur may be nil) within the size bounds.
 func (a *awareness) fits(cur *awState, state []byte) bool {
 	if a.maxState > 0 && len(state) > a.maxState {
@@ -139,19 +146,17 @@ func (a *awareness) dropTombstone() {
 	}
 }
 
-// remove ends the states of ids that owner still publishes, as if their clients had sent a null
-// state with the next clock, and returns those entries. A clock at 2^53-1 stays there (one more
-// would be unreadable for JavaScript peers): y-protocols, like apply, takes a null state with an
-// equal clock as a removal.
+// remove ends the states of ids that owner still publishes and returns the removals: a null state
+// with the state's own clock, which y-protocols takes as a removal (it is how its clients remove
+// a peer they consider gone). The clock is not advanced: a peer keeps the clock of a removed
+// state, and a clock the client itself never reached would make the peer ignore the client's
+// next renewal when it comes back.
 func (a *awareness) remove(ids []uint64, owner *consumer, now time.Time) []yproto.AwarenessEntry {
 	var out []yproto.AwarenessEntry
 	for _, id := range ids {
 		cur := a.states[id]
 		if cur == nil || cur.state == nil || cur.owner != owner {
 			continue
-		}
-		if cur.clock < lib0.MaxSafeInteger {
-			cur.clock++
 		}
 		a.bytes -= len(cur.state)
 		cur.state, cur.owner, cur.seen = nil, nil, now

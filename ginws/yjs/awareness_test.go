@@ -90,3 +90,59 @@ func TestAwarenessClaimsPerConnection(t *testing.T) {
 		t.Fatalf("third churned ID: closed with %d (%v), want 1008", code, err)
 	}
 }
+
+// The hello — the awareness message a y-websocket client sends right after its sync step 1,
+// holding its own state — is answered, to that client alone, by a null state for its ID with the
+// room's clock, which makes a y-protocols client re-send its state with the next clock. Peers that
+// knew the client before it reconnected ignore its state at the old clock; they take the new one.
+func TestHelloIsAskedToRenew(t *testing.T) {
+	a := newApp(t, nil, yjs.Config{})
+	peer, _ := a.dial(t, "/yjs/hello")
+	c := a.joinRoom(t, "/yjs/hello", 0)
+	c.send(yproto.AppendSyncStep1(nil, []byte{0}))
+	c.send(awarenessMsg(7, 4, `{"u":"c"}`))
+	c.next(yproto.MsgSync) // the step 2 answer
+	if e := decodeAw(t, c.next(yproto.MsgAwareness)); len(e) != 1 || e[0].Clock != 4 || e[0].IsRemoval() {
+		t.Fatalf("echo: %+v", e)
+	}
+	if e := decodeAw(t, c.next(yproto.MsgAwareness)); len(e) != 1 || e[0].ClientID != 7 || e[0].Clock != 4 || !e[0].IsRemoval() {
+		t.Fatalf("renewal request: %+v, want a null state for client 7 at clock 4", e)
+	}
+	decodeAw(t, peer.next(yproto.MsgAwareness))
+	peer.quiet() // the request went to c alone
+	// A y-protocols client answers it with its state at the next clock.
+	c.send(awarenessMsg(7, 5, `{"u":"c"}`))
+	if e := decodeAw(t, peer.next(yproto.MsgAwareness)); len(e) != 1 || e[0].Clock != 5 {
+		t.Fatalf("renewed state: %+v", e)
+	}
+	decodeAw(t, c.next(yproto.MsgAwareness))
+
+	// Later awareness messages are not hellos (they may be relays of other clients' states), nor
+	// is one that does not follow the step 1 at once.
+	c.send(awarenessMsg(7, 6, `{"u":"c"}`))
+	decodeAw(t, c.next(yproto.MsgAwareness))
+	c.quiet()
+	d := a.joinRoom(t, "/yjs/hello", 1)
+	d.send(awarenessMsg(8, 1, `{}`))
+	decodeAw(t, d.next(yproto.MsgAwareness))
+	d.quiet()
+
+	// A client that comes back finds its removed state's clock in the room: its hello at that
+	// clock is not taken, and it is asked to go past it.
+	if err := c.Disconnect(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	awarenessFrom(t, peer, 7, func(e yproto.AwarenessEntry) bool { return e.IsRemoval() && e.Clock == 6 })
+	back := a.joinRoom(t, "/yjs/hello", 1)
+	back.send(yproto.AppendSyncStep1(nil, []byte{0}))
+	back.send(awarenessMsg(7, 6, `{"u":"c"}`))
+	back.next(yproto.MsgSync)
+	if e := decodeAw(t, back.next(yproto.MsgAwareness)); len(e) != 1 || e[0].ClientID != 7 || e[0].Clock != 6 || !e[0].IsRemoval() {
+		t.Fatalf("renewal request after coming back: %+v", e)
+	}
+	peer.quiet()
+	back.send(awarenessMsg(7, 7, `{"u":"c"}`))
+	if e := decodeAw(t, peer.next(yproto.MsgAwareness)); len(e) != 1 || e[0].Clock != 7 || e[0].IsRemoval() {
+		t.Fatalf("state after coming back: %+v", e)
+	}
+}

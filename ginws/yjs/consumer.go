@@ -24,6 +24,9 @@ type consumer struct {
 	// originator (see awareness.claims), over its whole life: at most MaxClientsPerConn, so a
 	// connection that churns through IDs is bounded too. Guarded by room.mu.
 	claimed []uint64
+	// hello tracks the opening y-websocket sends: its sync step 1, then its own awareness state.
+	// Only the connection's handlers touch it.
+	hello helloPhase
 	// oversized records that an awareness state of this connection was ignored for its size and
 	// logged (once per connection); guarded by room.mu.
 	oversized bool
@@ -104,6 +107,7 @@ func (c *consumer) Receive(ctx context.Context, f ginws.Frame) error {
 	if err != nil {
 		return c.reject(ginws.CloseInvalidPayload, "malformed message", err)
 	}
+	hello := c.hello.next(m)
 	switch m.Type {
 	case yproto.MsgSync:
 		switch m.SyncType {
@@ -114,7 +118,7 @@ func (c *consumer) Receive(ctx context.Context, f ginws.Frame) error {
 		}
 		return c.reject(ginws.CloseInvalidPayload, "unknown sync message", nil)
 	case yproto.MsgAwareness:
-		err := c.room.awarenessFromClient(ctx, c, m.Payload)
+		err := c.room.awarenessFromClient(ctx, c, m.Payload, hello)
 		switch {
 		case err == nil:
 			return nil
@@ -233,4 +237,30 @@ func (c *consumer) track(accepted []yproto.AwarenessEntry) {
 			c.claimed = append(c.claimed, e.ClientID)
 		}
 	}
+}
+
+// helloPhase follows a connection's first messages to find its hello: y-websocket opens every
+// connection with its sync step 1 and, right after it, an awareness message with its own state
+// alone, before it has read anything from the server. It is the one message of a connection known
+// to hold the client's own ID (later awareness messages may be relays of other clients' states).
+type helloPhase uint8
+
+const (
+	helloBeforeStep1 helloPhase = iota // no sync step 1 yet
+	helloNext                          // the next message, if awareness, is the hello
+	helloDone
+)
+
+// next advances the phase with m and reports whether m is the hello.
+func (h *helloPhase) next(m yproto.Message) bool {
+	switch *h {
+	case helloBeforeStep1:
+		if m.Type == yproto.MsgSync && m.SyncType == yproto.SyncStep1 {
+			*h = helloNext
+		}
+	case helloNext:
+		*h = helloDone
+		return m.Type == yproto.MsgAwareness
+	}
+	return false
 }
