@@ -1,9 +1,9 @@
 package yjs
 
 import (
+	"slices"
 	"time"
 
-	"ginws.dev/ginws/yjs/internal/lib0"
 	"ginws.dev/ginws/yjs/yproto"
 )
 
@@ -46,16 +46,12 @@ func (a *awareness) apply(entries []yproto.AwarenessEntry, owner *consumer, now 
 	var accepted []yproto.AwarenessEntry
 	for _, e := range entries {
 		cur := a.states[e.ClientID]
-		var curClock uint64
-		if cur != nil {
-			curClock = cur.clock
-		}
 		remove := isNull(e.State)
 		if !remove && !a.fits(cur, e.State) {
 			a.refused++
 			continue
 		}
-		if !(curClock < e.Clock || (cur != nil && curClock == e.Clock && remove && cur.state != nil)) {
+		if !a.newer(cur, e) {
 			continue
 		}
 		if cur == nil {
@@ -89,6 +85,44 @@ func (a *awareness) apply(entries []yproto.AwarenessEntry, owner *consumer, now 
 	return accepted
 }
 
+// newer reports whether e changes cur (nil: unknown) by the rule of y-protocols clients: a higher
+// clock, or a removal with the clock of a live state.
+// An unknown ID counts as clock 0, as in y-protocols, so its clock-0 state is not taken.
+func (a *awareness) newer(cur *awState, e yproto.AwarenessEntry) bool {
+	if cur == nil {
+		return e.Clock > 0
+	}
+	return cur.clock < e.Clock || (cur.clock == e.Clock && isNull(e.State) && cur.state != nil)
+}
+
+// claims returns the distinct IDs of entries by which owner would become the publisher of a
+// state: non-null entries that apply returns as changes, for IDs whose live state owner does not
+// publish already (the ID is new, removed, or published by another connection or process). An
+// entry that repeats what the room has — the relay every stock client sends of each state it
+// applied — is no claim.
+func (a *awareness) claims(entries []yproto.AwarenessEntry, owner *consumer) []uint64 {
+	var ids []uint64
+	for _, e := range entries {
+		if isNull(e.State) || slices.Contains(ids, e.ClientID) {
+			continue
+		}
+		cur := a.states[e.ClientID]
+		if !a.newer(cur, e) || (cur != nil && cur.state != nil && cur.owner == owner) {
+			continue
+		}
+		ids = append(ids, e.ClientID)
+	}
+	return ids
+}
+
+// clock returns the clock the room holds for id, live or removed.
+func (a *awareness) clock(id uint64) (uint64, bool) {
+	if s := a.states[id]; s != nil {
+		return s.clock, true
+	}
+	return 0, false
+}
+
 // fits reports whether state may replace cur's state (cur may be nil) within the size bounds.
 func (a *awareness) fits(cur *awState, state []byte) bool {
 	if a.maxState > 0 && len(state) > a.maxState {
@@ -112,19 +146,17 @@ func (a *awareness) dropTombstone() {
 	}
 }
 
-// remove ends the states of ids that owner still publishes, as if their clients had sent a null
-// state with the next clock, and returns those entries. A clock at 2^53-1 stays there (one more
-// would be unreadable for JavaScript peers): y-protocols, like apply, takes a null state with an
-// equal clock as a removal.
+// remove ends the states of ids that owner still publishes and returns the removals: a null state
+// with the state's own clock, which y-protocols takes as a removal (it is how its clients remove
+// a peer they consider gone). The clock is not advanced: a peer keeps the clock of a removed
+// state, and a clock the client itself never reached would make the peer ignore the client's
+// next renewal when it comes back.
 func (a *awareness) remove(ids []uint64, owner *consumer, now time.Time) []yproto.AwarenessEntry {
 	var out []yproto.AwarenessEntry
 	for _, id := range ids {
 		cur := a.states[id]
 		if cur == nil || cur.state == nil || cur.owner != owner {
 			continue
-		}
-		if cur.clock < lib0.MaxSafeInteger {
-			cur.clock++
 		}
 		a.bytes -= len(cur.state)
 		cur.state, cur.owner, cur.seen = nil, nil, now

@@ -3,7 +3,9 @@ package yjs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -39,6 +41,10 @@ func (a Access) String() string {
 
 // Config configures a Server. The zero value is ready to use: documents kept in a MemoryStore,
 // the room named by the route's "room" parameter, read-write access for everyone.
+//
+// As everywhere in ginws, a zero field means its default, and New refuses a bad value by panicking
+// with a *ginws.ConfigError naming the field ("yjs.Config.SaveDelay"), the value and the rule: a
+// negative count or size, a negative duration where its comment gives negative no meaning.
 type Config struct {
 	// Store persists documents. Optional. Default NewMemoryStore() (documents survive their
 	// rooms emptying, not the process).
@@ -48,7 +54,7 @@ type Config struct {
 	// channel layer (a public and a private route, two apps): rooms talk through the group
 	// GroupNameIn(Namespace, room), so the same room name in two namespaces never shares edits.
 	// Give each namespace its own Store too (or its own redisstore prefix). It may not contain a
-	// NUL byte (New panics). Optional. Default "" (the group is GroupName(room)).
+	// NUL byte. Optional. Default "" (the group is GroupName(room)).
 	Namespace string
 
 	// RoomName names the room of a handshake (ypy's make_room_name). An error refuses the
@@ -82,72 +88,129 @@ type Config struct {
 	OnChange func(room string, update []byte)
 
 	// SaveDelay is how long updates are collected before they are appended to the store as one
-	// merged update. Optional. Default 1 s; negative saves every update at once.
+	// merged update. Optional. Zero: the default, 1 s. Negative: every update is saved at once.
 	SaveDelay time.Duration
 
 	// CompactAfter is how many updates a room's stored log may hold before it is merged into
-	// one. Optional. Default 64.
+	// one. Optional. Default 64; negative is refused.
 	CompactAfter int
 
 	// UnloadDelay is how long a room stays in memory after its last connection left (a page
 	// reload finds it still there). Pending writes are flushed before it is unloaded, and a room
 	// whose saves fail stays loaded, retrying them, until the store has everything; a client
-	// that comes later gets the document back from the store. Optional. Default 2 s; negative
-	// unloads at once.
+	// that comes later gets the document back from the store. Optional. Zero: the default, 2 s.
+	// Negative: the room unloads as soon as it is idle and saved.
 	UnloadDelay time.Duration
 
 	// MaxUpdateSize is the largest document update (sync step 2 or update message) a client may
 	// send. Yjs connections are accepted with a read limit of this size plus a frame header,
 	// whatever the ginws Server's ReadLimit. An update over MaxUpdateSize closes the connection
 	// with 4413 (CloseUpdateTooLarge), which y-websocket clients take as final — also a frame over
-	// the read limit, which ginws closes before reading it. Optional. Default 8 MiB.
+	// the read limit, which ginws closes before reading it. Optional. Default 8 MiB; negative is
+	// refused.
 	MaxUpdateSize int
 
 	// MaxDocumentSize bounds a room's document (its merged update plus updates not yet merged);
 	// an update that would grow it further is refused and its connection closed with 4413,
 	// which y-websocket clients take as final. Yjs connections are accepted with an outbound limit
 	// of twice this size (a newcomer is sent the whole document in one frame), whatever the ginws
-	// Server's OutboundLimit. Optional. Default 32 MiB.
+	// Server's OutboundLimit. Optional. Default 32 MiB; negative is refused, and so is a size whose
+	// double does not fit in an int.
 	MaxDocumentSize int
 
 	// MaxAwarenessClients bounds the awareness states a room keeps; states of new clients beyond
-	// it are ignored. Optional. Default 1000.
+	// it are ignored. Optional. Default 1000; negative is refused.
 	MaxAwarenessClients int
 
-	// MaxClientsPerConn bounds how many awareness client IDs one connection may control (a
-	// y-websocket client controls one); a connection that claims more is closed with 1008.
-	// Optional. Default 16.
+	// MaxClientsPerConn bounds how many awareness client IDs one connection may originate over its
+	// life: IDs it publishes a state for that the room does not hold from another connection or
+	// process — a new ID, one whose state was removed, or one taken over from another publisher
+	// with a newer clock. Re-sending a state the room holds is not counted: stock y-websocket
+	// clients re-send every remote state they apply. A y-websocket client originates one ID; a
+	// connection that would originate more is closed with 1008. Removing a state does not give its
+	// ID back, so a connection cannot churn through IDs either. Optional. Default 16; negative is
+	// refused.
 	MaxClientsPerConn int
 
 	// MaxAwarenessStateSize bounds one awareness state (a client's presence JSON; real ones are a
 	// few hundred bytes). A larger state is ignored — not applied, relayed or stored — and logged
 	// once per connection; the connection stays open, so an oversized cursor costs its client its
-	// presence, not its document. Optional. Default 64 KiB.
+	// presence, not its document. Optional. Default 64 KiB; negative is refused.
 	MaxAwarenessStateSize int
 
 	// MaxAwarenessTotalSize bounds the bytes of all awareness states a room keeps, so the
 	// awareness message every joiner is sent stays far below its outbound limit; a state that
-	// would take the room past it is ignored like an oversized one. Optional. Default 4 MiB.
+	// would take the room past it is ignored like an oversized one. Optional. Default 4 MiB;
+	// negative is refused.
 	MaxAwarenessTotalSize int
 
 	// AwarenessTimeout is how long an awareness state lives without being renewed (clients renew
 	// every 15 s; y-protocols drops states after 30 s). Expired states are forgotten, so late
-	// joiners are not shown clients that vanished with a process. Optional. Default 30 s.
+	// joiners are not shown clients that vanished with a process. Optional. Zero: the default,
+	// 30 s. Negative is refused.
 	AwarenessTimeout time.Duration
 
 	// ResyncInterval is how often a room asks the other processes that hold it for what it is
 	// missing (anti-entropy: it repairs a layer message that was dropped or lost). Optional.
-	// Default 30 s; negative disables it.
+	// Zero: the default, 30 s. Negative: no periodic resync (a room still asks when it loads or
+	// finds that its inbox overflowed).
 	ResyncInterval time.Duration
 
 	// LayerTimeout bounds each channel layer call and each store call; a compaction of a stored
-	// log (load, merge, swap) gets four times as long. Optional. Default 5 s.
+	// log (load, merge, swap) gets four times as long. Optional. Zero: the default, 5 s. Negative
+	// is refused.
 	LayerTimeout time.Duration
 
 	// Logger receives the log lines. Optional. Default: the ginws Server's logger.
 	Logger *slog.Logger
 }
 
+// check refuses the values New cannot run with; see Config.
+func (c Config) check() error {
+	bad := func(field string, v any, rule string) error {
+		return &ginws.ConfigError{Field: "yjs.Config." + field, Value: v, Rule: rule}
+	}
+	if strings.IndexByte(c.Namespace, 0) >= 0 {
+		return bad("Namespace", c.Namespace, "may not contain a NUL byte (it separates the namespace from the room name in GroupNameIn)")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"AwarenessTimeout", c.AwarenessTimeout},
+		{"LayerTimeout", c.LayerTimeout},
+	} {
+		if d.v < 0 {
+			return bad(d.name, d.v, "must not be negative (zero means the default)")
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{
+		{"CompactAfter", c.CompactAfter},
+		{"MaxUpdateSize", c.MaxUpdateSize},
+		{"MaxDocumentSize", c.MaxDocumentSize},
+		{"MaxAwarenessClients", c.MaxAwarenessClients},
+		{"MaxClientsPerConn", c.MaxClientsPerConn},
+		{"MaxAwarenessStateSize", c.MaxAwarenessStateSize},
+		{"MaxAwarenessTotalSize", c.MaxAwarenessTotalSize},
+	} {
+		if n.v < 0 {
+			return bad(n.name, n.v, "must not be negative (zero means the default)")
+		}
+	}
+	if c.MaxDocumentSize > maxDocumentSize {
+		return bad("MaxDocumentSize", c.MaxDocumentSize, fmt.Sprintf("must be at most %d: connections queue twice this size", maxDocumentSize))
+	}
+	return nil
+}
+
+// maxDocumentSize is the largest MaxDocumentSize whose outbound limit (twice it plus a frame
+// header) fits in an int.
+const maxDocumentSize = (math.MaxInt - frameSlack) / 2
+
+// withDefaults fills the zero fields of a checked Config.
 func (c Config) withDefaults(ws *ginws.Server) Config {
 	if c.Store == nil {
 		c.Store = NewMemoryStore()
@@ -168,24 +231,18 @@ func (c Config) withDefaults(ws *ginws.Server) Config {
 	dur(&c.AwarenessTimeout, 30*time.Second)
 	dur(&c.ResyncInterval, 30*time.Second)
 	dur(&c.LayerTimeout, 5*time.Second)
-	if c.AwarenessTimeout < 0 {
-		c.AwarenessTimeout = 30 * time.Second
-	}
-	if c.LayerTimeout < 0 {
-		c.LayerTimeout = 5 * time.Second
-	}
-	pos := func(v *int, def int) {
-		if *v <= 0 {
+	num := func(v *int, def int) {
+		if *v == 0 {
 			*v = def
 		}
 	}
-	pos(&c.CompactAfter, 64)
-	pos(&c.MaxUpdateSize, 8<<20)
-	pos(&c.MaxDocumentSize, 32<<20)
-	pos(&c.MaxAwarenessClients, 1000)
-	pos(&c.MaxClientsPerConn, 16)
-	pos(&c.MaxAwarenessStateSize, 64<<10)
-	pos(&c.MaxAwarenessTotalSize, 4<<20)
+	num(&c.CompactAfter, 64)
+	num(&c.MaxUpdateSize, 8<<20)
+	num(&c.MaxDocumentSize, 32<<20)
+	num(&c.MaxAwarenessClients, 1000)
+	num(&c.MaxClientsPerConn, 16)
+	num(&c.MaxAwarenessStateSize, 64<<10)
+	num(&c.MaxAwarenessTotalSize, 4<<20)
 	return c
 }
 

@@ -20,8 +20,13 @@ type consumer struct {
 	room   *room
 	access Access
 
-	// controlled lists the awareness client IDs this connection publishes; guarded by room.mu.
-	controlled []uint64
+	// claimed lists the awareness client IDs this connection has published a state for, as their
+	// originator (see awareness.claims), over its whole life: at most MaxClientsPerConn, so a
+	// connection that churns through IDs is bounded too. Guarded by room.mu.
+	claimed []uint64
+	// hello tracks the opening y-websocket sends: its sync step 1, then its own awareness state.
+	// Only the connection's handlers touch it.
+	hello helloPhase
 	// oversized records that an awareness state of this connection was ignored for its size and
 	// logged (once per connection); guarded by room.mu.
 	oversized bool
@@ -102,6 +107,7 @@ func (c *consumer) Receive(ctx context.Context, f ginws.Frame) error {
 	if err != nil {
 		return c.reject(ginws.CloseInvalidPayload, "malformed message", err)
 	}
+	hello := c.hello.next(m)
 	switch m.Type {
 	case yproto.MsgSync:
 		switch m.SyncType {
@@ -112,7 +118,7 @@ func (c *consumer) Receive(ctx context.Context, f ginws.Frame) error {
 		}
 		return c.reject(ginws.CloseInvalidPayload, "unknown sync message", nil)
 	case yproto.MsgAwareness:
-		err := c.room.awarenessFromClient(ctx, c, m.Payload)
+		err := c.room.awarenessFromClient(ctx, c, m.Payload, hello)
 		switch {
 		case err == nil:
 			return nil
@@ -212,27 +218,49 @@ func (c *consumer) Disconnect(ctx context.Context, code int) {
 	c.srv.release(c.room)
 }
 
-// mayControl reports whether applying entries keeps the connection within max controlled
-// awareness clients. Callers hold room.mu.
-func (c *consumer) mayControl(entries []yproto.AwarenessEntry, max int) bool {
-	n := len(c.controlled)
-	for _, e := range entries {
-		if !isNull(e.State) && !slices.Contains(c.controlled, e.ClientID) {
+// mayClaim reports whether the IDs that entries would make c the publisher of keep it within max
+// claimed IDs. Callers hold room.mu.
+func (c *consumer) mayClaim(ids []uint64, max int) bool {
+	n := len(c.claimed)
+	for _, id := range ids {
+		if !slices.Contains(c.claimed, id) {
 			n++
 		}
 	}
 	return n <= max
 }
 
-// track records which awareness clients the connection publishes. Callers hold room.mu.
+// track records the IDs c now publishes (accepted non-null entries). Callers hold room.mu.
 func (c *consumer) track(accepted []yproto.AwarenessEntry) {
 	for _, e := range accepted {
-		i := slices.Index(c.controlled, e.ClientID)
-		switch {
-		case isNull(e.State) && i >= 0:
-			c.controlled = slices.Delete(c.controlled, i, i+1)
-		case !isNull(e.State) && i < 0:
-			c.controlled = append(c.controlled, e.ClientID)
+		if !isNull(e.State) && !slices.Contains(c.claimed, e.ClientID) {
+			c.claimed = append(c.claimed, e.ClientID)
 		}
 	}
+}
+
+// helloPhase follows a connection's first messages to find its hello: y-websocket opens every
+// connection with its sync step 1 and, right after it, an awareness message with its own state
+// alone, before it has read anything from the server. It is the one message of a connection known
+// to hold the client's own ID (later awareness messages may be relays of other clients' states).
+type helloPhase uint8
+
+const (
+	helloBeforeStep1 helloPhase = iota // no sync step 1 yet
+	helloNext                          // the next message, if awareness, is the hello
+	helloDone
+)
+
+// next advances the phase with m and reports whether m is the hello.
+func (h *helloPhase) next(m yproto.Message) bool {
+	switch *h {
+	case helloBeforeStep1:
+		if m.Type == yproto.MsgSync && m.SyncType == yproto.SyncStep1 {
+			*h = helloNext
+		}
+	case helloNext:
+		*h = helloDone
+		return m.Type == yproto.MsgAwareness
+	}
+	return false
 }

@@ -47,11 +47,21 @@
 //
 // Awareness client IDs are not authenticated, as in y-protocols and y-websocket's Node server:
 // any connection may publish a state for any client ID, and a higher clock overwrites another
-// client's presence. The server only limits what one connection can hold — MaxClientsPerConn IDs,
-// states of MaxAwarenessStateSize bytes, MaxAwarenessTotalSize bytes per room (larger states are
-// ignored and logged, the connection stays open) — and removes the states a connection published
-// when it ends. Treat presence as what clients say about themselves, never as identity; put who
-// a user is in Authorize and the document's own access rules.
+// client's presence. The server only limits what one connection can hold — MaxClientsPerConn IDs
+// that it originates (re-sending states the room already holds, as every stock client does, is
+// free), states of MaxAwarenessStateSize bytes, MaxAwarenessTotalSize bytes per room (larger
+// states are ignored and logged, the connection stays open) — and removes the states a connection
+// published when it ends, with their own clocks. Treat presence as what clients say about
+// themselves, never as identity; put who a user is in Authorize and the document's own access
+// rules.
+//
+// A y-protocols client that loses its connection drops its peers' states but keeps their clocks,
+// and one that reconnects re-sends its state with its unchanged clock, which such peers ignore
+// until the state's next renewal, up to 15 s later (after a server restart, every client is in
+// that case). So the server answers the awareness message a y-websocket client sends right after
+// its sync step 1 (its own state) with a null state for that client's ID, to that client alone:
+// y-protocols clients answer a removal of their own state by re-sending it with the next clock,
+// which every peer takes. It costs each connection one more awareness message to the room.
 //
 // # Access
 //

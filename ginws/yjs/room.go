@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/yjs/internal/lib0"
 	"ginws.dev/ginws/yjs/yproto"
 	"ginws.dev/ginws/yjs/yupdate"
 )
@@ -79,30 +80,30 @@ func (r *room) signal() {
 }
 
 // join adds c to the room and sends it what y-websocket clients expect first: sync step 1 with
-// the room's state vector, then the known awareness states. c is registered first, under the
-// lock that relays updates, so it misses nothing applied afterwards; the state vector is computed
-// outside the lock (it costs O(document)) from a snapshot taken after the registration.
+// the room's state vector, then the known awareness states. The state vector is computed before,
+// outside the lock (it costs O(document)): an update applied meanwhile is not in it, which only
+// makes the client send it back (and the room drop it as nothing new), while the client still
+// gets it in the answer to its own step 1. c is registered and both messages are queued under the
+// lock that relays updates and awareness, so c misses nothing applied afterwards, and the step 1
+// is the first frame it gets: a stock client answers it before it relays any awareness state,
+// which keeps its hello (see helloPhase) the first thing it says about awareness.
 func (r *room) join(c *consumer) error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return ErrClosed
-	}
-	r.members = append(r.members, c)
-	var aw []byte
-	if states := r.aw.all(); len(states) > 0 {
-		aw = yproto.AppendAwareness(nil, yproto.AppendAwarenessUpdate(nil, states))
-	}
-	r.mu.Unlock()
 	_, sv, err := r.snapshot()
 	if err != nil {
 		return err
 	}
-	if err := c.SendBinary(yproto.AppendSyncStep1(nil, sv)); err != nil {
+	step1 := yproto.AppendSyncStep1(nil, sv)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	r.members = append(r.members, c)
+	if err := c.SendBinary(step1); err != nil {
 		return err
 	}
-	if aw != nil {
-		return c.SendBinary(aw)
+	if states := r.aw.all(); len(states) > 0 {
+		return c.SendBinary(yproto.AppendAwareness(nil, yproto.AppendAwarenessUpdate(nil, states)))
 	}
 	return nil
 }
@@ -176,8 +177,8 @@ func (r *room) leave(ctx context.Context, c *consumer) {
 			break
 		}
 	}
-	removed := r.aw.remove(c.controlled, c, time.Now())
-	c.controlled = nil
+	removed := r.aw.remove(c.claimed, c, time.Now())
+	c.claimed = nil
 	var enc []byte
 	if len(removed) > 0 {
 		enc = yproto.AppendAwarenessUpdate(nil, removed)
@@ -293,7 +294,19 @@ var errTooManyClients = errors.New("yjs: connection publishes too many awareness
 // awarenessFromClient applies an awareness update from c and relays what changed to every local
 // member, c included (y-websocket clients count the echo as a sign of life), and to the other
 // processes.
-func (r *room) awarenessFromClient(ctx context.Context, c *consumer, update []byte) error {
+//
+// Only the IDs c originates count against MaxClientsPerConn (see awareness.claims): a stock
+// client re-sends every remote state it applies, and those relays repeat what the room has.
+//
+// When update is c's hello (its own state, sent as it connects), c is told to renew it: it is
+// sent a null state for its own ID with the clock the room holds, and a y-protocols client that
+// receives a removal of its own live state re-sends it with the next clock. Its peers need that
+// clock: a client that lost its connection drops its peers' states but keeps their clocks, and
+// a client that comes back re-sends its state with its unchanged clock, which peers that saw it
+// before ignore as not newer — after a server restart, every peer, until the state's next renewal
+// (every 15 s). The null reaches c alone: from any other client it would be a removal of a state
+// the room holds, so a connection can only make itself renew.
+func (r *room) awarenessFromClient(ctx context.Context, c *consumer, update []byte, hello bool) error {
 	entries, err := yproto.DecodeAwareness(update)
 	if err != nil {
 		return err
@@ -303,7 +316,7 @@ func (r *room) awarenessFromClient(ctx context.Context, c *consumer, update []by
 		r.mu.Unlock()
 		return ErrClosed
 	}
-	if !c.mayControl(entries, r.srv.cfg.MaxClientsPerConn) {
+	if !c.mayClaim(r.aw.claims(entries, c), r.srv.cfg.MaxClientsPerConn) {
 		r.mu.Unlock()
 		return errTooManyClients
 	}
@@ -318,6 +331,15 @@ func (r *room) awarenessFromClient(ctx context.Context, c *consumer, update []by
 	if len(acc) > 0 {
 		enc = yproto.AppendAwarenessUpdate(nil, acc)
 		r.broadcastLocked(yproto.AppendAwareness(nil, enc), nil)
+	}
+	if hello && len(entries) == 1 && !isNull(entries[0].State) {
+		// The room's clock for the ID is at least the hello's unless its state was refused (too
+		// large, room full): then there is nothing for the client to renew.
+		id := entries[0].ClientID
+		if clock, ok := r.aw.clock(id); ok && clock >= entries[0].Clock && clock < lib0.MaxSafeInteger {
+			renew := []yproto.AwarenessEntry{{ClientID: id, Clock: clock, State: nullState}}
+			_ = c.SendBinary(yproto.AppendAwareness(nil, yproto.AppendAwarenessUpdate(nil, renew)))
+		}
 	}
 	r.mu.Unlock()
 	if ignored > 0 {

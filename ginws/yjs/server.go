@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,12 +65,13 @@ type Stats struct {
 	StoreErrors    uint64 // failed store calls (retried)
 }
 
-// New returns a Server whose rooms talk to each other across processes through ws.Layer().
+// New returns a Server whose rooms talk to each other across processes through ws.Layer(). It
+// panics with a *ginws.ConfigError if a field of cfg is invalid (see Config).
 func New(ws *ginws.Server, cfg Config) *Server {
-	cfg = cfg.withDefaults(ws)
-	if strings.IndexByte(cfg.Namespace, 0) >= 0 {
-		panic("yjs: Config.Namespace contains a NUL byte")
+	if err := cfg.check(); err != nil {
+		panic(err)
 	}
+	cfg = cfg.withDefaults(ws)
 	stop, giveUp := context.WithCancel(context.Background())
 	return &Server{
 		ws:      ws,

@@ -196,6 +196,79 @@ const scenarios = {
     return { denied, writer: state(w), readOnly: state(r) }
   },
 
+  // n clients join one room one after the other (each once the previous one synced), each with a
+  // user name in its awareness. Every stock client re-sends each remote awareness change it
+  // applies, so a joiner relays the states of everybody already there. Returns, per client, how
+  // many users it sees (itself included) once all see n or 20 s passed, and every close the
+  // clients saw before the end.
+  async crowd ({ url, room, n }) {
+    const clients = []
+    const closes = []
+    for (let i = 0; i < n; i++) {
+      const c = connect(url, room)
+      c.awareness.setLocalStateField('user', 'u' + i)
+      c.provider.on('connection-close', (event) => {
+        if (event) closes.push({ client: i, code: event.code, reason: event.reason })
+      })
+      clients.push(c)
+      await synced(c, 'client ' + i)
+    }
+    const users = (c) => [...c.awareness.getStates().values()].filter((s) => s.user).length
+    const end = Date.now() + 20000
+    while (Date.now() < end && !clients.every((c) => users(c) === n)) await sleep(20)
+    await sleep(200) // a close that follows the last relays is still counted
+    return { seen: clients.map(users), closes }
+  },
+
+  // Two clients see each other; then the Go test restarts the server (the same address, a new
+  // process with the same store), and both reconnect. Returns, for each, the seconds from its
+  // reconnection to the moment it sees the other again, and how many peers it sees then.
+  async restart ({ url, room }) {
+    const a = connect(url, room)
+    const b = connect(url, room)
+    a.awareness.setLocalStateField('user', 'alice')
+    b.awareness.setLocalStateField('user', 'bob')
+    await synced(a, 'a')
+    await synced(b, 'b')
+    await waitUntil('a to see bob', () => seesUser(a, 'bob'))
+    await waitUntil('b to see alice', () => seesUser(b, 'alice'))
+    // A change right before the restart: each client renews its state 15 s after its last change,
+    // so a reconnection that waits for the renewal takes about that long.
+    a.awareness.setLocalStateField('phase', 'before')
+    b.awareness.setLocalStateField('phase', 'before')
+    const phased = (c, user) => Object.values(peerStates(c)).some((s) => s.user === user && s.phase === 'before')
+    await waitUntil('the change to cross', () => phased(a, 'bob') && phased(b, 'alice'))
+    const track = (c, other) => {
+      const t = { down: null, up: null, sees: null, peers: 0 }
+      c.provider.on('status', ({ status }) => {
+        if (status === 'disconnected' && t.down === null) t.down = Date.now()
+        if (status === 'connected' && t.down !== null && t.up === null) t.up = Date.now()
+      })
+      const poll = setInterval(() => {
+        if (t.up !== null && t.sees === null && seesUser(c, other)) {
+          t.sees = Date.now()
+          t.peers = Object.keys(peerStates(c)).length
+        }
+      }, 5)
+      return { t, stop: () => clearInterval(poll) }
+    }
+    const ta = track(a, 'bob')
+    const tb = track(b, 'alice')
+    process.stdout.write(JSON.stringify({ ready: true }) + '\n')
+    await waitUntil('both to reconnect and see each other again', () => ta.t.sees !== null && tb.t.sees !== null, 45000)
+    ta.stop()
+    tb.stop()
+    const secs = (from, to) => (to - from) / 1000
+    return {
+      aReconnected: secs(ta.t.down, ta.t.up),
+      bReconnected: secs(tb.t.down, tb.t.up),
+      aSeesBob: secs(ta.t.up, ta.t.sees),
+      bSeesAlice: secs(tb.t.up, tb.t.sees),
+      aPeers: ta.t.peers,
+      bPeers: tb.t.peers
+    }
+  },
+
   // Child process for `awareness`: connects, publishes its awareness, prints its client ID, and
   // waits to be killed.
   async peer ({ url, room, user }) {
