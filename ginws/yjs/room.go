@@ -236,6 +236,7 @@ func (r *room) apply(update []byte, from *consumer, store bool) error {
 		}
 	}
 	r.doc.add(update)
+	r.srv.stats.applied.Add(1) // before the relay: whoever sees the update sees it counted
 	r.broadcastLocked(yproto.AppendSyncUpdate(nil, update), from)
 	if store {
 		r.queueSaveLocked(update)
@@ -244,7 +245,6 @@ func (r *room) apply(update []byte, from *consumer, store bool) error {
 	}
 	r.queueChangeLocked(update)
 	r.mu.Unlock()
-	r.srv.stats.applied.Add(1)
 	r.signal()
 	return nil
 }
