@@ -11,19 +11,47 @@ import (
 	"time"
 )
 
-// MemoryConfig configures a MemoryLayer. The zero value gives Channels' defaults.
+// MemoryConfig configures a MemoryLayer. The zero value gives Channels' defaults; a zero field
+// means its default, and NewMemoryLayer refuses negative values and malformed patterns.
 type MemoryConfig struct {
 	// Capacity is how many messages a channel holds before Send returns ErrChannelFull.
 	// Optional. Default 100.
 	Capacity int
 	// ChannelCapacity overrides Capacity for channels whose name matches a pattern
-	// (path.Match syntax, e.g. "http.request*"); the first matching rule wins. Optional.
+	// (path.Match syntax, e.g. "http.request*"); the first matching rule wins. Each rule needs a
+	// well-formed pattern and a positive capacity. Optional.
 	ChannelCapacity []CapacityRule
 	// Expiry is how long an unreceived message lives. Optional. Default 60 s.
 	Expiry time.Duration
 	// GroupExpiry is how long a group membership lives after its last GroupAdd. Connections that
 	// live longer than this drop out of their groups, as in Channels. Optional. Default 86 400 s.
 	GroupExpiry time.Duration
+}
+
+// CheckCapacityRules refuses a malformed rule of a layer's ChannelCapacity, with a *ConfigError
+// naming field (e.g. "redislayer.Config.ChannelCapacity").
+func CheckCapacityRules(field string, rules []CapacityRule) error {
+	for i, r := range rules {
+		if _, err := path.Match(r.Pattern, ""); err != nil {
+			return &ConfigError{Field: fmt.Sprintf("%s[%d].Pattern", field, i), Value: fmt.Sprintf("%q", r.Pattern), Rule: "must be a path.Match pattern: " + err.Error()}
+		}
+		if r.Capacity <= 0 {
+			return &ConfigError{Field: fmt.Sprintf("%s[%d].Capacity", field, i), Value: r.Capacity, Rule: "must be positive"}
+		}
+	}
+	return nil
+}
+
+func (cfg MemoryConfig) check() error {
+	switch {
+	case cfg.Capacity < 0:
+		return &ConfigError{Field: "ginws.MemoryConfig.Capacity", Value: cfg.Capacity, Rule: "must not be negative (zero means the default, 100)"}
+	case cfg.Expiry < 0:
+		return &ConfigError{Field: "ginws.MemoryConfig.Expiry", Value: cfg.Expiry, Rule: "must not be negative (zero means the default, 60 s)"}
+	case cfg.GroupExpiry < 0:
+		return &ConfigError{Field: "ginws.MemoryConfig.GroupExpiry", Value: cfg.GroupExpiry, Rule: "must not be negative (zero means the default, 86 400 s)"}
+	}
+	return CheckCapacityRules("ginws.MemoryConfig.ChannelCapacity", cfg.ChannelCapacity)
 }
 
 // CapacityRule is one entry of MemoryConfig.ChannelCapacity.
@@ -97,8 +125,12 @@ type MemoryStats struct {
 	Expired  uint64 // messages and memberships removed by expiry
 }
 
-// NewMemoryLayer returns an in-memory channel layer.
+// NewMemoryLayer returns an in-memory channel layer. It panics with a *ConfigError if cfg has an
+// invalid field.
 func NewMemoryLayer(cfg MemoryConfig) *MemoryLayer {
+	if err := cfg.check(); err != nil {
+		panic(err)
+	}
 	l := &MemoryLayer{
 		capacity:    cfg.Capacity,
 		rules:       append([]CapacityRule(nil), cfg.ChannelCapacity...),
@@ -122,7 +154,7 @@ func NewMemoryLayer(cfg MemoryConfig) *MemoryLayer {
 // Capacity returns the capacity of channel.
 func (l *MemoryLayer) Capacity(channel string) int {
 	for _, r := range l.rules {
-		if ok, _ := path.Match(r.Pattern, channel); ok && r.Capacity > 0 {
+		if ok, _ := path.Match(r.Pattern, channel); ok {
 			return r.Capacity
 		}
 	}

@@ -12,7 +12,9 @@ import (
 )
 
 // Config configures a Server. The zero value is ready to use: an in-memory channel layer,
-// same-origin handshakes only, and the limits below.
+// same-origin handshakes only, and the limits below. A zero field means its default; a negative
+// duration or size is refused by New (with a *ConfigError naming the field) unless the field says
+// what it means.
 type Config struct {
 	// Layer is the channel layer shared by the server's connections (and by HTTP handlers, via
 	// Server.Layer). Optional. Default: a new MemoryLayer with Channels' defaults.
@@ -40,7 +42,8 @@ type Config struct {
 	WriteTimeout time.Duration
 
 	// OutboundLimit is how many bytes may wait to be written to one client; a client that lets
-	// more pile up is closed with CloseSlowClient. Optional. Default 1 MiB.
+	// more pile up is closed with CloseSlowClient. A single message larger than this is dropped for
+	// that client instead (see TooLargeError). Optional. Default 1 MiB.
 	OutboundLimit int
 
 	// PingInterval is how often the server pings each client. Optional. Default 20 s; negative
@@ -58,6 +61,29 @@ type Config struct {
 	// DisconnectTimeout bounds the context given to Disconnect and to leaving groups. Optional.
 	// Default 10 s.
 	DisconnectTimeout time.Duration
+}
+
+// check refuses invalid fields.
+func (c Config) check() error {
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"HandshakeTimeout", c.HandshakeTimeout}, {"WriteTimeout", c.WriteTimeout},
+		{"PingTimeout", c.PingTimeout}, {"CloseTimeout", c.CloseTimeout},
+		{"DisconnectTimeout", c.DisconnectTimeout},
+	} {
+		if f.d < 0 {
+			return &ConfigError{Field: "ginws.Config." + f.name, Value: f.d, Rule: "must not be negative (zero means the default)"}
+		}
+	}
+	if c.ReadLimit < 0 {
+		return &ConfigError{Field: "ginws.Config.ReadLimit", Value: c.ReadLimit, Rule: "must not be negative (zero means the default, 64 KiB)"}
+	}
+	if c.OutboundLimit < 0 {
+		return &ConfigError{Field: "ginws.Config.OutboundLimit", Value: c.OutboundLimit, Rule: "must not be negative (zero means the default, 1 MiB)"}
+	}
+	return nil
 }
 
 func (c Config) withDefaults() Config {
@@ -78,10 +104,10 @@ func (c Config) withDefaults() Config {
 	def(&c.PingTimeout, 30*time.Second)
 	def(&c.CloseTimeout, 5*time.Second)
 	def(&c.DisconnectTimeout, 10*time.Second)
-	if c.ReadLimit <= 0 {
+	if c.ReadLimit == 0 {
 		c.ReadLimit = 64 << 10
 	}
-	if c.OutboundLimit <= 0 {
+	if c.OutboundLimit == 0 {
 		c.OutboundLimit = 1 << 20
 	}
 	return c
@@ -131,8 +157,11 @@ type Stats struct {
 	FramesWritten uint64 // frames they carried (FramesWritten/Writes is the write coalescing)
 }
 
-// New returns a Server.
+// New returns a Server. It panics with a *ConfigError if cfg has an invalid field.
 func New(cfg Config) *Server {
+	if err := cfg.check(); err != nil {
+		panic(err)
+	}
 	cfg = cfg.withDefaults()
 	s := &Server{
 		cfg:   cfg,

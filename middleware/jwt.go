@@ -37,7 +37,8 @@ const (
 )
 
 // JWTConfig configures JWT. Algorithms and a key (Key or Keyfunc) are required; JWT panics at
-// construction when they are missing or unsafe, as a misconfiguration must not reach production.
+// construction with a *ginws.ConfigError when they are missing or unsafe, as a misconfiguration
+// must not reach production.
 type JWTConfig struct {
 	// Algorithms pins the accepted signing algorithms, e.g. []string{"RS256"}. All must be of one
 	// family (HMAC, RSA, ECDSA or EdDSA) so that a token can never choose how it is verified;
@@ -59,7 +60,8 @@ type JWTConfig struct {
 	QueryParam string
 	// Cookie is the FromCookie cookie name. Required with FromCookie.
 	Cookie string
-	// Leeway tolerates clock skew in exp, nbf and iat. Optional. Default 0.
+	// Leeway tolerates clock skew in exp, nbf and iat. Optional. Default 0 (none); negative is
+	// refused.
 	Leeway time.Duration
 	// Issuer, when set, must equal the token's iss.
 	Issuer string
@@ -72,6 +74,9 @@ type JWTConfig struct {
 	Optional bool
 	// NewClaims returns the claims value to decode into. Optional. Default jwt.MapClaims.
 	NewClaims func() jwt.Claims
+	// Logger receives the middleware's log lines (refused tokens, at debug level, never the token
+	// itself). Optional. Default slog.Default().
+	Logger *slog.Logger
 }
 
 const claimsKey = "ginws.jwt.claims"
@@ -113,6 +118,10 @@ func JWT(cfg JWTConfig) gin.HandlerFunc {
 	if cfg.QueryParam == "" {
 		cfg.QueryParam = "token"
 	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
 	newClaims := cfg.NewClaims
 	if newClaims == nil {
 		newClaims = func() jwt.Claims { return jwt.MapClaims{} }
@@ -130,7 +139,7 @@ func JWT(cfg JWTConfig) gin.HandlerFunc {
 		claims := newClaims()
 		if _, err := parser.ParseWithClaims(token, claims, keyfunc); err != nil {
 			reason := tokenProblem(err)
-			slog.Debug("ginws/middleware: JWT refused", "path", c.Request.URL.Path, "reason", reason)
+			log.Debug("ginws/middleware: JWT refused", "path", c.Request.URL.Path, "reason", reason)
 			unauthorized(c, reason)
 			return
 		}
@@ -216,34 +225,40 @@ func (cfg *JWTConfig) extract(c *gin.Context) (string, TokenSource) {
 	return "", 0
 }
 
-// check refuses configurations that would weaken verification.
+// check refuses configurations that would weaken verification, with a *ginws.ConfigError.
 func (cfg *JWTConfig) check() error {
+	bad := func(field string, value any, rule string) error {
+		return &ginws.ConfigError{Field: "middleware.JWTConfig." + field, Value: value, Rule: rule}
+	}
 	if len(cfg.Algorithms) == 0 {
-		return errors.New("ginws/middleware: JWTConfig.Algorithms is required (pin the algorithms you issue, e.g. RS256)")
+		return bad("Algorithms", "[]", "required: pin the algorithms you issue, e.g. RS256")
 	}
 	if cfg.Key == nil && cfg.Keyfunc == nil {
-		return errors.New("ginws/middleware: JWTConfig needs a Key or a Keyfunc")
+		return bad("Key", nil, "a Key or a Keyfunc is required")
 	}
 	family := ""
 	for _, a := range cfg.Algorithms {
 		f := algFamily(a)
 		if f == "" {
-			return fmt.Errorf("ginws/middleware: JWT algorithm %q is not allowed (use HS*, RS*, PS*, ES* or EdDSA; never none)", a)
+			return bad("Algorithms", fmt.Sprintf("%q", a), "not allowed: use HS*, RS*, PS*, ES* or EdDSA; never none")
 		}
 		if family != "" && f != family {
-			return fmt.Errorf("ginws/middleware: JWT algorithms %v mix families (%s and %s): a token could pick how it is verified", cfg.Algorithms, family, f)
+			return bad("Algorithms", cfg.Algorithms, fmt.Sprintf("mixes families (%s and %s): a token could pick how it is verified", family, f))
 		}
 		family = f
 	}
 	if cfg.Key != nil {
 		if kf := keyFamily(cfg.Key); kf != family {
-			return fmt.Errorf("ginws/middleware: a %T key cannot verify %v", cfg.Key, cfg.Algorithms)
+			return bad("Key", fmt.Sprintf("a %T", cfg.Key), fmt.Sprintf("cannot verify %v", cfg.Algorithms))
 		}
 	}
 	for _, s := range cfg.Sources {
 		if s == FromCookie && cfg.Cookie == "" {
-			return errors.New("ginws/middleware: FromCookie needs JWTConfig.Cookie")
+			return bad("Cookie", `""`, "required with FromCookie")
 		}
+	}
+	if cfg.Leeway < 0 {
+		return bad("Leeway", cfg.Leeway, "must not be negative (zero means no tolerance)")
 	}
 	return nil
 }

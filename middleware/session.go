@@ -3,7 +3,6 @@ package middleware
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -37,15 +36,19 @@ var sessionKey = ginws.NewKey[*Session]("ginws.session")
 // Sessions loads the request's session from store under the cookie name the app's HTTP views use.
 // A missing, tampered, expired or otherwise unreadable cookie gives a new, empty session (an
 // anonymous request) — never an error page; the reason is logged at debug level without the
-// cookie's value.
-func Sessions(store sessions.Store, name string) gin.HandlerFunc {
-	if store == nil || name == "" {
-		panic("ginws/middleware: Sessions needs a store and a cookie name")
+// cookie's value. It panics with a *ginws.ConfigError without a store or a cookie name.
+func Sessions(store sessions.Store, name string, opts ...Option) gin.HandlerFunc {
+	switch {
+	case store == nil:
+		configError("Sessions(store)", nil, "a sessions.Store is required")
+	case name == "":
+		configError("Sessions(name)", `""`, "the session cookie's name is required")
 	}
+	log := buildOptions(opts).logger
 	return func(c *gin.Context) {
 		s, err := store.Get(c.Request, name)
 		if err != nil {
-			slog.Debug("ginws/middleware: session cookie rejected; treating the request as anonymous",
+			log.Debug("ginws/middleware: session cookie rejected; treating the request as anonymous",
 				"cookie", name, "error", err.Error())
 			s = sessions.NewSession(store, name)
 			s.IsNew = true

@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -20,14 +19,16 @@ type UserLoader[U any] func(c *gin.Context) (user U, ok bool, err error)
 
 // LoadUser runs loader and stores the user for consumers (UserFrom) and views (UserFromGin).
 // Channels' AuthMiddlewareStack does the same with Django's auth.
-func LoadUser[U any](loader UserLoader[U]) gin.HandlerFunc {
+// It panics with a *ginws.ConfigError without a loader.
+func LoadUser[U any](loader UserLoader[U], opts ...Option) gin.HandlerFunc {
 	if loader == nil {
-		panic("ginws/middleware: LoadUser needs a loader")
+		configError("LoadUser(loader)", nil, "a UserLoader is required")
 	}
+	log := buildOptions(opts).logger
 	return func(c *gin.Context) {
 		u, ok, err := loader(c)
 		if err != nil {
-			slog.Error("ginws/middleware: loading the user failed", "path", c.Request.URL.Path, "error", err)
+			log.Error("ginws/middleware: loading the user failed", "path", c.Request.URL.Path, "error", err)
 			c.AbortWithStatus(http.StatusInternalServerError)
 			return
 		}
@@ -83,8 +84,12 @@ func IsAuthenticated(s *ginws.Scope) bool {
 // Channels' servers give a refused handshake). Put it after LoadUser.
 func RequireUser() gin.HandlerFunc { return RequireUserStatus(http.StatusForbidden) }
 
-// RequireUserStatus is RequireUser with another status, such as 401 for token-based APIs.
+// RequireUserStatus is RequireUser with another status, such as 401 for token-based APIs. It
+// panics with a *ginws.ConfigError for a status that is not a 4xx or 5xx error.
 func RequireUserStatus(status int) gin.HandlerFunc {
+	if status < 400 || status > 599 {
+		configError("RequireUserStatus(status)", status, "must be an HTTP error status (400-599)")
+	}
 	return func(c *gin.Context) {
 		if _, ok := c.Get(userKey); !ok {
 			if status == http.StatusUnauthorized {

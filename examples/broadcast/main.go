@@ -119,7 +119,7 @@ func NewApp(log *slog.Logger) (*gin.Engine, *ginws.Server) {
 		middleware.LoadUser(func(c *gin.Context) (string, bool, error) {
 			u := c.Query("user")
 			return u, validUser(u), nil
-		}),
+		}, middleware.WithLogger(log)),
 		middleware.RequireUser(),
 		ws.Mount(func() ginws.Consumer { return new(NotifyConsumer) }))
 

@@ -55,11 +55,12 @@ func NewApp(o Options) *App {
 	r := gin.New()
 	r.Use(gin.Recovery())
 	r.SetHTMLTemplate(template.Must(template.ParseFS(templates, "templates/*.html")))
-	r.Use(middleware.Sessions(store, cookieName))
+	logTo := middleware.WithLogger(ws.Logger())
+	r.Use(middleware.Sessions(store, cookieName, logTo))
 	loadUser := middleware.LoadUser(middleware.SessionUser("username", func(_ context.Context, id any) (string, bool, error) {
 		name, ok := id.(string)
 		return name, ok && name != "", nil
-	}))
+	}), logTo)
 	r.Use(loadUser)
 
 	r.GET("/", index)

@@ -94,6 +94,7 @@ func NewApp(secret []byte, log *slog.Logger) (*gin.Engine, *ginws.Server) {
 		Leeway:     30 * time.Second,
 		Sources:    []middleware.TokenSource{middleware.FromHeader, middleware.FromSubprotocol},
 		NewClaims:  func() jwt.Claims { return new(jwt.RegisteredClaims) },
+		Logger:     log,
 	})
 	r.GET("/ws/notifications", auth, ws.Mount(func() ginws.Consumer { return new(NotificationConsumer) }))
 

@@ -69,11 +69,12 @@ func NewApp(o Options) *App {
 		store := sessions.NewCookieStore(o.SessionKey)
 		store.Options.HttpOnly = true
 		store.Options.SameSite = http.SameSiteLaxMode
-		r.Use(middleware.Sessions(store, cookieName))
+		logTo := middleware.WithLogger(ws.Logger())
+		r.Use(middleware.Sessions(store, cookieName, logTo))
 		r.Use(middleware.LoadUser(middleware.SessionUser("username", func(_ context.Context, id any) (string, bool, error) {
 			name, ok := id.(string)
 			return name, ok && name != "", nil
-		})))
+		}), logTo))
 		r.POST("/login", login)
 		r.POST("/logout", logout)
 		socket = append([]gin.HandlerFunc{middleware.RequireUser()}, socket...)

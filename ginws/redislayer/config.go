@@ -13,7 +13,8 @@ import (
 
 // Config configures a Layer. The zero value talks to redis://127.0.0.1:6379/0 with channels_redis'
 // defaults, so a Go process and a Django process configured with the same hosts and prefix share
-// channels and groups.
+// channels and groups. A zero field means its default; New refuses negative numbers and durations,
+// malformed ChannelCapacity rules and bad host URLs with a *ginws.ConfigError naming the field.
 type Config struct {
 	// Hosts are Redis URLs, one per shard: "redis://[:password@]host:port/db" (rediss:// for TLS).
 	// The order matters: every process sharing the layer (Go or Django) must list the same hosts in
@@ -128,14 +129,24 @@ func (cfg Config) withDefaults() Config {
 	return cfg
 }
 
-// validate reports a malformed configuration: a bad ChannelCapacity pattern.
+// validate refuses invalid fields with a *ginws.ConfigError.
 func (cfg Config) validate() error {
-	for _, r := range cfg.ChannelCapacity {
-		if _, err := path.Match(r.Pattern, ""); err != nil {
-			return fmt.Errorf("redislayer: ChannelCapacity pattern %q: %w", r.Pattern, err)
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"Capacity", int64(cfg.Capacity)}, {"ProcessCapacity", int64(cfg.ProcessCapacity)},
+		{"ReceiveBatch", int64(cfg.ReceiveBatch)},
+		{"Expiry", int64(cfg.Expiry)}, {"GroupExpiry", int64(cfg.GroupExpiry)},
+		{"DialTimeout", int64(cfg.DialTimeout)}, {"CallTimeout", int64(cfg.CallTimeout)},
+		{"PollTimeout", int64(cfg.PollTimeout)}, {"MaxBackoff", int64(cfg.MaxBackoff)},
+		{"ReceiveLinger", int64(cfg.ReceiveLinger)},
+	} {
+		if f.v < 0 {
+			return &ginws.ConfigError{Field: "redislayer.Config." + f.name, Value: f.v, Rule: "must not be negative (zero means the default)"}
 		}
 	}
-	return nil
+	return ginws.CheckCapacityRules("redislayer.Config.ChannelCapacity", cfg.ChannelCapacity)
 }
 
 // clientOption turns one host URL into rueidis options: one connection per shard with automatic
@@ -144,7 +155,7 @@ func (cfg Config) validate() error {
 func (cfg Config) clientOption(host string) (rueidis.ClientOption, error) {
 	opt, err := rueidis.ParseURL(host)
 	if err != nil {
-		return opt, fmt.Errorf("redislayer: bad host URL %q: %w", host, err)
+		return opt, &ginws.ConfigError{Field: "redislayer.Config.Hosts", Value: fmt.Sprintf("%q", host), Rule: "must be a redis:// or rediss:// URL: " + err.Error()}
 	}
 	opt.DisableCache = true
 	opt.ForceSingleClient = true
@@ -161,7 +172,7 @@ func seconds(d time.Duration) int64 {
 // Capacity returns the capacity of channel: the first matching ChannelCapacity rule, or Capacity.
 func (l *Layer) Capacity(channel string) int {
 	for _, r := range l.cfg.ChannelCapacity {
-		if ok, _ := path.Match(r.Pattern, channel); ok && r.Capacity > 0 {
+		if ok, _ := path.Match(r.Pattern, channel); ok {
 			return r.Capacity
 		}
 	}

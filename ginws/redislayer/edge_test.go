@@ -274,11 +274,34 @@ func TestReceiveWokenEarly(t *testing.T) {
 	}
 }
 
-// A malformed ChannelCapacity pattern is a configuration error, not a rule silently ignored.
-func TestBadCapacityPattern(t *testing.T) {
-	_, err := redislayer.New(redislayer.Config{ChannelCapacity: []ginws.CapacityRule{{Pattern: "chat.[", Capacity: 5}}})
-	if err == nil || !strings.Contains(err.Error(), "chat.[") {
-		t.Fatalf("New with pattern %q: %v, want an error naming it", "chat.[", err)
+// Invalid configuration is refused by New with a *ginws.ConfigError naming the field — a malformed
+// ChannelCapacity pattern is not a rule silently ignored, a negative duration not a default.
+func TestConfigRefusesInvalidFields(t *testing.T) {
+	neg := -time.Second
+	cases := map[string]redislayer.Config{
+		"redislayer.Config.Capacity":                    {Capacity: -1},
+		"redislayer.Config.ProcessCapacity":             {ProcessCapacity: -1},
+		"redislayer.Config.ReceiveBatch":                {ReceiveBatch: -1},
+		"redislayer.Config.Expiry":                      {Expiry: neg},
+		"redislayer.Config.GroupExpiry":                 {GroupExpiry: neg},
+		"redislayer.Config.DialTimeout":                 {DialTimeout: neg},
+		"redislayer.Config.CallTimeout":                 {CallTimeout: neg},
+		"redislayer.Config.PollTimeout":                 {PollTimeout: neg},
+		"redislayer.Config.MaxBackoff":                  {MaxBackoff: neg},
+		"redislayer.Config.ReceiveLinger":               {ReceiveLinger: neg},
+		"redislayer.Config.ChannelCapacity[0].Pattern":  {ChannelCapacity: []ginws.CapacityRule{{Pattern: "chat.[", Capacity: 5}}},
+		"redislayer.Config.ChannelCapacity[0].Capacity": {ChannelCapacity: []ginws.CapacityRule{{Pattern: "chat.*", Capacity: -5}}},
+		"redislayer.Config.Hosts":                       {Hosts: []string{"http://nope"}},
+	}
+	for field, cfg := range cases {
+		_, err := redislayer.New(cfg)
+		var ce *ginws.ConfigError
+		if !errors.As(err, &ce) || ce.Field != field {
+			t.Errorf("%s: New returned %v, want a *ginws.ConfigError naming the field", field, err)
+		}
+	}
+	if _, err := redislayer.New(redislayer.Config{ChannelCapacity: []ginws.CapacityRule{{Pattern: "chat.[", Capacity: 5}}}); err == nil || !strings.Contains(err.Error(), "chat.[") {
+		t.Fatalf("the error must name the pattern: %v", err)
 	}
 }
 

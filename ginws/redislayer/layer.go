@@ -72,12 +72,12 @@ type counters struct {
 
 // New returns a Redis channel layer. It connects to each host once, but a host that is down is not
 // an error: calls fail until it is back and the receive loops retry with backoff. Only a malformed
-// configuration is an error.
+// configuration is an error: a *ginws.ConfigError naming the field.
 func New(cfg Config) (*Layer, error) {
-	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	l := &Layer{
 		cfg:          cfg,
 		clientPrefix: uuidHex(),
