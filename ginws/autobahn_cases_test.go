@@ -1,0 +1,302 @@
+package ginws_test
+
+// The cases of Autobahn|Testsuite's sections 1 to 10, as data for the client in autobahn_test.go.
+// Ids, payloads, frame layouts, chop sizes, waits and expectations follow the suite's case
+// definitions (crossbario/autobahn-testsuite, autobahntestsuite/case/case*.py); the families
+// (6.5-6.23 UTF-8 vectors, 7.7/7.9 close codes, section 9 sizes) are generated from tables as the
+// suite generates them.
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Frames.
+
+func abF(op byte, payload string) abFrame { return abFrame{op: op, payload: []byte(payload)} }
+
+func (f abFrame) More() abFrame         { f.more = true; return f }
+func (f abFrame) Rsv(bits byte) abFrame { f.rsv = bits; return f }
+func (f abFrame) Chop(n int) abFrame    { f.chop = n; return f }
+
+func abChopAll(n int, fs ...abFrame) []abFrame {
+	for i := range fs {
+		fs[i].chop = n
+	}
+	return fs
+}
+
+func abSyncAll(fs ...abFrame) []abFrame {
+	for i := range fs {
+		fs[i].sync = true
+	}
+	return fs
+}
+
+// abFragments splits a message as the suite's sendMessage does with a fragment size: frames of
+// size bytes and a shorter last one — an empty one when size divides the length. A message no
+// longer than size is one frame.
+func abFragments(op byte, payload []byte, size int) []abFrame {
+	if len(payload) <= size {
+		return []abFrame{{op: op, payload: payload}}
+	}
+	var fs []abFrame
+	for i := 0; ; i += size {
+		j := i + size
+		done := j > len(payload)
+		if done {
+			j = len(payload)
+		}
+		f := abFrame{op: abOpCont, more: !done, payload: payload[i:j]}
+		if i == 0 {
+			f.op = op
+		}
+		fs = append(fs, f)
+		if done {
+			return fs
+		}
+	}
+}
+
+// abRepeat is pattern repeated to n bytes (the suite's payload_len).
+func abRepeat(pattern string, n int) []byte {
+	b := bytes.Repeat([]byte(pattern), n/len(pattern)+1)
+	return b[:n]
+}
+
+// Steps.
+
+func abSnd(fs ...abFrame) abStep { return abStep{kind: abSend, frames: fs} }
+
+// abCloseStep starts the closing handshake with code (-1: none) and a raw reason.
+func abCloseStep(code int, reason string) abStep {
+	return abStep{kind: abClose, code: code, reason: []byte(reason)}
+}
+
+func abKill(d time.Duration) abStep    { return abStep{kind: abKillAfter, d: d} }
+func abCloseIn(d time.Duration) abStep { return abStep{kind: abCloseAfter, d: d} }
+
+func abPauseFor(d time.Duration, tag string) abStep { return abStep{kind: abPause, d: d, tag: tag} }
+
+// abPieceOf sends payload[from:to] of f (with its header when from is 0).
+func abPieceOf(f *abFrame, from, to int) abStep {
+	return abStep{kind: abPiece, piece: f, from: from, to: to}
+}
+
+// Expectations.
+
+func abMsg(s string) abEvent       { return abEvent{kind: "message", data: s} }
+func abBinMsg(s string) abEvent    { return abEvent{kind: "message", data: s, binary: true} }
+func abPongOf(s string) abEvent    { return abEvent{kind: "pong", data: s} }
+func abTimeout(tag string) abEvent { return abEvent{kind: "timeout", data: tag} }
+
+func abOKIs(evs ...abEvent) []abOutcome { return []abOutcome{{abOK, evs}} }
+
+func abOKOr(ok, nonStrict []abEvent) []abOutcome {
+	return []abOutcome{{abOK, ok}, {abNonStrict, nonStrict}}
+}
+
+// abNormal: the client closes with 1000 once the events are in, cleanly.
+var abNormal = abCloseExp{byMe: true, codes: []int{1000}, clean: true}
+
+// abServerFails: the server must fail the connection with one of codes.
+func abServerFails(codes ...int) abCloseExp { return abCloseExp{codes: codes} }
+
+// abCases is every case, in the suite's order.
+func abCases() []abCase {
+	var cs []abCase
+	for _, section := range [][]abCase{abSection1(), abSection2(), abSection3(), abSection4(), abSection5()} {
+		cs = append(cs, section...)
+	}
+	return cs
+}
+
+// Section 1: framing, text and binary messages of the lengths around the length encodings.
+func abSection1() []abCase {
+	var cs []abCase
+	for sub, kind := range []struct {
+		op      byte
+		fill    string
+		name    string
+		message func(string) abEvent
+	}{{abOpText, "*", "text", abMsg}, {abOpBin, "\xfe", "binary", abBinMsg}} {
+		for i, n := range []int{0, 125, 126, 127, 128, 65535, 65536, 65536} {
+			f := abFrame{op: kind.op, payload: abRepeat(kind.fill, n)}
+			desc := fmt.Sprintf("%s message of %d bytes", kind.name, n)
+			if i == 7 {
+				f.chop = 997
+				desc += " in chops of 997"
+			}
+			kill := time.Second
+			if n > 128 {
+				kill = 10 * time.Second
+			}
+			cs = append(cs, abCase{
+				id: fmt.Sprintf("1.%d.%d", sub+1, i+1), desc: desc,
+				steps:    []abStep{abSnd(f), abKill(kill)},
+				outcomes: abOKIs(kind.message(string(f.payload))),
+				close:    abNormal,
+			})
+		}
+	}
+	return cs
+}
+
+// Section 2: pings and pongs.
+func abSection2() []abCase {
+	ping := func(id, desc, payload string, chop int) abCase {
+		wait := time.Second
+		if chop > 0 {
+			wait = 2 * time.Second
+		}
+		return abCase{id: id, desc: desc,
+			steps:    []abStep{abSnd(abF(abOpPing, payload).Chop(chop)), abCloseIn(wait)},
+			outcomes: abOKIs(abPongOf(payload)), close: abNormal}
+	}
+	tenPings := func(id, desc string, chop int) abCase {
+		var fs []abFrame
+		var pongs []abEvent
+		for i := range 10 {
+			p := fmt.Sprintf("payload-%d", i)
+			fs = append(fs, abF(abOpPing, p).Chop(chop))
+			pongs = append(pongs, abPongOf(p))
+		}
+		return abCase{id: id, desc: desc, steps: []abStep{abSnd(fs...), abCloseIn(3 * time.Second)}, outcomes: abOKIs(pongs...), close: abNormal}
+	}
+	return []abCase{
+		ping("2.1", "ping without payload", "", 0),
+		ping("2.2", "ping with a short text payload", "Hello, world!", 0),
+		ping("2.3", "ping with a short binary payload", "\x00\xff\xfe\xfd\xfc\xfb\x00\xff", 0),
+		ping("2.4", "ping with 125 bytes", strings.Repeat("\xfe", 125), 0),
+		{id: "2.5", desc: "ping with 126 bytes: too long for a control frame",
+			steps:    []abStep{abSnd(abF(abOpPing, strings.Repeat("\xfe", 126))), abKill(time.Second)},
+			outcomes: abOKIs(), close: abServerFails(1002)},
+		ping("2.6", "ping with 125 bytes in one-byte chops", strings.Repeat("\xfe", 125), 1),
+		{id: "2.7", desc: "unsolicited empty pong, then close",
+			steps:    []abStep{abSnd(abF(abOpPong, "")), abCloseStep(1000, ""), abCloseIn(time.Second)},
+			outcomes: abOKIs(), close: abNormal},
+		{id: "2.8", desc: "unsolicited pong with payload, then close",
+			steps:    []abStep{abSnd(abF(abOpPong, "unsolicited pong payload")), abCloseStep(1000, ""), abCloseIn(time.Second)},
+			outcomes: abOKIs(), close: abNormal},
+		{id: "2.9", desc: "unsolicited pong, then a ping",
+			steps:    []abStep{abSnd(abF(abOpPong, "unsolicited pong payload"), abF(abOpPing, "ping payload")), abCloseIn(time.Second)},
+			outcomes: abOKIs(abPongOf("ping payload")), close: abNormal},
+		tenPings("2.10", "ten pings", 0),
+		tenPings("2.11", "ten pings in one-byte chops", 1),
+	}
+}
+
+// Section 3: reserved bits.
+func abSection3() []abCase {
+	hello := "Hello, world!"
+	failAlone := func(id, desc string, f abFrame) abCase {
+		return abCase{id: id, desc: desc, steps: []abStep{abSnd(f), abKill(time.Second)}, outcomes: abOKIs(), close: abServerFails(1002)}
+	}
+	// A valid message, a frame with RSV bits, a ping: the echo, then the close, no pong.
+	echoThenFail := func(id, desc string, fs []abFrame) abCase {
+		return abCase{id: id, desc: desc, steps: []abStep{abSnd(fs...), abKill(time.Second)},
+			outcomes: abOKOr([]abEvent{abMsg(hello)}, nil), close: abServerFails(1002)}
+	}
+	return []abCase{
+		failAlone("3.1", "text with RSV=1", abF(abOpText, hello).Rsv(1)),
+		echoThenFail("3.2", "text, text with RSV=2, ping, in one write", []abFrame{abF(abOpText, hello), abF(abOpText, hello).Rsv(2), abF(abOpPing, "")}),
+		echoThenFail("3.3", "text, text with RSV=3, ping, a write each", abSyncAll(abF(abOpText, hello), abF(abOpText, hello).Rsv(3), abF(abOpPing, ""))),
+		echoThenFail("3.4", "text, text with RSV=4, ping, in one-byte chops", abChopAll(1, abF(abOpText, hello), abF(abOpText, hello).Rsv(4), abF(abOpPing, ""))),
+		failAlone("3.5", "binary with RSV=5", abF(abOpBin, "\x00\xff\xfe\xfd\xfc\xfb\x00\xff").Rsv(5)),
+		// The suite's description says ping; its frame is binary.
+		failAlone("3.6", "binary with RSV=6", abF(abOpBin, hello).Rsv(6)),
+		failAlone("3.7", "close with RSV=7", abF(abOpClose, "").Rsv(7)),
+	}
+}
+
+// Section 4: reserved opcodes.
+func abSection4() []abCase {
+	hello := "Hello, world!"
+	var cs []abCase
+	for sub, ops := range [][5]byte{{3, 4, 5, 6, 7}, {11, 12, 13, 14, 15}} {
+		kind := []string{"non-control", "control"}[sub]
+		id := func(i int) string { return fmt.Sprintf("4.%d.%d", sub+1, i) }
+		alone := func(i int, payload string) abCase {
+			return abCase{id: id(i), desc: fmt.Sprintf("reserved %s opcode %d", kind, ops[i-1]),
+				steps: []abStep{abSnd(abF(ops[i-1], payload)), abKill(time.Second)}, outcomes: abOKIs(), close: abServerFails(1002)}
+		}
+		after := func(i int, payload string, chop int) abCase {
+			how := "in one write"
+			if chop > 0 {
+				how = "in one-byte chops"
+			}
+			fs := abChopAll(chop, abF(abOpText, hello), abF(ops[i-1], payload), abF(abOpPing, ""))
+			return abCase{id: id(i), desc: fmt.Sprintf("text, reserved %s opcode %d, ping, %s", kind, ops[i-1], how),
+				steps: []abStep{abSnd(fs...), abKill(time.Second)}, outcomes: abOKOr([]abEvent{abMsg(hello)}, nil), close: abServerFails(1002)}
+		}
+		cs = append(cs, alone(1, ""), alone(2, "reserved opcode payload"), after(3, "", 0), after(4, hello, 0), after(5, hello, 1))
+	}
+	return cs
+}
+
+// Section 5: fragmentation.
+func abSection5() []abCase {
+	f1, f2 := "fragment1", "fragment2"
+	fails := func(id, desc string, fs ...abFrame) abCase {
+		return abCase{id: id, desc: desc, steps: []abStep{abSnd(fs...), abKill(time.Second)}, outcomes: abOKIs(), close: abServerFails(1002)}
+	}
+	twoFrags := func(id, how string, fs []abFrame) abCase {
+		return abCase{id: id, desc: "text in two fragments, " + how, steps: []abStep{abSnd(fs...), abCloseIn(time.Second)},
+			outcomes: abOKIs(abMsg(f1 + f2)), close: abNormal}
+	}
+	pingBetween := func(id, how string, fs []abFrame) abCase {
+		return abCase{id: id, desc: "text in two fragments with a ping between, " + how, steps: []abStep{abSnd(fs...), abCloseIn(time.Second)},
+			outcomes: abOKIs(abPongOf("ping payload"), abMsg(f1+f2)), close: abNormal}
+	}
+	frags := func() []abFrame { return []abFrame{abF(abOpText, f1).More(), abF(abOpCont, f2)} }
+	withPing := func() []abFrame {
+		return []abFrame{abF(abOpText, f1).More(), abF(abOpPing, "ping payload"), abF(abOpCont, f2)}
+	}
+	orphan := func() []abFrame {
+		return []abFrame{abF(abOpCont, "non-continuation payload"), abF(abOpText, "Hello, world!")}
+	}
+	orphanMore := func() []abFrame {
+		return []abFrame{abF(abOpCont, "non-continuation payload").More(), abF(abOpText, "Hello, world!")}
+	}
+	twice := func(fs ...abFrame) []abFrame { return append(fs, fs...) }
+	interleaved := func(id string, sync bool) abCase {
+		fr := []string{"fragment1", "fragment2", "fragment3", "fragment4", "fragment5"}
+		pings := []string{"pongme 1!", "pongme 2!"}
+		part1 := []abFrame{abF(abOpText, fr[0]).More(), abF(abOpCont, fr[1]).More(), abF(abOpPing, pings[0])}
+		part2 := []abFrame{abF(abOpCont, fr[2]).More(), abF(abOpCont, fr[3]).More(), abF(abOpPing, pings[1]), abF(abOpCont, fr[4])}
+		how := "in one write each"
+		if sync {
+			part1, part2 = abSyncAll(part1...), abSyncAll(part2...)
+			how = "a write per frame"
+		}
+		return abCase{id: id, desc: "text in five fragments with two pings between and a 1 s pause, " + how,
+			steps:    []abStep{abSnd(part1...), abPauseFor(time.Second, ""), abSnd(part2...), abCloseIn(time.Second)},
+			outcomes: abOKIs(abPongOf(pings[0]), abPongOf(pings[1]), abMsg(strings.Join(fr, ""))), close: abNormal}
+	}
+	return []abCase{
+		fails("5.1", "fragmented ping", abF(abOpPing, f1).More(), abF(abOpCont, f2)),
+		fails("5.2", "fragmented pong", abF(abOpPong, f1).More(), abF(abOpCont, f2)),
+		twoFrags("5.3", "in one write", frags()),
+		twoFrags("5.4", "a write per frame", abSyncAll(frags()...)),
+		twoFrags("5.5", "in one-byte chops", abChopAll(1, frags()...)),
+		pingBetween("5.6", "in one write", withPing()),
+		pingBetween("5.7", "a write per frame", abSyncAll(withPing()...)),
+		pingBetween("5.8", "in one-byte chops", abChopAll(1, withPing()...)),
+		fails("5.9", "final continuation without a message, then text", orphan()...),
+		fails("5.10", "final continuation without a message, then text, a write per frame", abSyncAll(orphan()...)...),
+		fails("5.11", "final continuation without a message, then text, in one-byte chops", abChopAll(1, orphan()...)...),
+		fails("5.12", "non-final continuation without a message, then text", orphanMore()...),
+		fails("5.13", "non-final continuation without a message, then text, a write per frame", abSyncAll(orphanMore()...)...),
+		fails("5.14", "non-final continuation without a message, then text, in one-byte chops", abChopAll(1, orphanMore()...)...),
+		{id: "5.15", desc: "a fragmented text, then a continuation without a message",
+			steps:    []abStep{abSnd(abF(abOpText, f1).More(), abF(abOpCont, f2), abF(abOpCont, "fragment3").More(), abF(abOpText, "fragment4")), abKill(time.Second)},
+			outcomes: abOKOr([]abEvent{abMsg(f1 + f2)}, nil), close: abServerFails(1002)},
+		fails("5.16", "continuation, text, continuation — twice", twice(abF(abOpCont, f1).More(), abF(abOpText, f2).More(), abF(abOpCont, "fragment3"))...),
+		fails("5.17", "final continuation, text, continuation — twice", twice(abF(abOpCont, f1), abF(abOpText, f2).More(), abF(abOpCont, "fragment3"))...),
+		fails("5.18", "text fragment followed by a new text frame", abF(abOpText, f1).More(), abF(abOpText, f2)),
+		interleaved("5.19", false),
+		interleaved("5.20", true),
+	}
+}
