@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Frames.
@@ -107,7 +108,7 @@ func abServerFails(codes ...int) abCloseExp { return abCloseExp{codes: codes} }
 // abCases is every case, in the suite's order.
 func abCases() []abCase {
 	var cs []abCase
-	for _, section := range [][]abCase{abSection1(), abSection2(), abSection3(), abSection4(), abSection5()} {
+	for _, section := range [][]abCase{abSection1(), abSection2(), abSection3(), abSection4(), abSection5(), abSection6()} {
 		cs = append(cs, section...)
 	}
 	return cs
@@ -298,5 +299,151 @@ func abSection5() []abCase {
 		fails("5.18", "text fragment followed by a new text frame", abF(abOpText, f1).More(), abF(abOpText, f2)),
 		interleaved("5.19", false),
 		interleaved("5.20", true),
+	}
+}
+
+// Section 6: UTF-8.
+func abSection6() []abCase {
+	echo := func(id, desc, payload string, steps ...abStep) abCase {
+		return abCase{id: id, desc: desc, steps: append(steps, abCloseIn(time.Second)), outcomes: abOKIs(abMsg(payload)), close: abNormal}
+	}
+	invalid := abCloseExp{codes: []int{1007}, wrongEndpointFatal: true}
+	mixed := "Hello-µ@ßöäüàá-UTF-8!!"
+	kosme := "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5" // κόσμε
+	bad := kosme + "\xed\xa0\x80" + "edited"                // a surrogate at byte 12
+	cs := []abCase{
+		echo("6.1.1", "empty text", "", abSnd(abF(abOpText, ""))),
+		echo("6.1.2", "text in three empty fragments", "", abSnd(abF(abOpText, "").More(), abF(abOpCont, "").More(), abF(abOpCont, ""))),
+		echo("6.1.3", "text in three fragments, only the middle one non-empty", "middle frame payload",
+			abSnd(abF(abOpText, "").More(), abF(abOpCont, "middle frame payload").More(), abF(abOpCont, ""))),
+		echo("6.2.1", "valid UTF-8 in one frame", mixed, abSnd(abF(abOpText, mixed))),
+		echo("6.2.2", "valid UTF-8 in two fragments split on a code point", mixed, abSnd(abF(abOpText, "Hello-µ@ßöä").More(), abF(abOpCont, "üàá-UTF-8!!"))),
+		echo("6.2.3", "valid UTF-8 in one-byte fragments", mixed, abSnd(abFragments(abOpText, []byte(mixed), 1)...)),
+		echo("6.2.4", "valid UTF-8 (κόσμε) in one-byte fragments", kosme, abSnd(abFragments(abOpText, []byte(kosme), 1)...)),
+		{id: "6.3.1", desc: "invalid UTF-8 in one frame", steps: []abStep{abSnd(abF(abOpText, bad)), abKill(time.Second)}, outcomes: abOKIs(), close: invalid},
+		{id: "6.3.2", desc: "invalid UTF-8 in one-byte fragments", steps: []abStep{abSnd(abFragments(abOpText, []byte(bad), 1)...), abKill(time.Second)}, outcomes: abOKIs(), close: invalid},
+	}
+	// 6.4: fail fast. The text is valid up to byte 12, where a code point above U+10FFFF starts;
+	// it is sent in three parts a second apart. The server must fail the connection on the second
+	// part (OK), or at least once the whole message is in (NON-STRICT).
+	ff := kosme + "\xf4\x90\x80\x80" + "edited"
+	failFast := abOKOr([]abEvent{abTimeout("A")}, []abEvent{abTimeout("A"), abTimeout("B")})
+	for i, cut := range [][2]int{{11, 15}, {12, 13}} {
+		a, b := cut[0], cut[1]
+		cs = append(cs, abCase{id: fmt.Sprintf("6.4.%d", i+1), desc: fmt.Sprintf("fail fast: invalid UTF-8 text in three fragments (%d, %d, %d bytes) a second apart", a, b-a, len(ff)-b),
+			steps: []abStep{
+				abSnd(abF(abOpText, ff[:a]).More()), abPauseFor(time.Second, "A"),
+				abSnd(abF(abOpCont, ff[a:b]).More()), abPauseFor(time.Second, "B"),
+				abSnd(abF(abOpCont, ff[b:])), abKill(time.Second),
+			},
+			outcomes: failFast, close: invalid})
+	}
+	for i, cut := range [][2]int{{11, 15}, {12, 13}} {
+		a, b := cut[0], cut[1]
+		f := &abFrame{op: abOpText, more: true, payload: []byte(ff)}
+		cs = append(cs, abCase{id: fmt.Sprintf("6.4.%d", i+3), desc: fmt.Sprintf("fail fast: invalid UTF-8 text frame in three chops (%d, %d, %d bytes) a second apart", a, b-a, len(ff)-b),
+			steps: []abStep{
+				abPieceOf(f, 0, a), abPauseFor(time.Second, "A"),
+				abPieceOf(f, a, b), abPauseFor(time.Second, "B"),
+				abPieceOf(f, b, len(ff)), abSnd(abF(abOpCont, "")), abKill(time.Second),
+			},
+			outcomes: failFast, close: invalid})
+	}
+	// 6.5-6.23: the UTF-8 decoder test vectors, one text frame each.
+	for g, group := range abUTF8Groups() {
+		for j, v := range group.vecs {
+			c := abCase{id: fmt.Sprintf("6.%d.%d", g+5, j+1), steps: []abStep{abSnd(abF(abOpText, v.s)), abKill(time.Second / 2)}}
+			if v.valid {
+				c.desc, c.outcomes, c.close = group.title+" (valid)", abOKIs(abMsg(v.s)), abNormal
+			} else {
+				c.desc, c.outcomes, c.close = group.title+" (invalid)", abOKIs(), invalid
+			}
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+type abUTF8Vec struct {
+	valid bool
+	s     string
+}
+
+type abUTF8Group struct {
+	title string
+	vecs  []abUTF8Vec
+}
+
+// abUTF8Groups are the suite's UTF-8 vectors (after Markus Kuhn's UTF-8-test.txt), in its order:
+// group i is case 6.(i+5).
+func abUTF8Groups() []abUTF8Group {
+	valid := func(ss ...string) []abUTF8Vec {
+		vs := make([]abUTF8Vec, len(ss))
+		for i, s := range ss {
+			vs[i] = abUTF8Vec{true, s}
+		}
+		return vs
+	}
+	invalid := func(ss ...string) []abUTF8Vec {
+		vs := make([]abUTF8Vec, len(ss))
+		for i, s := range ss {
+			vs[i] = abUTF8Vec{false, s}
+		}
+		return vs
+	}
+	kosme := "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"
+	var prefixes []abUTF8Vec // a prefix is valid when it ends on a code point
+	for i := 1; i <= len(kosme); i++ {
+		prefixes = append(prefixes, abUTF8Vec{utf8.ValidString(kosme[:i]), kosme[:i]})
+	}
+	byteRange := func(lo, hi int, sep string) string { // bytes lo..hi-1, each followed by sep
+		var b strings.Builder
+		for c := lo; c < hi; c++ {
+			b.WriteByte(byte(c))
+			b.WriteString(sep)
+		}
+		return b.String()
+	}
+	var lonely []abUTF8Vec
+	for _, r := range [][2]int{{0xc0, 0xdf}, {0xe0, 0xef}, {0xf0, 0xf7}, {0xf8, 0xfb}, {0xfc, 0xfd}} {
+		lonely = append(lonely, abUTF8Vec{false, byteRange(r[0], r[1], " ")})
+	}
+	truncated := []string{"\xc0", "\xe0\x80", "\xf0\x80\x80", "\xf8\x80\x80\x80", "\xfc\x80\x80\x80\x80",
+		"\xdf", "\xef\xbf", "\xf7\xbf\xbf", "\xfb\xbf\xbf\xbf", "\xfd\xbf\xbf\xbf\xbf"}
+	nonChars := valid("\xef\xbf\xbe", "\xef\xbf\xbf")
+	for _, z1 := range []string{"\xf0", "\xf1", "\xf2", "\xf3", "\xf4"} {
+		for _, z2 := range []string{"\x8f", "\x9f", "\xaf", "\xbf"} {
+			if z1 == "\xf4" && z2 != "\x8f" {
+				continue // above U+10FFFF
+			}
+			for _, z3 := range []string{"\xbe", "\xbf"} {
+				if z := z1 + z2 + "\xbf" + z3; z1 != "\xf0" || z2 != "\x8f" { // not overlong
+					nonChars = append(nonChars, abUTF8Vec{true, z})
+				}
+			}
+		}
+	}
+	return []abUTF8Group{
+		{"some valid UTF-8", valid("hello\x24world", "hello\xc2\xa2world", "hello\xe2\x82\xacworld", "hello\xf0\xa4\xad\xa2world", kosme)},
+		{"prefixes of a valid string with multi-byte code points", prefixes},
+		{"first sequence of each length", valid("\x00", "\xc2\x80", "\xe0\xa0\x80", "\xf0\x90\x80\x80")},
+		{"first sequence of length 5 and 6", invalid("\xf8\x88\x80\x80\x80", "\xfc\x84\x80\x80\x80\x80")},
+		{"last sequence of each length", valid("\x7f", "\xdf\xbf", "\xef\xbf\xbf", "\xf4\x8f\xbf\xbf")},
+		{"last sequence of length 4, 5 and 6", invalid("\xf7\xbf\xbf\xbf", "\xfb\xbf\xbf\xbf\xbf", "\xfd\xbf\xbf\xbf\xbf\xbf")},
+		{"other boundaries", append(valid("\xed\x9f\xbf", "\xee\x80\x80", "\xef\xbf\xbd", "\xf4\x8f\xbf\xbf"), invalid("\xf4\x90\x80\x80")...)},
+		{"unexpected continuation bytes", invalid("\x80", "\xbf", "\x80\xbf", "\x80\xbf\x80", "\x80\xbf\x80\xbf",
+			"\x80\xbf\x80\xbf\x80", "\x80\xbf\x80\xbf\x80\xbf", byteRange(0x80, 0xbf, ""))},
+		{"lonely start bytes", lonely},
+		{"sequences missing their last continuation byte", invalid(truncated...)},
+		{"concatenated incomplete sequences", invalid(strings.Join(truncated, ""))},
+		{"impossible bytes", invalid("\xfe", "\xff", "\xfe\xfe\xff\xff")},
+		{"overlong slash", invalid("\xc0\xaf", "\xe0\x80\xaf", "\xf0\x80\x80\xaf", "\xf8\x80\x80\x80\xaf", "\xfc\x80\x80\x80\x80\xaf")},
+		{"maximal overlong sequences", invalid("\xc1\xbf", "\xe0\x9f\xbf", "\xf0\x8f\xbf\xbf", "\xf8\x87\xbf\xbf\xbf", "\xfc\x83\xbf\xbf\xbf\xbf")},
+		{"overlong NUL", invalid("\xc0\x80", "\xe0\x80\x80", "\xf0\x80\x80\x80", "\xf8\x80\x80\x80\x80", "\xfc\x80\x80\x80\x80\x80")},
+		{"single UTF-16 surrogates", invalid("\xed\xa0\x80", "\xed\xad\xbf", "\xed\xae\x80", "\xed\xaf\xbf", "\xed\xb0\x80", "\xed\xbe\x80", "\xed\xbf\xbf")},
+		{"paired UTF-16 surrogates", invalid("\xed\xa0\x80\xed\xb0\x80", "\xed\xa0\x80\xed\xbf\xbf", "\xed\xad\xbf\xed\xb0\x80", "\xed\xad\xbf\xed\xbf\xbf",
+			"\xed\xae\x80\xed\xb0\x80", "\xed\xae\x80\xed\xbf\xbf", "\xed\xaf\xbf\xed\xb0\x80", "\xed\xaf\xbf\xed\xbf\xbf")},
+		{"non-characters (valid UTF-8)", nonChars},
+		{"Unicode specials", valid("\xef\xbf\xb9", "\xef\xbf\xba", "\xef\xbf\xbb", "\xef\xbf\xbc", "\xef\xbf\xbd", "\xef\xbf\xbe", "\xef\xbf\xbf")},
 	}
 }
