@@ -108,7 +108,7 @@ func abServerFails(codes ...int) abCloseExp { return abCloseExp{codes: codes} }
 // abCases is every case, in the suite's order.
 func abCases() []abCase {
 	var cs []abCase
-	for _, section := range [][]abCase{abSection1(), abSection2(), abSection3(), abSection4(), abSection5(), abSection6()} {
+	for _, section := range [][]abCase{abSection1(), abSection2(), abSection3(), abSection4(), abSection5(), abSection6(), abSection7()} {
 		cs = append(cs, section...)
 	}
 	return cs
@@ -446,4 +446,52 @@ func abUTF8Groups() []abUTF8Group {
 		{"non-characters (valid UTF-8)", nonChars},
 		{"Unicode specials", valid("\xef\xbf\xb9", "\xef\xbf\xba", "\xef\xbf\xbb", "\xef\xbf\xbc", "\xef\xbf\xbd", "\xef\xbf\xbe", "\xef\xbf\xbf")},
 	}
+}
+
+// Section 7: close handling.
+func abSection7() []abCase {
+	hello := "Hello World!"
+	closing := func(id, desc string, exp abCloseExp, steps ...abStep) abCase {
+		return abCase{id: id, desc: desc, steps: append(steps, abKill(time.Second)), outcomes: abOKIs(), close: exp,
+			suppressClose: true, wrongCodeFails: true}
+	}
+	orDrop := func(codes ...int) abCloseExp { return abCloseExp{byMe: true, codes: codes} }
+	kosmeBad := "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64\x69\x74\x65\x64"
+	cs := []abCase{
+		{id: "7.1.1", desc: "a message, then the client closes", steps: []abStep{abSnd(abF(abOpText, hello)), abKill(time.Second)},
+			outcomes: abOKIs(abMsg(hello)), close: abNormal, wrongCodeFails: true},
+		closing("7.1.2", "two close frames", abNormal, abCloseStep(1000, ""), abSnd(abF(abOpClose, ""))),
+		closing("7.1.3", "a ping after the close", abNormal, abCloseStep(1000, ""), abSnd(abF(abOpPing, ""))),
+		closing("7.1.4", "a text after the close", abNormal, abCloseStep(1000, ""), abSnd(abF(abOpText, hello))),
+		closing("7.1.5", "first fragment, close, last fragment", abNormal,
+			abSnd(abF(abOpText, "fragment1").More()), abCloseStep(1000, ""), abSnd(abF(abOpCont, "fragment2"))),
+		{id: "7.1.6", desc: "256 KiB text, a text, close, ping, back to back", info: true, suppressClose: true,
+			steps: []abStep{abSnd(abFrame{op: abOpText, payload: abRepeat("BAsd7&jh23", 256<<10)}, abF(abOpText, hello)),
+				abCloseStep(1000, ""), abSnd(abF(abOpPing, "")), abKill(time.Second)},
+			outcomes: abOKOr([]abEvent{abMsg(hello)}, nil), close: abNormal},
+		closing("7.3.1", "close without payload", abNormal, abCloseStep(-1, "")),
+		closing("7.3.2", "close with a one-byte payload", orDrop(1002), abCloseStep(-1, "a")),
+		closing("7.3.3", "close with a code", abNormal, abCloseStep(1000, "")),
+		closing("7.3.4", "close with a code and a reason", abNormal, abCloseStep(1000, hello)),
+		closing("7.3.5", "close with a 123-byte reason", abNormal, abCloseStep(1000, strings.Repeat("*", 123))),
+		closing("7.3.6", "close with a 124-byte reason (payload 126)", orDrop(1002), abCloseStep(1000, strings.Repeat("*", 124))),
+		closing("7.5.1", "close reason not UTF-8", orDrop(1002, 1007), abCloseStep(1000, kosmeBad)),
+	}
+	for i, code := range []int{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999} {
+		c := closing(fmt.Sprintf("7.7.%d", i+1), fmt.Sprintf("close with valid code %d", code),
+			abCloseExp{byMe: true, codes: []int{1000, code}, clean: true}, abCloseStep(code, ""))
+		c.suppressClose = false
+		cs = append(cs, c)
+	}
+	for i, code := range []int{0, 999, 1004, 1005, 1006, 1016, 1100, 2000, 2999} {
+		c := closing(fmt.Sprintf("7.9.%d", i+1), fmt.Sprintf("close with invalid code %d", code), orDrop(1002), abCloseStep(code, ""))
+		c.suppressClose = false
+		cs = append(cs, c)
+	}
+	for i, code := range []int{5000, 65535} {
+		c := closing(fmt.Sprintf("7.13.%d", i+1), fmt.Sprintf("close with code %d", code), orDrop(1000, code, 1002), abCloseStep(code, ""))
+		c.info, c.wrongCodeFails = true, false
+		cs = append(cs, c)
+	}
+	return cs
 }
