@@ -108,7 +108,7 @@ func abServerFails(codes ...int) abCloseExp { return abCloseExp{codes: codes} }
 // abCases is every case, in the suite's order.
 func abCases() []abCase {
 	var cs []abCase
-	for _, section := range [][]abCase{abSection1(), abSection2(), abSection3(), abSection4(), abSection5(), abSection6(), abSection7()} {
+	for _, section := range [][]abCase{abSection1(), abSection2(), abSection3(), abSection4(), abSection5(), abSection6(), abSection7(), abSection9(), abSection10()} {
 		cs = append(cs, section...)
 	}
 	return cs
@@ -494,4 +494,60 @@ func abSection7() []abCase {
 		cs = append(cs, c)
 	}
 	return cs
+}
+
+// Section 9: limits and performance. The suite checks each echo's type and length; these check the
+// payload too.
+func abSection9() []abCase {
+	var cs []abCase
+	add := func(id, desc string, p abPerf) {
+		p.wait = min(p.wait, abPerfWaitCap)
+		cs = append(cs, abCase{id: id, desc: desc, steps: []abStep{abCloseIn(p.wait)}, close: abNormal, perf: &p})
+	}
+	kinds := []struct {
+		op      byte
+		name    string
+		pattern string
+	}{{abOpText, "text", "BAsd7&jh23"}, {abOpBin, "binary", "\x00\xfe\x23\xfa\xf0"}}
+	for sub, k := range kinds {
+		waits := [][]time.Duration{{10, 10, 100, 100, 100, 100}, {10, 10, 10, 10, 100, 100}}[sub]
+		for i, n := range []int{64 << 10, 256 << 10, 1 << 20, 4 << 20, 8 << 20, 16 << 20} {
+			add(fmt.Sprintf("9.%d.%d", sub+1, i+1), fmt.Sprintf("%s message of %d bytes", k.name, n),
+				abPerf{op: k.op, pattern: k.pattern, size: n, count: 1, wait: waits[i] * time.Second})
+		}
+	}
+	for sub, k := range kinds {
+		for i, frag := range []int{64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20} {
+			fill := "*"
+			if k.op == abOpBin && i == 0 {
+				fill = "\xfe" // 9.4.1 only; the other 9.4 cases send '*'
+			}
+			add(fmt.Sprintf("9.%d.%d", sub+3, i+1), fmt.Sprintf("%s message of 4 MiB in fragments of %d", k.name, frag),
+				abPerf{op: k.op, pattern: fill, size: 4 << 20, frag: frag, count: 1, wait: 100 * time.Second})
+		}
+	}
+	for sub, k := range kinds {
+		for i, chop := range []int{64, 128, 256, 512, 1024, 2048} {
+			add(fmt.Sprintf("9.%d.%d", sub+5, i+1), fmt.Sprintf("%s message of 1 MiB in chops of %d", k.name, chop),
+				abPerf{op: k.op, pattern: k.pattern, size: 1 << 20, chop: chop, count: 1, wait: 1000 * time.Second})
+		}
+	}
+	for sub, k := range kinds {
+		fill := []string{"*", "\xfe"}[sub]
+		for i, t := range []struct {
+			size int
+			wait time.Duration
+		}{{0, 60}, {16, 60}, {64, 60}, {256, 120}, {1024, 240}, {4096, 480}} {
+			add(fmt.Sprintf("9.%d.%d", sub+7, i+1), fmt.Sprintf("1000 round trips of %s messages of %d bytes", k.name, t.size),
+				abPerf{op: k.op, pattern: fill, size: t.size, count: 1000, wait: t.wait * time.Second})
+		}
+	}
+	return cs
+}
+
+// Section 10: a 64 KiB text in fragments of 1300 bytes (the suite's auto-fragmentation case).
+func abSection10() []abCase {
+	p := abRepeat("*", 65536)
+	return []abCase{{id: "10.1.1", desc: "64 KiB text in fragments of 1300", steps: []abStep{abSnd(abFragments(abOpText, p, 1300)...), abKill(10 * time.Second)},
+		outcomes: abOKIs(abMsg(string(p))), close: abNormal}}
 }
