@@ -75,6 +75,7 @@ const (
 	abHandshakeTimeout            = 10 * time.Second      // opening handshake
 	abMaxServerFrame              = 64 << 20              // a longer frame from a server is a harness error
 	abReadLimit                   = 32 << 20              // ginws's read limit: section 9 sends up to 16 MiB
+	abSmallLimit                  = 512 << 10             // the read limit of the endpoints of the limited cases
 	abOutboundLimit               = 64 << 20              // and its echo must not count as a slow client
 	abOpCont, abOpText, abOpBin   = byte(0), byte(1), byte(2)
 	abOpClose, abOpPing, abOpPong = byte(8), byte(9), byte(10)
@@ -97,6 +98,9 @@ type abCase struct {
 	info bool
 	// perf, for section 9: the behavior is decided by the echoes, not by outcomes.
 	perf *abPerf
+	// limited cases are not the suite's: they run against endpoints with a read limit of
+	// abSmallLimit (see abLimitCases).
+	limited bool
 }
 
 type abOutcome struct {
@@ -173,6 +177,7 @@ type abStepKind uint8
 
 const (
 	abSend       abStepKind = iota // write frames
+	abSendMsg                      // write one message of a section 9 case (made when sent)
 	abPiece                        // write part of one frame (the header goes with the first part)
 	abClose                        // start the closing handshake (the suite's sendClose/sendCloseFrame)
 	abKillAfter                    // fail the connection (close 1001) after d unless it is closed
@@ -184,6 +189,7 @@ type abStep struct {
 	kind     abStepKind
 	frames   []abFrame
 	piece    *abFrame // abPiece: the frame, payload[from:to]
+	msg      *abPerf  // abSendMsg
 	from, to int
 	code     int // abClose: -1 for no code
 	reason   []byte
@@ -678,6 +684,11 @@ func (r *abRun) runSteps() {
 			for _, f := range s.frames {
 				r.queueFrame(f)
 			}
+		case abSendMsg:
+			_, frames := s.msg.message()
+			for _, f := range frames {
+				r.queueFrame(f)
+			}
 		case abPiece:
 			enc, ok := r.pieces[s.piece]
 			if !ok {
@@ -948,10 +959,13 @@ func (r *abRun) grade() abResult {
 // The servers under test.
 
 // abEcho is ginws's echo consumer: text back as text, binary as binary.
-type abEcho struct{ ginws.WebsocketConsumer }
+type abEcho struct {
+	ginws.WebsocketConsumer
+	limit int64
+}
 
 func (e *abEcho) Connect(ctx context.Context) error {
-	return e.Accept(ginws.WithReadLimit(abReadLimit), ginws.WithOutboundLimit(abOutboundLimit))
+	return e.Accept(ginws.WithReadLimit(e.limit), ginws.WithOutboundLimit(abOutboundLimit))
 }
 
 func (e *abEcho) Receive(ctx context.Context, f ginws.Frame) error {
@@ -961,11 +975,13 @@ func (e *abEcho) Receive(ctx context.Context, f ginws.Frame) error {
 	return e.SendText(f.Text())
 }
 
-// abGinwsServer serves ginws's echo consumer at /echo and returns the server's ws:// URL.
+// abGinwsServer serves ginws's echo consumer at /echo (read limit abReadLimit) and /limited
+// (abSmallLimit), and returns the server's ws:// URL.
 func abGinwsServer(t *testing.T) string {
 	srv := ginws.New(ginws.Config{Logger: discard()})
 	r := gin.New()
-	r.GET("/echo", srv.Mount(func() ginws.Consumer { return &abEcho{} }))
+	r.GET("/echo", srv.Mount(func() ginws.Consumer { return &abEcho{limit: abReadLimit} }))
+	r.GET("/limited", srv.Mount(func() ginws.Consumer { return &abEcho{limit: abSmallLimit} }))
 	ts := httptest.NewServer(r)
 	t.Cleanup(ts.Close)
 	t.Cleanup(func() {
@@ -980,7 +996,7 @@ func abGinwsServer(t *testing.T) string {
 
 // abGorillaServer serves the reference: gorilla/websocket echoing with NextReader and NextWriter,
 // text checked for UTF-8 as it streams through (gorilla leaves that to the application), as
-// gorilla's own Autobahn server does.
+// gorilla's own Autobahn server does. /limited has a read limit of abSmallLimit, other paths none.
 func abGorillaServer(t *testing.T) string {
 	up := websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: func(*http.Request) bool { return true }}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -989,6 +1005,9 @@ func abGorillaServer(t *testing.T) string {
 			return
 		}
 		defer conn.Close()
+		if req.URL.Path == "/limited" {
+			conn.SetReadLimit(abSmallLimit)
+		}
 		for {
 			mt, rd, err := conn.NextReader()
 			if err != nil {
@@ -1087,8 +1106,8 @@ const (
 //
 // Each case is a subtest, so -run selects cases (TestAutobahn/6.4 runs the fail-fast ones). A
 // subtest queues its case and waits in parallel for the result; the queue runs once every subtest
-// is registered: the cases of sections 1-7 and 10 abWorkers at a time, then section 9
-// abPerfWorkers at a time.
+// is registered: the cases of sections 1-7 and 10 abWorkers at a time, then section 9 and the
+// limit cases abPerfWorkers at a time.
 func TestAutobahn(t *testing.T) {
 	ginwsURL, gorillaURL := abGinwsServer(t), abGorillaServer(t)
 	cases := abCases()
@@ -1102,15 +1121,19 @@ func TestAutobahn(t *testing.T) {
 			var wg sync.WaitGroup
 			var gerr, merr error
 			wg.Add(2)
-			go func() { defer wg.Done(); row.gorilla, gerr = abPlay(c, gorillaURL+"/echo") }()
-			go func() { defer wg.Done(); row.mine, merr = abPlay(c, ginwsURL+"/echo") }()
+			path := "/echo"
+			if c.limited {
+				path = "/limited"
+			}
+			go func() { defer wg.Done(); row.gorilla, gerr = abPlay(c, gorillaURL+path) }()
+			go func() { defer wg.Done(); row.mine, merr = abPlay(c, ginwsURL+path) }()
 			wg.Wait()
 			if err := errors.Join(gerr, merr); err != nil {
 				row.err = fmt.Errorf("gorilla: %v; ginws: %v", gerr, merr)
 			}
 		}
 		t.Run(c.id, func(t *testing.T) {
-			if c.perf != nil {
+			if c.perf != nil || c.limited {
 				perfQueue = append(perfQueue, run)
 			} else {
 				queue = append(queue, run)
