@@ -3,19 +3,25 @@ package yupdate_test
 import (
 	"bytes"
 	"errors"
+	"maps"
+	"slices"
 	"testing"
 
 	"ginws.dev/ginws/yjs/internal/jstest"
 	"ginws.dev/ginws/yjs/yupdate"
 )
 
-// FuzzUpdate feeds arbitrary updates and state vectors to every function. Seeds: the updates
-// and state vectors real Yjs documents produced (testdata/fixtures.json). Run with
+// FuzzUpdate feeds arbitrary updates and state vectors to every function; a second input that
+// is a valid update serves as a document for Novel. Seeds: the updates and state vectors real
+// Yjs documents produced (testdata/fixtures.json), and pairs of a scenario's whole document and
+// a part of it. Run with
 //
 //	go test -run '^$' -fuzz '^FuzzUpdate$' -fuzztime 60s ./ginws/yjs/yupdate
 //
 // Invariants: nothing panics or hangs; malformed input is ErrMalformed everywhere; for valid
-// input every function succeeds and every output is itself a valid update.
+// input every function succeeds and every output is itself a valid update; a document merged
+// with what Novel keeps of an update has the state vector and deletions it has merged with the
+// whole update (see checkNovel).
 func FuzzUpdate(f *testing.F) {
 	for _, s := range loadFixtures(f).Scenarios {
 		for i, in := range s.Inputs {
@@ -26,6 +32,19 @@ func FuzzUpdate(f *testing.F) {
 		}
 		for _, st := range s.States {
 			f.Add(jstest.Unhex(f, s.Inputs[0]), jstest.Unhex(f, st.SV))
+		}
+	}
+	// Pairs of updates, for Novel between a document and a client that each hold part of it:
+	// the whole of a scenario and the merge of a subset (see TestNovelWithYjs).
+	for _, s := range loadFixtures(f).Scenarios {
+		full, err := yupdate.Merge(s.inputs(f, seq(s.Updates))...)
+		if err != nil || len(full) > 4096 {
+			continue
+		}
+		for _, st := range s.States {
+			if part, err := yupdate.Merge(s.inputs(f, st.Subset)...); err == nil {
+				f.Add(full, part)
+			}
 		}
 	}
 	f.Add([]byte{0, 0}, []byte{0})
@@ -92,21 +111,16 @@ func FuzzUpdate(f *testing.F) {
 				t.Fatalf("Diff wrote an invalid update %x: %v", d, err)
 			}
 		}
-		// Novel writes valid updates, and what a document lacks of itself adds nothing to it.
+		// Novel writes valid updates, and a document gains from it what it gains from the
+		// whole update.
 		for _, doc := range [][]byte{merged, {0, 0}} {
-			n, err := yupdate.Novel(update, doc)
-			if err != nil {
-				t.Fatalf("Novel of valid updates: %v", err)
-			}
-			if n == nil {
-				continue
-			}
-			if err := yupdate.Validate(n); err != nil {
-				t.Fatalf("Novel wrote an invalid update %x: %v", n, err)
-			}
-			if sv, _ := yupdate.StateVector(mustMergeF(t, doc, n)); !bytes.Equal(sv, svOf(t, mustMergeF(t, doc, update))) {
-				t.Fatalf("doc + Novel has state vector %x, doc + update %x", sv, svOf(t, mustMergeF(t, doc, update)))
-			}
+			checkNovel(t, update, doc)
+		}
+		// The second input, when it is an update, as a document that holds part of the first
+		// (or other things), and the other way round.
+		if yupdate.Validate(sv) == nil {
+			checkNovel(t, update, sv)
+			checkNovel(t, sv, update)
 		}
 		// Diff against the empty state keeps everything but leading gaps: merging it back
 		// changes nothing.
@@ -119,6 +133,56 @@ func FuzzUpdate(f *testing.F) {
 			t.Fatalf("merging empty updates gave %x", again)
 		}
 	})
+}
+
+// checkNovel fails t unless Novel(update, doc) is nil or a valid update, and doc merged with it
+// has the state vector, as Yjs reads it, and the deletions that doc merged with update has.
+//
+// The encoded state vectors are not compared: an update whose client sections are not in the
+// order Yjs writes them (clients descending, each once) makes Merge, like Y.mergeUpdates, start
+// a new section whenever the client changes, and the state vector lists a client once per
+// section that starts at clock 0. Merging such an update with a document that holds it already
+// adds another copy of its sections, so doc + update lists a client more often than
+// doc + Novel, which leaves the known copy out. Yjs reads one clock per client (the last listed),
+// and so does DecodeStateVector.
+func checkNovel(t *testing.T, update, doc []byte) {
+	t.Helper()
+	n, err := yupdate.Novel(update, doc)
+	if err != nil {
+		t.Fatalf("Novel of valid updates: %v", err)
+	}
+	if n == nil {
+		n = []byte{0, 0}
+	} else if err := yupdate.Validate(n); err != nil {
+		t.Fatalf("Novel wrote an invalid update %x: %v", n, err)
+	}
+	withNovel, withUpdate := mustMergeF(t, doc, n), mustMergeF(t, doc, update)
+	got, want := svOf(t, withNovel), svOf(t, withUpdate)
+	if !maps.Equal(decodeSV(t, got), decodeSV(t, want)) {
+		t.Fatalf("doc + Novel has state vector %x, doc + update %x", got, want)
+	}
+	gotDS, wantDS := deletedOf(t, withNovel), deletedOf(t, withUpdate)
+	if !maps.EqualFunc(gotDS, wantDS, slices.Equal) {
+		t.Fatalf("doc + Novel deletes %v, doc + update %v", gotDS, wantDS)
+	}
+}
+
+func deletedOf(t *testing.T, u []byte) map[uint64][][2]uint64 {
+	t.Helper()
+	ds, err := yupdate.DeletedRanges(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+func decodeSV(t *testing.T, sv []byte) map[uint64]uint64 {
+	t.Helper()
+	m, err := yupdate.DecodeStateVector(sv)
+	if err != nil {
+		t.Fatalf("StateVector wrote %x: %v", sv, err)
+	}
+	return m
 }
 
 func mustMergeF(t *testing.T, us ...[]byte) []byte {
