@@ -15,8 +15,8 @@ import (
 )
 
 // A client that floods pings and reads nothing is held back by TCP and cannot grow the server's
-// memory: only the latest ping is answered, pongs count against OutboundLimit, and the reader stops
-// while the writer cannot deliver. (Before: 3 M unread pings grew the server by 626 MB.)
+// memory: pongs count against OutboundLimit, and the reader stops while a pong waits behind a
+// blocked write. (Before: 3 M unread pings grew the server by 626 MB.)
 func TestPingFloodIsHeldBack(t *testing.T) {
 	a := newApp(t, ginws.Config{WriteTimeout: 3 * time.Second}, func() ginws.Consumer { return &echo{} })
 	c := dialRaw(t, a.ts.WSURL("/ws/x"))

@@ -87,6 +87,7 @@ type Conn struct {
 	protoErr      *CloseError // the client's protocol error: close once the frames before it are handled
 	slowWhy       string      // why the connection was closed as slow ("" if it was not)
 	pongIdx       int32       // 1 + the index in out of the pong not yet taken by the writer; 0: none
+	echoClose     bool        // the client closed first: finish answers its close frame
 	endCode       int32
 	state         connState
 	pullLayer     bool // the layer has no Subscriber: a goroutine polls Receive

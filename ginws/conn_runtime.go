@@ -512,33 +512,26 @@ func (c *Conn) ping() {
 	c.kick()
 }
 
-// pong answers a client's ping. Replies count against the outbound budget like any frame, and only
-// the most recent ping is answered (RFC 6455 §5.5.3): a pong still waiting for the writer takes the
-// new payload instead of a second pong being queued. While such a pong waits behind a write under
-// way, the reader stops reading — a client that floods pings and reads nothing is held back by
-// TCP instead of growing the server's memory. Reader goroutine only.
+// pong answers a client's ping. Every ping is answered (the Autobahn suite checks that; RFC 6455
+// would allow answering only the latest), pongs count against the outbound budget like any frame,
+// and while a pong waits behind a write under way the reader stops reading — a client that floods
+// pings and reads nothing is held back by TCP instead of growing the server's memory, and is closed
+// as slow when the blocked write times out. Reader goroutine only.
 func (c *Conn) pong(payload []byte) {
-	data := append([]byte(nil), payload...)
+	f := outFrame{op: opPong, data: append([]byte(nil), payload...)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state != stateOpen || c.tcpClosed {
 		return
 	}
-	if c.pongIdx > 0 {
-		f := &c.out[c.pongIdx-1]
-		c.outBytes += len(data) - len(f.data)
-		f.data = data
-	} else {
-		f := outFrame{op: opPong, data: data}
-		if c.outBytes+f.size() > c.outboundLimit {
-			c.slowLocked("outbound queue over OutboundLimit")
-			return
-		}
-		c.out = append(c.out, f)
-		c.outBytes += f.size()
-		c.pongIdx = int32(len(c.out))
-		c.kick()
+	if c.outBytes+f.size() > c.outboundLimit {
+		c.slowLocked("outbound queue over OutboundLimit")
+		return
 	}
+	c.out = append(c.out, f)
+	c.outBytes += f.size()
+	c.pongIdx = int32(len(c.out))
+	c.kick()
 	for c.pongIdx > 0 && c.writing && !c.tcpClosed && c.state == stateOpen {
 		c.wait()
 	}
@@ -558,18 +551,14 @@ func (c *Conn) pushFrame(f Frame) {
 	c.kick()
 }
 
-// peerClosed handles the client's close frame: answer it (if the client started the close) once
-// the frames already queued are written, then end. After a protocol error the answer is the
-// server's own close frame, queued behind the client's earlier messages (closeAfterPending).
+// peerClosed handles the client's close frame and ends the connection. The messages the client
+// sent before it are still handled, and what their handlers send is written before the answer to
+// the close (finish queues it, unless the server had sent a close frame of its own — after a
+// protocol error, say).
 func (c *Conn) peerClosed(code int) {
 	c.mu.Lock()
-	if c.closeCode == 0 && c.protoErr == nil && !c.tcpClosed {
-		payload := []byte(nil)
-		if code != CloseNoStatus {
-			payload = closePayload(code, "")
-		}
-		c.out = append(c.out, outFrame{op: opClose, data: payload})
-		c.state = stateClosing
+	if c.closeCode == 0 && c.protoErr == nil {
+		c.echoClose = true
 	}
 	c.endLocked(code)
 	c.mu.Unlock()
@@ -606,6 +595,17 @@ func (c *Conn) endLocked(code int) {
 // finish is the pump's last act: write what is left (the answer to a client's close), drop the
 // socket, leave the layer, and run Disconnect.
 func (c *Conn) finish() {
+	c.mu.Lock()
+	if c.echoClose && c.closeCode == 0 && !c.tcpClosed {
+		// Answer the client's close, after everything the handlers sent.
+		var payload []byte
+		if code := int(c.endCode); code != CloseNoStatus {
+			payload = closePayload(code, "")
+		}
+		c.out = append(c.out, outFrame{op: opClose, data: payload})
+		c.state = stateClosing
+	}
+	c.mu.Unlock()
 	c.flush()
 	c.mu.Lock()
 	c.state = stateClosed

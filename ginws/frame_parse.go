@@ -36,7 +36,8 @@ type frameParser struct {
 	msg   []byte
 	utf8  utf8Stream
 
-	skip bool // skip mode: find frame boundaries and close frames only
+	skip      bool // skip mode: find frame boundaries and close frames only
+	skipClose bool // skip mode: the frame being skipped is a (too long) close frame
 }
 
 type eventKind uint8
@@ -256,6 +257,9 @@ func (p *frameParser) skipFeed(b []byte) (ev frameEvent, used, need int, err *Cl
 	if p.left > 0 {
 		n := int(min(int64(len(b)), p.left))
 		p.left -= int64(n)
+		if p.left == 0 && p.skipClose {
+			return frameEvent{kind: evClose, code: CloseNoStatus}, n, 0, nil
+		}
 		return ev, n, 0, nil
 	}
 	if len(b) < 2 {
@@ -285,7 +289,12 @@ func (p *frameParser) skipFeed(b []byte) (ev frameEvent, used, need int, err *Cl
 		}
 	}
 	if b[0]&0x0f != opClose || length > 125 {
-		p.left = int64(length)
+		// A close frame too long to be valid is still the client's close: it is reported once
+		// skipped.
+		p.left, p.skipClose = int64(length), b[0]&0x0f == opClose
+		if p.left == 0 && p.skipClose {
+			return frameEvent{kind: evClose, code: CloseNoStatus}, hdr, 0, nil
+		}
 		return ev, hdr, 0, nil
 	}
 	total := hdr + int(length)

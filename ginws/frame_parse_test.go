@@ -290,6 +290,18 @@ func TestFrameParserSkipsToClose(t *testing.T) {
 			t.Fatalf("step %d: %v %+v (%v)", step, err, evs, ev)
 		}
 
+		// A close frame too long to be valid (Autobahn 7.3.6) is still the client's close.
+		p = &frameParser{limit: 100}
+		longClose := frame126Close(key)
+		_, used, _, err = p.feed(longClose)
+		if err == nil || used != 0 {
+			t.Fatalf("a 126-byte close frame must be refused: %v", err)
+		}
+		p.skipFrom(p.inFrame)
+		if evs, err := parseAll(p, longClose, step); err != nil || len(evs) != 1 || evs[0].kind != evClose {
+			t.Fatalf("step %d: the long close frame: %v %+v", step, err, evs)
+		}
+
 		// A payload error: the rest of the frame is skipped.
 		p = &frameParser{limit: 1 << 20}
 		bad := clientFrame(true, opText, append([]byte{0xff}, bytes.Repeat([]byte("z"), 3000)...), key)
@@ -303,4 +315,11 @@ func TestFrameParserSkipsToClose(t *testing.T) {
 			t.Fatalf("step %d: %v %+v", step, err, evs)
 		}
 	}
+}
+
+// frame126Close is a close frame with a 126-byte payload: over the 125 bytes a control frame may
+// carry.
+func frame126Close(key [4]byte) []byte {
+	payload := append(binary.BigEndian.AppendUint16(nil, 1000), bytes.Repeat([]byte("*"), 124)...)
+	return clientFrame(true, opClose, payload, key)
 }
