@@ -49,7 +49,7 @@ func sign(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims,
 	return s
 }
 
-// lockedBuffer collects the default logger's output.
+// lockedBuffer collects a logger's output.
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -67,12 +67,10 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func captureDefaultLog(t *testing.T) *lockedBuffer {
+// debugLogger returns a logger at debug level that writes into the returned buffer.
+func debugLogger() (*slog.Logger, *lockedBuffer) {
 	buf := &lockedBuffer{}
-	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	t.Cleanup(func() { slog.SetDefault(old) })
-	return buf
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
 
 func jwtApp(t *testing.T, cfg middleware.JWTConfig) (*harness, *wstest.Server) {
@@ -87,7 +85,7 @@ func jwtApp(t *testing.T, cfg middleware.JWTConfig) (*harness, *wstest.Server) {
 // TestJWTRefusalMatrix: every bad token is refused before the upgrade with 401, and no log line
 // contains a token.
 func TestJWTRefusalMatrix(t *testing.T) {
-	logs := captureDefaultLog(t)
+	log, logs := debugLogger()
 	priv := testRSAKey(t)
 	secret := []byte("an-hmac-secret-of-32-bytes-long!")
 	h, ts := jwtApp(t, middleware.JWTConfig{
@@ -98,6 +96,7 @@ func TestJWTRefusalMatrix(t *testing.T) {
 		Leeway:     5 * time.Second,
 		Sources:    []middleware.TokenSource{middleware.FromHeader, middleware.FromSubprotocol, middleware.FromQuery, middleware.FromCookie},
 		Cookie:     "jwt",
+		Logger:     log,
 	})
 	now := time.Now()
 	good := jwt.MapClaims{"sub": "ada", "aud": "chat", "iss": "https://auth.example", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix()}

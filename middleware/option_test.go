@@ -1,14 +1,11 @@
 package middleware_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -42,27 +39,9 @@ func TestFactoriesRefuseInvalidConfiguration(t *testing.T) {
 	mustPanicWithConfigError(t, "middleware.RequireUserStatus(status)", func() { middleware.RequireUserStatus(200) })
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // The middleware logs to the logger it is given, not to the global one.
 func TestMiddlewareLogsToItsLogger(t *testing.T) {
-	var buf syncBuffer
-	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log, buf := debugLogger()
 	store := sessions.NewCookieStore([]byte("0123456789abcdef0123456789abcdef"))
 	r := gin.New()
 	r.GET("/s", middleware.Sessions(store, "sid", middleware.WithLogger(log)), func(c *gin.Context) { c.Status(204) })
