@@ -968,7 +968,7 @@ func (e *abEcho) Connect(ctx context.Context) error {
 	return e.Accept(ginws.WithReadLimit(e.limit), ginws.WithOutboundLimit(abOutboundLimit))
 }
 
-func (e *abEcho) Receive(ctx context.Context, f ginws.Frame) error {
+func (e *abEcho) Receive(ctx context.Context, f ginws.ClientMessage) error {
 	if f.Binary {
 		return e.SendBinary(f.Data)
 	}

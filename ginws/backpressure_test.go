@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 // A client that floods pings and reads nothing is held back by TCP and cannot grow the server's
@@ -125,7 +126,7 @@ func TestSlowClientThatNeverReadsIsCut(t *testing.T) {
 // name ("big" raises it).
 type relayMember struct{ ginws.WebsocketConsumer }
 
-var relayed = ginws.RelayJSON(func(ev ginws.Message) (any, error) { return gin.H{"m": ev["m"]}, nil })
+var relayed = ginws.RelayJSON(func(ev layer.Message) (any, error) { return gin.H{"m": ev["m"]}, nil })
 
 func (r *relayMember) Connect(ctx context.Context) error {
 	if r.Scope().Param("room") == "big" {
@@ -140,8 +141,8 @@ func (r *relayMember) Disconnect(context.Context, int) {}
 // A group event too large for one member is not a slow client: that member misses it (counted and
 // logged with the group and size) and stays connected; members with room for it receive it.
 func TestGroupEventTooLargeForOneMember(t *testing.T) {
-	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{})
-	a := newApp(t, ginws.Config{Layer: layer, OutboundLimit: 64 << 10}, func() ginws.Consumer { return &relayMember{} })
+	lay := layer.NewMemory(layer.MemoryConfig{})
+	a := newApp(t, ginws.Config{Layer: lay, OutboundLimit: 64 << 10}, func() ginws.Consumer { return &relayMember{} })
 	ctx := testCtx(t)
 	small := a.ts.Communicator("/ws/small")
 	small.MustConnect(ctx)
@@ -149,13 +150,13 @@ func TestGroupEventTooLargeForOneMember(t *testing.T) {
 	big.MustConnect(ctx)
 
 	huge := strings.Repeat("x", 1<<20)
-	if err := layer.GroupSend(ctx, "room", ginws.Message{"type": "chat.message", "m": huge}); err != nil {
+	if err := lay.GroupSend(ctx, "room", layer.Message{"type": "chat.message", "m": huge}); err != nil {
 		t.Fatal(err)
 	}
 	if got := recvText(t, big); len(got) != len(huge)+len(`{"m":""}`) {
 		t.Fatalf("the member with room for it got %d bytes", len(got))
 	}
-	if err := layer.GroupSend(ctx, "room", ginws.Message{"type": "chat.message", "m": "small"}); err != nil {
+	if err := lay.GroupSend(ctx, "room", layer.Message{"type": "chat.message", "m": "small"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []interface {
@@ -187,7 +188,7 @@ func (r *relayFromGoroutine) Connect(ctx context.Context) error {
 	go func() {
 		defer r.wg.Done()
 		for i := range 200 {
-			if err := relayed(r.Context(), ginws.Message{"type": "chat.message", "m": "own"}); err != nil {
+			if err := relayed(r.Context(), layer.Message{"type": "chat.message", "m": "own"}); err != nil {
 				r.Logger().Error("relay from a goroutine", "i", i, "error", err)
 				return
 			}
@@ -202,13 +203,13 @@ func (r *relayFromGoroutine) Disconnect(context.Context, int) {
 }
 
 func TestRelayJSONFromAnotherGoroutine(t *testing.T) {
-	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{Capacity: 1000})
-	a := newApp(t, ginws.Config{Layer: layer}, func() ginws.Consumer { return &relayFromGoroutine{} })
+	lay := layer.NewMemory(layer.MemoryConfig{Capacity: 1000})
+	a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &relayFromGoroutine{} })
 	ctx := testCtx(t)
 	c := a.ts.Communicator("/ws/x")
 	c.MustConnect(ctx)
 	for range 200 {
-		if err := layer.GroupSend(ctx, "room", ginws.Message{"type": "chat.message", "m": "group"}); err != nil {
+		if err := lay.GroupSend(ctx, "room", layer.Message{"type": "chat.message", "m": "group"}); err != nil {
 			t.Fatal(err)
 		}
 	}

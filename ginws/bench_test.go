@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 // BenchmarkMemoryGroupSend measures the in-memory layer's fan-out: one GroupSend to a group of
@@ -27,24 +28,24 @@ func BenchmarkMemoryGroupSend(b *testing.B) {
 	for _, members := range []int{1, 100, 10000} {
 		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
 			ctx := context.Background()
-			layer := ginws.NewMemoryLayer(ginws.MemoryConfig{})
+			lay := layer.NewMemory(layer.MemoryConfig{})
 			var delivered atomic.Int64
 			for i := 0; i < members; i++ {
-				ch, _ := layer.NewChannel(ctx, "")
-				unsub, err := layer.Subscribe(ch, func(*ginws.Envelope) error { delivered.Add(1); return nil })
+				ch, _ := lay.NewChannel(ctx, "")
+				unsub, err := lay.Subscribe(ch, func(*layer.Envelope) error { delivered.Add(1); return nil })
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer unsub()
-				if err := layer.GroupAdd(ctx, "bench", ch); err != nil {
+				if err := lay.GroupAdd(ctx, "bench", ch); err != nil {
 					b.Fatal(err)
 				}
 			}
-			msg := ginws.Message{"type": "chat.message", "message": "hello, room", "user": "ada"}
+			msg := layer.Message{"type": "chat.message", "message": "hello, room", "user": "ada"}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if err := layer.GroupSend(ctx, "bench", msg); err != nil {
+				if err := lay.GroupSend(ctx, "bench", msg); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -71,8 +72,8 @@ func (f *fanoutConsumer) Events() ginws.Events { return ginws.Events{"chat.messa
 func BenchmarkFanOutLoopback(b *testing.B) {
 	for _, members := range []int{10, 100} {
 		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
-			layer := ginws.NewMemoryLayer(ginws.MemoryConfig{Capacity: 10000})
-			ws := ginws.New(ginws.Config{Layer: layer, Logger: slog.New(slog.DiscardHandler), OutboundLimit: 64 << 20})
+			lay := layer.NewMemory(layer.MemoryConfig{Capacity: 10000})
+			ws := ginws.New(ginws.Config{Layer: lay, Logger: slog.New(slog.DiscardHandler), OutboundLimit: 64 << 20})
 			r := gin.New()
 			r.GET("/ws", ws.Mount(func() ginws.Consumer { return new(fanoutConsumer) }))
 			srv := httptest.NewServer(r)
@@ -104,14 +105,14 @@ func BenchmarkFanOutLoopback(b *testing.B) {
 				time.Sleep(time.Millisecond)
 			}
 			ctx := context.Background()
-			msg := ginws.Message{"type": "chat.message", "message": "hello, room"}
+			msg := layer.Message{"type": "chat.message", "message": "hello, room"}
 			b.ResetTimer()
 			const window = 50 // sends in flight, as a sender waiting for the slowest member would
 			for i := 0; i < b.N; i++ {
 				for int64(i)-received.Load()/int64(members) > window {
 					runtime.Gosched()
 				}
-				if err := layer.GroupSend(ctx, "bench", msg); err != nil {
+				if err := lay.GroupSend(ctx, "bench", msg); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 // mustPanicWithConfigError runs build and checks that it panics with a *ginws.ConfigError naming
@@ -39,15 +40,15 @@ func TestConfigRefusesInvalidFields(t *testing.T) {
 	for field, cfg := range servers {
 		mustPanicWithConfigError(t, field, func() { ginws.New(cfg) })
 	}
-	layers := map[string]ginws.MemoryConfig{
-		"ginws.MemoryConfig.Capacity":                    {Capacity: -1},
-		"ginws.MemoryConfig.Expiry":                      {Expiry: neg},
-		"ginws.MemoryConfig.GroupExpiry":                 {GroupExpiry: neg},
-		"ginws.MemoryConfig.ChannelCapacity[1].Pattern":  {ChannelCapacity: []ginws.CapacityRule{{Pattern: "ok.*", Capacity: 1}, {Pattern: "chat.[", Capacity: 5}}},
-		"ginws.MemoryConfig.ChannelCapacity[0].Capacity": {ChannelCapacity: []ginws.CapacityRule{{Pattern: "http.*", Capacity: 0}}},
+	layers := map[string]layer.MemoryConfig{
+		"layer.MemoryConfig.Capacity":                    {Capacity: -1},
+		"layer.MemoryConfig.Expiry":                      {Expiry: neg},
+		"layer.MemoryConfig.GroupExpiry":                 {GroupExpiry: neg},
+		"layer.MemoryConfig.ChannelCapacity[1].Pattern":  {ChannelCapacity: []layer.CapacityRule{{Pattern: "ok.*", Capacity: 1}, {Pattern: "chat.[", Capacity: 5}}},
+		"layer.MemoryConfig.ChannelCapacity[0].Capacity": {ChannelCapacity: []layer.CapacityRule{{Pattern: "http.*", Capacity: 0}}},
 	}
 	for field, cfg := range layers {
-		mustPanicWithConfigError(t, field, func() { ginws.NewMemoryLayer(cfg) })
+		mustPanicWithConfigError(t, field, func() { layer.NewMemory(cfg) })
 	}
 }
 
@@ -55,5 +56,5 @@ func TestConfigRefusesInvalidFields(t *testing.T) {
 func TestConfigZeroAndDocumentedNegatives(t *testing.T) {
 	ginws.New(ginws.Config{})
 	ginws.New(ginws.Config{PingInterval: -1})
-	ginws.NewMemoryLayer(ginws.MemoryConfig{})
+	layer.NewMemory(layer.MemoryConfig{})
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"ginws.dev/ginws/layer"
+
 	"github.com/gin-gonic/gin"
 )
 
@@ -60,7 +62,7 @@ type Conn struct {
 	// RelayJSON handler finds the Envelope's shared frame. It is atomic because the handler may
 	// also be called from a goroutine the consumer started; such a call uses the shared frame only
 	// if it carries the very message being dispatched (see RelayJSON).
-	current atomic.Pointer[Envelope]
+	current atomic.Pointer[layer.Envelope]
 	// closeWritten records that a close frame reached the socket; pump goroutine only.
 	closeWritten bool
 
@@ -90,7 +92,6 @@ type Conn struct {
 	echoClose     bool        // the client closed first: finish answers its close frame
 	endCode       int32
 	state         connState
-	pullLayer     bool // the layer has no Subscriber: a goroutine polls Receive
 	refused       bool // Close called before Accept
 	shuttingDown  bool // refused because the server is shutting down
 	groupsLeft    bool
@@ -140,8 +141,8 @@ const (
 
 type inboxItem struct {
 	kind  itemKind
-	frame Frame
-	env   *Envelope
+	frame ClientMessage
+	env   *layer.Envelope
 }
 
 // maxPendingFrames bounds the client frames read but not yet handled; the reader stops reading
@@ -149,7 +150,7 @@ type inboxItem struct {
 const maxPendingFrames = 16
 
 func newConn(s *Server, scope *Scope) *Conn {
-	c := &Conn{srv: s, scope: scope, inboxCap: DefaultCapacity, hold: true}
+	c := &Conn{srv: s, scope: scope, inboxCap: layer.DefaultCapacity, hold: true}
 	base, cancel := context.WithCancel(context.Background())
 	c.ctx = context.WithValue(base, connCtxKey{}, c)
 	c.cancel = cancel
@@ -164,7 +165,7 @@ func (c *Conn) Scope() *Scope { return c.scope }
 func (c *Conn) ChannelName() string { return c.channel }
 
 // Layer returns the channel layer.
-func (c *Conn) Layer() Layer { return c.srv.cfg.Layer }
+func (c *Conn) Layer() layer.Layer { return c.srv.cfg.Layer }
 
 // Context returns the connection's context, canceled when the connection ends. Handlers receive
 // it (or a context derived from it) as their ctx.
@@ -361,7 +362,7 @@ func (c *Conn) GroupDiscard(ctx context.Context, group string) error {
 
 // GroupSend sends msg to every member of group through the layer (this connection too, if it is
 // a member).
-func (c *Conn) GroupSend(ctx context.Context, group string, msg Message) error {
+func (c *Conn) GroupSend(ctx context.Context, group string, msg layer.Message) error {
 	return c.srv.cfg.Layer.GroupSend(ctx, group, msg)
 }
 

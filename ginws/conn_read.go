@@ -119,7 +119,7 @@ func (c *Conn) readFrames() bool {
 func (c *Conn) onFrame(ev frameEvent) bool {
 	switch ev.kind {
 	case evMessage:
-		c.pushFrame(Frame{Binary: ev.binary, Data: ev.data})
+		c.pushFrame(ClientMessage{Binary: ev.binary, Data: ev.data})
 		c.extendRead()
 	case evPing:
 		c.extendRead()

@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"ginws.dev/ginws/layer"
 )
 
 // The runtime of an accepted connection runs on at most three goroutines:
@@ -31,9 +33,6 @@ func (c *Conn) start() {
 	}
 	c.mu.Unlock()
 	go c.readLoop()
-	if c.pullLayer {
-		go c.pollLayer()
-	}
 }
 
 // kick starts the pump unless it runs. Callers hold c.mu.
@@ -45,7 +44,7 @@ func (c *Conn) kick() {
 }
 
 // deliver is the layer's callback (Subscriber): it queues an event for the pump.
-func (c *Conn) deliver(env *Envelope) error {
+func (c *Conn) deliver(env *layer.Envelope) error {
 	c.mu.Lock()
 	if c.ended || c.closeCode != 0 {
 		c.mu.Unlock()
@@ -57,7 +56,7 @@ func (c *Conn) deliver(env *Envelope) error {
 		}
 		c.mu.Unlock()
 		c.srv.droppedEvents.Add(1)
-		return ErrChannelFull
+		return layer.ErrChannelFull
 	}
 	c.inbox = append(c.inbox, inboxItem{kind: itemEvent, env: env})
 	c.pendingEvents++
@@ -70,34 +69,16 @@ func (c *Conn) deliver(env *Envelope) error {
 // client rather than a burst.
 const slowWrite = 100 * time.Millisecond
 
-// pollLayer feeds the inbox from Layer.Receive, for layers without Subscriber.
-func (c *Conn) pollLayer() {
-	layer := c.srv.cfg.Layer
-	for {
-		c.mu.Lock()
-		for c.pendingEvents >= c.inboxCap && !c.ended {
-			c.wait()
-		}
-		ended := c.ended
-		c.mu.Unlock()
-		if ended {
-			return
-		}
-		msg, err := layer.Receive(c.ctx, c.channel)
-		if err != nil {
-			if c.ctx.Err() != nil {
-				return
-			}
-			c.Logger().Warn("ginws: layer receive failed; retrying", "error", err)
-			select {
-			case <-c.ctx.Done():
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
-		_ = c.deliver(NewEnvelope(msg))
+// waitForRoom blocks a polling listener (a layer without Subscriber, see layer.Listen) while the
+// connection's event queue is full, so that messages wait in the layer, where its capacity
+// applies; false once the connection has ended.
+func (c *Conn) waitForRoom() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.pendingEvents >= c.inboxCap && !c.ended {
+		c.wait()
 	}
+	return !c.ended
 }
 
 // enqueue queues a frame for the client.
@@ -232,7 +213,7 @@ func (c *Conn) pump() {
 	}
 }
 
-func (c *Conn) handleFrame(f Frame) {
+func (c *Conn) handleFrame(f ClientMessage) {
 	if c.flags.Load()&flagServerClosing != 0 {
 		return // the server is closing: later client frames are ignored
 	}
@@ -242,14 +223,11 @@ func (c *Conn) handleFrame(f Frame) {
 	}
 }
 
-func (c *Conn) handleEvent(env *Envelope) {
+func (c *Conn) handleEvent(env *layer.Envelope) {
 	if c.flags.Load() != 0 {
 		return // closing or ended: the event has nobody to reach
 	}
-	typ := env.typ
-	if typ == "" && env.Message != nil {
-		typ = env.Message.Type() // an Envelope built without NewEnvelope
-	}
+	typ := env.Type()
 	h, err := c.handler(typ)
 	if err != nil {
 		c.failed("event dispatch", err)
@@ -262,7 +240,7 @@ func (c *Conn) handleEvent(env *Envelope) {
 		if tl := (*TooLargeError)(nil); errors.As(err, &tl) {
 			// The member misses this event; the connection goes on.
 			c.Logger().Warn("ginws: event too large for this connection; dropped for it",
-				"type", typ, "group", env.group, "size", tl.Size, "outbound_limit", tl.Limit)
+				"type", typ, "group", env.Group(), "size", tl.Size, "outbound_limit", tl.Limit)
 			return
 		}
 		c.failed("event "+typ, err)
@@ -537,7 +515,7 @@ func (c *Conn) pong(payload []byte) {
 	}
 }
 
-func (c *Conn) pushFrame(f Frame) {
+func (c *Conn) pushFrame(f ClientMessage) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.pendingFrames >= maxPendingFrames && !c.ended && c.closeCode == 0 && !c.tcpClosed {

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/wstest"
 )
 
@@ -22,7 +23,7 @@ type echo struct {
 	codes codes
 }
 
-func (e *echo) Receive(ctx context.Context, f ginws.Frame) error {
+func (e *echo) Receive(ctx context.Context, f ginws.ClientMessage) error {
 	if f.Binary {
 		return e.SendBinary(f.Data)
 	}
@@ -142,13 +143,13 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestRefusedHandshakeLeavesNoTrace(t *testing.T) {
-	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{})
-	a := newApp(t, ginws.Config{Layer: layer}, func() ginws.Consumer { return &grouped{refuse: true} })
+	lay := layer.NewMemory(layer.MemoryConfig{})
+	a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &grouped{refuse: true} })
 	res, err := a.ts.Communicator("/ws/lobby").Connect(testCtx(t))
 	if err != nil || res.Status != http.StatusForbidden {
 		t.Fatalf("connect: %+v %v", res, err)
 	}
-	if st := layer.Stats(); st.Groups != 0 || st.Channels != 0 {
+	if st := lay.Stats(); st.Groups != 0 || st.Channels != 0 {
 		t.Fatalf("a refused handshake left groups or channels behind: %+v", st)
 	}
 }
@@ -233,11 +234,11 @@ func (g *grouped) Groups() []string { return []string{"room_" + g.Scope().Param(
 
 func (g *grouped) Events() ginws.Events {
 	return ginws.Events{
-		"chat.message": func(ctx context.Context, ev ginws.Message) error {
-			s, _ := ev.String("text")
+		"chat.message": func(ctx context.Context, ev layer.Message) error {
+			s, _ := ev.Str("text")
 			return g.SendText("chat:" + s)
 		},
-		"ping_me": func(ctx context.Context, ev ginws.Message) error { return g.SendText("pong:" + g.ChannelName()) },
+		"ping_me": func(ctx context.Context, ev layer.Message) error { return g.SendText("pong:" + g.ChannelName()) },
 	}
 }
 
@@ -247,16 +248,16 @@ func (g *grouped) Connect(ctx context.Context) error {
 	}
 	// Declared groups are joined before Connect: a group send now reaches this consumer once
 	// it is accepted.
-	if err := g.GroupSend(ctx, "room_"+g.Scope().Param("room"), ginws.Message{"type": "chat.message", "text": "joined"}); err != nil {
+	if err := g.GroupSend(ctx, "room_"+g.Scope().Param("room"), layer.Message{"type": "chat.message", "text": "joined"}); err != nil {
 		return err
 	}
 	return g.Accept()
 }
 
-func (g *grouped) Receive(ctx context.Context, f ginws.Frame) error {
+func (g *grouped) Receive(ctx context.Context, f ginws.ClientMessage) error {
 	switch {
 	case strings.HasPrefix(f.Text(), "say "):
-		return g.GroupSend(ctx, "room_"+g.Scope().Param("room"), ginws.Message{"type": "chat.message", "text": strings.TrimPrefix(f.Text(), "say ")})
+		return g.GroupSend(ctx, "room_"+g.Scope().Param("room"), layer.Message{"type": "chat.message", "text": strings.TrimPrefix(f.Text(), "say ")})
 	case f.Text() == "whoami":
 		return g.SendText(g.ChannelName())
 	case f.Text() == "panic":
@@ -264,21 +265,21 @@ func (g *grouped) Receive(ctx context.Context, f ginws.Frame) error {
 	case f.Text() == "fail":
 		return errors.New("handler failed")
 	case f.Text() == "close4001":
-		return ginws.Close(4001, "bye now")
+		return ginws.NewCloseError(4001, "bye now")
 	case strings.HasPrefix(f.Text(), "send-raw "):
 		// Send an arbitrary event to ourselves through the layer.
-		var ev ginws.Message
+		var ev layer.Message
 		switch strings.TrimPrefix(f.Text(), "send-raw ") {
 		case "notype":
-			ev = ginws.Message{"text": "x"}
+			ev = layer.Message{"text": "x"}
 		case "unknown":
-			ev = ginws.Message{"type": "no.such.handler"}
+			ev = layer.Message{"type": "no.such.handler"}
 		case "underscore":
-			ev = ginws.Message{"type": "_private"}
+			ev = layer.Message{"type": "_private"}
 		case "dot":
-			ev = ginws.Message{"type": ".hidden"}
+			ev = layer.Message{"type": ".hidden"}
 		case "underscored":
-			ev = ginws.Message{"type": "chat_message", "text": "underscored"}
+			ev = layer.Message{"type": "chat_message", "text": "underscored"}
 		}
 		return g.Layer().Send(ctx, g.ChannelName(), ev)
 	}
@@ -292,9 +293,9 @@ func (g *grouped) Disconnect(ctx context.Context, code int) {
 }
 
 func TestGroupsAndTypedEvents(t *testing.T) {
-	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{})
+	lay := layer.NewMemory(layer.MemoryConfig{})
 	cs := make(codes, 4)
-	a := newApp(t, ginws.Config{Layer: layer}, func() ginws.Consumer { return &grouped{codes: cs} })
+	a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &grouped{codes: cs} })
 	ctx := testCtx(t)
 	alice := a.ts.Communicator("/ws/lobby")
 	alice.MustConnect(ctx)
@@ -350,7 +351,7 @@ func TestGroupsAndTypedEvents(t *testing.T) {
 		}
 		cs.wait(t)
 	}
-	if st := layer.Stats(); st.Groups != 0 || st.Channels != 0 {
+	if st := lay.Stats(); st.Groups != 0 || st.Channels != 0 {
 		t.Fatalf("after everyone left: %+v, want no groups or channels", st)
 	}
 }
@@ -358,9 +359,9 @@ func TestGroupsAndTypedEvents(t *testing.T) {
 func TestBadEventsClose1011(t *testing.T) {
 	for _, kind := range []string{"notype", "unknown", "underscore", "dot"} {
 		t.Run(kind, func(t *testing.T) {
-			layer := ginws.NewMemoryLayer(ginws.MemoryConfig{})
+			lay := layer.NewMemory(layer.MemoryConfig{})
 			cs := make(codes, 1)
-			a := newApp(t, ginws.Config{Layer: layer}, func() ginws.Consumer { return &grouped{codes: cs} })
+			a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &grouped{codes: cs} })
 			ctx := testCtx(t)
 			comm := a.ts.Communicator("/ws/lobby")
 			comm.MustConnect(ctx)
@@ -376,7 +377,7 @@ func TestBadEventsClose1011(t *testing.T) {
 			}
 			want := map[string]string{"notype": `has no \"type\"`, "unknown": "no handler for event type", "underscore": "must not start with", "dot": "must not start with"}[kind]
 			a.logs.waitFor(t, want)
-			if st := layer.Stats(); st.Groups != 0 {
+			if st := lay.Stats(); st.Groups != 0 {
 				t.Fatalf("groups left behind: %+v", st)
 			}
 		})
@@ -386,9 +387,9 @@ func TestBadEventsClose1011(t *testing.T) {
 func TestHandlerPanicAndErrorClose1011ProcessLives(t *testing.T) {
 	for _, what := range []string{"panic", "fail"} {
 		t.Run(what, func(t *testing.T) {
-			layer := ginws.NewMemoryLayer(ginws.MemoryConfig{})
+			lay := layer.NewMemory(layer.MemoryConfig{})
 			cs := make(codes, 2)
-			a := newApp(t, ginws.Config{Layer: layer}, func() ginws.Consumer { return &grouped{codes: cs} })
+			a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &grouped{codes: cs} })
 			ctx := testCtx(t)
 			comm := a.ts.Communicator("/ws/lobby")
 			comm.MustConnect(ctx)
@@ -402,7 +403,7 @@ func TestHandlerPanicAndErrorClose1011ProcessLives(t *testing.T) {
 			if code := cs.wait(t); code != websocket.CloseInternalServerErr {
 				t.Fatalf("Disconnect ran with %d, want 1011", code)
 			}
-			if st := layer.Stats(); st.Groups != 0 {
+			if st := lay.Stats(); st.Groups != 0 {
 				t.Fatalf("a failed consumer left its groups: %+v", st)
 			}
 			if got := a.srv.Stats().HandlerErrors; got != 1 {
@@ -443,7 +444,7 @@ func TestHandlerReturnsCloseError(t *testing.T) {
 func TestPointToPointFromHTTPHandler(t *testing.T) {
 	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &grouped{} }, func(r *gin.Engine, s *ginws.Server) {
 		r.POST("/poke/:channel", func(c *gin.Context) {
-			err := s.Layer().Send(c, c.Param("channel"), ginws.Message{"type": "ping.me"})
+			err := s.Layer().Send(c, c.Param("channel"), layer.Message{"type": "ping.me"})
 			if err != nil {
 				c.String(http.StatusBadRequest, err.Error())
 				return
@@ -459,7 +460,7 @@ func TestPointToPointFromHTTPHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := recvText(t, comm)
-	if !ginws.IsProcessLocal(name) {
+	if !layer.IsProcessLocal(name) {
 		t.Fatalf("channel name %q is not process-local", name)
 	}
 	resp, err := http.Post(a.ts.URL+"/poke/"+name, "text/plain", nil)
@@ -504,14 +505,14 @@ func (s *serial) enter() func() {
 func (s *serial) Groups() []string { return []string{"serial"} }
 
 func (s *serial) Events() ginws.Events {
-	return ginws.Events{"tick": func(ctx context.Context, ev ginws.Message) error {
+	return ginws.Events{"tick": func(ctx context.Context, ev layer.Message) error {
 		defer s.enter()()
 		time.Sleep(50 * time.Microsecond)
 		return nil
 	}}
 }
 
-func (s *serial) Receive(ctx context.Context, f ginws.Frame) error {
+func (s *serial) Receive(ctx context.Context, f ginws.ClientMessage) error {
 	defer s.enter()()
 	time.Sleep(50 * time.Microsecond)
 	if f.Text() == "count" {
@@ -522,8 +523,8 @@ func (s *serial) Receive(ctx context.Context, f ginws.Frame) error {
 
 func TestHandlersNeverRunConcurrently(t *testing.T) {
 	var overlap atomic.Int32
-	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{Capacity: 10000})
-	a := newApp(t, ginws.Config{Layer: layer}, func() ginws.Consumer { return &serial{overlap: &overlap} })
+	lay := layer.NewMemory(layer.MemoryConfig{Capacity: 10000})
+	a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &serial{overlap: &overlap} })
 	ctx := testCtx(t)
 	comm := a.ts.Communicator("/ws/x")
 	comm.MustConnect(ctx)
@@ -531,7 +532,7 @@ func TestHandlersNeverRunConcurrently(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		for i := 0; i < events; i++ {
-			if err := layer.GroupSend(ctx, "serial", ginws.Message{"type": "tick"}); err != nil {
+			if err := lay.GroupSend(ctx, "serial", layer.Message{"type": "tick"}); err != nil {
 				done <- err
 				return
 			}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+
+	"ginws.dev/ginws/layer"
 )
 
 // Consumer is the code behind one WebSocket connection, as in Django Channels: Mount calls a
@@ -18,7 +20,7 @@ import (
 //
 //	type Echo struct{ ginws.WebsocketConsumer }
 //
-//	func (e *Echo) Receive(ctx context.Context, f ginws.Frame) error { return e.SendText(f.Text()) }
+//	func (e *Echo) Receive(ctx context.Context, f ginws.ClientMessage) error { return e.SendText(f.Text()) }
 //
 // # Concurrency
 //
@@ -39,7 +41,7 @@ type Consumer interface {
 	Connect(ctx context.Context) error
 	// Receive handles a frame from the client. An error closes the connection with 1011 and is
 	// logged; a *CloseError closes it with its code and is not.
-	Receive(ctx context.Context, f Frame) error
+	Receive(ctx context.Context, f ClientMessage) error
 	// Disconnect runs once after an accepted connection has ended, with the close code (1006 when
 	// the peer vanished without a close frame). Its context is fresh, bounded by
 	// Config.DisconnectTimeout.
@@ -60,21 +62,21 @@ type EventRouter interface {
 
 // EventHandler handles one layer event. The Message is shared with the other recipients of the same
 // send: read it, do not modify it.
-type EventHandler func(ctx context.Context, ev Message) error
+type EventHandler func(ctx context.Context, ev layer.Message) error
 
 // Events maps event types to handlers. As in Channels, a '.' and a '_' in a type are the same
 // character, so "chat.message" and "chat_message" name one handler; a type that starts with '_' or
 // '.' is refused.
 type Events map[string]EventHandler
 
-// Frame is one WebSocket message from the client.
-type Frame struct {
+// ClientMessage is one WebSocket message from the client: a whole message, all its frames.
+type ClientMessage struct {
 	Binary bool   // false: a text frame (valid UTF-8, checked by the runtime)
 	Data   []byte // the payload; the handler owns it
 }
 
 // Text returns the payload as a string.
-func (f Frame) Text() string { return string(f.Data) }
+func (f ClientMessage) Text() string { return string(f.Data) }
 
 // WebsocketConsumer is the base of text/binary consumers (Channels' WebsocketConsumer). Embed it:
 // its Connect accepts, its Receive and Disconnect do nothing, and the embedded *Conn gives the
@@ -90,7 +92,7 @@ func (w *WebsocketConsumer) bind(c *Conn, self Consumer) { w.Conn, w.self = c, s
 func (w *WebsocketConsumer) Connect(ctx context.Context) error { return w.Accept() }
 
 // Receive ignores the frame.
-func (w *WebsocketConsumer) Receive(ctx context.Context, f Frame) error { return nil }
+func (w *WebsocketConsumer) Receive(ctx context.Context, f ClientMessage) error { return nil }
 
 // Disconnect does nothing.
 func (w *WebsocketConsumer) Disconnect(ctx context.Context, code int) {}
@@ -105,7 +107,7 @@ type JSONReceiver[T any] interface {
 // after SendJSON-ing an error to the client; returning an error closes it. Without this method the
 // connection is closed with 1003 (binary frame) or 1007 (malformed JSON) and a log line.
 type JSONErrorHandler interface {
-	JSONError(ctx context.Context, f Frame, err error) error
+	JSONError(ctx context.Context, f ClientMessage, err error) error
 }
 
 // JSONConsumer is the base of JSON consumers (Channels' JsonWebsocketConsumer), decoding every text
@@ -125,7 +127,7 @@ var (
 )
 
 // Receive decodes the frame and calls ReceiveJSON.
-func (j *JSONConsumer[T]) Receive(ctx context.Context, f Frame) error {
+func (j *JSONConsumer[T]) Receive(ctx context.Context, f ClientMessage) error {
 	var content T
 	var err error
 	if f.Binary {
@@ -163,10 +165,10 @@ func reasonFor(err error) string {
 // relay is the shared identity of a RelayJSON handler: the frames it builds are cached per Envelope
 // under it.
 type relay struct {
-	build func(ev Message) (any, error)
+	build func(ev layer.Message) (any, error)
 }
 
-func (r *relay) encode(ev Message) ([]byte, error) {
+func (r *relay) encode(ev layer.Message) ([]byte, error) {
 	v, err := r.build(ev)
 	if err != nil {
 		return nil, err
@@ -186,16 +188,16 @@ var errRelayOutside = errors.New("ginws: a RelayJSON handler was called outside 
 // servers, with Channels' handler-per-type model. Declare the handler once, at package level, so
 // all connections share it:
 //
-//	var chatMessage = ginws.RelayJSON(func(ev ginws.Message) (any, error) {
+//	var chatMessage = ginws.RelayJSON(func(ev layer.Message) (any, error) {
 //		return gin.H{"message": ev["message"], "user": ev["user"]}, nil
 //	})
 //
 //	func (c *Chat) Events() ginws.Events { return ginws.Events{"chat.message": chatMessage} }
 //
 // build must depend only on the event (not on the connection) and must not modify it.
-func RelayJSON(build func(ev Message) (any, error)) EventHandler {
+func RelayJSON(build func(ev layer.Message) (any, error)) EventHandler {
 	r := &relay{build: build}
-	return func(ctx context.Context, ev Message) error {
+	return func(ctx context.Context, ev layer.Message) error {
 		c := ConnFromContext(ctx)
 		if c == nil {
 			return errRelayOutside
@@ -203,7 +205,9 @@ func RelayJSON(build func(ev Message) (any, error)) EventHandler {
 		var frame []byte
 		var err error
 		if env := c.current.Load(); env != nil && sameMap(env.Message, ev) {
-			frame, err = env.relayed(r)
+			var v any
+			v, err = env.Memo(r, func() (any, error) { return r.encode(ev) })
+			frame, _ = v.([]byte)
 		} else {
 			frame, err = r.encode(ev)
 		}
@@ -214,7 +218,7 @@ func RelayJSON(build func(ev Message) (any, error)) EventHandler {
 	}
 }
 
-func sameMap(a, b Message) bool {
+func sameMap(a, b layer.Message) bool {
 	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 

@@ -4,19 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"ginws.dev/ginws/layer"
 )
 
 // Sentinel errors. Compare with errors.Is: the values returned by ginws may wrap them with more detail.
 var (
-	// ErrChannelFull is returned by Layer.Send when the channel already holds its capacity of messages,
-	// as Channels raises ChannelFull. GroupSend never returns it: a full member misses the message
-	// and the layer counts the drop.
-	ErrChannelFull = errors.New("ginws: channel is full")
-
-	// ErrInvalidName is wrapped by every *NameError, so errors.Is(err, ErrInvalidName) tells a bad
-	// channel or group name from other failures.
-	ErrInvalidName = errors.New("ginws: invalid name")
-
 	// ErrClosed is returned by sends and layer calls on a connection that is closing or closed.
 	ErrClosed = errors.New("ginws: connection closed")
 
@@ -32,25 +25,7 @@ var (
 	// ErrMessageTooLarge is wrapped by every *TooLargeError: a message that alone exceeds the
 	// connection's outbound limit.
 	ErrMessageTooLarge = errors.New("ginws: message larger than the connection's outbound limit")
-
-	// ErrLayerClosed is returned by a layer that has been closed.
-	ErrLayerClosed = errors.New("ginws: channel layer closed")
 )
-
-// NameError reports a channel or group name that breaks the naming rules shared with Django
-// Channels. Rule says which rule, in words a developer can act on.
-type NameError struct {
-	Kind string // "channel" or "group"
-	Name string
-	Rule string
-}
-
-func (e *NameError) Error() string {
-	return fmt.Sprintf("ginws: invalid %s name %q: %s", e.Kind, e.Name, e.Rule)
-}
-
-// Unwrap makes errors.Is(err, ErrInvalidName) true.
-func (e *NameError) Unwrap() error { return ErrInvalidName }
 
 // CloseError carries a WebSocket close code and reason. A handler may return one to close its
 // connection with that code; Disconnect handlers and the test kit see the code a connection ended with.
@@ -66,11 +41,11 @@ func (e *CloseError) Error() string {
 	return fmt.Sprintf("ginws: websocket closed with code %d (%s)", e.Code, e.Reason)
 }
 
-// Close returns a *CloseError. A handler that returns it closes its connection with code and reason
+// NewCloseError returns a *CloseError. A handler that returns it closes its connection with code and reason
 // without an error being logged:
 //
-//	return ginws.Close(4003, "not your room")
-func Close(code int, reason string) error { return &CloseError{Code: code, Reason: reason} }
+//	return ginws.NewCloseError(4003, "not your room")
+func NewCloseError(code int, reason string) error { return &CloseError{Code: code, Reason: reason} }
 
 // CloseCode reports the close code carried by err, if err wraps a *CloseError.
 func CloseCode(err error) (int, bool) {
@@ -123,19 +98,6 @@ func Refuse(status int, reason string) error {
 	return &RefuseError{Status: status, Reason: reason}
 }
 
-// ConfigError reports an invalid configuration field. Every ginws package applies one policy:
-// configuration is checked where it is built, and a bad value is refused with a *ConfigError
-// naming the field, the value and the rule. Constructors that return an error (redislayer.New)
-// return it; the others (New, NewMemoryLayer, yjs.New, the middleware factories) panic with it, as
-// regexp.MustCompile and chi do, because a bad literal is a programming error best caught when the
-// process starts. Zero values always mean "the default"; what a negative duration means is said on
-// each field, and where it is not said, a negative value is refused.
-type ConfigError struct {
-	Field string // the qualified field, e.g. "ginws.Config.WriteTimeout"
-	Value any    // the value refused
-	Rule  string // what a valid value is
-}
-
-func (e *ConfigError) Error() string {
-	return fmt.Sprintf("%s = %v: %s", e.Field, e.Value, e.Rule)
-}
+// ConfigError reports an invalid configuration field: New panics with one (see layer.ConfigError,
+// the same type, for the policy every ginws package follows).
+type ConfigError = layer.ConfigError

@@ -2,7 +2,6 @@ package ginws_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 // Upper is a consumer: it accepts every handshake and answers each text frame in upper case.
@@ -21,7 +21,7 @@ type Upper struct {
 	ginws.WebsocketConsumer
 }
 
-func (u *Upper) Receive(ctx context.Context, f ginws.Frame) error {
+func (u *Upper) Receive(ctx context.Context, f ginws.ClientMessage) error {
 	return u.SendText(strings.ToUpper(f.Text()))
 }
 
@@ -55,12 +55,12 @@ type Room struct {
 func (r *Room) Groups() []string { return []string{"room_" + r.Scope().Param("name")} }
 
 func (r *Room) ReceiveJSON(ctx context.Context, in map[string]string) error {
-	return r.GroupSend(ctx, "room_"+r.Scope().Param("name"), ginws.Message{"type": "room.message", "text": in["text"]})
+	return r.GroupSend(ctx, "room_"+r.Scope().Param("name"), layer.Message{"type": "room.message", "text": in["text"]})
 }
 
 func (r *Room) Events() ginws.Events {
-	return ginws.Events{"room.message": func(ctx context.Context, ev ginws.Message) error {
-		text, _ := ev.String("text")
+	return ginws.Events{"room.message": func(ctx context.Context, ev layer.Message) error {
+		text, _ := ev.Str("text")
 		return r.SendJSON(map[string]string{"said": text})
 	}}
 }
@@ -71,7 +71,7 @@ func Example_groups() {
 	r := gin.New()
 	r.GET("/ws/room/:name", ws.Mount(func() ginws.Consumer { return new(Room) }))
 	r.POST("/announce/:name", func(c *gin.Context) {
-		_ = ws.Layer().GroupSend(c, "room_"+c.Param("name"), ginws.Message{"type": "room.message", "text": "from HTTP"})
+		_ = ws.Layer().GroupSend(c, "room_"+c.Param("name"), layer.Message{"type": "room.message", "text": "from HTTP"})
 	})
 	srv := httptest.NewServer(r)
 	defer srv.Close()
@@ -103,32 +103,6 @@ func Example_groups() {
 	// b: from HTTP
 }
 
-func ExampleMemoryLayer() {
-	ctx := context.Background()
-	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{Capacity: 2})
-	_ = layer.GroupAdd(ctx, "news", "reader-1")
-	_ = layer.GroupAdd(ctx, "news", "reader-2")
-	_ = layer.GroupSend(ctx, "news", ginws.Message{"type": "news.item", "title": "ginws ships"})
-
-	msg, _ := layer.Receive(ctx, "reader-1")
-	fmt.Println(msg.Type(), msg["title"])
-
-	_ = layer.Send(ctx, "reader-2", ginws.Message{"type": "filler"})
-	err := layer.Send(ctx, "reader-2", ginws.Message{"type": "one.too.many"})
-	fmt.Println(errors.Is(err, ginws.ErrChannelFull))
-	// Output:
-	// news.item ginws ships
-	// true
-}
-
-func ExampleValidateGroupName() {
-	fmt.Println(ginws.ValidateGroupName("chat_lobby"))
-	fmt.Println(ginws.ValidateGroupName("chat lobby"))
-	// Output:
-	// <nil>
-	// ginws: invalid group name "chat lobby": only ASCII letters, digits, '-', '_' and '.' are allowed (found ' ')
-}
-
 type tenant struct{ Name string }
 
 // Middleware stores typed values; consumers read them back from the Scope without type assertions.
@@ -146,7 +120,7 @@ func ExampleKey() {
 }
 
 // chatMessage is declared once so every connection shares it: one JSON encoding per group send.
-var chatMessage = ginws.RelayJSON(func(ev ginws.Message) (any, error) {
+var chatMessage = ginws.RelayJSON(func(ev layer.Message) (any, error) {
 	return map[string]any{"message": ev["message"], "user": ev["user"]}, nil
 })
 

@@ -24,7 +24,7 @@ func (r *roomy) Connect(ctx context.Context) error {
 	return r.Accept()
 }
 
-func (r *roomy) Receive(ctx context.Context, f ginws.Frame) error {
+func (r *roomy) Receive(ctx context.Context, f ginws.ClientMessage) error {
 	if !f.Binary && f.Text() == "blob" {
 		return r.SendBinary(bytes.Repeat([]byte{1}, 100_000))
 	}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"runtime/debug"
 
+	"ginws.dev/ginws/layer"
+
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/websocket"
 )
@@ -89,21 +91,22 @@ func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err e
 	c.consumer = consumer
 
 	ctx := c.ctx
-	layer := s.cfg.Layer
-	name, err := layer.NewChannel(ctx, "specific")
+	l := s.cfg.Layer
+	name, err := l.NewChannel(ctx, "specific")
 	if err != nil {
 		return http.StatusInternalServerError, fmt.Errorf("ginws: new channel: %w", err)
 	}
 	c.channel = name
-	if cr, ok := layer.(CapacityReporter); ok {
+	if cr, ok := l.(layer.CapacityReporter); ok {
 		c.inboxCap = int32(min(max(1, cr.Capacity(name)), 1<<30))
 	}
-	if sub, ok := layer.(Subscriber); ok {
-		if c.unsubscribe, err = sub.Subscribe(name, c.deliver); err != nil {
-			return http.StatusInternalServerError, fmt.Errorf("ginws: subscribe %s: %w", name, err)
-		}
-	} else {
-		c.pullLayer = true
+	c.unsubscribe, err = layer.Listen(l, name, layer.Listener{
+		Deliver: c.deliver,
+		Wait:    c.waitForRoom,
+		OnError: func(err error) { c.Logger().Warn("ginws: layer receive failed; retrying", "error", err) },
+	})
+	if err != nil {
+		return http.StatusInternalServerError, fmt.Errorf("ginws: listen on %s: %w", name, err)
 	}
 
 	if er, ok := consumer.(EventRouter); ok {

@@ -19,7 +19,7 @@ var (
 	bigBinary   = ginws.PrepareBinary(bytes.Repeat([]byte{7}, 70_000))
 )
 
-func mustPrepareText(s string) *ginws.PreparedFrame {
+func mustPrepareText(s string) *ginws.PreparedMessage {
 	p, err := ginws.PrepareText(s)
 	if err != nil {
 		panic(err)
@@ -42,7 +42,7 @@ func (p *prepared) Connect(ctx context.Context) error {
 	return p.SendPrepared(greetText)
 }
 
-func (p *prepared) Receive(ctx context.Context, f ginws.Frame) error {
+func (p *prepared) Receive(ctx context.Context, f ginws.ClientMessage) error {
 	return p.SendPrepared(bigBinary)
 }
 

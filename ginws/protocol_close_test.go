@@ -15,7 +15,7 @@ import (
 // is handled.
 type slowEcho struct{ echo }
 
-func (s *slowEcho) Receive(ctx context.Context, f ginws.Frame) error {
+func (s *slowEcho) Receive(ctx context.Context, f ginws.ClientMessage) error {
 	time.Sleep(30 * time.Millisecond)
 	return s.echo.Receive(ctx, f)
 }

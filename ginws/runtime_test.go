@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/wstest"
 )
 
@@ -97,7 +98,7 @@ func (j *jsonEcho) Disconnect(ctx context.Context, code int) { j.codes <- code }
 
 type lenientJSON struct{ jsonEcho }
 
-func (l *lenientJSON) JSONError(ctx context.Context, f ginws.Frame, err error) error {
+func (l *lenientJSON) JSONError(ctx context.Context, f ginws.ClientMessage, err error) error {
 	return l.SendJSON(map[string]string{"error": err.Error()})
 }
 
@@ -173,8 +174,8 @@ var chunk = strings.Repeat("x", 4<<10)
 
 func (f *flood) Events() ginws.Events {
 	return ginws.Events{
-		"chunk": func(ctx context.Context, ev ginws.Message) error { return f.SendText(chunk) },
-		"hello": func(ctx context.Context, ev ginws.Message) error { return f.SendText("hello") },
+		"chunk": func(ctx context.Context, ev layer.Message) error { return f.SendText(chunk) },
+		"hello": func(ctx context.Context, ev layer.Message) error { return f.SendText("hello") },
 	}
 }
 
@@ -184,9 +185,9 @@ func (f *flood) Disconnect(ctx context.Context, code int) { f.codes <- code }
 // CloseSlowClient; group sends keep reaching the others and never wait for it.
 func TestSlowClientIsClosedAndNeverBlocksOthers(t *testing.T) {
 	const n = 1000 // 4 MB in all: far more than the socket buffers of a client that reads nothing
-	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{Capacity: 2 * n})
+	lay := layer.NewMemory(layer.MemoryConfig{Capacity: 2 * n})
 	cs := make(codes, 2)
-	a := newApp(t, ginws.Config{Layer: layer, OutboundLimit: 256 << 10, WriteTimeout: time.Second},
+	a := newApp(t, ginws.Config{Layer: lay, OutboundLimit: 256 << 10, WriteTimeout: time.Second},
 		func() ginws.Consumer { return &flood{codes: cs} })
 	ctx := testCtx(t)
 
@@ -197,7 +198,7 @@ func TestSlowClientIsClosedAndNeverBlocksOthers(t *testing.T) {
 
 	start := time.Now()
 	for range n {
-		if err := layer.GroupSend(ctx, "flood", ginws.Message{"type": "chunk"}); err != nil {
+		if err := lay.GroupSend(ctx, "flood", layer.Message{"type": "chunk"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -213,7 +214,7 @@ func TestSlowClientIsClosedAndNeverBlocksOthers(t *testing.T) {
 	if code := cs.wait(t); code != ginws.CloseSlowClient {
 		t.Fatalf("the slow client was closed with %d, want %d", code, ginws.CloseSlowClient)
 	}
-	if err := layer.GroupSend(ctx, "flood", ginws.Message{"type": "hello"}); err != nil {
+	if err := lay.GroupSend(ctx, "flood", layer.Message{"type": "hello"}); err != nil {
 		t.Fatal(err)
 	}
 	if s := recvText(t, fast); s != "hello" {
@@ -278,7 +279,7 @@ type lastWords struct {
 	got chan string
 }
 
-func (l *lastWords) Receive(ctx context.Context, f ginws.Frame) error {
+func (l *lastWords) Receive(ctx context.Context, f ginws.ClientMessage) error {
 	time.Sleep(2 * time.Millisecond)
 	l.got <- f.Text()
 	return nil
@@ -391,7 +392,7 @@ func TestShutdownDeadlineCutsOffStuckClients(t *testing.T) {
 // counting relays chat events with RelayJSON.
 var relayBuilds atomic.Int32
 
-var relayChat = ginws.RelayJSON(func(ev ginws.Message) (any, error) {
+var relayChat = ginws.RelayJSON(func(ev layer.Message) (any, error) {
 	relayBuilds.Add(1)
 	return map[string]any{"message": ev["message"]}, nil
 })
@@ -403,8 +404,8 @@ func (r *relayer) Groups() []string { return []string{"relay"} }
 func (r *relayer) Events() ginws.Events { return ginws.Events{"chat.message": relayChat} }
 
 func TestRelayJSONEncodesOncePerGroupSend(t *testing.T) {
-	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{})
-	a := newApp(t, ginws.Config{Layer: layer}, func() ginws.Consumer { return &relayer{} })
+	lay := layer.NewMemory(layer.MemoryConfig{})
+	a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &relayer{} })
 	ctx := testCtx(t)
 	comms := make([]*wstest.Communicator, 5)
 	for i := range comms {
@@ -413,7 +414,7 @@ func TestRelayJSONEncodesOncePerGroupSend(t *testing.T) {
 	}
 	relayBuilds.Store(0)
 	for i := 0; i < 3; i++ {
-		if err := layer.GroupSend(ctx, "relay", ginws.Message{"type": "chat.message", "message": "m"}); err != nil {
+		if err := lay.GroupSend(ctx, "relay", layer.Message{"type": "chat.message", "message": "m"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -429,18 +430,18 @@ func TestRelayJSONEncodesOncePerGroupSend(t *testing.T) {
 		t.Fatalf("build ran %d times for 3 group sends to 5 members, want 3", n)
 	}
 	// Called outside a connection, a relay handler reports a clear error.
-	if err := relayChat(context.Background(), ginws.Message{"type": "chat.message"}); err == nil {
+	if err := relayChat(context.Background(), layer.Message{"type": "chat.message"}); err == nil {
 		t.Fatal("a relay handler outside a connection must fail")
 	}
 }
 
 // pollOnly hides the layer's Subscriber, forcing the polling path.
-type pollOnly struct{ ginws.Layer }
+type pollOnly struct{ layer.Layer }
 
 func TestLayerWithoutSubscriber(t *testing.T) {
-	layer := pollOnly{ginws.NewMemoryLayer(ginws.MemoryConfig{})}
+	lay := pollOnly{layer.NewMemory(layer.MemoryConfig{})}
 	cs := make(codes, 1)
-	a := newApp(t, ginws.Config{Layer: layer}, func() ginws.Consumer { return &grouped{codes: cs} })
+	a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &grouped{codes: cs} })
 	ctx := testCtx(t)
 	comm := a.ts.Communicator("/ws/lobby")
 	comm.MustConnect(ctx)

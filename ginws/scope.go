@@ -148,11 +148,11 @@ func (s *Scope) Cookies() []*http.Cookie {
 
 // Subprotocols returns the subprotocols the client offered in Sec-WebSocket-Protocol, in order.
 func (s *Scope) Subprotocols() []string {
-	return OfferedSubprotocols(http.Header{"Sec-Websocket-Protocol": s.headerValues("Sec-Websocket-Protocol")})
+	return offeredSubprotocols(http.Header{"Sec-Websocket-Protocol": s.headerValues("Sec-Websocket-Protocol")})
 }
 
-// OfferedSubprotocols parses the Sec-WebSocket-Protocol headers of a handshake request.
-func OfferedSubprotocols(h http.Header) []string {
+// offeredSubprotocols parses the Sec-WebSocket-Protocol headers of a handshake request.
+func offeredSubprotocols(h http.Header) []string {
 	var out []string
 	for _, h := range h.Values("Sec-Websocket-Protocol") {
 		for _, p := range strings.Split(h, ",") {

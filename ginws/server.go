@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"ginws.dev/ginws/layer"
+
 	"github.com/gorilla/websocket"
 )
 
@@ -18,7 +20,7 @@ import (
 type Config struct {
 	// Layer is the channel layer shared by the server's connections (and by HTTP handlers, via
 	// Server.Layer). Optional. Default: a new MemoryLayer with Channels' defaults.
-	Layer Layer
+	Layer layer.Layer
 
 	// Logger receives the server's log lines. Optional. Default slog.Default().
 	Logger *slog.Logger
@@ -88,7 +90,7 @@ func (c Config) check() error {
 
 func (c Config) withDefaults() Config {
 	if c.Layer == nil {
-		c.Layer = NewMemoryLayer(MemoryConfig{})
+		c.Layer = layer.NewMemory(layer.MemoryConfig{})
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -189,7 +191,7 @@ func (unusedPool) Put(x any) {}
 
 // Layer returns the server's channel layer, for sending to connections from HTTP handlers and
 // background jobs (Channels' get_channel_layer()).
-func (s *Server) Layer() Layer { return s.cfg.Layer }
+func (s *Server) Layer() layer.Layer { return s.cfg.Layer }
 
 // Logger returns the server's logger.
 func (s *Server) Logger() *slog.Logger { return s.cfg.Logger }

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/wstest"
 )
 
@@ -21,8 +22,8 @@ func TestSoakConnectDisconnect(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak")
 	}
-	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{})
-	srv := ginws.New(ginws.Config{Layer: layer, Logger: discard()})
+	lay := layer.NewMemory(layer.MemoryConfig{})
+	srv := ginws.New(ginws.Config{Layer: lay, Logger: discard()})
 	r := gin.New()
 	r.GET("/ws/:room", srv.Mount(func() ginws.Consumer { return &grouped{} }))
 	ts := wstest.NewServer(t, r)
@@ -99,7 +100,7 @@ func TestSoakConnectDisconnect(t *testing.T) {
 	if float64(h1) > float64(h0)*1.25+1<<20 {
 		t.Errorf("heap in use grew from %d to %d bytes", h0, h1)
 	}
-	if st := layer.Stats(); st.Channels != 0 || st.Groups != 0 {
+	if st := lay.Stats(); st.Channels != 0 || st.Groups != 0 {
 		t.Errorf("layer state left behind: %+v", st)
 	}
 	if st := srv.Stats(); st.Accepted != st.Disconnected || st.HandlerErrors != 0 {

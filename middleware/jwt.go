@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
 
 	"ginws.dev/ginws"
 )
@@ -200,7 +201,7 @@ func (cfg *JWTConfig) extract(c *gin.Context) (string, TokenSource) {
 				return strings.TrimSpace(h[7:]), src
 			}
 		case FromSubprotocol:
-			offered := ginws.OfferedSubprotocols(r.Header)
+			offered := websocket.Subprotocols(r) // the header's comma-separated list, in order
 			for i, p := range offered {
 				if p == cfg.Subprotocol && i+1 < len(offered) {
 					token := offered[i+1]

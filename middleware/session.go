@@ -17,15 +17,15 @@ import (
 //
 // A consumer owns its Session: read and change it from its handlers, which never run concurrently.
 // Nothing is saved behind its back (as in Channels, which never saves a session on a WebSocket):
-// call Save.
+// call Persist.
 type Session struct {
 	*sessions.Session
 	store   sessions.Store
 	name    string
-	cookies []string // the request's Cookie header values, for Save and Reload
+	cookies []string // the request's Cookie header values, for Persist and Reload
 }
 
-// ErrSessionNotSavable is returned by Session.Save when the change could not reach the client:
+// ErrSessionNotSavable is returned by Session.Persist when the change could not reach the client:
 // after the upgrade a WebSocket cannot set cookies, so only stores that keep the data server side
 // (such as gorilla's FilesystemStore, or a Redis or database store) can save, and only for a
 // session whose cookie the client already holds.
@@ -68,9 +68,10 @@ func SessionFrom(s *ginws.Scope) (*Session, bool) { return sessionKey.Get(s) }
 // SessionFromGin returns the session Sessions loaded for an HTTP request.
 func SessionFromGin(c *gin.Context) (*Session, bool) { return sessionKey.FromGin(c) }
 
-// Save writes the session to its store. With a cookie store, or for a session the client holds no
+// Persist writes the session to its store (the embedded gorilla Session's Save(r, w) needs the
+// HTTP response a WebSocket no longer has). With a cookie store, or for a session the client holds no
 // cookie for, it saves nothing and returns ErrSessionNotSavable (wrapped with the reason).
-func (s *Session) Save(ctx context.Context) error {
+func (s *Session) Persist(ctx context.Context) error {
 	if _, ok := s.store.(*sessions.CookieStore); ok {
 		return errors.Join(ErrSessionNotSavable, errors.New("a CookieStore keeps the session in the cookie, which the client can no longer receive; use a server-side store such as FilesystemStore"))
 	}

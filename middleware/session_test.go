@@ -83,7 +83,7 @@ func (s *sessionConsumer) ReceiveJSON(ctx context.Context, in map[string]string)
 	switch in["op"] {
 	case "set":
 		sess.Values["color"] = in["color"]
-		err := sess.Save(ctx)
+		err := sess.Persist(ctx)
 		return s.SendJSON(map[string]any{"saved": err == nil, "notSavable": errors.Is(err, middleware.ErrSessionNotSavable)})
 	case "reload":
 		if err := sess.Reload(ctx); err != nil {

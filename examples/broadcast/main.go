@@ -29,6 +29,7 @@ import (
 
 	"ginws.dev/examples/internal/serve"
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/middleware"
 )
 
@@ -38,7 +39,7 @@ func userGroup(user string) string { return "user." + user }
 
 // validUser keeps user names usable in group names.
 func validUser(u string) bool {
-	return u != "" && len(u) <= 64 && ginws.ValidateGroupName(userGroup(u)) == nil
+	return u != "" && len(u) <= 64 && layer.ValidateGroupName(userGroup(u)) == nil
 }
 
 // outgoing is what clients send: {"to": "all" | "user:NAME" | "channel:NAME", "message": "..."}.
@@ -82,7 +83,7 @@ func (c *NotifyConsumer) Events() ginws.Events {
 	return ginws.Events{"send.message": sendMessage}
 }
 
-var sendMessage = ginws.RelayJSON(func(ev ginws.Message) (any, error) {
+var sendMessage = ginws.RelayJSON(func(ev layer.Message) (any, error) {
 	return gin.H{"type": "message", "from": ev["from"], "to": ev["to"], "message": ev["message"]}, nil
 })
 
@@ -90,22 +91,22 @@ var errBadTarget = errors.New(`"to" must be "all", "user:NAME" or "channel:NAME"
 
 // send delivers one message, from a consumer or from an HTTP handler: the same layer calls work
 // anywhere in the process (Channels' get_channel_layer()).
-func send(ctx context.Context, layer ginws.Layer, to, from, text string) error {
+func send(ctx context.Context, l layer.Layer, to, from, text string) error {
 	if text == "" {
 		return errors.New("empty message")
 	}
-	ev := ginws.Message{"type": "send.message", "from": from, "to": to, "message": text}
+	ev := layer.Message{"type": "send.message", "from": from, "to": to, "message": text}
 	switch {
 	case to == "all":
-		return layer.GroupSend(ctx, everyone, ev)
+		return l.GroupSend(ctx, everyone, ev)
 	case strings.HasPrefix(to, "user:"):
 		u := strings.TrimPrefix(to, "user:")
 		if !validUser(u) {
 			return fmt.Errorf("bad user name %q", u)
 		}
-		return layer.GroupSend(ctx, userGroup(u), ev)
+		return l.GroupSend(ctx, userGroup(u), ev)
 	case strings.HasPrefix(to, "channel:"):
-		return layer.Send(ctx, strings.TrimPrefix(to, "channel:"), ev)
+		return l.Send(ctx, strings.TrimPrefix(to, "channel:"), ev)
 	}
 	return errBadTarget
 }
@@ -127,7 +128,7 @@ func NewApp(log *slog.Logger) (*gin.Engine, *ginws.Server) {
 		return func(c *gin.Context) {
 			err := send(c, ws.Layer(), target(c), "server", c.PostForm("message"))
 			switch {
-			case errors.Is(err, ginws.ErrChannelFull):
+			case errors.Is(err, layer.ErrChannelFull):
 				c.String(http.StatusTooManyRequests, "that connection is not keeping up; try later")
 			case err != nil:
 				c.String(http.StatusBadRequest, err.Error())

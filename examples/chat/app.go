@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/middleware"
 )
 
@@ -25,7 +26,7 @@ var templates embed.FS
 // Options configures the app.
 type Options struct {
 	SessionKey []byte        // signs the session cookie
-	Layer      ginws.Layer   // default: in-memory
+	Layer      layer.Layer   // default: in-memory
 	Debug      bool          // serve /debug/stats and /debug/pprof/
 	Logger     *slog.Logger  // default slog.Default()
 	WSConfig   *ginws.Config // overrides for tests; Layer and Logger above win
@@ -130,7 +131,7 @@ func room(c *gin.Context) {
 }
 
 func validRoom(name string) bool {
-	return len(name) <= 80 && ginws.ValidateGroupName("chat_"+name) == nil
+	return len(name) <= 80 && layer.ValidateGroupName("chat_"+name) == nil
 }
 
 // debugRoutes expose what load tools watch: goroutines, heap and the server's counters.

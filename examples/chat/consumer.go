@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/middleware"
 )
 
@@ -43,7 +44,7 @@ func (c *ChatConsumer) ReceiveJSON(ctx context.Context, in chatIn) error {
 	if in.Message == "" || utf8.RuneCountInString(in.Message) > 2000 {
 		return c.SendJSON(map[string]string{"error": "message: 1 to 2000 characters"})
 	}
-	return c.GroupSend(ctx, c.group, ginws.Message{"type": "chat.message", "message": in.Message, "user": c.user})
+	return c.GroupSend(ctx, c.group, layer.Message{"type": "chat.message", "message": in.Message, "user": c.user})
 }
 
 // Events routes layer events to handlers, as Channels routes "chat.message" to chat_message.
@@ -53,9 +54,9 @@ func (c *ChatConsumer) Events() ginws.Events {
 
 // chatMessage writes a room message to the client. RelayJSON encodes it once for every member
 // of the room on this process.
-var chatMessage = ginws.RelayJSON(func(ev ginws.Message) (any, error) {
+var chatMessage = ginws.RelayJSON(func(ev layer.Message) (any, error) {
 	out := map[string]any{"message": ev["message"]}
-	if u, ok := ev.String("user"); ok {
+	if u, ok := ev.Str("user"); ok {
 		out["user"] = u
 	}
 	return out, nil

@@ -24,12 +24,12 @@ const djangoRedisURL = "redis://127.0.0.1:6379/4"
 // python3-daphne`.
 func TestChatWithDjango(t *testing.T) {
 	djangotest.FlushDB(t, djangoRedisURL)
-	layer, err := redislayer.New(redislayer.Config{Hosts: []string{djangoRedisURL}, Prefix: "asgi"})
+	lay, err := redislayer.New(redislayer.Config{Hosts: []string{djangoRedisURL}, Prefix: "asgi"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { layer.Close() })
-	app := NewApp(Options{SessionKey: []byte("0123456789abcdef0123456789abcdef"), Layer: layer,
+	t.Cleanup(func() { lay.Close() })
+	app := NewApp(Options{SessionKey: []byte("0123456789abcdef0123456789abcdef"), Layer: lay,
 		Logger: slog.New(slog.DiscardHandler)})
 	ts := wstest.NewServer(t, app.Handler())
 	t.Cleanup(func() {

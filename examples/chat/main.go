@@ -43,12 +43,12 @@ func main() {
 		os.Exit(2)
 	}
 	log := serve.Logger()
-	layer, closeLayer, err := layerflag.Parse(*layerFlag, log)
+	lay, closeLayer, err := layerflag.Parse(*layerFlag, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(2)
 	}
-	app := NewApp(Options{SessionKey: key, Layer: layer, Debug: *debug, Logger: log})
+	app := NewApp(Options{SessionKey: key, Layer: lay, Debug: *debug, Logger: log})
 	err = serve.Run(*addr, app.Handler(), app.WS, log)
 	if cerr := closeLayer(); err == nil {
 		err = cerr

@@ -64,7 +64,7 @@ func TestMultiProcessChat(t *testing.T) {
 }
 
 // startChat runs the chat binary on a free port until the test ends.
-func startChat(t *testing.T, bin, layer, secret string) string {
+func startChat(t *testing.T, bin, lay, secret string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -73,7 +73,7 @@ func startChat(t *testing.T, bin, layer, secret string) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	var out syncBuffer
-	cmd := exec.Command(bin, "-addr", addr, "-layer", layer, "-secret", secret)
+	cmd := exec.Command(bin, "-addr", addr, "-layer", lay, "-secret", secret)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 
 	"ginws.dev/examples/internal/serve"
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 // content is what clients send: {"type": "message", "content": "..."}.
@@ -40,7 +41,7 @@ type MyConsumer struct {
 // Connect joins the group named in the URL (Channels' group_add in connect) and accepts.
 func (c *MyConsumer) Connect(ctx context.Context) error {
 	c.group = c.Scope().Param("group_name")
-	if err := ginws.ValidateGroupName(c.group); err != nil {
+	if err := layer.ValidateGroupName(c.group); err != nil {
 		return ginws.Refuse(http.StatusNotFound, err.Error())
 	}
 	if err := c.GroupAdd(ctx, c.group); err != nil {
@@ -53,7 +54,7 @@ func (c *MyConsumer) Connect(ctx context.Context) error {
 func (c *MyConsumer) ReceiveJSON(ctx context.Context, in content) error {
 	switch in.Type {
 	case "message":
-		return c.GroupSend(ctx, c.group, ginws.Message{
+		return c.GroupSend(ctx, c.group, layer.Message{
 			"type":    "send_response",
 			"content": "Message received: " + in.Content,
 		})
@@ -67,8 +68,8 @@ func (c *MyConsumer) Events() ginws.Events {
 	return ginws.Events{"send_response": c.sendResponse}
 }
 
-func (c *MyConsumer) sendResponse(ctx context.Context, ev ginws.Message) error {
-	text, _ := ev.String("content")
+func (c *MyConsumer) sendResponse(ctx context.Context, ev layer.Message) error {
+	text, _ := ev.Str("content")
 	return c.SendJSON(map[string]string{"type": "response", "content": text})
 }
 

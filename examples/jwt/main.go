@@ -27,6 +27,7 @@ import (
 
 	"ginws.dev/examples/internal/serve"
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/middleware"
 )
 
@@ -59,7 +60,7 @@ func (c *NotificationConsumer) Connect(ctx context.Context) error {
 		return nil // cannot happen behind JWT: refused with 403
 	}
 	c.user = claims.Subject
-	if err := ginws.ValidateGroupName("user." + c.user); err != nil {
+	if err := layer.ValidateGroupName("user." + c.user); err != nil {
 		return ginws.Refuse(http.StatusForbidden, "unusable subject")
 	}
 	if err := c.GroupAdd(ctx, "user."+c.user); err != nil {
@@ -76,7 +77,7 @@ func (c *NotificationConsumer) ReceiveJSON(ctx context.Context, in map[string]an
 }
 
 func (c *NotificationConsumer) Events() ginws.Events {
-	return ginws.Events{"notify": func(ctx context.Context, ev ginws.Message) error {
+	return ginws.Events{"notify": func(ctx context.Context, ev layer.Message) error {
 		return c.SendJSON(gin.H{"type": "notification", "message": ev["message"]})
 	}}
 }
@@ -100,7 +101,7 @@ func NewApp(secret []byte, log *slog.Logger) (*gin.Engine, *ginws.Server) {
 
 	// POST /notify/:user, with a token, sends a notification to every connection of :user.
 	r.POST("/notify/:user", auth, func(c *gin.Context) {
-		err := ws.Layer().GroupSend(c, "user."+c.Param("user"), ginws.Message{"type": "notify", "message": c.PostForm("message")})
+		err := ws.Layer().GroupSend(c, "user."+c.Param("user"), layer.Message{"type": "notify", "message": c.PostForm("message")})
 		if err != nil {
 			c.String(http.StatusBadRequest, err.Error())
 			return

@@ -10,10 +10,13 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"ginws.dev/ginws/yjs/ystore"
+
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/yjs"
 	"ginws.dev/middleware"
 )
@@ -34,9 +37,9 @@ type Options struct {
 	SessionKey []byte
 	// Layer is the channel layer: processes on one layer share their rooms. Optional. Default:
 	// in-memory (one process).
-	Layer ginws.Layer
-	// Store keeps the documents. Optional. Default yjs.NewMemoryStore().
-	Store yjs.Store
+	Layer layer.Layer
+	// Store keeps the documents. Optional. Default ystore.NewMemory().
+	Store ystore.Store
 	// Logger receives the log lines. Optional. Default slog.Default().
 	Logger *slog.Logger
 }

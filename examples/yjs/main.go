@@ -29,20 +29,20 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8001", "listen on `host:port`")
-	layer := flag.String("layer", "memory", layerflag.Usage)
+	lay := flag.String("layer", "memory", layerflag.Usage)
 	store := flag.String("store", "memory", storeUsage)
 	requireLogin := flag.Bool("require-login", false, "ask for a name (session cookie) before the page and the socket")
 	flag.Parse()
 
 	log := serve.Logger()
-	if err := run(*addr, *layer, *store, *requireLogin, log); err != nil {
+	if err := run(*addr, *lay, *store, *requireLogin, log); err != nil {
 		fmt.Fprintln(os.Stderr, "yjs:", err)
 		os.Exit(1)
 	}
 }
 
 func run(addr, layerSpec, storeSpec string, requireLogin bool, log *slog.Logger) error {
-	layer, closeLayer, err := layerflag.Parse(layerSpec, log)
+	lay, closeLayer, err := layerflag.Parse(layerSpec, log)
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func run(addr, layerSpec, storeSpec string, requireLogin bool, log *slog.Logger)
 	if _, err := rand.Read(key); err != nil {
 		return err
 	}
-	app := NewApp(Options{RequireLogin: requireLogin, SessionKey: key, Layer: layer, Store: store, Logger: log})
+	app := NewApp(Options{RequireLogin: requireLogin, SessionKey: key, Layer: lay, Store: store, Logger: log})
 	err = serve.Run(addr, app.Handler(), app.WS, log)
 	// The sockets are closed; write what the rooms still hold to the store.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"ginws.dev/ginws/yjs/ystore"
+
 	"ginws.dev/examples/internal/layerflag"
 	"ginws.dev/ginws/redislayer/redistest"
 	"ginws.dev/ginws/wstest"
-	"ginws.dev/ginws/yjs"
 	"ginws.dev/ginws/yjs/redisstore"
 )
 
@@ -26,7 +27,7 @@ func TestRoomSpansProcesses(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	var apps [2]*wstest.Server
 	for i := range apps {
-		layer, closeLayer, err := layerflag.Parse(redisLayerURL, log)
+		lay, closeLayer, err := layerflag.Parse(redisLayerURL, log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,18 +37,18 @@ func TestRoomSpansProcesses(t *testing.T) {
 			}
 		})
 		if i == 0 { // only this test's prefix in DB 6, before and after
-			if err := layer.Flush(ctx); err != nil {
+			if err := lay.Flush(ctx); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
-				if err := layer.Flush(ctx); err != nil {
+				if err := lay.Flush(ctx); err != nil {
 					t.Errorf("flushing: %v", err)
 				}
 			})
 		}
-		_, apps[i] = startApp(t, Options{Layer: layer})
+		_, apps[i] = startApp(t, Options{Layer: lay})
 	}
 
 	alice, _ := join(t, ctx, apps[0], "shared")
@@ -78,7 +79,7 @@ func TestDocumentOutlivesProcesses(t *testing.T) {
 	ctx := ctxT(t)
 	const room = "kept"
 	const storeURL = "redis://127.0.0.1:6379/6?prefix=yjsexample:doc:"
-	newStore := func() yjs.Store {
+	newStore := func() ystore.Store {
 		store, closeStore, err := parseStore(storeURL)
 		if err != nil {
 			t.Fatal(err)

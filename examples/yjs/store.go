@@ -5,9 +5,10 @@ import (
 	"net/url"
 	"strings"
 
+	"ginws.dev/ginws/yjs/ystore"
+
 	"github.com/redis/rueidis"
 
-	"ginws.dev/ginws/yjs"
 	"ginws.dev/ginws/yjs/redisstore"
 )
 
@@ -15,10 +16,10 @@ import (
 const storeUsage = `where documents are kept: "memory" (per process), or "redis://host:port/db[?prefix=ginws:yjs:]"`
 
 // parseStore turns the -store flag into a document store and the function that releases it.
-func parseStore(spec string) (yjs.Store, func(), error) {
+func parseStore(spec string) (ystore.Store, func(), error) {
 	spec = strings.TrimSpace(spec)
 	if spec == "" || spec == "memory" {
-		return yjs.NewMemoryStore(), func() {}, nil
+		return ystore.NewMemory(), func() {}, nil
 	}
 	u, err := url.Parse(spec)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {

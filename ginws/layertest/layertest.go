@@ -4,7 +4,7 @@
 // group send, expiry of messages and of group memberships, and the naming rules.
 //
 //	func TestConformance(t *testing.T) {
-//		layertest.Run(t, func(t *testing.T, cfg layertest.Config) ginws.Layer {
+//		layertest.Run(t, func(t *testing.T, cfg layertest.Config) layer.Layer {
 //			return mylayer.New(mylayer.Options{Capacity: cfg.Capacity, Expiry: cfg.Expiry, GroupExpiry: cfg.GroupExpiry})
 //		})
 //	}
@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 // Config is what a test asks of a new layer. Zero fields mean the layer's defaults.
@@ -35,7 +35,7 @@ type Config struct {
 }
 
 // Factory makes a fresh layer for one test.
-type Factory func(t *testing.T, cfg Config) ginws.Layer
+type Factory func(t *testing.T, cfg Config) layer.Layer
 
 // Run runs the suite as subtests of t.
 func Run(t *testing.T, newLayer Factory) {
@@ -85,7 +85,7 @@ func unique(t *testing.T, base string) string {
 
 var seq atomic.Int64
 
-func mustReceive(t *testing.T, l ginws.Layer, channel string) ginws.Message {
+func mustReceive(t *testing.T, l layer.Layer, channel string) layer.Message {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx(t), wait)
 	defer cancel()
@@ -97,7 +97,7 @@ func mustReceive(t *testing.T, l ginws.Layer, channel string) ginws.Message {
 }
 
 // receiveNothing reports whether nothing arrives on channel within d.
-func receiveNothing(t *testing.T, l ginws.Layer, channel string, d time.Duration) {
+func receiveNothing(t *testing.T, l layer.Layer, channel string, d time.Duration) {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx(t), d)
 	defer cancel()
@@ -110,7 +110,7 @@ func receiveNothing(t *testing.T, l ginws.Layer, channel string, d time.Duration
 	}
 }
 
-func wantType(t *testing.T, m ginws.Message, typ string) {
+func wantType(t *testing.T, m layer.Message, typ string) {
 	t.Helper()
 	if got := m.Type(); got != typ {
 		t.Fatalf("message type = %q, want %q (message %v)", got, typ, m)
@@ -120,12 +120,12 @@ func wantType(t *testing.T, m ginws.Message, typ string) {
 func testSendReceive(t *testing.T, newLayer Factory) {
 	l := newLayer(t, Config{Capacity: 3})
 	ch := unique(t, "test-channel-1")
-	if err := l.Send(ctx(t), ch, ginws.Message{"type": "test.message", "text": "Ahoy-hoy!"}); err != nil {
+	if err := l.Send(ctx(t), ch, layer.Message{"type": "test.message", "text": "Ahoy-hoy!"}); err != nil {
 		t.Fatal(err)
 	}
 	m := mustReceive(t, l, ch)
 	wantType(t, m, "test.message")
-	if s, _ := m.String("text"); s != "Ahoy-hoy!" {
+	if s, _ := m.Str("text"); s != "Ahoy-hoy!" {
 		t.Fatalf("text = %q", s)
 	}
 }
@@ -134,7 +134,7 @@ func testFIFO(t *testing.T, newLayer Factory) {
 	l := newLayer(t, Config{Capacity: 3})
 	ch := unique(t, "test-channel-3")
 	for i := 1; i <= 3; i++ {
-		if err := l.Send(ctx(t), ch, ginws.Message{"type": fmt.Sprintf("message.%d", i)}); err != nil {
+		if err := l.Send(ctx(t), ch, layer.Message{"type": fmt.Sprintf("message.%d", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -147,16 +147,16 @@ func testCapacity(t *testing.T, newLayer Factory) {
 	l := newLayer(t, Config{Capacity: 3})
 	ch := unique(t, "test-channel-cap")
 	for i := 0; i < 3; i++ {
-		if err := l.Send(ctx(t), ch, ginws.Message{"type": "test.message"}); err != nil {
+		if err := l.Send(ctx(t), ch, layer.Message{"type": "test.message"}); err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
 	}
-	err := l.Send(ctx(t), ch, ginws.Message{"type": "test.message"})
-	if !errors.Is(err, ginws.ErrChannelFull) {
+	err := l.Send(ctx(t), ch, layer.Message{"type": "test.message"})
+	if !errors.Is(err, layer.ErrChannelFull) {
 		t.Fatalf("4th Send to a channel of capacity 3: error = %v, want ErrChannelFull", err)
 	}
 	mustReceive(t, l, ch)
-	if err := l.Send(ctx(t), ch, ginws.Message{"type": "test.message"}); err != nil {
+	if err := l.Send(ctx(t), ch, layer.Message{"type": "test.message"}); err != nil {
 		t.Fatalf("Send after a receive made room: %v", err)
 	}
 }
@@ -167,11 +167,11 @@ func testProcessLocal(t *testing.T, newLayer Factory) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Send(ctx(t), ch, ginws.Message{"type": "test.message", "text": "Local only please"}); err != nil {
+	if err := l.Send(ctx(t), ch, layer.Message{"type": "test.message", "text": "Local only please"}); err != nil {
 		t.Fatal(err)
 	}
 	m := mustReceive(t, l, ch)
-	if s, _ := m.String("text"); s != "Local only please" {
+	if s, _ := m.Str("text"); s != "Local only please" {
 		t.Fatalf("text = %q", s)
 	}
 }
@@ -184,10 +184,10 @@ func testNewChannelUnique(t *testing.T, newLayer Factory) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := ginws.ValidateChannelName(ch); err != nil {
+		if err := layer.ValidateChannelName(ch); err != nil {
 			t.Fatalf("NewChannel gave an invalid name: %v", err)
 		}
-		if !strings.HasPrefix(ch, "specific.") || !ginws.IsProcessLocal(ch) {
+		if !strings.HasPrefix(ch, "specific.") || !layer.IsProcessLocal(ch) {
 			t.Fatalf("NewChannel(\"\") = %q, want specific.<...>!<...>", ch)
 		}
 		if seen[ch] {
@@ -213,7 +213,7 @@ func testGroupsBasic(t *testing.T, newLayer Factory) {
 	if err := l.GroupDiscard(ctx(t), group, c2); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.GroupSend(ctx(t), group, ginws.Message{"type": "message.1"}); err != nil {
+	if err := l.GroupSend(ctx(t), group, layer.Message{"type": "message.1"}); err != nil {
 		t.Fatal(err)
 	}
 	wantType(t, mustReceive(t, l, c1), "message.1")
@@ -229,7 +229,7 @@ func testGroupAddTwice(t *testing.T, newLayer Factory) {
 			t.Fatal(err)
 		}
 	}
-	if err := l.GroupSend(ctx(t), group, ginws.Message{"type": "once"}); err != nil {
+	if err := l.GroupSend(ctx(t), group, layer.Message{"type": "once"}); err != nil {
 		t.Fatal(err)
 	}
 	wantType(t, mustReceive(t, l, ch), "once")
@@ -253,11 +253,11 @@ func testGroupFullDoesNotFail(t *testing.T, newLayer Factory) {
 		}
 	}
 	for i := 0; i < 3; i++ {
-		if err := l.Send(ctx(t), full, ginws.Message{"type": "filler"}); err != nil {
+		if err := l.Send(ctx(t), full, layer.Message{"type": "filler"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := l.GroupSend(ctx(t), group, ginws.Message{"type": "message.1"}); err != nil {
+	if err := l.GroupSend(ctx(t), group, layer.Message{"type": "message.1"}); err != nil {
 		t.Fatalf("GroupSend with a full member must not fail: %v", err)
 	}
 	wantType(t, mustReceive(t, l, other), "message.1")
@@ -269,7 +269,7 @@ func testGroupFullDoesNotFail(t *testing.T, newLayer Factory) {
 
 func testGroupSendEmpty(t *testing.T, newLayer Factory) {
 	l := newLayer(t, Config{})
-	if err := l.GroupSend(ctx(t), unique(t, "empty-group"), ginws.Message{"type": "nobody"}); err != nil {
+	if err := l.GroupSend(ctx(t), unique(t, "empty-group"), layer.Message{"type": "nobody"}); err != nil {
 		t.Fatalf("GroupSend to an empty group: %v", err)
 	}
 }
@@ -294,7 +294,7 @@ func testReceiveCancel(t *testing.T, newLayer Factory) {
 		t.Fatal("Receive did not return after its context was canceled")
 	}
 	// Nothing is lost by the canceled receive.
-	if err := l.Send(ctx(t), ch, ginws.Message{"type": "after.cancel"}); err != nil {
+	if err := l.Send(ctx(t), ch, layer.Message{"type": "after.cancel"}); err != nil {
 		t.Fatal(err)
 	}
 	wantType(t, mustReceive(t, l, ch), "after.cancel")
@@ -311,7 +311,7 @@ func testConcurrentSend(t *testing.T, newLayer Factory) {
 		go func(s int) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
-				if err := l.Send(ctx(t), ch, ginws.Message{"type": "n", "s": s, "i": i}); err != nil {
+				if err := l.Send(ctx(t), ch, layer.Message{"type": "n", "s": s, "i": i}); err != nil {
 					errs <- err
 				}
 			}
@@ -337,7 +337,7 @@ func testConcurrentSend(t *testing.T, newLayer Factory) {
 func testValueTypes(t *testing.T, newLayer Factory) {
 	l := newLayer(t, Config{})
 	ch := unique(t, "test-values")
-	sent := ginws.Message{
+	sent := layer.Message{
 		"type": "values", "s": "héllo", "i": 42, "neg": -7, "f": 1.5, "t": true, "n": nil,
 		"b": []byte{0, 1, 2, 255}, "l": []any{"a", 1, false}, "m": map[string]any{"k": "v"},
 	}
@@ -345,7 +345,7 @@ func testValueTypes(t *testing.T, newLayer Factory) {
 		t.Fatal(err)
 	}
 	m := mustReceive(t, l, ch)
-	if s, _ := m.String("s"); s != "héllo" {
+	if s, _ := m.Str("s"); s != "héllo" {
 		t.Errorf("string = %q", s)
 	}
 	if i, ok := m.Int("i"); !ok || i != 42 {
@@ -374,11 +374,11 @@ func testValueTypes(t *testing.T, newLayer Factory) {
 	}
 	// The sender may reuse its map: the layer must not share it.
 	sent["s"] = "changed"
-	if err := l.Send(ctx(t), ch, ginws.Message{"type": "second"}); err != nil {
+	if err := l.Send(ctx(t), ch, layer.Message{"type": "second"}); err != nil {
 		t.Fatal(err)
 	}
 	wantType(t, mustReceive(t, l, ch), "second")
-	if s, _ := m.String("s"); s != "héllo" {
+	if s, _ := m.Str("s"); s != "héllo" {
 		t.Errorf("a received message changed when the sender modified its map: %q", s)
 	}
 }
@@ -386,7 +386,7 @@ func testValueTypes(t *testing.T, newLayer Factory) {
 func testFlush(t *testing.T, newLayer Factory) {
 	l := newLayer(t, Config{})
 	ch, group := unique(t, "test-flush"), unique(t, "test-flush-group")
-	if err := l.Send(ctx(t), ch, ginws.Message{"type": "gone"}); err != nil {
+	if err := l.Send(ctx(t), ch, layer.Message{"type": "gone"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.GroupAdd(ctx(t), group, ch); err != nil {
@@ -395,7 +395,7 @@ func testFlush(t *testing.T, newLayer Factory) {
 	if err := l.Flush(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.GroupSend(ctx(t), group, ginws.Message{"type": "gone.too"}); err != nil {
+	if err := l.GroupSend(ctx(t), group, layer.Message{"type": "gone.too"}); err != nil {
 		t.Fatal(err)
 	}
 	receiveNothing(t, l, ch, 200*time.Millisecond)
@@ -406,33 +406,33 @@ func testNames(t *testing.T, newLayer Factory) {
 	long := strings.Repeat("a", 100)
 	bad := []string{"", "has space", "bäd", "semi;colon", long, "a!b!c", "!leading", "slash/name"}
 	for _, name := range bad {
-		if err := l.Send(ctx(t), name, ginws.Message{"type": "x"}); !errors.Is(err, ginws.ErrInvalidName) {
+		if err := l.Send(ctx(t), name, layer.Message{"type": "x"}); !errors.Is(err, layer.ErrInvalidName) {
 			t.Errorf("Send(%q) error = %v, want ErrInvalidName", name, err)
 		}
-		if err := l.GroupAdd(ctx(t), "good-group", name); !errors.Is(err, ginws.ErrInvalidName) {
+		if err := l.GroupAdd(ctx(t), "good-group", name); !errors.Is(err, layer.ErrInvalidName) {
 			t.Errorf("GroupAdd(good-group, %q) error = %v, want ErrInvalidName", name, err)
 		}
-		if err := l.GroupSend(ctx(t), name, ginws.Message{"type": "x"}); !errors.Is(err, ginws.ErrInvalidName) {
+		if err := l.GroupSend(ctx(t), name, layer.Message{"type": "x"}); !errors.Is(err, layer.ErrInvalidName) {
 			t.Errorf("GroupSend(%q) error = %v, want ErrInvalidName", name, err)
 		}
 		c, cancel := context.WithTimeout(ctx(t), 100*time.Millisecond)
-		if _, err := l.Receive(c, name); !errors.Is(err, ginws.ErrInvalidName) {
+		if _, err := l.Receive(c, name); !errors.Is(err, layer.ErrInvalidName) {
 			t.Errorf("Receive(%q) error = %v, want ErrInvalidName", name, err)
 		}
 		cancel()
 	}
-	if err := l.GroupAdd(ctx(t), "group!bang", "good-channel"); !errors.Is(err, ginws.ErrInvalidName) {
+	if err := l.GroupAdd(ctx(t), "group!bang", "good-channel"); !errors.Is(err, layer.ErrInvalidName) {
 		t.Errorf("a group name with '!' must be refused, got %v", err)
 	}
-	var ne *ginws.NameError
-	if err := l.Send(ctx(t), "has space", ginws.Message{"type": "x"}); !errors.As(err, &ne) || ne.Rule == "" {
+	var ne *layer.NameError
+	if err := l.Send(ctx(t), "has space", layer.Message{"type": "x"}); !errors.As(err, &ne) || ne.Rule == "" {
 		t.Errorf("a bad name must give a *NameError naming the rule, got %v", err)
 	}
 	ok := unique(t, strings.Repeat("b", 80)) // 80 + suffix, still < 100
 	if len(ok) >= 100 {
 		ok = ok[:99]
 	}
-	if err := l.Send(ctx(t), ok, ginws.Message{"type": "x"}); err != nil {
+	if err := l.Send(ctx(t), ok, layer.Message{"type": "x"}); err != nil {
 		t.Errorf("Send to a valid %d-character name: %v", len(ok), err)
 	}
 	mustReceive(t, l, ok)
@@ -443,7 +443,7 @@ func testNames(t *testing.T, newLayer Factory) {
 func testExpirySingle(t *testing.T, newLayer Factory) {
 	l := newLayer(t, Config{Expiry: time.Second})
 	ch := unique(t, "test-expiry-1")
-	if err := l.Send(ctx(t), ch, ginws.Message{"type": "message.1"}); err != nil {
+	if err := l.Send(ctx(t), ch, layer.Message{"type": "message.1"}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2500 * time.Millisecond)
@@ -453,11 +453,11 @@ func testExpirySingle(t *testing.T, newLayer Factory) {
 func testExpiryUnread(t *testing.T, newLayer Factory) {
 	l := newLayer(t, Config{Expiry: time.Second})
 	c1, c2 := unique(t, "test-expiry-u1"), unique(t, "test-expiry-u2")
-	if err := l.Send(ctx(t), c1, ginws.Message{"type": "message.1"}); err != nil {
+	if err := l.Send(ctx(t), c1, layer.Message{"type": "message.1"}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2500 * time.Millisecond)
-	if err := l.Send(ctx(t), c2, ginws.Message{"type": "message.2"}); err != nil {
+	if err := l.Send(ctx(t), c2, layer.Message{"type": "message.2"}); err != nil {
 		t.Fatal(err)
 	}
 	wantType(t, mustReceive(t, l, c2), "message.2")
@@ -468,13 +468,13 @@ func testExpiryMulti(t *testing.T, newLayer Factory) {
 	l := newLayer(t, Config{Expiry: time.Second})
 	ch := unique(t, "test-expiry-m")
 	for _, typ := range []string{"message.1", "message.2", "message.3"} {
-		if err := l.Send(ctx(t), ch, ginws.Message{"type": typ}); err != nil {
+		if err := l.Send(ctx(t), ch, layer.Message{"type": typ}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	wantType(t, mustReceive(t, l, ch), "message.1")
 	time.Sleep(2500 * time.Millisecond)
-	if err := l.Send(ctx(t), ch, ginws.Message{"type": "message.4"}); err != nil {
+	if err := l.Send(ctx(t), ch, layer.Message{"type": "message.4"}); err != nil {
 		t.Fatal(err)
 	}
 	wantType(t, mustReceive(t, l, ch), "message.4")
@@ -491,7 +491,7 @@ func testGroupExpiry(t *testing.T, newLayer Factory) {
 	if err := l.GroupAdd(ctx(t), group, fresh); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.GroupSend(ctx(t), group, ginws.Message{"type": "after.expiry"}); err != nil {
+	if err := l.GroupSend(ctx(t), group, layer.Message{"type": "after.expiry"}); err != nil {
 		t.Fatal(err)
 	}
 	wantType(t, mustReceive(t, l, fresh), "after.expiry")
@@ -501,22 +501,22 @@ func testGroupExpiry(t *testing.T, newLayer Factory) {
 // testSubscriber checks the optional push interface, when the layer has it.
 func testSubscriber(t *testing.T, newLayer Factory) {
 	l := newLayer(t, Config{Capacity: 2})
-	sub, ok := l.(ginws.Subscriber)
+	sub, ok := l.(layer.Subscriber)
 	if !ok {
-		t.Skip("the layer does not implement ginws.Subscriber (connections poll it with Receive)")
+		t.Skip("the layer does not implement layer.Subscriber (connections poll it with Receive)")
 	}
 	ch, err := l.NewChannel(ctx(t), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	group := unique(t, "test-sub-group")
-	got := make(chan *ginws.Envelope, 16)
+	got := make(chan *layer.Envelope, 16)
 	accept := make(chan bool, 16)
-	unsubscribe, err := sub.Subscribe(ch, func(e *ginws.Envelope) error {
+	unsubscribe, err := sub.Subscribe(ch, func(e *layer.Envelope) error {
 		select {
 		case ok := <-accept:
 			if !ok {
-				return ginws.ErrChannelFull
+				return layer.ErrChannelFull
 			}
 		default:
 		}
@@ -527,13 +527,13 @@ func testSubscriber(t *testing.T, newLayer Factory) {
 		t.Fatal(err)
 	}
 	defer unsubscribe()
-	if err := l.Send(ctx(t), ch, ginws.Message{"type": "direct"}); err != nil {
+	if err := l.Send(ctx(t), ch, layer.Message{"type": "direct"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.GroupAdd(ctx(t), group, ch); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.GroupSend(ctx(t), group, ginws.Message{"type": "grouped"}); err != nil {
+	if err := l.GroupSend(ctx(t), group, layer.Message{"type": "grouped"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"direct", "grouped"} {
@@ -547,11 +547,11 @@ func testSubscriber(t *testing.T, newLayer Factory) {
 	accept <- false
 	// A layer that delivers synchronously reports the refusal to Send; one that delivers from a
 	// receive loop (Redis) cannot, and counts a drop instead.
-	if err := l.Send(ctx(t), ch, ginws.Message{"type": "refused"}); err != nil && !errors.Is(err, ginws.ErrChannelFull) {
+	if err := l.Send(ctx(t), ch, layer.Message{"type": "refused"}); err != nil && !errors.Is(err, layer.ErrChannelFull) {
 		t.Fatalf("Send when the subscriber is full: %v, want nil or ErrChannelFull", err)
 	}
 	accept <- false
-	if err := l.GroupSend(ctx(t), group, ginws.Message{"type": "dropped"}); err != nil {
+	if err := l.GroupSend(ctx(t), group, layer.Message{"type": "dropped"}); err != nil {
 		t.Fatalf("GroupSend when the subscriber is full must not fail: %v", err)
 	}
 	unsubscribe()

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer"
 )
 
@@ -25,7 +25,7 @@ func benchGroup(b *testing.B, l *redislayer.Layer, group string, members, procs 
 func BenchmarkGroupSend(b *testing.B) {
 	l := newLayer(b, redislayer.Config{Capacity: 1 << 30})
 	benchGroup(b, l, "room", 100, 2)
-	msg := ginws.Message{"type": "chat.message", "message": "hello, room"}
+	msg := layer.Message{"type": "chat.message", "message": "hello, room"}
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -44,7 +44,7 @@ func BenchmarkGroupSendParallel(b *testing.B) {
 	for r := 0; r < 10; r++ {
 		benchGroup(b, l, fmt.Sprintf("room%d", r), 100, 2)
 	}
-	msg := ginws.Message{"type": "chat.message", "message": "hello, room"}
+	msg := layer.Message{"type": "chat.message", "message": "hello, room"}
 	ctx := context.Background()
 	b.SetParallelism(8)
 	b.ResetTimer()
@@ -68,7 +68,7 @@ func BenchmarkGroupSendParallel(b *testing.B) {
 func BenchmarkGroupSendSharded(b *testing.B) {
 	l := newLayer(b, redislayer.Config{Capacity: 1 << 30, Hosts: []string{db1, db2}})
 	benchGroup(b, l, "room", 100, 2)
-	msg := ginws.Message{"type": "chat.message", "message": "hello, room"}
+	msg := layer.Message{"type": "chat.message", "message": "hello, room"}
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 // The wire format of a queued message, as channels_redis 4 writes it: 12 random bytes (so that equal
@@ -45,7 +45,7 @@ type body struct {
 	n       int // number of entries
 }
 
-func encodeBody(msg ginws.Message) (body, error) {
+func encodeBody(msg layer.Message) (body, error) {
 	if msg == nil {
 		return body{}, errors.New("redislayer: message is nil")
 	}
@@ -135,7 +135,7 @@ func encodeValue(e *msgpack.Encoder, v any, depth int) error {
 			}
 		}
 		return nil
-	case ginws.Message:
+	case layer.Message:
 		return encodeMap(e, v, depth)
 	case map[string]any:
 		return encodeMap(e, v, depth)
@@ -237,7 +237,7 @@ func appendStr(b []byte, s string) []byte {
 // decoded is one queued message after decoding: the message without its routing entry, and the
 // channels it is for (none when the entry is missing, as for messages sent to a normal channel).
 type decoded struct {
-	msg      ginws.Message
+	msg      layer.Message
 	channels []string
 }
 
@@ -261,7 +261,7 @@ func decodeMember(member []byte) (decoded, error) {
 	if err != nil || n < 0 {
 		return decoded{}, fmt.Errorf("%w: not a map", ErrBadMessage)
 	}
-	out := decoded{msg: make(ginws.Message, n)}
+	out := decoded{msg: make(layer.Message, n)}
 	for i := 0; i < n; i++ {
 		k, err := dec.DecodeString()
 		if err != nil {

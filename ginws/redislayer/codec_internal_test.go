@@ -8,7 +8,7 @@ import (
 	"math"
 	"testing"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 // pythonMember is msgpack.packb(m, use_bin_type=True) by Python's msgpack 1.0 (the serializer of
@@ -65,7 +65,7 @@ func TestDecodeChannelsRedisMember(t *testing.T) {
 // Encoding follows use_bin_type=True: str for strings, bin for []byte, compact ints, and the routing
 // key last, as Python adds it to the copied dict.
 func TestEncodeMember(t *testing.T) {
-	b, err := encodeBody(ginws.Message{"b": []byte{1}})
+	b, err := encodeBody(layer.Message{"b": []byte{1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestEncodeMember(t *testing.T) {
 		{json.Number("2.5"), "cb4004000000000000"}, {"", "a0"}, {[]byte(nil), "c400"}, {nil, "c0"},
 		{[]string{"a"}, "91a161"}, {float32(1), "ca3f800000"}, {true, "c3"},
 	} {
-		b, err := encodeBody(ginws.Message{"k": tc.v})
+		b, err := encodeBody(layer.Message{"k": tc.v})
 		if err != nil {
 			t.Fatalf("%#v: %v", tc.v, err)
 		}
@@ -93,21 +93,21 @@ func TestEncodeMember(t *testing.T) {
 }
 
 func TestEncodeRefuses(t *testing.T) {
-	if _, err := encodeBody(ginws.Message{"type": "x", channelKey: "y"}); !errors.Is(err, ErrReservedKey) {
+	if _, err := encodeBody(layer.Message{"type": "x", channelKey: "y"}); !errors.Is(err, ErrReservedKey) {
 		t.Errorf("reserved key: %v", err)
 	}
-	if _, err := encodeBody(ginws.Message{"type": "x", "c": make(chan int)}); !errors.Is(err, ErrUnsupportedValue) {
+	if _, err := encodeBody(layer.Message{"type": "x", "c": make(chan int)}); !errors.Is(err, ErrUnsupportedValue) {
 		t.Errorf("channel value: %v", err)
 	}
 	cyclic := map[string]any{}
 	cyclic["self"] = cyclic
-	if _, err := encodeBody(ginws.Message{"type": "x", "c": cyclic}); !errors.Is(err, ErrUnsupportedValue) {
+	if _, err := encodeBody(layer.Message{"type": "x", "c": cyclic}); !errors.Is(err, ErrUnsupportedValue) {
 		t.Errorf("cyclic map: %v", err)
 	}
 }
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
-	msg := ginws.Message{"type": "t", "u": uint64(math.MaxUint64), "i": math.MinInt64, "m": ginws.Message{"x": []any{1.25}}}
+	msg := layer.Message{"type": "t", "u": uint64(math.MaxUint64), "i": math.MinInt64, "m": layer.Message{"x": []any{1.25}}}
 	b, err := encodeBody(msg)
 	if err != nil {
 		t.Fatal(err)

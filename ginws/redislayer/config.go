@@ -3,18 +3,17 @@ package redislayer
 import (
 	"fmt"
 	"log/slog"
-	"path"
 	"time"
 
 	"github.com/redis/rueidis"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 // Config configures a Layer. The zero value talks to redis://127.0.0.1:6379/0 with channels_redis'
 // defaults, so a Go process and a Django process configured with the same hosts and prefix share
 // channels and groups. A zero field means its default; New refuses negative numbers and durations,
-// malformed ChannelCapacity rules and bad host URLs with a *ginws.ConfigError naming the field.
+// malformed ChannelCapacity rules and bad host URLs with a *layer.ConfigError naming the field.
 type Config struct {
 	// Hosts are Redis URLs, one per shard: "redis://[:password@]host:port/db" (rediss:// for TLS).
 	// The order matters: every process sharing the layer (Go or Django) must list the same hosts in
@@ -22,7 +21,7 @@ type Config struct {
 	Hosts []string
 	// Prefix starts every Redis key, as channels_redis' "prefix". Optional. Default "asgi".
 	Prefix string
-	// Capacity is how many messages a channel holds before Send returns ginws.ErrChannelFull: the
+	// Capacity is how many messages a channel holds before Send returns layer.ErrChannelFull: the
 	// Redis key of a normal channel, the local queue of a process-local one (which is also what
 	// ginws bounds a connection's pending events by). Optional. Default 100.
 	Capacity int
@@ -40,7 +39,7 @@ type Config struct {
 	// malformed pattern. The rules bound a normal channel's key and a process-local channel's local
 	// queue, never the Redis key shared by all the process-local channels of a process, which
 	// ProcessCapacity bounds. Optional.
-	ChannelCapacity []ginws.CapacityRule
+	ChannelCapacity []layer.CapacityRule
 	// Expiry is how long an unreceived message lives, counted in whole seconds as in
 	// channels_redis. Optional. Default 60 s.
 	Expiry time.Duration
@@ -96,16 +95,16 @@ func (cfg Config) withDefaults() Config {
 		cfg.Prefix = DefaultPrefix
 	}
 	if cfg.Capacity <= 0 {
-		cfg.Capacity = ginws.DefaultCapacity
+		cfg.Capacity = layer.DefaultCapacity
 	}
 	if cfg.ProcessCapacity <= 0 {
 		cfg.ProcessCapacity = DefaultProcessCapacity
 	}
 	if cfg.Expiry <= 0 {
-		cfg.Expiry = ginws.DefaultExpiry
+		cfg.Expiry = layer.DefaultExpiry
 	}
 	if cfg.GroupExpiry <= 0 {
-		cfg.GroupExpiry = ginws.DefaultGroupExpiry
+		cfg.GroupExpiry = layer.DefaultGroupExpiry
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -125,11 +124,11 @@ func (cfg Config) withDefaults() Config {
 	if cfg.ReceiveBatch <= 0 {
 		cfg.ReceiveBatch = DefaultReceiveBatch
 	}
-	cfg.ChannelCapacity = append([]ginws.CapacityRule(nil), cfg.ChannelCapacity...)
+	cfg.ChannelCapacity = append([]layer.CapacityRule(nil), cfg.ChannelCapacity...)
 	return cfg
 }
 
-// validate refuses invalid fields with a *ginws.ConfigError.
+// validate refuses invalid fields with a *layer.ConfigError.
 func (cfg Config) validate() error {
 	for _, f := range []struct {
 		name string
@@ -143,10 +142,11 @@ func (cfg Config) validate() error {
 		{"ReceiveLinger", int64(cfg.ReceiveLinger)},
 	} {
 		if f.v < 0 {
-			return &ginws.ConfigError{Field: "redislayer.Config." + f.name, Value: f.v, Rule: "must not be negative (zero means the default)"}
+			return &layer.ConfigError{Field: "redislayer.Config." + f.name, Value: f.v, Rule: "must not be negative (zero means the default)"}
 		}
 	}
-	return ginws.CheckCapacityRules("redislayer.Config.ChannelCapacity", cfg.ChannelCapacity)
+	_, err := layer.NewCapacities("redislayer.Config.ChannelCapacity", 1, cfg.ChannelCapacity)
+	return err
 }
 
 // clientOption turns one host URL into rueidis options: one connection per shard with automatic
@@ -155,7 +155,7 @@ func (cfg Config) validate() error {
 func (cfg Config) clientOption(host string) (rueidis.ClientOption, error) {
 	opt, err := rueidis.ParseURL(host)
 	if err != nil {
-		return opt, &ginws.ConfigError{Field: "redislayer.Config.Hosts", Value: fmt.Sprintf("%q", host), Rule: "must be a redis:// or rediss:// URL: " + err.Error()}
+		return opt, &layer.ConfigError{Field: "redislayer.Config.Hosts", Value: fmt.Sprintf("%q", host), Rule: "must be a redis:// or rediss:// URL: " + err.Error()}
 	}
 	opt.DisableCache = true
 	opt.ForceSingleClient = true
@@ -170,18 +170,11 @@ func seconds(d time.Duration) int64 {
 }
 
 // Capacity returns the capacity of channel: the first matching ChannelCapacity rule, or Capacity.
-func (l *Layer) Capacity(channel string) int {
-	for _, r := range l.cfg.ChannelCapacity {
-		if ok, _ := path.Match(r.Pattern, channel); ok {
-			return r.Capacity
-		}
-	}
-	return l.cfg.Capacity
-}
+func (l *Layer) Capacity(channel string) int { return l.capacity.Of(channel) }
 
 // keyCapacity is the capacity a send checks the channel's Redis key against.
 func (l *Layer) keyCapacity(channel string) int {
-	if ginws.IsProcessLocal(channel) {
+	if layer.IsProcessLocal(channel) {
 		return l.cfg.ProcessCapacity
 	}
 	return l.Capacity(channel)

@@ -26,6 +26,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer"
 	"ginws.dev/ginws/redislayer/djangotest"
 )
@@ -99,7 +100,7 @@ func testCtx(t *testing.T) context.Context {
 }
 
 // expectEvent reads the next event c's consumer shows and compares it with sent, in typed form.
-func expectEvent(t *testing.T, ctx context.Context, who string, c *djangotest.Client, sent ginws.Message) {
+func expectEvent(t *testing.T, ctx context.Context, who string, c *djangotest.Client, sent layer.Message) {
 	t.Helper()
 	got, err := c.Event(ctx)
 	if err != nil {
@@ -155,7 +156,7 @@ func TestDjangoGroupsAreShared(t *testing.T) {
 	}
 	goOther, djangoOther := e.goClient(t, ctx, "room2"), e.djangoClient(t, ctx, "room2")
 
-	fromDjango := ginws.Message{"type": djangotest.EventType, "from": "django", "n": 1}
+	fromDjango := layer.Message{"type": djangotest.EventType, "from": "django", "n": 1}
 	if err := members["django-1"].GroupSend(ctx, "room", fromDjango); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func TestDjangoGroupsAreShared(t *testing.T) {
 		expectEvent(t, ctx, who+" (group_send from Django)", c, fromDjango)
 	}
 
-	fromGo := ginws.Message{"type": djangotest.EventType, "from": "go", "n": 2}
+	fromGo := layer.Message{"type": djangotest.EventType, "from": "go", "n": 2}
 	if err := e.layer.GroupSend(ctx, "room", fromGo); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +173,7 @@ func TestDjangoGroupsAreShared(t *testing.T) {
 	}
 
 	// A Go consumer's own group send (through the ginws connection API) reaches Django too.
-	fromGoConsumer := ginws.Message{"type": djangotest.EventType, "from": "go consumer", "n": 3}
+	fromGoConsumer := layer.Message{"type": djangotest.EventType, "from": "go consumer", "n": 3}
 	if err := members["go-2"].GroupSend(ctx, "room", fromGoConsumer); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func TestDjangoGroupsAreShared(t *testing.T) {
 	if err := members["django-2"].GroupDiscard(ctx, "room"); err != nil {
 		t.Fatal(err)
 	}
-	last := ginws.Message{"type": djangotest.EventType, "from": "go", "n": 4}
+	last := layer.Message{"type": djangotest.EventType, "from": "go", "n": 4}
 	if err := e.layer.GroupSend(ctx, "room", last); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +212,7 @@ func TestDjangoPointToPoint(t *testing.T) {
 	djC := e.djangoClient(t, ctx, "p2p-django")
 	djBystander := e.djangoClient(t, ctx, "p2p-django") // same Daphne process, same channel key
 
-	toDjango := ginws.Message{"type": "interop.direct", "to": djC.Channel}
+	toDjango := layer.Message{"type": "interop.direct", "to": djC.Channel}
 	if err := e.layer.Send(ctx, djC.Channel, toDjango); err != nil {
 		t.Fatal(err)
 	}
@@ -220,13 +221,13 @@ func TestDjangoPointToPoint(t *testing.T) {
 		t.Errorf("another consumer of the same Daphne: %v", err)
 	}
 
-	toGo := ginws.Message{"type": djangotest.EventType, "to": goC.Channel}
+	toGo := layer.Message{"type": djangotest.EventType, "to": goC.Channel}
 	if err := djC.Send(ctx, goC.Channel, toGo); err != nil {
 		t.Fatal(err)
 	}
 	expectEvent(t, ctx, "Go consumer (send from Django)", goC, toGo)
 
-	job := ginws.Message{"type": "thumbnail.make", "id": 42}
+	job := layer.Message{"type": "thumbnail.make", "id": 42}
 	if err := djC.Send(ctx, "jobs.thumbnails", job); err != nil {
 		t.Fatal(err)
 	}
@@ -240,8 +241,8 @@ func TestDjangoPointToPoint(t *testing.T) {
 }
 
 // payload holds every kind of value a channel layer message may carry.
-func payload(from string) ginws.Message {
-	return ginws.Message{
+func payload(from string) layer.Message {
+	return layer.Message{
 		"type":        djangotest.EventType,
 		"from":        from,
 		"ascii":       "hello",
@@ -329,7 +330,7 @@ func TestDjangoMessageFieldsSurvive(t *testing.T) {
 	if v, ok := got.Bytes("bytes"); !ok || string(v) != "\x00\x01\x02\x7f\x80\xfe\xff" {
 		t.Errorf(`Bytes("bytes") = %q, %v`, v, ok)
 	}
-	if v, ok := got.String("unicode"); !ok || v != "héllo wörld — 日本語 — 👋🏽" {
+	if v, ok := got.Str("unicode"); !ok || v != "héllo wörld — 日本語 — 👋🏽" {
 		t.Errorf(`String("unicode") = %q, %v`, v, ok)
 	}
 	if v, ok := got.Map("nested"); !ok || v["n"] == nil {

@@ -44,7 +44,7 @@
 // One receive loop per process-local key and shard — not one per connection — pops up to
 // ReceiveBatch messages per round trip with BZMPOP (waiting up to PollTimeout; on Redis before 7,
 // BZPOPMIN then ZPOPMIN), decodes each message once and hands one
-// *ginws.Envelope to every local recipient: a Subscriber callback (what ginws connections use) or a
+// *layer.Envelope to every local recipient: a Subscriber callback (what ginws connections use) or a
 // bounded buffer read by Receive. All recipients of a group message in this process share that
 // Envelope, so it is decoded once and JSON-encoded once per process. A full recipient misses the
 // message and Stats().Dropped counts it. Close ends the loops at once (CLIENT UNBLOCK).

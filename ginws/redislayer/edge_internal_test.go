@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer/redistest"
 )
 
@@ -63,7 +63,7 @@ func TestGoneBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		unsubscribe, err := l.Subscribe(ch, func(*ginws.Envelope) error { return nil })
+		unsubscribe, err := l.Subscribe(ch, func(*layer.Envelope) error { return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,8 +98,8 @@ func TestDuplicateChannelDeliveredOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan string, 10)
-	unsubscribe, err := l.Subscribe(ch, func(e *ginws.Envelope) error {
-		typ, _ := e.Message.String("type")
+	unsubscribe, err := l.Subscribe(ch, func(e *layer.Envelope) error {
+		typ, _ := e.Message.Str("type")
 		got <- typ
 		return nil
 	})
@@ -107,16 +107,16 @@ func TestDuplicateChannelDeliveredOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unsubscribe()
-	b, err := encodeBody(ginws.Message{"type": "twice"})
+	b, err := encodeBody(layer.Message{"type": "twice"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := l.shards[0]
 	member := string(b.member(randomPrefix(), "", []string{ch, ch}))
-	if err := c.Do(ctx, c.B().Zadd().Key(l.cfg.Prefix+ginws.NonLocalName(ch)).ScoreMember().ScoreMember(scoreFloat(time.Now()), member).Build()).Error(); err != nil {
+	if err := c.Do(ctx, c.B().Zadd().Key(l.cfg.Prefix+layer.NonLocalName(ch)).ScoreMember().ScoreMember(scoreFloat(time.Now()), member).Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Send(ctx, ch, ginws.Message{"type": "marker"}); err != nil {
+	if err := l.Send(ctx, ch, layer.Message{"type": "marker"}); err != nil {
 		t.Fatal(err)
 	}
 	var seen []string

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer"
 )
 
@@ -25,13 +25,13 @@ func TestReceiveDeadlinesLoseNothing(t *testing.T) {
 			const n, receivers, tries = 1000, 8, 200
 			ch := "deadlines"
 			for i := 0; i < n; i++ {
-				if err := l.Send(ctxT(t), ch, ginws.Message{"type": "m", "i": i}); err != nil {
+				if err := l.Send(ctxT(t), ch, layer.Message{"type": "m", "i": i}); err != nil {
 					t.Fatal(err)
 				}
 			}
 			var mu sync.Mutex
 			seen := make(map[int64]int)
-			record := func(m ginws.Message) {
+			record := func(m layer.Message) {
 				i, _ := m.Int("i")
 				mu.Lock()
 				seen[i]++
@@ -96,7 +96,7 @@ func TestNormalChannelRoundRobin(t *testing.T) {
 	l := newLayer(t, redislayer.Config{Hosts: []string{db1, db2}, Prefix: prefix, Capacity: 10})
 	ch := "spread"
 	for i := 0; i < 10; i++ {
-		if err := l.Send(ctxT(t), ch, ginws.Message{"type": "m", "i": i}); err != nil {
+		if err := l.Send(ctxT(t), ch, layer.Message{"type": "m", "i": i}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -106,7 +106,7 @@ func TestNormalChannelRoundRobin(t *testing.T) {
 			t.Errorf("%s holds %d messages (%v), want 5 of 10", h, n, err)
 		}
 	}
-	if err := l.Send(ctxT(t), ch, ginws.Message{"type": "m"}); !errors.Is(err, ginws.ErrChannelFull) {
+	if err := l.Send(ctxT(t), ch, layer.Message{"type": "m"}); !errors.Is(err, layer.ErrChannelFull) {
 		t.Fatalf("11th send to a channel of capacity 10 over two shards: %v, want ErrChannelFull", err)
 	}
 	for i := 0; i < 10; i++ {
@@ -124,7 +124,7 @@ func TestNormalChannelRoundRobin(t *testing.T) {
 // strictly and would fail in Django's receive after popping the message.
 func TestInvalidUTF8Refused(t *testing.T) {
 	l := newLayer(t, redislayer.Config{})
-	for _, msg := range []ginws.Message{
+	for _, msg := range []layer.Message{
 		{"type": "m", "text": "ok\xff"},
 		{"type": "m", "bad\xfekey": 1},
 		{"type": "m", "list": []any{"fine", "\xc3"}},
@@ -139,7 +139,7 @@ func TestInvalidUTF8Refused(t *testing.T) {
 			t.Errorf("GroupSend(%q) = %v, want ErrUnsupportedValue", msg, err)
 		}
 	}
-	if err := l.Send(ctxT(t), "utf8", ginws.Message{"type": "m", "bin": []byte("\xff")}); err != nil {
+	if err := l.Send(ctxT(t), "utf8", layer.Message{"type": "m", "bin": []byte("\xff")}); err != nil {
 		t.Errorf("[]byte must pass: %v", err)
 	}
 }
@@ -152,14 +152,14 @@ func TestUnsubscribedStaysDiscarded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unsubscribe, err := l.Subscribe(ch, func(*ginws.Envelope) error { return nil })
+	unsubscribe, err := l.Subscribe(ch, func(*layer.Envelope) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	unsubscribe()
 	time.Sleep(2500 * time.Millisecond) // longer than Expiry
 	for i := 0; i < 2; i++ {            // the first also lets the receive loop sweep
-		if err := l.Send(ctxT(t), ch, ginws.Message{"type": "late"}); err != nil {
+		if err := l.Send(ctxT(t), ch, layer.Message{"type": "late"}); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, func() bool { return l.Stats().Received == uint64(i+1) })
@@ -185,7 +185,7 @@ func closeRacingReceive(t *testing.T, hosts []string) {
 	const n = 400
 	ch := "closing"
 	for i := 0; i < n; i++ {
-		if err := l.Send(ctxT(t), ch, ginws.Message{"type": "m", "i": i}); err != nil {
+		if err := l.Send(ctxT(t), ch, layer.Message{"type": "m", "i": i}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -199,7 +199,7 @@ func closeRacingReceive(t *testing.T, hosts []string) {
 			for {
 				_, err := l.Receive(ctxT(t), ch)
 				if err != nil {
-					if !errors.Is(err, ginws.ErrLayerClosed) {
+					if !errors.Is(err, layer.ErrClosed) {
 						t.Errorf("Receive during Close: %v", err)
 					}
 					return
@@ -214,9 +214,9 @@ func closeRacingReceive(t *testing.T, hosts []string) {
 	go func() { // sends to another channel racing Close
 		defer wg.Done()
 		for {
-			err := l.Send(ctxT(t), "other", ginws.Message{"type": "x"})
+			err := l.Send(ctxT(t), "other", layer.Message{"type": "x"})
 			if err != nil {
-				if !errors.Is(err, ginws.ErrLayerClosed) {
+				if !errors.Is(err, layer.ErrClosed) {
 					t.Errorf("Send during Close: %v", err)
 				}
 				return
@@ -266,7 +266,7 @@ func TestReceiveWokenEarly(t *testing.T) {
 	}
 	select {
 	case err := <-done:
-		if !errors.Is(err, ginws.ErrLayerClosed) {
+		if !errors.Is(err, layer.ErrClosed) {
 			t.Fatalf("Receive at Close: %v", err)
 		}
 	case <-time.After(10 * time.Second):
@@ -274,7 +274,7 @@ func TestReceiveWokenEarly(t *testing.T) {
 	}
 }
 
-// Invalid configuration is refused by New with a *ginws.ConfigError naming the field — a malformed
+// Invalid configuration is refused by New with a *layer.ConfigError naming the field — a malformed
 // ChannelCapacity pattern is not a rule silently ignored, a negative duration not a default.
 func TestConfigRefusesInvalidFields(t *testing.T) {
 	neg := -time.Second
@@ -289,18 +289,18 @@ func TestConfigRefusesInvalidFields(t *testing.T) {
 		"redislayer.Config.PollTimeout":                 {PollTimeout: neg},
 		"redislayer.Config.MaxBackoff":                  {MaxBackoff: neg},
 		"redislayer.Config.ReceiveLinger":               {ReceiveLinger: neg},
-		"redislayer.Config.ChannelCapacity[0].Pattern":  {ChannelCapacity: []ginws.CapacityRule{{Pattern: "chat.[", Capacity: 5}}},
-		"redislayer.Config.ChannelCapacity[0].Capacity": {ChannelCapacity: []ginws.CapacityRule{{Pattern: "chat.*", Capacity: -5}}},
+		"redislayer.Config.ChannelCapacity[0].Pattern":  {ChannelCapacity: []layer.CapacityRule{{Pattern: "chat.[", Capacity: 5}}},
+		"redislayer.Config.ChannelCapacity[0].Capacity": {ChannelCapacity: []layer.CapacityRule{{Pattern: "chat.*", Capacity: -5}}},
 		"redislayer.Config.Hosts":                       {Hosts: []string{"http://nope"}},
 	}
 	for field, cfg := range cases {
 		_, err := redislayer.New(cfg)
-		var ce *ginws.ConfigError
+		var ce *layer.ConfigError
 		if !errors.As(err, &ce) || ce.Field != field {
-			t.Errorf("%s: New returned %v, want a *ginws.ConfigError naming the field", field, err)
+			t.Errorf("%s: New returned %v, want a *layer.ConfigError naming the field", field, err)
 		}
 	}
-	if _, err := redislayer.New(redislayer.Config{ChannelCapacity: []ginws.CapacityRule{{Pattern: "chat.[", Capacity: 5}}}); err == nil || !strings.Contains(err.Error(), "chat.[") {
+	if _, err := redislayer.New(redislayer.Config{ChannelCapacity: []layer.CapacityRule{{Pattern: "chat.[", Capacity: 5}}}); err == nil || !strings.Contains(err.Error(), "chat.[") {
 		t.Fatalf("the error must name the pattern: %v", err)
 	}
 }

@@ -7,34 +7,35 @@ import (
 	"time"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer"
 )
 
 // A Go process and a Django process configured with the same Redis and prefix share groups: this
 // group send reaches Django consumers that joined "chat_lobby" too. (Needs Redis; not run.)
 func Example() {
-	layer, err := redislayer.New(redislayer.Config{
+	lay, err := redislayer.New(redislayer.Config{
 		Hosts:  []string{"redis://127.0.0.1:6379/0"},
 		Prefix: "asgi", // CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] on the Django side
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer layer.Close()
+	defer lay.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	me, err := layer.NewChannel(ctx, "")
+	me, err := lay.NewChannel(ctx, "")
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := layer.GroupAdd(ctx, "chat_lobby", me); err != nil {
+	if err := lay.GroupAdd(ctx, "chat_lobby", me); err != nil {
 		log.Fatal(err)
 	}
-	if err := layer.GroupSend(ctx, "chat_lobby", ginws.Message{"type": "chat.message", "message": "hello"}); err != nil {
+	if err := lay.GroupSend(ctx, "chat_lobby", layer.Message{"type": "chat.message", "message": "hello"}); err != nil {
 		log.Fatal(err)
 	}
-	msg, err := layer.Receive(ctx, me)
+	msg, err := lay.Receive(ctx, me)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -44,11 +45,11 @@ func Example() {
 // A server whose connections use the Redis layer: run several processes like this one behind a
 // load balancer and group sends reach the clients of all of them.
 func Example_server() {
-	layer, err := redislayer.New(redislayer.Config{Hosts: []string{"redis://127.0.0.1:6379/0"}})
+	lay, err := redislayer.New(redislayer.Config{Hosts: []string{"redis://127.0.0.1:6379/0"}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer layer.Close()
-	srv := ginws.New(ginws.Config{Layer: layer})
+	defer lay.Close()
+	srv := ginws.New(ginws.Config{Layer: lay})
 	defer srv.Shutdown(context.Background())
 }

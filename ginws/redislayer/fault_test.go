@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer"
 )
 
@@ -84,7 +84,7 @@ func TestRedisRestart(t *testing.T) {
 	defer l.Close()
 	ch, _ := l.NewChannel(ctxT(t), "")
 	got := make(chan string, 16)
-	unsub, err := l.Subscribe(ch, func(e *ginws.Envelope) error { got <- e.Message.Type(); return nil })
+	unsub, err := l.Subscribe(ch, func(e *layer.Envelope) error { got <- e.Message.Type(); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestRedisRestart(t *testing.T) {
 	if err := l.GroupAdd(ctxT(t), "g", ch); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.GroupSend(ctxT(t), "g", ginws.Message{"type": "before"}); err != nil {
+	if err := l.GroupSend(ctxT(t), "g", layer.Message{"type": "before"}); err != nil {
 		t.Fatal(err)
 	}
 	expect("before")
@@ -113,8 +113,8 @@ func TestRedisRestart(t *testing.T) {
 		name string
 		fn   func(context.Context) error
 	}{
-		{"Send", func(ctx context.Context) error { return l.Send(ctx, ch, ginws.Message{"type": "x"}) }},
-		{"GroupSend", func(ctx context.Context) error { return l.GroupSend(ctx, "g", ginws.Message{"type": "x"}) }},
+		{"Send", func(ctx context.Context) error { return l.Send(ctx, ch, layer.Message{"type": "x"}) }},
+		{"GroupSend", func(ctx context.Context) error { return l.GroupSend(ctx, "g", layer.Message{"type": "x"}) }},
 		{"GroupAdd", func(ctx context.Context) error { return l.GroupAdd(ctx, "g", ch) }},
 	} {
 		start := time.Now()
@@ -138,7 +138,7 @@ func TestRedisRestart(t *testing.T) {
 	for {
 		err := l.GroupAdd(ctxT(t), "g", ch)
 		if err == nil {
-			err = l.GroupSend(ctxT(t), "g", ginws.Message{"type": "after"})
+			err = l.GroupSend(ctxT(t), "g", layer.Message{"type": "after"})
 		}
 		if err == nil {
 			break
@@ -155,7 +155,7 @@ func TestRedisRestart(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Send(ctxT(t), ch, ginws.Message{"type": "x"}); err != ginws.ErrLayerClosed {
+	if err := l.Send(ctxT(t), ch, layer.Message{"type": "x"}); err != layer.ErrClosed {
 		t.Errorf("Send after Close = %v, want ErrLayerClosed", err)
 	}
 }
@@ -169,11 +169,11 @@ func TestNewWithRedisDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	ch, _ := l.NewChannel(ctxT(t), "")
-	unsub, err := l.Subscribe(ch, func(*ginws.Envelope) error { return nil })
+	unsub, err := l.Subscribe(ch, func(*layer.Envelope) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Send(context.Background(), ch, ginws.Message{"type": "x"}); err == nil {
+	if err := l.Send(context.Background(), ch, layer.Message{"type": "x"}); err == nil {
 		t.Error("Send succeeded with no Redis")
 	}
 	unsub()

@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 // GroupSend sends msg to every member of group. It never fails because a member's key is full: that
@@ -20,8 +20,8 @@ import (
 // channels_redis writes it. With one shard and no ChannelCapacity rules the whole send is a single
 // script call (membership expiry, member list, capacity checks, writes); otherwise it is one call on
 // the group's shard for the member list and one call per shard that holds members.
-func (l *Layer) GroupSend(ctx context.Context, group string, msg ginws.Message) error {
-	if err := ginws.ValidateGroupName(group); err != nil {
+func (l *Layer) GroupSend(ctx context.Context, group string, msg layer.Message) error {
+	if err := layer.ValidateGroupName(group); err != nil {
 		return err
 	}
 	b, err := encodeBody(msg)
@@ -82,7 +82,7 @@ func (l *Layer) groupSendSharded(ctx context.Context, group string, b body, now 
 	var order []string
 	byKey := make(map[string]*entry, len(names))
 	for _, name := range names {
-		keyName := ginws.NonLocalName(name)
+		keyName := layer.NonLocalName(name)
 		e := byKey[keyName]
 		if e == nil {
 			e = &entry{capacity: l.keyCapacity(name)}

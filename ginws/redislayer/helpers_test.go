@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer"
 	"ginws.dev/ginws/redislayer/redistest"
 )
@@ -43,7 +43,7 @@ func newLayer(t testing.TB, cfg redislayer.Config) *redislayer.Layer {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		err := l.Flush(ctx)
-		if errors.Is(err, ginws.ErrLayerClosed) { // the test closed it: flush with a fresh one
+		if errors.Is(err, layer.ErrClosed) { // the test closed it: flush with a fresh one
 			if f, ferr := redislayer.New(cfg); ferr == nil {
 				err = f.Flush(ctx)
 				_ = f.Close()

@@ -15,7 +15,7 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 // Layer is a ginws channel layer on Redis, wire-compatible with channels_redis 4.x.
@@ -24,6 +24,7 @@ import (
 // on a process-local channel; Close stops them and closes the Redis connections.
 type Layer struct {
 	cfg          Config
+	capacity     layer.Capacities // Capacity and ChannelCapacity
 	shards       []rueidis.Client
 	clientPrefix string // the uuid4 hex shared by this Layer's process-local channels
 	expirySec    int64
@@ -47,9 +48,9 @@ type Layer struct {
 }
 
 var (
-	_ ginws.Layer            = (*Layer)(nil)
-	_ ginws.Subscriber       = (*Layer)(nil)
-	_ ginws.CapacityReporter = (*Layer)(nil)
+	_ layer.Layer            = (*Layer)(nil)
+	_ layer.Subscriber       = (*Layer)(nil)
+	_ layer.CapacityReporter = (*Layer)(nil)
 )
 
 // Stats is a snapshot of a Layer's counters.
@@ -72,14 +73,19 @@ type counters struct {
 
 // New returns a Redis channel layer. It connects to each host once, but a host that is down is not
 // an error: calls fail until it is back and the receive loops retry with backoff. Only a malformed
-// configuration is an error: a *ginws.ConfigError naming the field.
+// configuration is an error: a *layer.ConfigError naming the field.
 func New(cfg Config) (*Layer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	caps, err := layer.NewCapacities("redislayer.Config.ChannelCapacity", cfg.Capacity, cfg.ChannelCapacity)
+	if err != nil {
+		return nil, err
+	}
 	l := &Layer{
 		cfg:          cfg,
+		capacity:     caps,
 		clientPrefix: uuidHex(),
 		expirySec:    seconds(cfg.Expiry),
 		groupSec:     seconds(cfg.GroupExpiry),
@@ -112,7 +118,7 @@ func New(cfg Config) (*Layer, error) {
 	return l, nil
 }
 
-// Close stops the receive loops, wakes every waiting Receive with ginws.ErrLayerClosed and closes
+// Close stops the receive loops, wakes every waiting Receive with layer.ErrClosed and closes
 // the Redis connections. It is idempotent. It waits for Receives on normal channels to finish, so
 // that a message one of them popped meanwhile is put back, not lost. A message popped by a receive
 // loop at that very moment is lost with the process-local channels it was for.
@@ -163,22 +169,22 @@ func (l *Layer) NewChannel(ctx context.Context, prefix string) (string, error) {
 	if prefix == "" {
 		prefix = "specific"
 	}
-	if err := ginws.ValidateGroupName(prefix); err != nil {
+	if err := layer.ValidateGroupName(prefix); err != nil {
 		return "", fmt.Errorf("redislayer: bad channel prefix: %w", err)
 	}
 	name := prefix + "." + l.clientPrefix + "!" + uuidHex()
-	if err := ginws.ValidateChannelName(name); err != nil {
+	if err := layer.ValidateChannelName(name); err != nil {
 		return "", err
 	}
 	return name, ctx.Err()
 }
 
-// Send sends msg to channel. It returns ginws.ErrChannelFull when the channel holds its capacity.
+// Send sends msg to channel. It returns layer.ErrChannelFull when the channel holds its capacity.
 // A process-local channel's shard is chosen by the hash of its non-local part, the key it is
 // received from; a normal channel's shard round-robin, as channels_redis does, with the capacity
 // counted over every shard (see the package documentation).
-func (l *Layer) Send(ctx context.Context, channel string, msg ginws.Message) error {
-	if err := ginws.ValidateChannelName(channel); err != nil {
+func (l *Layer) Send(ctx context.Context, channel string, msg layer.Message) error {
+	if err := layer.ValidateChannelName(channel); err != nil {
 		return err
 	}
 	b, err := encodeBody(msg)
@@ -191,10 +197,10 @@ func (l *Layer) Send(ctx context.Context, channel string, msg ginws.Message) err
 	}
 	defer cancel()
 	single := ""
-	if ginws.IsProcessLocal(channel) {
+	if layer.IsProcessLocal(channel) {
 		single = channel
 	}
-	keyName := ginws.NonLocalName(channel)
+	keyName := layer.NonLocalName(channel)
 	key := l.cfg.Prefix + keyName
 	now := time.Now()
 	c, capacity := l.shard(keyName), l.keyCapacity(channel)
@@ -223,7 +229,7 @@ func (l *Layer) Send(ctx context.Context, channel string, msg ginws.Message) err
 		return l.callError(fmt.Sprintf("send to %q", channel), err)
 	}
 	if ok == 0 {
-		return ginws.ErrChannelFull
+		return layer.ErrChannelFull
 	}
 	l.st.sent.Add(1)
 	return nil
@@ -293,7 +299,7 @@ func (l *Layer) Flush(ctx context.Context) error {
 // call checks the layer is open and bounds ctx by CallTimeout when it has no deadline.
 func (l *Layer) call(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	if l.closed.Load() {
-		return nil, nil, ginws.ErrLayerClosed
+		return nil, nil, layer.ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
@@ -306,10 +312,10 @@ func (l *Layer) call(ctx context.Context) (context.Context, context.CancelFunc, 
 }
 
 // callError wraps a failed Redis call. A call that passed the closed check while Close shut the
-// connections reports ginws.ErrLayerClosed, not rueidis' own error.
+// connections reports layer.ErrClosed, not rueidis' own error.
 func (l *Layer) callError(what string, err error) error {
 	if l.closed.Load() {
-		return fmt.Errorf("redislayer: %s: %w (%w)", what, ginws.ErrLayerClosed, err)
+		return fmt.Errorf("redislayer: %s: %w (%w)", what, layer.ErrClosed, err)
 	}
 	return fmt.Errorf("redislayer: %s: %w", what, err)
 }
@@ -332,10 +338,10 @@ func score(t time.Time) string { return strconv.FormatFloat(scoreFloat(t), 'f', 
 func scoreFloat(t time.Time) float64 { return float64(t.UnixMicro()) / 1e6 }
 
 func validGroupChannel(group, channel string) error {
-	if err := ginws.ValidateGroupName(group); err != nil {
+	if err := layer.ValidateGroupName(group); err != nil {
 		return err
 	}
-	return ginws.ValidateChannelName(channel)
+	return layer.ValidateChannelName(channel)
 }
 
 // uuidHex returns a random (version 4) UUID as 32 hex digits, like Python's uuid.uuid4().hex.

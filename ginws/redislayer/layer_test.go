@@ -4,14 +4,14 @@ import (
 	"errors"
 	"testing"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/layertest"
 	"ginws.dev/ginws/redislayer"
 	"ginws.dev/ginws/redislayer/redistest"
 )
 
 func conformance(hosts ...string) layertest.Factory {
-	return func(t *testing.T, cfg layertest.Config) ginws.Layer {
+	return func(t *testing.T, cfg layertest.Config) layer.Layer {
 		return newLayer(t, redislayer.Config{
 			Hosts: hosts, Capacity: cfg.Capacity, Expiry: cfg.Expiry, GroupExpiry: cfg.GroupExpiry,
 		})
@@ -34,17 +34,17 @@ func TestConformanceTwoShards(t *testing.T) {
 // All process-local channels of a process share one Redis key, bounded by ProcessCapacity; normal
 // channels by Capacity and the ChannelCapacity rules.
 func TestProcessCapacity(t *testing.T) {
-	for _, rules := range [][]ginws.CapacityRule{nil, {{Pattern: "big.*", Capacity: 50}}} { // script paths
+	for _, rules := range [][]layer.CapacityRule{nil, {{Pattern: "big.*", Capacity: 50}}} { // script paths
 		l := newLayer(t, redislayer.Config{Capacity: 1, ProcessCapacity: 2, ChannelCapacity: rules})
 		a, _ := l.NewChannel(ctxT(t), "")
 		b, _ := l.NewChannel(ctxT(t), "")
-		if err := l.Send(ctxT(t), a, ginws.Message{"type": "1"}); err != nil {
+		if err := l.Send(ctxT(t), a, layer.Message{"type": "1"}); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.Send(ctxT(t), b, ginws.Message{"type": "2"}); err != nil {
+		if err := l.Send(ctxT(t), b, layer.Message{"type": "2"}); err != nil {
 			t.Fatalf("the process key holds 2: %v", err)
 		}
-		if err := l.Send(ctxT(t), a, ginws.Message{"type": "3"}); !errors.Is(err, ginws.ErrChannelFull) {
+		if err := l.Send(ctxT(t), a, layer.Message{"type": "3"}); !errors.Is(err, layer.ErrChannelFull) {
 			t.Fatalf("third send to the process key: %v, want ErrChannelFull", err)
 		}
 		for _, ch := range []string{a, "plain"} {
@@ -53,7 +53,7 @@ func TestProcessCapacity(t *testing.T) {
 			}
 		}
 		for i := 0; i < 2; i++ {
-			if err := l.GroupSend(ctxT(t), "g", ginws.Message{"type": "g"}); err != nil {
+			if err := l.GroupSend(ctxT(t), "g", layer.Message{"type": "g"}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer/redistest"
 )
 
@@ -25,7 +25,7 @@ func TestPopWithoutBzmpop(t *testing.T) {
 	l.noBzmpop.Store(true)
 	ch, _ := l.NewChannel(ctx, "")
 	for i := 0; i < 3; i++ {
-		if err := l.Send(ctx, ch, ginws.Message{"type": "m", "i": i}); err != nil {
+		if err := l.Send(ctx, ch, layer.Message{"type": "m", "i": i}); err != nil {
 			t.Fatal(err)
 		}
 	}

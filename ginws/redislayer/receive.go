@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 // Receiving. All process-local channels of this Layer with one prefix share one Redis key,
@@ -27,7 +27,7 @@ type local struct {
 }
 
 type subscription struct {
-	deliver func(*ginws.Envelope) error
+	deliver func(*layer.Envelope) error
 }
 
 // localBuf holds messages for a process-local channel that has no subscriber, for Receive.
@@ -39,7 +39,7 @@ type localBuf struct {
 }
 
 type bufMsg struct {
-	msg     ginws.Message
+	msg     layer.Message
 	expires time.Time
 }
 
@@ -67,7 +67,7 @@ func (lc *local) flush() {
 // Subscribe pushes the messages of a process-local channel made by this Layer's NewChannel to
 // deliver, from the receive loop, until unsubscribe is called. Messages already buffered for the
 // channel are delivered first. deliver runs on the receive loop: it must not block.
-func (l *Layer) Subscribe(channel string, deliver func(*ginws.Envelope) error) (func(), error) {
+func (l *Layer) Subscribe(channel string, deliver func(*layer.Envelope) error) (func(), error) {
 	keyName, err := l.ownChannel(channel)
 	if err != nil {
 		return nil, err
@@ -79,7 +79,7 @@ func (l *Layer) Subscribe(channel string, deliver func(*ginws.Envelope) error) (
 	l.mu.Lock()
 	if l.closed.Load() {
 		l.mu.Unlock()
-		return nil, ginws.ErrLayerClosed
+		return nil, layer.ErrClosed
 	}
 	if l.subs[channel] != nil {
 		l.mu.Unlock()
@@ -90,7 +90,7 @@ func (l *Layer) Subscribe(channel string, deliver func(*ginws.Envelope) error) (
 	if b := l.bufs[channel]; b != nil {
 		now := time.Now()
 		for _, m := range b.msgs {
-			l.deliverOne(sub, ginws.NewEnvelope(m.msg), now, m.expires)
+			l.deliverOne(sub, layer.NewEnvelope(m.msg, ""), now, m.expires)
 		}
 		clear(b.msgs)
 		b.msgs = b.msgs[:0]
@@ -112,7 +112,7 @@ func (l *Layer) Subscribe(channel string, deliver func(*ginws.Envelope) error) (
 	}, nil
 }
 
-func (l *Layer) deliverOne(sub *subscription, env *ginws.Envelope, now, expires time.Time) {
+func (l *Layer) deliverOne(sub *subscription, env *layer.Envelope, now, expires time.Time) {
 	switch {
 	case !now.Before(expires):
 		l.st.expired.Add(1)
@@ -125,11 +125,11 @@ func (l *Layer) deliverOne(sub *subscription, env *ginws.Envelope, now, expires 
 
 // ownChannel checks that channel is a process-local channel of this Layer and returns its key name.
 func (l *Layer) ownChannel(channel string) (string, error) {
-	if err := ginws.ValidateChannelName(channel); err != nil {
+	if err := layer.ValidateChannelName(channel); err != nil {
 		return "", err
 	}
-	keyName := ginws.NonLocalName(channel)
-	if !ginws.IsProcessLocal(channel) || !strings.HasSuffix(keyName, "."+l.clientPrefix+"!") {
+	keyName := layer.NonLocalName(channel)
+	if !layer.IsProcessLocal(channel) || !strings.HasSuffix(keyName, "."+l.clientPrefix+"!") {
 		return "", fmt.Errorf("%w: %s", errForeignChannel, channel)
 	}
 	return keyName, nil
@@ -138,14 +138,14 @@ func (l *Layer) ownChannel(channel string) (string, error) {
 // Receive waits for the next message on channel. For a process-local channel the message comes
 // from the receive loop; for a normal channel, Receive pops the channel's key itself (BZPOPMIN, in
 // slices of PollTimeout so that ctx is honoured; a message popped after ctx ended is put back).
-func (l *Layer) Receive(ctx context.Context, channel string) (ginws.Message, error) {
-	if err := ginws.ValidateChannelName(channel); err != nil {
+func (l *Layer) Receive(ctx context.Context, channel string) (layer.Message, error) {
+	if err := layer.ValidateChannelName(channel); err != nil {
 		return nil, err
 	}
 	if l.closed.Load() {
-		return nil, ginws.ErrLayerClosed
+		return nil, layer.ErrClosed
 	}
-	if !ginws.IsProcessLocal(channel) {
+	if !layer.IsProcessLocal(channel) {
 		return l.receiveDirect(ctx, channel)
 	}
 	keyName, err := l.ownChannel(channel)
@@ -158,7 +158,7 @@ func (l *Layer) Receive(ctx context.Context, channel string) (ginws.Message, err
 	l.gone.remove(channel)
 	for {
 		if l.closed.Load() {
-			return nil, ginws.ErrLayerClosed
+			return nil, layer.ErrClosed
 		}
 		if l.subs[channel] != nil {
 			return nil, fmt.Errorf("redislayer: channel %s is consumed by a subscriber; Receive cannot be used on it", channel)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 // enter registers a normal-channel receive that Close must wait for, unless the layer is closed.
@@ -34,9 +34,9 @@ const multiShardWait = 100 * time.Millisecond
 // No message is lost in flight: every pop runs to its own end even when ctx ends (a message popped
 // after ctx ended is put back with its score and expiry), and Close waits for the receive to finish,
 // waking its blocking pop with CLIENT UNBLOCK.
-func (l *Layer) receiveDirect(ctx context.Context, channel string) (ginws.Message, error) {
+func (l *Layer) receiveDirect(ctx context.Context, channel string) (layer.Message, error) {
 	if !l.enter() {
-		return nil, ginws.ErrLayerClosed
+		return nil, layer.ErrClosed
 	}
 	defer l.inflight.Done()
 	key := l.cfg.Prefix + channel
@@ -52,7 +52,7 @@ func (l *Layer) receiveDirect(ctx context.Context, channel string) (ginws.Messag
 			return nil, err
 		}
 		if l.closed.Load() {
-			return nil, ginws.ErrLayerClosed
+			return nil, layer.ErrClosed
 		}
 		m, ok, err := l.popOldest(ctx, key)
 		if err != nil || ok {
@@ -71,7 +71,7 @@ func (l *Layer) receiveDirect(ctx context.Context, channel string) (ginws.Messag
 		z, ok, err := conns[i].pop(ctx, l, l.shards[i], key, wait)
 		if err != nil {
 			if l.closed.Load() {
-				return nil, ginws.ErrLayerClosed
+				return nil, layer.ErrClosed
 			}
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -84,7 +84,7 @@ func (l *Layer) receiveDirect(ctx context.Context, channel string) (ginws.Messag
 		if err := ctx.Err(); err != nil || l.closed.Load() {
 			l.putBack(l.shards[i], key, z)
 			if err == nil {
-				err = ginws.ErrLayerClosed
+				err = layer.ErrClosed
 			}
 			return nil, err
 		}
@@ -151,7 +151,7 @@ func (bc *blockConn) pop(ctx context.Context, l *Layer, c rueidis.Client, key st
 // or on the shard whose head is oldest. Between looking at the heads and popping, another receiver
 // may take that head, or a sender add an older one elsewhere; order across shards is by send time
 // only among the messages queued when Receive looks.
-func (l *Layer) popOldest(ctx context.Context, key string) (ginws.Message, bool, error) {
+func (l *Layer) popOldest(ctx context.Context, key string) (layer.Message, bool, error) {
 	if len(l.shards) == 1 {
 		return l.popNow(ctx, l.shards[0], key)
 	}
@@ -212,7 +212,7 @@ func (l *Layer) olderElsewhere(ctx context.Context, i int, key string, sc float6
 // popNow pops one message of key without blocking, after restoring a channels_redis "$inflight"
 // backup. Expired and undecodable members are skipped. The script runs to its end even when ctx
 // ends meanwhile (so that a popped message is not lost in flight); the message is then put back.
-func (l *Layer) popNow(ctx context.Context, c rueidis.Client, key string) (ginws.Message, bool, error) {
+func (l *Layer) popNow(ctx context.Context, c rueidis.Client, key string) (layer.Message, bool, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
@@ -237,7 +237,7 @@ func (l *Layer) popNow(ctx context.Context, c rueidis.Client, key string) (ginws
 }
 
 // accept decodes a member popped from a normal channel, counting expired and bad ones.
-func (l *Layer) accept(z rueidis.ZScore) (ginws.Message, bool) {
+func (l *Layer) accept(z rueidis.ZScore) (layer.Message, bool) {
 	l.st.received.Add(1)
 	if l.expiredScore(z.Score, time.Now()) {
 		l.st.expired.Add(1)

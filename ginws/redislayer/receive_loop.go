@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 // startLoops starts the receive loops of a process-local key, one per shard, once. Watching the
@@ -191,7 +191,7 @@ func bzpopmin(ctx context.Context, c doer, key string, timeout time.Duration) (r
 
 // routed is a popped message ready for its local recipients.
 type routed struct {
-	env      *ginws.Envelope
+	env      *layer.Envelope
 	channels []string
 }
 
@@ -284,12 +284,12 @@ func (l *Layer) decodeItem(it rueidis.ZScore, now time.Time) (routed, bool) {
 		l.log.Warn("redislayer: skipping a message without \"__asgi_channel__\" on a process-local key")
 		return routed{}, false
 	}
-	return routed{env: ginws.NewEnvelope(d.msg), channels: d.channels}, true
+	return routed{env: layer.NewEnvelope(d.msg, ""), channels: d.channels}, true
 }
 
 // buffer hands env to channel's subscriber if one arrived meanwhile, or queues it for Receive,
 // unless the channel's subscriber has left. Callers hold l.mu.
-func (l *Layer) buffer(ch string, env *ginws.Envelope, now, expires time.Time) {
+func (l *Layer) buffer(ch string, env *layer.Envelope, now, expires time.Time) {
 	if sub := l.subs[ch]; sub != nil {
 		l.deliverOne(sub, env, now, expires)
 		return

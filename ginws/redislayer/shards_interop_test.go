@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer"
 	"ginws.dev/ginws/redislayer/djangotest"
 	"ginws.dev/ginws/redislayer/redistest"
@@ -48,7 +48,7 @@ func TestTwoShardsWithChannelsRedis(t *testing.T) {
 	l := newLayer(t, redislayer.Config{Hosts: []string{db1, db2}, Prefix: prefix})
 	const n = 6
 	for i := 0; i < n; i++ {
-		if err := l.Send(ctxT(t), "interop.inbox", ginws.Message{"type": "go", "i": i}); err != nil {
+		if err := l.Send(ctxT(t), "interop.inbox", layer.Message{"type": "go", "i": i}); err != nil {
 			t.Fatal(err)
 		}
 	}

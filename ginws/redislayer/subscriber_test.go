@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer"
 )
 
@@ -16,14 +16,14 @@ func TestSubscribersShareOneEnvelope(t *testing.T) {
 	l := newLayer(t, redislayer.Config{})
 	const members = 50
 	var mu sync.Mutex
-	got := map[*ginws.Envelope]int{}
+	got := map[*layer.Envelope]int{}
 	done := make(chan struct{}, members)
 	for i := 0; i < members; i++ {
 		ch, err := l.NewChannel(ctxT(t), "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		unsub, err := l.Subscribe(ch, func(e *ginws.Envelope) error {
+		unsub, err := l.Subscribe(ch, func(e *layer.Envelope) error {
 			mu.Lock()
 			got[e]++
 			mu.Unlock()
@@ -39,7 +39,7 @@ func TestSubscribersShareOneEnvelope(t *testing.T) {
 		}
 	}
 	before := l.Stats()
-	if err := l.GroupSend(ctxT(t), "many", ginws.Message{"type": "chat.message", "message": "hi"}); err != nil {
+	if err := l.GroupSend(ctxT(t), "many", layer.Message{"type": "chat.message", "message": "hi"}); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < members; i++ {
@@ -74,12 +74,12 @@ func TestSubscriberFullCountsDrop(t *testing.T) {
 	full, _ := l.NewChannel(ctxT(t), "")
 	ok, _ := l.NewChannel(ctxT(t), "")
 	got := make(chan string, 4)
-	u1, err := l.Subscribe(full, func(*ginws.Envelope) error { return ginws.ErrChannelFull })
+	u1, err := l.Subscribe(full, func(*layer.Envelope) error { return layer.ErrChannelFull })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer u1()
-	u2, err := l.Subscribe(ok, func(e *ginws.Envelope) error { got <- e.Message.Type(); return nil })
+	u2, err := l.Subscribe(ok, func(e *layer.Envelope) error { got <- e.Message.Type(); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestSubscriberFullCountsDrop(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := l.GroupSend(ctxT(t), "g", ginws.Message{"type": "x"}); err != nil {
+	if err := l.GroupSend(ctxT(t), "g", layer.Message{"type": "x"}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -103,7 +103,7 @@ func TestSubscriberFullCountsDrop(t *testing.T) {
 	if d := l.Stats().Dropped; d != 1 {
 		t.Errorf("Dropped = %d, want 1", d)
 	}
-	if _, err := l.Subscribe("specific.someoneelse!x", func(*ginws.Envelope) error { return nil }); err == nil {
+	if _, err := l.Subscribe("specific.someoneelse!x", func(*layer.Envelope) error { return nil }); err == nil {
 		t.Error("subscribing to another process's channel must fail")
 	}
 }
@@ -115,11 +115,11 @@ func TestUnsubscribedChannelKeepsNothing(t *testing.T) {
 	gone, _ := l.NewChannel(ctxT(t), "")
 	live, _ := l.NewChannel(ctxT(t), "")
 	got := make(chan struct{}, 4)
-	u1, err := l.Subscribe(gone, func(*ginws.Envelope) error { return nil })
+	u1, err := l.Subscribe(gone, func(*layer.Envelope) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	u2, err := l.Subscribe(live, func(*ginws.Envelope) error { got <- struct{}{}; return nil })
+	u2, err := l.Subscribe(live, func(*layer.Envelope) error { got <- struct{}{}; return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestUnsubscribedChannelKeepsNothing(t *testing.T) {
 		}
 	}
 	u1()
-	if err := l.GroupSend(ctxT(t), "g", ginws.Message{"type": "late"}); err != nil {
+	if err := l.GroupSend(ctxT(t), "g", layer.Message{"type": "late"}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -155,7 +155,7 @@ func TestBatchKeepsOrder(t *testing.T) {
 		if i%2 == 1 {
 			ch = b
 		}
-		if err := l.Send(ctxT(t), ch, ginws.Message{"type": "m", "i": i}); err != nil {
+		if err := l.Send(ctxT(t), ch, layer.Message{"type": "m", "i": i}); err != nil {
 			t.Fatal(err)
 		}
 		if i%4 == 3 {
@@ -165,7 +165,7 @@ func TestBatchKeepsOrder(t *testing.T) {
 			if err := l.GroupAdd(ctxT(t), "both", b); err != nil {
 				t.Fatal(err)
 			}
-			if err := l.GroupSend(ctxT(t), "both", ginws.Message{"type": "g", "i": i}); err != nil {
+			if err := l.GroupSend(ctxT(t), "both", layer.Message{"type": "g", "i": i}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -175,8 +175,8 @@ func TestBatchKeepsOrder(t *testing.T) {
 		seen []int64
 	}
 	var ga, gb got
-	sub := func(g *got) func(*ginws.Envelope) error {
-		return func(e *ginws.Envelope) error {
+	sub := func(g *got) func(*layer.Envelope) error {
+		return func(e *layer.Envelope) error {
 			i, _ := e.Message.Int("i")
 			g.mu.Lock()
 			g.seen = append(g.seen, i)
@@ -233,7 +233,7 @@ func TestReceiveLinger(t *testing.T) {
 	l := newLayer(t, redislayer.Config{ReceiveLinger: 50 * time.Millisecond})
 	ch, _ := l.NewChannel(ctxT(t), "")
 	got := make(chan int64, 10)
-	u, err := l.Subscribe(ch, func(e *ginws.Envelope) error {
+	u, err := l.Subscribe(ch, func(e *layer.Envelope) error {
 		i, _ := e.Message.Int("i")
 		got <- i
 		return nil
@@ -243,7 +243,7 @@ func TestReceiveLinger(t *testing.T) {
 	}
 	defer u()
 	for i := 0; i < 5; i++ {
-		if err := l.Send(ctxT(t), ch, ginws.Message{"type": "m", "i": i}); err != nil {
+		if err := l.Send(ctxT(t), ch, layer.Message{"type": "m", "i": i}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -9,7 +9,7 @@ import (
 	"github.com/redis/rueidis"
 	"github.com/vmihailenco/msgpack/v5"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer"
 )
 
@@ -56,7 +56,7 @@ func TestWireSend(t *testing.T) {
 	prefix := testPrefix()
 	l := newLayer(t, redislayer.Config{Prefix: prefix})
 	raw := rawClient(t, db1)
-	msg := ginws.Message{"type": "test.message", "text": "hi", "bin": []byte{0, 1}, "n": 7}
+	msg := layer.Message{"type": "test.message", "text": "hi", "bin": []byte{0, 1}, "n": 7}
 
 	// A normal channel: key "<prefix><name>", no routing entry.
 	if err := l.Send(ctxT(t), "worker.jobs", msg); err != nil {
@@ -93,7 +93,7 @@ func TestWireSend(t *testing.T) {
 	if err := l.Send(ctxT(t), ch, msg); err != nil {
 		t.Fatal(err)
 	}
-	key := prefix + ginws.NonLocalName(ch)
+	key := prefix + layer.NonLocalName(ch)
 	z = zscores(t, raw, key)
 	if len(z) != 1 {
 		t.Fatalf("key %s holds %d members, want 1", key, len(z))
@@ -135,7 +135,7 @@ func TestWireGroupSend(t *testing.T) {
 		cfg  redislayer.Config
 	}{
 		{"OneScript", redislayer.Config{}},
-		{"PerShard", redislayer.Config{ChannelCapacity: []ginws.CapacityRule{{Pattern: "never.*", Capacity: 5}}}},
+		{"PerShard", redislayer.Config{ChannelCapacity: []layer.CapacityRule{{Pattern: "never.*", Capacity: 5}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			prefix := testPrefix()
@@ -148,7 +148,7 @@ func TestWireGroupSend(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := l.GroupSend(ctxT(t), "room", ginws.Message{"type": "chat.message", "message": "hello"}); err != nil {
+			if err := l.GroupSend(ctxT(t), "room", layer.Message{"type": "chat.message", "message": "hello"}); err != nil {
 				t.Fatal(err)
 			}
 			want := map[string][]string{
@@ -206,7 +206,7 @@ func TestReceiveChannelsRedisMember(t *testing.T) {
 	member = append(member, a...)
 	member = append(member, 0xd9, byte(len(b)))
 	member = append(member, b...)
-	key := prefix + ginws.NonLocalName(a)
+	key := prefix + layer.NonLocalName(a)
 	if err := raw.Do(ctxT(t), raw.B().Zadd().Key(key).ScoreMember().ScoreMember(float64(time.Now().UnixMicro())/1e6, string(member)).Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
@@ -257,10 +257,10 @@ func TestShardPlacement(t *testing.T) {
 	seen := map[int]bool{}
 	for i := 0; i < 40 && len(seen) < 2; i++ {
 		ch, _ := l.NewChannel(ctxT(t), "p"+string(rune('a'+i%26))+string(rune('a'+i/26)))
-		if err := l.Send(ctxT(t), ch, ginws.Message{"type": "x"}); err != nil {
+		if err := l.Send(ctxT(t), ch, layer.Message{"type": "x"}); err != nil {
 			t.Fatal(err)
 		}
-		key := prefix + ginws.NonLocalName(ch)
+		key := prefix + layer.NonLocalName(ch)
 		var on []int
 		for s, c := range shards {
 			if len(zscores(t, c, key)) == 1 {

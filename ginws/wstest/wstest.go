@@ -115,20 +115,20 @@ type Communicator struct {
 	conn   *websocket.Conn
 
 	mu       sync.Mutex
-	frames   []Frame
+	frames   []Message
 	closeErr error // set when the reader stops: a *websocket.CloseError or a network error
 	arrived  chan struct{}
 	readDone chan struct{}
 }
 
-// Frame is a message received from the server.
-type Frame struct {
+// Message is one WebSocket message received from the server (all its frames).
+type Message struct {
 	Binary bool
 	Data   []byte
 }
 
 // Text returns the payload as a string.
-func (f Frame) Text() string { return string(f.Data) }
+func (f Message) Text() string { return string(f.Data) }
 
 // New returns a communicator for a ws:// URL. The connection, if any, is closed when the test ends.
 func New(t testing.TB, url string, opts ...Option) *Communicator {
@@ -207,7 +207,7 @@ func (c *Communicator) readLoop() {
 		if err != nil {
 			c.closeErr = err
 		} else {
-			c.frames = append(c.frames, Frame{Binary: op == websocket.BinaryMessage, Data: data})
+			c.frames = append(c.frames, Message{Binary: op == websocket.BinaryMessage, Data: data})
 		}
 		c.mu.Unlock()
 		select {
@@ -262,9 +262,9 @@ func (c *Communicator) write(ctx context.Context, op int, b []byte) error {
 
 // Receive waits for the next frame. When the server has closed the connection, it returns a
 // *websocket.CloseError carrying the close code (see CloseCode).
-func (c *Communicator) Receive(ctx context.Context) (Frame, error) {
+func (c *Communicator) Receive(ctx context.Context) (Message, error) {
 	if c.conn == nil {
-		return Frame{}, errNotConnected
+		return Message{}, errNotConnected
 	}
 	ctx, cancel := c.deadline(ctx)
 	defer cancel()
@@ -279,12 +279,12 @@ func (c *Communicator) Receive(ctx context.Context) (Frame, error) {
 		closeErr := c.closeErr
 		c.mu.Unlock()
 		if closeErr != nil {
-			return Frame{}, closeErr
+			return Message{}, closeErr
 		}
 		select {
 		case <-c.arrived:
 		case <-ctx.Done():
-			return Frame{}, fmt.Errorf("wstest: nothing received: %w", ctx.Err())
+			return Message{}, fmt.Errorf("wstest: nothing received: %w", ctx.Err())
 		}
 	}
 }
@@ -336,7 +336,7 @@ func (c *Communicator) ReceiveNothing(ctx context.Context, d time.Duration) erro
 	for {
 		c.mu.Lock()
 		n, closeErr := len(c.frames), c.closeErr
-		var first Frame
+		var first Message
 		if n > 0 {
 			first = c.frames[0]
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/yjs/ystore"
 )
 
 // Access is what a connection may do in a room.
@@ -46,9 +47,9 @@ func (a Access) String() string {
 // with a *ginws.ConfigError naming the field ("yjs.Config.SaveDelay"), the value and the rule: a
 // negative count or size, a negative duration where its comment gives negative no meaning.
 type Config struct {
-	// Store persists documents. Optional. Default NewMemoryStore() (documents survive their
+	// Store persists documents. Optional. Default ystore.NewMemory() (documents survive their
 	// rooms emptying, not the process).
-	Store Store
+	Store ystore.Store
 
 	// Namespace keeps this Server's rooms apart from those of other yjs.Servers on the same
 	// channel layer (a public and a private route, two apps): rooms talk through the group
@@ -213,7 +214,7 @@ const maxDocumentSize = (math.MaxInt - frameSlack) / 2
 // withDefaults fills the zero fields of a checked Config.
 func (c Config) withDefaults(ws *ginws.Server) Config {
 	if c.Store == nil {
-		c.Store = NewMemoryStore()
+		c.Store = ystore.NewMemory()
 	}
 	if c.RoomName == nil {
 		c.RoomName = DefaultRoomName

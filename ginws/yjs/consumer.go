@@ -76,7 +76,7 @@ func (c *consumer) Connect(ctx context.Context) error {
 	c.room, c.access = r, access
 	if err := r.join(c); err != nil {
 		if errors.Is(err, ErrClosed) {
-			return ginws.Close(ginws.CloseGoingAway, "server shutting down")
+			return ginws.NewCloseError(ginws.CloseGoingAway, "server shutting down")
 		}
 		return err
 	}
@@ -96,7 +96,7 @@ func refusal(err error, status int) error {
 
 // Receive handles one y-protocols message. Malformed input closes the connection with a code
 // that says why and a log line; it never reaches the room.
-func (c *consumer) Receive(ctx context.Context, f ginws.Frame) error {
+func (c *consumer) Receive(ctx context.Context, f ginws.ClientMessage) error {
 	if !f.Binary {
 		return c.reject(ginws.CloseUnsupportedData, "binary frames only", nil)
 	}
@@ -125,7 +125,7 @@ func (c *consumer) Receive(ctx context.Context, f ginws.Frame) error {
 		case errors.Is(err, errTooManyClients):
 			return c.reject(ginws.ClosePolicyViolation, "too many awareness clients", err)
 		case errors.Is(err, ErrClosed):
-			return ginws.Close(ginws.CloseGoingAway, "server shutting down")
+			return ginws.NewCloseError(ginws.CloseGoingAway, "server shutting down")
 		}
 		return c.reject(ginws.CloseInvalidPayload, "malformed awareness update", err)
 	case yproto.MsgQueryAwareness:
@@ -191,7 +191,7 @@ func (c *consumer) update(ctx context.Context, u []byte, step2 bool) error {
 		s.stats.refused.Add(1)
 		return c.reject(CloseDocumentTooLarge, "document too large", err)
 	case errors.Is(err, ErrClosed):
-		return ginws.Close(ginws.CloseGoingAway, "server shutting down")
+		return ginws.NewCloseError(ginws.CloseGoingAway, "server shutting down")
 	}
 	return err
 }
@@ -206,7 +206,7 @@ func (c *consumer) reject(code int, reason string, err error) error {
 		attrs = append(attrs, "room", c.room.name)
 	}
 	c.Logger().Info("yjs: closing a connection after bad input", attrs...)
-	return ginws.Close(code, reason)
+	return ginws.NewCloseError(code, reason)
 }
 
 // Disconnect ends the awareness states the connection published and leaves the room.

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/wstest"
 	"ginws.dev/ginws/yjs"
 	"ginws.dev/ginws/yjs/yproto"
@@ -57,9 +58,9 @@ type app struct {
 
 // newApp starts an app on layer (nil: its own MemoryLayer). Access is read-only for URLs with
 // ?view=1 and none for ?deny=1. Everything is shut down when the test ends.
-func newApp(t testing.TB, layer ginws.Layer, cfg yjs.Config) *app {
+func newApp(t testing.TB, lay layer.Layer, cfg yjs.Config) *app {
 	t.Helper()
-	ws := ginws.New(ginws.Config{Layer: layer, Logger: quietLogger()})
+	ws := ginws.New(ginws.Config{Layer: lay, Logger: quietLogger()})
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
 	}

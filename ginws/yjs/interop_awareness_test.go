@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"ginws.dev/ginws/yjs/ystore"
+
 	"github.com/gin-gonic/gin"
 
 	"ginws.dev/ginws"
@@ -52,7 +54,7 @@ func TestInteropCrowdAwareness(t *testing.T) {
 // after its last change (13-14 s before the server told reconnecting clients to renew).
 func TestInteropAwarenessAfterRestart(t *testing.T) {
 	node := needNode(t)
-	store := yjs.NewMemoryStore() // the document survives the restart, as in a real store
+	store := ystore.NewMemory() // the document survives the restart, as in a real store
 	srv := startProcess(t, "127.0.0.1:0", store)
 	addr := srv.addr
 	defer func() { srv.stop(t) }()
@@ -120,7 +122,7 @@ type process struct {
 	done chan struct{}
 }
 
-func startProcess(t *testing.T, addr string, store yjs.Store) *process {
+func startProcess(t *testing.T, addr string, store ystore.Store) *process {
 	t.Helper()
 	ws := ginws.New(ginws.Config{Logger: quietLogger()})
 	ys := yjs.New(ws, yjs.Config{Store: store, Logger: quietLogger()})

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/yjs/ystore"
+
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/yjs"
 	"ginws.dev/ginws/yjs/internal/jstest"
 )
@@ -139,7 +141,7 @@ func TestInteropLateJoiner(t *testing.T) {
 
 // A room that emptied, and was unloaded, still serves its document.
 func TestInteropUnloadedRoomServesDocument(t *testing.T) {
-	store := yjs.NewMemoryStore()
+	store := ystore.NewMemory()
 	a := newApp(t, nil, yjs.Config{Store: store, UnloadDelay: -1, SaveDelay: 50 * time.Millisecond})
 	var w jsState
 	runDriver(t, "write", map[string]any{"url": a.url(), "room": "kept/doc", "text": "persisted"}, &w)
@@ -176,11 +178,11 @@ func TestInteropReadOnly(t *testing.T) {
 
 // Two processes on one channel layer, one client on each.
 func TestInteropCrossProcess(t *testing.T) {
-	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{})
-	defer layer.Close()
-	store := yjs.NewMemoryStore() // shared, as a Redis store would be
-	a := newApp(t, layer, yjs.Config{Store: store})
-	b := newApp(t, layer, yjs.Config{Store: store})
+	lay := layer.NewMemory(layer.MemoryConfig{})
+	defer lay.Close()
+	store := ystore.NewMemory() // shared, as a Redis store would be
+	a := newApp(t, lay, yjs.Config{Store: store})
+	b := newApp(t, lay, yjs.Config{Store: store})
 	urls := []string{a.url(), b.url()}
 	var conv struct{ A, B jsState }
 	runDriver(t, "converge", map[string]any{"urls": urls, "room": "x/1"}, &conv)

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"ginws.dev/ginws/yjs/ystore"
+
 	"ginws.dev/ginws/yjs"
 	"ginws.dev/ginws/yjs/yproto"
 	"ginws.dev/ginws/yjs/yupdate"
@@ -37,7 +39,7 @@ func appendVarUint(b []byte, v uint64) []byte {
 // relayed in order, and the document ends with all of them — in memory and in the store.
 func TestManyKeystrokes(t *testing.T) {
 	const n = 3000
-	store := yjs.NewMemoryStore()
+	store := ystore.NewMemory()
 	a := newApp(t, nil, yjs.Config{Store: store, UnloadDelay: -1, SaveDelay: 5 * time.Millisecond, CompactAfter: 8})
 	w, _ := a.dial(t, "/yjs/typing")
 	r, _ := a.dial(t, "/yjs/typing")

@@ -10,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"ginws.dev/ginws/yjs/ystore"
+
 	"github.com/gin-gonic/gin"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/wstest"
 	"ginws.dev/ginws/yjs"
 	"ginws.dev/ginws/yjs/yproto"
@@ -22,7 +25,7 @@ import (
 // faultyStore is a real MemoryStore whose Append fails while fail is set (a store that is down),
 // counting the failures, and whose Compact fails while failCompact is set.
 type faultyStore struct {
-	*yjs.MemoryStore
+	*ystore.Memory
 	fail, failCompact      atomic.Bool
 	failures, compactCalls atomic.Int32
 	appends                atomic.Int32
@@ -36,7 +39,7 @@ func (f *faultyStore) Append(ctx context.Context, room string, u []byte) (int, e
 		return 0, errStoreDown
 	}
 	f.appends.Add(1)
-	return f.MemoryStore.Append(ctx, room, u)
+	return f.Memory.Append(ctx, room, u)
 }
 
 func (f *faultyStore) Compact(ctx context.Context, room string, old [][]byte, merged []byte) error {
@@ -44,11 +47,11 @@ func (f *faultyStore) Compact(ctx context.Context, room string, old [][]byte, me
 	if f.failCompact.Load() {
 		return errStoreDown
 	}
-	return f.MemoryStore.Compact(ctx, room, old, merged)
+	return f.Memory.Compact(ctx, room, old, merged)
 }
 
 // storedSV returns the state vector of everything the store holds for room.
-func storedSV(t *testing.T, s yjs.Store, room string) []byte {
+func storedSV(t *testing.T, s ystore.Store, room string) []byte {
 	t.Helper()
 	log, err := s.Load(ctxT(t), room)
 	if err != nil {
@@ -67,7 +70,7 @@ func storedSV(t *testing.T, s yjs.Store, room string) []byte {
 // A room whose saves fail stays loaded with its updates, retries, and unloads only once the
 // store has them: nothing is lost across the unload and the reload.
 func TestFailedSavesKeepTheRoomLoaded(t *testing.T) {
-	store := &faultyStore{MemoryStore: yjs.NewMemoryStore()}
+	store := &faultyStore{Memory: ystore.NewMemory()}
 	store.fail.Store(true)
 	a := newApp(t, nil, yjs.Config{Store: store, UnloadDelay: -1, SaveDelay: -1})
 	c, _ := a.dial(t, "/yjs/flaky")
@@ -98,7 +101,7 @@ func TestFailedSavesKeepTheRoomLoaded(t *testing.T) {
 // While the store is down, more updates than the unsaved backlog holds are applied: the backlog is
 // replaced by the whole document, which is saved once the store is back.
 func TestUnsavedBacklogIsBounded(t *testing.T) {
-	store := &faultyStore{MemoryStore: yjs.NewMemoryStore()}
+	store := &faultyStore{Memory: ystore.NewMemory()}
 	store.fail.Store(true)
 	a := newApp(t, nil, yjs.Config{Store: store, UnloadDelay: -1, SaveDelay: -1})
 	c, _ := a.dial(t, "/yjs/backlog") // holds the room loaded
@@ -126,7 +129,7 @@ func TestUnsavedBacklogIsBounded(t *testing.T) {
 
 // Close reports the rooms it could not save when its context ends with the store still down.
 func TestCloseReportsUnsavedRooms(t *testing.T) {
-	store := &faultyStore{MemoryStore: yjs.NewMemoryStore()}
+	store := &faultyStore{Memory: ystore.NewMemory()}
 	store.fail.Store(true)
 	ws := ginws.New(ginws.Config{Logger: quietLogger()})
 	ys := yjs.New(ws, yjs.Config{Store: store, SaveDelay: time.Hour, Logger: quietLogger()})
@@ -156,7 +159,7 @@ func TestCloseReportsUnsavedRooms(t *testing.T) {
 // slowLayer is a real MemoryLayer on which a doc_update reaches a room's group at the moment the
 // room leaves it (GroupDiscard): the message is in flight while the room unloads.
 type slowLayer struct {
-	*ginws.MemoryLayer
+	*layer.Memory
 	group  string
 	update []byte
 	once   sync.Once
@@ -165,19 +168,19 @@ type slowLayer struct {
 func (l *slowLayer) GroupDiscard(ctx context.Context, group, channel string) error {
 	if group == l.group {
 		l.once.Do(func() {
-			_ = l.MemoryLayer.GroupSend(ctx, group, ginws.Message{"type": "doc_update", "update": l.update})
+			_ = l.Memory.GroupSend(ctx, group, layer.Message{"type": "doc_update", "update": l.update})
 		})
 	}
-	return l.MemoryLayer.GroupDiscard(ctx, group, channel)
+	return l.Memory.GroupDiscard(ctx, group, channel)
 }
 
 // A doc_update that arrives while the room unloads is applied and saved, not dropped: the next
 // client gets it from the store.
 func TestDocUpdateDuringUnloadIsSaved(t *testing.T) {
-	layer := &slowLayer{MemoryLayer: ginws.NewMemoryLayer(ginws.MemoryConfig{}), group: yjs.GroupName("late"), update: fxWorld}
-	defer layer.Close()
-	store := yjs.NewMemoryStore()
-	a := newApp(t, layer, yjs.Config{Store: store, UnloadDelay: -1})
+	lay := &slowLayer{Memory: layer.NewMemory(layer.MemoryConfig{}), group: yjs.GroupName("late"), update: fxWorld}
+	defer lay.Close()
+	store := ystore.NewMemory()
+	a := newApp(t, lay, yjs.Config{Store: store, UnloadDelay: -1})
 	c, _ := a.dial(t, "/yjs/late")
 	c.send(yproto.AppendSyncUpdate(nil, fxHello))
 	c.send(yproto.AppendSyncStep1(nil, fxSVHello))
@@ -196,11 +199,11 @@ func TestDocUpdateDuringUnloadIsSaved(t *testing.T) {
 // Two Servers on one layer with different namespaces keep rooms of the same name apart; a Server
 // of the same namespace shares them.
 func TestNamespacesKeepRoomsApart(t *testing.T) {
-	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{})
-	defer layer.Close()
-	pub := newApp(t, layer, yjs.Config{Namespace: "public"})
-	priv := newApp(t, layer, yjs.Config{Namespace: "private"})
-	pub2 := newApp(t, layer, yjs.Config{Namespace: "public"})
+	lay := layer.NewMemory(layer.MemoryConfig{})
+	defer lay.Close()
+	pub := newApp(t, lay, yjs.Config{Namespace: "public"})
+	priv := newApp(t, lay, yjs.Config{Namespace: "private"})
+	pub2 := newApp(t, lay, yjs.Config{Namespace: "public"})
 	if yjs.GroupNameIn("", "x") != yjs.GroupName("x") || priv.ys.GroupName("x") != yjs.GroupNameIn("private", "x") ||
 		pub.ys.GroupName("x") == priv.ys.GroupName("x") || yjs.GroupNameIn("a", "b") == yjs.GroupName("a\x00b") {
 		t.Fatal("group names do not separate namespaces")
@@ -213,7 +216,7 @@ func TestNamespacesKeepRoomsApart(t *testing.T) {
 		t.Fatalf("the other public server's client got %x", m.Payload)
 	}
 	// A doc_update to the private group reaches only the private room.
-	if err := layer.GroupSend(ctxT(t), yjs.GroupNameIn("private", "x"), ginws.Message{"type": "doc_update", "update": fxMapSet}); err != nil {
+	if err := lay.GroupSend(ctxT(t), yjs.GroupNameIn("private", "x"), layer.Message{"type": "doc_update", "update": fxMapSet}); err != nil {
 		t.Fatal(err)
 	}
 	if m := cpriv.next(yproto.MsgSync); !bytes.Equal(m.Payload, fxMapSet) {
@@ -232,7 +235,7 @@ func TestNamespacesKeepRoomsApart(t *testing.T) {
 
 // Read-only visitors of a seeded room store nothing; the seed is stored with the first change.
 func TestInitialDocStoredOnlyWithAChange(t *testing.T) {
-	store := yjs.NewMemoryStore()
+	store := ystore.NewMemory()
 	var calls atomic.Int32
 	a := newApp(t, nil, yjs.Config{Store: store, UnloadDelay: -1, InitialDoc: func(ctx context.Context, room string) ([]byte, error) {
 		calls.Add(1)
@@ -307,7 +310,7 @@ func TestOnChangeBacklogIsBounded(t *testing.T) {
 // retrying the whole load-merge-compact at every save; saves go on meanwhile, and once the store
 // compacts again the log is merged.
 func TestCompactionBacksOff(t *testing.T) {
-	store := &faultyStore{MemoryStore: yjs.NewMemoryStore()}
+	store := &faultyStore{Memory: ystore.NewMemory()}
 	store.failCompact.Store(true)
 	a := newApp(t, nil, yjs.Config{Store: store, SaveDelay: -1, CompactAfter: 1})
 	c, _ := a.dial(t, "/yjs/compact")

@@ -28,7 +28,7 @@ type redisProcess struct {
 func newRedisProcess(t *testing.T, prefix string) redisProcess {
 	t.Helper()
 	redistest.Need(t)
-	layer, err := redislayer.New(redislayer.Config{Hosts: []string{redisURL}, Prefix: "asgi" + prefix})
+	lay, err := redislayer.New(redislayer.Config{Hosts: []string{redisURL}, Prefix: "asgi" + prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,17 +46,17 @@ func newRedisProcess(t *testing.T, prefix string) redisProcess {
 		// Runs after the apps' cleanups (registered later): the rooms are saved by then.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := layer.Flush(ctx); err != nil {
+		if err := lay.Flush(ctx); err != nil {
 			t.Errorf("flush: %v", err)
 		}
-		_ = layer.Close()
+		_ = lay.Close()
 		keys, err := client.Do(ctx, client.B().Keys().Pattern("ginwstest:yjs:"+prefix+":*").Build()).AsStrSlice()
 		if err == nil && len(keys) > 0 {
 			_ = client.Do(ctx, client.B().Del().Key(keys...).Build()).Error()
 		}
 		client.Close()
 	})
-	return redisProcess{layer: layer, store: store}
+	return redisProcess{layer: lay, store: store}
 }
 
 func redisPrefix() string { return fmt.Sprintf("%08x", rand.Uint32()) }

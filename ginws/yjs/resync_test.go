@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/yjs/ystore"
+
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/yjs"
 	"ginws.dev/ginws/yjs/yproto"
 	"ginws.dev/ginws/yjs/yupdate"
@@ -16,35 +18,35 @@ import (
 // lossyLayer is a real MemoryLayer that loses group messages of one type while drop is set, as
 // a layer does when a receiving process's channel is full.
 type lossyLayer struct {
-	*ginws.MemoryLayer
+	*layer.Memory
 	dropType string
 	drop     atomic.Bool
 	dropped  atomic.Int32
 }
 
-func (l *lossyLayer) GroupSend(ctx context.Context, group string, msg ginws.Message) error {
+func (l *lossyLayer) GroupSend(ctx context.Context, group string, msg layer.Message) error {
 	if l.drop.Load() && msg.Type() == l.dropType {
 		l.dropped.Add(1)
 		return nil
 	}
-	return l.MemoryLayer.GroupSend(ctx, group, msg)
+	return l.Memory.GroupSend(ctx, group, msg)
 }
 
 // An update whose layer message was lost reaches the other process at the next resync.
 func TestResyncRepairsLostMessages(t *testing.T) {
-	layer := &lossyLayer{MemoryLayer: ginws.NewMemoryLayer(ginws.MemoryConfig{}), dropType: "yjs.update"}
-	defer layer.Close()
+	lay := &lossyLayer{Memory: layer.NewMemory(layer.MemoryConfig{}), dropType: "yjs.update"}
+	defer lay.Close()
 	cfg := yjs.Config{ResyncInterval: 100 * time.Millisecond}
-	a := newApp(t, layer, cfg)
-	b := newApp(t, layer, cfg)
+	a := newApp(t, lay, cfg)
+	b := newApp(t, lay, cfg)
 	ca, _ := a.dial(t, "/yjs/lossy")
 	cb, _ := b.dial(t, "/yjs/lossy")
-	layer.drop.Store(true)
+	lay.drop.Store(true)
 	ca.send(yproto.AppendSyncUpdate(nil, fxHello))
 	ca.send(yproto.AppendSyncStep1(nil, fxSVHello)) // a round trip: the update was handled
 	ca.next(yproto.MsgSync)
-	layer.drop.Store(false)
-	if layer.dropped.Load() == 0 {
+	lay.drop.Store(false)
+	if lay.dropped.Load() == 0 {
 		t.Fatal("the update was not sent through the layer at all")
 	}
 	m := cb.next(yproto.MsgSync) // arrives with the next resync
@@ -56,10 +58,10 @@ func TestResyncRepairsLostMessages(t *testing.T) {
 // A doc_update group-sent by anyone (ypy's send_doc_update, a Django process) reaches the
 // room's clients and is stored.
 func TestDocUpdateFromTheLayer(t *testing.T) {
-	store := yjs.NewMemoryStore()
+	store := ystore.NewMemory()
 	a := newApp(t, nil, yjs.Config{Store: store, SaveDelay: -1})
 	c, _ := a.dial(t, "/yjs/ypy")
-	err := a.ws.Layer().GroupSend(ctxT(t), yjs.GroupName("ypy"), ginws.Message{"type": "doc_update", "update": fxHello})
+	err := a.ws.Layer().GroupSend(ctxT(t), yjs.GroupName("ypy"), layer.Message{"type": "doc_update", "update": fxHello})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +70,7 @@ func TestDocUpdateFromTheLayer(t *testing.T) {
 	}
 	waitFor(t, "the update to be stored", func() bool { return store.Len("ypy") == 1 })
 	// A malformed one is dropped, not applied and not relayed.
-	err = a.ws.Layer().GroupSend(ctxT(t), yjs.GroupName("ypy"), ginws.Message{"type": "doc_update", "update": []byte{9, 9, 9}})
+	err = a.ws.Layer().GroupSend(ctxT(t), yjs.GroupName("ypy"), layer.Message{"type": "doc_update", "update": []byte{9, 9, 9}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,11 +90,11 @@ func mustSV(t *testing.T, u []byte) []byte {
 // saving — here, its store is simply another one) are written by this process when it unloads
 // the room.
 func TestUnloadReconcilesUpdatesOthersDidNotStore(t *testing.T) {
-	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{})
-	defer layer.Close()
-	kept := yjs.NewMemoryStore()
-	a := newApp(t, layer, yjs.Config{Store: kept, UnloadDelay: -1})
-	b := newApp(t, layer, yjs.Config{Store: yjs.NewMemoryStore()}) // b's writes are lost
+	lay := layer.NewMemory(layer.MemoryConfig{})
+	defer lay.Close()
+	kept := ystore.NewMemory()
+	a := newApp(t, lay, yjs.Config{Store: kept, UnloadDelay: -1})
+	b := newApp(t, lay, yjs.Config{Store: ystore.NewMemory()}) // b's writes are lost
 	ca, _ := a.dial(t, "/yjs/rec")
 	cb, _ := b.dial(t, "/yjs/rec")
 	cb.send(yproto.AppendSyncUpdate(nil, fxHello))

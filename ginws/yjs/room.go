@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/yjs/internal/lib0"
 	"ginws.dev/ginws/yjs/yproto"
 	"ginws.dev/ginws/yjs/yupdate"
@@ -35,10 +36,8 @@ type room struct {
 	done    chan struct{}   // closed once the room has saved and left the layer
 	prev    <-chan struct{} // the previous instance's done, when it was still unloading
 
-	channel     string             // the room's process-local layer channel: its address and origin id
-	unsubscribe func()             // with a Subscriber layer
-	stopRecv    context.CancelFunc // with a polled layer
-	recvDone    chan struct{}
+	channel     string    // the room's process-local layer channel: its address and origin id
+	unsubscribe func()    // stops layer.Listen
 	joinedAt    time.Time // of the last GroupAdd, refreshed before the group membership expires
 
 	wake chan struct{} // capacity 1: there is work for the room goroutine
@@ -50,7 +49,7 @@ type room struct {
 	unsaved       [][]byte // updates to append to the store
 	remoteUnsaved bool     // applied updates that another process is expected to store: reconciled at unload
 	changes       [][]byte // for OnChange
-	inbox         []ginws.Message
+	inbox         []layer.Message
 	missed        bool // the inbox overflowed: ask the other processes for what was lost
 	closed        bool // unloaded or the server closed: no more joins or updates
 	persist       persistState
@@ -187,14 +186,14 @@ func (r *room) leave(ctx context.Context, c *consumer) {
 	closed := r.closed
 	r.mu.Unlock()
 	if enc != nil && !closed {
-		r.publish(ctx, ginws.Message{"type": typeAwareness, keyUpdate: enc, keyOrigin: r.channel})
+		r.publish(ctx, layer.Message{"type": typeAwareness, keyUpdate: enc, keyOrigin: r.channel})
 	}
 }
 
 // broadcastLocked queues msg for every local member but skip. The frame is built once and every
 // member writes the same bytes. Callers hold r.mu.
 func (r *room) broadcastLocked(msg []byte, skip *consumer) {
-	var frame *ginws.PreparedFrame
+	var frame *ginws.PreparedMessage
 	for _, m := range r.members {
 		if m != skip {
 			if frame == nil {
@@ -255,7 +254,7 @@ func (r *room) applyLocal(ctx context.Context, from *consumer, update []byte) er
 	if err := r.apply(update, from, true); err != nil {
 		return err
 	}
-	r.publish(ctx, ginws.Message{"type": typeUpdate, keyUpdate: update, keyOrigin: r.channel})
+	r.publish(ctx, layer.Message{"type": typeUpdate, keyUpdate: update, keyOrigin: r.channel})
 	return nil
 }
 
@@ -347,7 +346,7 @@ func (r *room) awarenessFromClient(ctx context.Context, c *consumer, update []by
 			"ignored", ignored, "max_state", r.srv.cfg.MaxAwarenessStateSize, "max_total", r.srv.cfg.MaxAwarenessTotalSize, "room_total", roomTotal)
 	}
 	if enc != nil {
-		r.publish(ctx, ginws.Message{"type": typeAwareness, keyUpdate: enc, keyOrigin: r.channel})
+		r.publish(ctx, layer.Message{"type": typeAwareness, keyUpdate: enc, keyOrigin: r.channel})
 	}
 	return nil
 }
@@ -361,7 +360,7 @@ func (r *room) awarenessMessage() []byte {
 
 // publish group-sends msg to the other processes holding the room. A failure is logged and
 // counted; the next resync repairs what was lost.
-func (r *room) publish(ctx context.Context, msg ginws.Message) {
+func (r *room) publish(ctx context.Context, msg layer.Message) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.srv.cfg.LayerTimeout)
 	defer cancel()
 	if err := r.srv.layer.GroupSend(ctx, r.group, msg); err != nil {

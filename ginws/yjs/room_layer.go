@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/yjs/yproto"
 	"ginws.dev/ginws/yjs/yupdate"
 )
@@ -42,7 +42,7 @@ const (
 
 // handleLayer handles one message from another process. Bad messages are logged and dropped:
 // they never reach the document or the clients.
-func (r *room) handleLayer(msg ginws.Message) {
+func (r *room) handleLayer(msg layer.Message) {
 	switch typ := msg.Type(); typ {
 	case typeUpdate, typeDocUpdate:
 		u, ok := msg.Bytes(keyUpdate)
@@ -118,13 +118,13 @@ func (r *room) hello(ctx context.Context) {
 		r.log.Error("yjs: state vector", "error", err)
 		return
 	}
-	r.publish(ctx, ginws.Message{"type": typeHello, keySV: sv, keyReplyTo: r.channel, keyOrigin: r.channel})
+	r.publish(ctx, layer.Message{"type": typeHello, keySV: sv, keyReplyTo: r.channel, keyOrigin: r.channel})
 }
 
 // answerHello sends the asking room what it lacks, this room's state vector (so that it sends
 // back what this one lacks) and the awareness states known here.
-func (r *room) answerHello(msg ginws.Message) {
-	to, _ := msg.String(keyReplyTo)
+func (r *room) answerHello(msg layer.Message) {
+	to, _ := msg.Str(keyReplyTo)
 	their, ok := msg.Bytes(keySV)
 	if to == "" || !ok {
 		r.log.Warn("yjs: malformed hello from the layer ignored")
@@ -135,7 +135,7 @@ func (r *room) answerHello(msg ginws.Message) {
 		r.log.Error("yjs: state vector", "error", err)
 		return
 	}
-	reply := ginws.Message{"type": typeSync, keySV: sv, keyReplyTo: r.channel, keyOrigin: r.channel}
+	reply := layer.Message{"type": typeSync, keySV: sv, keyReplyTo: r.channel, keyOrigin: r.channel}
 	if full != nil {
 		diff, err := yupdate.Diff(full, their)
 		if err != nil {
@@ -155,14 +155,14 @@ func (r *room) answerHello(msg ginws.Message) {
 }
 
 // handleSync applies another room's answer to a hello and sends it what it lacks.
-func (r *room) handleSync(msg ginws.Message) {
+func (r *room) handleSync(msg layer.Message) {
 	if u, ok := msg.Bytes(keyUpdate); ok {
 		r.applyFromLayer(u, false, true)
 	}
 	if a, ok := msg.Bytes(keyAwareness); ok {
 		r.awarenessFromLayer(a)
 	}
-	to, _ := msg.String(keyReplyTo)
+	to, _ := msg.Str(keyReplyTo)
 	their, ok := msg.Bytes(keySV)
 	if to == "" || !ok {
 		return
@@ -177,13 +177,13 @@ func (r *room) handleSync(msg ginws.Message) {
 		return
 	}
 	if !yupdate.IsEmpty(diff) {
-		r.sendTo(to, ginws.Message{"type": typeUpdate, keyUpdate: diff, keyOrigin: r.channel, keyResync: true})
+		r.sendTo(to, layer.Message{"type": typeUpdate, keyUpdate: diff, keyOrigin: r.channel, keyResync: true})
 	}
 }
 
 // sendTo sends msg to one room channel of another process.
-func (r *room) sendTo(channel string, msg ginws.Message) {
-	if err := ginws.ValidateChannelName(channel); err != nil {
+func (r *room) sendTo(channel string, msg layer.Message) {
+	if err := layer.ValidateChannelName(channel); err != nil {
 		r.log.Warn("yjs: bad reply_to in a layer message", "error", err)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"ginws.dev/ginws/yjs/ystore"
 	"ginws.dev/ginws/yjs/yupdate"
 )
 
@@ -191,7 +192,7 @@ func (r *room) compact() {
 	case err == nil:
 		s.stats.compactions.Add(1)
 		r.persist.compactRetry.reset()
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, ystore.ErrConflict):
 		r.log.Debug("yjs: another process compacted the stored log first", "error", err)
 	default:
 		s.stats.storeErrors.Add(1)

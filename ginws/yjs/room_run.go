@@ -1,12 +1,11 @@
 package yjs
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/yjs/yupdate"
 )
 
@@ -137,14 +136,15 @@ func (r *room) load() error {
 		return fmt.Errorf("yjs: new layer channel: %w", err)
 	}
 	r.channel = ch
-	if sub, ok := s.layer.(ginws.Subscriber); ok {
-		if r.unsubscribe, err = sub.Subscribe(ch, r.deliver); err != nil {
-			return fmt.Errorf("yjs: subscribe %s: %w", ch, err)
-		}
-	} else {
-		rctx, stop := context.WithCancel(context.Background())
-		r.stopRecv, r.recvDone = stop, make(chan struct{})
-		go r.receiveLoop(rctx)
+	r.unsubscribe, err = layer.Listen(s.layer, ch, layer.Listener{
+		Deliver: r.deliver,
+		OnError: func(err error) {
+			r.srv.stats.layerErrors.Add(1)
+			r.log.Warn("yjs: layer receive failed; retrying", "error", err)
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("yjs: listen on %s: %w", ch, err)
 	}
 	if err := s.layer.GroupAdd(ctx, r.group, ch); err != nil {
 		return fmt.Errorf("yjs: join group %s: %w", r.group, err)
@@ -183,42 +183,20 @@ func (r *room) load() error {
 
 // deliver is the layer's callback: it queues a message for the room goroutine. It must not block
 // or call the layer.
-func (r *room) deliver(env *ginws.Envelope) error {
-	if o, _ := env.Message.String(keyOrigin); o == r.channel {
+func (r *room) deliver(env *layer.Envelope) error {
+	if o, _ := env.Message.Str(keyOrigin); o == r.channel {
 		return nil // this room's own message, back from the group
 	}
 	r.mu.Lock()
 	if len(r.inbox) >= inboxLimit {
 		r.missed = true
 		r.mu.Unlock()
-		return ginws.ErrChannelFull
+		return layer.ErrChannelFull
 	}
 	r.inbox = append(r.inbox, env.Message)
 	r.mu.Unlock()
 	r.signal()
 	return nil
-}
-
-// receiveLoop feeds the inbox from Layer.Receive, for layers that cannot push.
-func (r *room) receiveLoop(ctx context.Context) {
-	defer close(r.recvDone)
-	for {
-		msg, err := r.srv.layer.Receive(ctx, r.channel)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			r.srv.stats.layerErrors.Add(1)
-			r.log.Warn("yjs: layer receive failed; retrying", "error", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
-		_ = r.deliver(ginws.NewEnvelope(msg))
-	}
 }
 
 // work handles the queued layer messages, merges the document's tail when it is due, and calls
@@ -331,16 +309,12 @@ func (r *room) finish(serverClosing bool) {
 func (r *room) leaveLayer() {
 	if r.channel != "" {
 		ctx, cancel := r.srv.opCtx()
-		if err := r.srv.layer.GroupDiscard(ctx, r.group, r.channel); err != nil && !errors.Is(err, ginws.ErrLayerClosed) {
+		if err := r.srv.layer.GroupDiscard(ctx, r.group, r.channel); err != nil && !errors.Is(err, layer.ErrClosed) {
 			r.log.Warn("yjs: leaving the group failed", "error", err)
 		}
 		cancel()
 	}
 	if r.unsubscribe != nil {
 		r.unsubscribe()
-	}
-	if r.stopRecv != nil {
-		r.stopRecv()
-		<-r.recvDone
 	}
 }

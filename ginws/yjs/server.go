@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/yjs/yupdate"
 )
 
@@ -33,7 +34,7 @@ import (
 // apply their clients' updates directly, under the room's lock, which is never held across I/O.
 type Server struct {
 	ws    *ginws.Server
-	layer ginws.Layer
+	layer layer.Layer
 	cfg   Config
 	log   *slog.Logger
 
@@ -144,7 +145,7 @@ func (s *Server) Update(ctx context.Context, room string, update []byte) error {
 		return fmt.Errorf("yjs: store update for room %q: %w", room, err)
 	}
 	s.stats.saves.Add(1)
-	err := s.layer.GroupSend(ctx, s.GroupName(room), ginws.Message{
+	err := s.layer.GroupSend(ctx, s.GroupName(room), layer.Message{
 		"type": typeDocUpdate, keyUpdate: update, keyPersisted: true,
 	})
 	if err != nil {

@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"ginws.dev/ginws/yjs/ystore"
+
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/yjs"
 	"ginws.dev/ginws/yjs/yproto"
 	"ginws.dev/ginws/yjs/yupdate"
@@ -234,7 +237,7 @@ func TestBadInput(t *testing.T) {
 
 // A room that empties is saved, unloaded, and loaded again from the store for the next client.
 func TestPersistenceAndReload(t *testing.T) {
-	store := yjs.NewMemoryStore()
+	store := ystore.NewMemory()
 	a := newApp(t, nil, yjs.Config{Store: store, UnloadDelay: -1, CompactAfter: 2})
 	c, _ := a.dial(t, "/yjs/kept")
 	for _, u := range [][]byte{fxHello, fxWorld, fxMapSet} {
@@ -273,7 +276,7 @@ func TestPersistenceAndReload(t *testing.T) {
 // TestInitialDocStoredOnlyWithAChange).
 func TestInitialDoc(t *testing.T) {
 	var calls atomic.Int32
-	store := yjs.NewMemoryStore()
+	store := ystore.NewMemory()
 	a := newApp(t, nil, yjs.Config{Store: store, UnloadDelay: -1, InitialDoc: func(ctx context.Context, room string) ([]byte, error) {
 		calls.Add(1)
 		return fxHello, nil
@@ -322,10 +325,10 @@ func TestServerUpdate(t *testing.T) {
 // later in the second process gets the first one's state through the layer even with separate
 // stores, and a client's departure is seen on the other side.
 func TestTwoServersConverge(t *testing.T) {
-	layer := ginws.NewMemoryLayer(ginws.MemoryConfig{})
-	defer layer.Close()
-	a := newApp(t, layer, yjs.Config{})
-	b := newApp(t, layer, yjs.Config{})
+	lay := layer.NewMemory(layer.MemoryConfig{})
+	defer lay.Close()
+	a := newApp(t, lay, yjs.Config{})
+	b := newApp(t, lay, yjs.Config{})
 	ca, _ := a.dial(t, "/yjs/shared")
 	ca.send(yproto.AppendSyncUpdate(nil, fxHello))
 	ca.send(awarenessMsg(10, 1, `{"user":"a"}`))
@@ -396,7 +399,7 @@ func TestReloadWithinUnloadDelay(t *testing.T) {
 // Close saves what was not saved yet, even with a long SaveDelay and clients still connected,
 // and later handshakes are refused with 503.
 func TestCloseSavesPendingUpdates(t *testing.T) {
-	store := yjs.NewMemoryStore()
+	store := ystore.NewMemory()
 	a := newApp(t, nil, yjs.Config{Store: store, SaveDelay: time.Hour})
 	c, _ := a.dial(t, "/yjs/pending")
 	c.send(yproto.AppendSyncUpdate(nil, fxHello))

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer"
 )
 
@@ -23,10 +23,10 @@ import (
 const Usage = `channel layer: "memory", or Redis URLs "redis://host:port/db[,redis://...][?prefix=asgi&linger=2ms]" (one per shard)`
 
 // Parse returns the layer s names and the function that closes it.
-func Parse(s string, log *slog.Logger) (ginws.Layer, func() error, error) {
+func Parse(s string, log *slog.Logger) (layer.Layer, func() error, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "memory" {
-		l := ginws.NewMemoryLayer(ginws.MemoryConfig{})
+		l := layer.NewMemory(layer.MemoryConfig{})
 		return l, l.Close, nil
 	}
 	cfg := redislayer.Config{Logger: log}

@@ -9,7 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"ginws.dev/examples/internal/layerflag"
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer"
 	"ginws.dev/ginws/redislayer/redistest"
 )
@@ -22,8 +22,8 @@ func TestMemory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := l.(*ginws.MemoryLayer); !ok {
-			t.Errorf("Parse(%q) = %T, want *ginws.MemoryLayer", s, l)
+		if _, ok := l.(*layer.Memory); !ok {
+			t.Errorf("Parse(%q) = %T, want *layer.Memory", s, l)
 		}
 		if err := closeFn(); err != nil {
 			t.Fatal(err)
@@ -56,7 +56,7 @@ func TestRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Send(ctx, ch, ginws.Message{"type": "hello"}); err != nil {
+	if err := l.Send(ctx, ch, layer.Message{"type": "hello"}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := l.Receive(ctx, ch)

@@ -27,16 +27,16 @@ type serverProc struct {
 }
 
 // startGo starts the examples/yjs binary on a free port.
-func startGo(ctx context.Context, bin, layer, room string) (*serverProc, error) {
+func startGo(ctx context.Context, bin, lay, room string) (*serverProc, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	if layer == "" {
-		layer = "memory"
+	if lay == "" {
+		lay = "memory"
 	}
-	cmd := exec.Command(bin, "-addr", addr, "-layer", layer)
+	cmd := exec.Command(bin, "-addr", addr, "-layer", lay)
 	return start(ctx, "go (examples/yjs)", cmd, addr, "ws://"+addr+"/yjs/"+room)
 }
 

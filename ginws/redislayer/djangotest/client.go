@@ -11,7 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 // Client drives an interop consumer — the Django one (/ws/interop/<group>/ on a Daphne) or the Go
@@ -29,7 +29,7 @@ type Client struct {
 	readDone  chan struct{}
 	closeOnce sync.Once
 	nextID    int64
-	events    []ginws.Message // events that arrived while a command waited for its answer
+	events    []layer.Message // events that arrived while a command waited for its answer
 }
 
 // defaultWait bounds calls whose context has no deadline.
@@ -132,7 +132,7 @@ func (c *Client) call(ctx context.Context, cmd command) error {
 	}
 }
 
-func (c *Client) eventCommand(ctx context.Context, cmd command, msg ginws.Message) error {
+func (c *Client) eventCommand(ctx context.Context, cmd command, msg layer.Message) error {
 	b, err := MarshalTyped(msg)
 	if err != nil {
 		return err
@@ -143,12 +143,12 @@ func (c *Client) eventCommand(ctx context.Context, cmd command, msg ginws.Messag
 
 // GroupSend has the consumer call group_send(group, msg) on its layer, and returns once the call
 // has returned.
-func (c *Client) GroupSend(ctx context.Context, group string, msg ginws.Message) error {
+func (c *Client) GroupSend(ctx context.Context, group string, msg layer.Message) error {
 	return c.eventCommand(ctx, command{Cmd: "group_send", Group: group}, msg)
 }
 
 // Send has the consumer call send(channel, msg) on its layer.
-func (c *Client) Send(ctx context.Context, channel string, msg ginws.Message) error {
+func (c *Client) Send(ctx context.Context, channel string, msg layer.Message) error {
 	return c.eventCommand(ctx, command{Cmd: "send", Channel: channel}, msg)
 }
 
@@ -163,7 +163,7 @@ func (c *Client) GroupDiscard(ctx context.Context, group string) error {
 }
 
 // Event returns the next layer event the consumer shows, in typed form (see UnmarshalTyped).
-func (c *Client) Event(ctx context.Context) (ginws.Message, error) {
+func (c *Client) Event(ctx context.Context) (layer.Message, error) {
 	if len(c.events) > 0 {
 		m := c.events[0]
 		c.events = c.events[1:]

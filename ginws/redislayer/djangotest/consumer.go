@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 // EventType is the type of the layer events the Go interop consumer shows its client. (The Django
@@ -35,7 +36,7 @@ func NewConsumer() ginws.Consumer { return new(Consumer) }
 // Connect joins the group and says hello.
 func (c *Consumer) Connect(ctx context.Context) error {
 	group := c.Scope().Param("group")
-	if err := ginws.ValidateGroupName(group); err != nil {
+	if err := layer.ValidateGroupName(group); err != nil {
 		return ginws.Refuse(404, err.Error())
 	}
 	if err := c.GroupAdd(ctx, group); err != nil { // left by the runtime on disconnect
@@ -52,7 +53,7 @@ func (c *Consumer) Events() ginws.Events {
 	return ginws.Events{EventType: c.show}
 }
 
-func (c *Consumer) show(ctx context.Context, ev ginws.Message) error {
+func (c *Consumer) show(ctx context.Context, ev layer.Message) error {
 	b, err := MarshalTyped(ev)
 	if err != nil {
 		return c.SendJSON(reply{Kind: "error", Error: "cannot show event: " + err.Error()})
@@ -61,7 +62,7 @@ func (c *Consumer) show(ctx context.Context, ev ginws.Message) error {
 }
 
 // Receive runs a command. Bad commands are answered with an error; the connection stays open.
-func (c *Consumer) Receive(ctx context.Context, f ginws.Frame) error {
+func (c *Consumer) Receive(ctx context.Context, f ginws.ClientMessage) error {
 	var cmd command
 	err := errors.New("binary frames are not commands")
 	if !f.Binary {
@@ -95,7 +96,7 @@ func (c *Consumer) run(ctx context.Context, cmd command) error {
 	return fmt.Errorf("unknown cmd %q", cmd.Cmd)
 }
 
-func eventFromTyped(raw json.RawMessage) (ginws.Message, error) {
+func eventFromTyped(raw json.RawMessage) (layer.Message, error) {
 	if len(raw) == 0 {
 		return nil, errors.New(`"event" is missing`)
 	}
@@ -110,7 +111,7 @@ func eventFromTyped(raw json.RawMessage) (ginws.Message, error) {
 	if _, ok := m["type"].(string); !ok {
 		return nil, errors.New(`"event" must have a string "type"`)
 	}
-	return ginws.Message(m), nil
+	return layer.Message(m), nil
 }
 
 // command is what a Client sends to an interop consumer.

@@ -15,7 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer/djangotest"
 )
 
@@ -30,7 +30,7 @@ func ctxT(t *testing.T) context.Context {
 // TestTypedJSON pins the wire form shared with the Python side (project/typedjson.py): floats keep
 // a '.', bytes are wrapped, and decoding gives back the same kinds.
 func TestTypedJSON(t *testing.T) {
-	in := ginws.Message{"type": "t", "f": 2.0, "i": int8(2), "u": uint64(math.MaxUint64), "b": []byte{0, 255},
+	in := layer.Message{"type": "t", "f": 2.0, "i": int8(2), "u": uint64(math.MaxUint64), "b": []byte{0, 255},
 		"s": "é", "n": nil, "l": []any{}, "m": map[string]any{"x": float32(0.5)}, "nb": []byte(nil)}
 	b, err := djangotest.MarshalTyped(in)
 	if err != nil {
@@ -86,7 +86,7 @@ func TestDjangoProject(t *testing.T) {
 	if !strings.HasPrefix(c.Channel, "specific.") || !strings.Contains(c.Channel, "!") {
 		t.Fatalf("channel name %q, want channels_redis's specific.<client>!<id>", c.Channel)
 	}
-	msg := ginws.Message{"type": "x.y", "int": 1 << 40, "float": 1.0, "bytes": []byte("\x00\xff"), "s": "日本"}
+	msg := layer.Message{"type": "x.y", "int": 1 << 40, "float": 1.0, "bytes": []byte("\x00\xff"), "s": "日本"}
 	if err := c.GroupSend(ctx, "harness", msg); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestDjangoProject(t *testing.T) {
 	}
 
 	// Bad input is answered, and the consumer lives on.
-	if err := c.Send(ctx, "no spaces allowed", ginws.Message{"type": "x"}); err == nil || !strings.Contains(err.Error(), "answered") {
+	if err := c.Send(ctx, "no spaces allowed", layer.Message{"type": "x"}); err == nil || !strings.Contains(err.Error(), "answered") {
 		t.Fatalf("send to a bad channel name: %v, want the consumer's error", err)
 	}
 	raw, _, err := websocket.DefaultDialer.DialContext(ctx, d.WSURL("/ws/interop/harness/"), nil)
@@ -113,7 +113,7 @@ func TestDjangoProject(t *testing.T) {
 		}
 	}
 	_ = raw.Close()
-	if err := c.Send(ctx, c.Channel, ginws.Message{"type": "still.alive"}); err != nil {
+	if err := c.Send(ctx, c.Channel, layer.Message{"type": "still.alive"}); err != nil {
 		t.Fatal(err)
 	}
 	if ev, err := c.Event(ctx); err != nil || ev.Type() != "still.alive" {

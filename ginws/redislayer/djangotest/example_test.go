@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"log"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer/djangotest"
 )
 
 // Typed JSON keeps a float a float and bytes bytes, so a test can tell what crossed the layer.
 func ExampleMarshalTyped() {
-	b, err := djangotest.MarshalTyped(ginws.Message{"type": "x", "n": 2, "f": 2.0, "raw": []byte("hi")})
+	b, err := djangotest.MarshalTyped(layer.Message{"type": "x", "n": 2, "f": 2.0, "raw": []byte("hi")})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func ExampleRun() {
 	}
 	defer c.Close()
 	// The Django consumer calls channel_layer.group_send("room", {...}), then shows what it got.
-	if err := c.GroupSend(ctx, "room", ginws.Message{"type": "note", "text": "hi"}); err != nil {
+	if err := c.GroupSend(ctx, "room", layer.Message{"type": "note", "text": "hi"}); err != nil {
 		log.Fatal(err)
 	}
 	ev, err := c.Event(ctx)

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 // Typed JSON is how the interop consumers (the Django one in djangosite/project/consumers.py and
@@ -34,7 +34,7 @@ const bytesKey = "__bytes__"
 var ErrNotTyped = errors.New("djangotest: value cannot be carried by typed JSON")
 
 // MarshalTyped encodes v as typed JSON. v may hold nil, bool, string, any Go integer or float,
-// []byte, []any, []string, map[string]any, ginws.Message and json.Number.
+// []byte, []any, []string, map[string]any, layer.Message and json.Number.
 func MarshalTyped(v any) ([]byte, error) {
 	var b bytes.Buffer
 	if err := appendTyped(&b, v, 0); err != nil {
@@ -96,7 +96,7 @@ func appendTyped(b *bytes.Buffer, v any, depth int) error {
 			}
 		}
 		b.WriteByte(']')
-	case ginws.Message:
+	case layer.Message:
 		return appendMap(b, v, depth)
 	case map[string]any:
 		return appendMap(b, v, depth)

@@ -15,7 +15,7 @@ import (
 // Several processes serving the same Yjs rooms: the channel layer carries the live traffic
 // between them, the Redis store keeps the documents.
 func ExampleNew() {
-	layer, err := redislayer.New(redislayer.Config{Hosts: []string{"redis://127.0.0.1:6379/0"}})
+	lay, err := redislayer.New(redislayer.Config{Hosts: []string{"redis://127.0.0.1:6379/0"}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func ExampleNew() {
 	}
 	defer client.Close()
 
-	ws := ginws.New(ginws.Config{Layer: layer, ReadLimit: 8 << 20, OutboundLimit: 64 << 20})
+	ws := ginws.New(ginws.Config{Layer: lay, ReadLimit: 8 << 20, OutboundLimit: 64 << 20})
 	ys := yjs.New(ws, yjs.Config{Store: redisstore.New(client, "myapp:yjs:")})
 	r := gin.New()
 	r.GET("/yjs/*room", ws.Mount(ys.Consumer))

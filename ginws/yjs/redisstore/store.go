@@ -1,6 +1,6 @@
 // Package redisstore keeps Yjs room documents in Redis, for yjs.Server processes that share
 // rooms: each room's log of updates is a Redis list, appended with RPUSH and compacted by a script
-// that checks and replaces its first entries atomically (a compare-and-swap, see yjs.Store), so
+// that checks and replaces its first entries atomically (a compare-and-swap, see ystore.Store), so
 // processes appending and compacting at the same time never lose an update. It lives in its own
 // package so that apps that keep documents elsewhere do not compile a Redis client.
 //
@@ -16,15 +16,15 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/redis/rueidis"
+	"ginws.dev/ginws/yjs/ystore"
 
-	"ginws.dev/ginws/yjs"
+	"github.com/redis/rueidis"
 )
 
 // DefaultPrefix is the key prefix New uses when given "".
 const DefaultPrefix = "ginws:yjs:"
 
-// Store is a yjs.Store on Redis. A room's log is the list at Key(room): the prefix followed by
+// Store is a ystore.Store on Redis. A room's log is the list at Key(room): the prefix followed by
 // the 64 hex digits of the room name's SHA-256. Because that part has a fixed length, two stores
 // whose prefixes start alike ("app:yjs:" and "app:yjs:t2:") can never address the same key, and a
 // room name may contain any byte. It is safe for concurrent use, as is the rueidis client under it.
@@ -33,7 +33,7 @@ type Store struct {
 	prefix string
 }
 
-var _ yjs.Store = (*Store)(nil)
+var _ ystore.Store = (*Store)(nil)
 
 // New returns a Store using client (which the caller closes) and keys starting with prefix
 // (DefaultPrefix if empty).
@@ -105,7 +105,7 @@ func (s *Store) Compact(ctx context.Context, room string, old [][]byte, merged [
 		return fmt.Errorf("redisstore: compact %q: %w", room, err)
 	}
 	if r < 0 {
-		return fmt.Errorf("redisstore: compact %q (%s entries): %w", room, strconv.Itoa(len(old)), yjs.ErrConflict)
+		return fmt.Errorf("redisstore: compact %q (%s entries): %w", room, strconv.Itoa(len(old)), ystore.ErrConflict)
 	}
 	return nil
 }

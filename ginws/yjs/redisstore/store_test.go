@@ -12,11 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"ginws.dev/ginws/yjs/ystore"
+
 	"github.com/redis/rueidis"
 	"go.uber.org/goleak"
 
 	"ginws.dev/ginws/redislayer/redistest"
-	"ginws.dev/ginws/yjs"
 	"ginws.dev/ginws/yjs/redisstore"
 )
 
@@ -105,7 +106,7 @@ func TestAppendLoadCompact(t *testing.T) {
 	}
 
 	// Compacting more entries than the log holds is refused and changes nothing.
-	if err := s.Compact(ctx, room, [][]byte{[]byte("merged"), []byte("late"), []byte("x")}, []byte("x")); !errors.Is(err, yjs.ErrConflict) {
+	if err := s.Compact(ctx, room, [][]byte{[]byte("merged"), []byte("late"), []byte("x")}, []byte("x")); !errors.Is(err, ystore.ErrConflict) {
 		t.Fatalf("Compact of 3 entries of a log of 2: %v, want ErrConflict", err)
 	}
 	if log, _ := s.Load(ctx, room); len(log) != 2 {
@@ -177,8 +178,8 @@ func TestInterleavedCompactionsKeepEveryEntry(t *testing.T) {
 	rs, _ := newStore(t)
 	for _, tc := range []struct {
 		name  string
-		store yjs.Store
-	}{{"redis", rs}, {"memory", yjs.NewMemoryStore()}} {
+		store ystore.Store
+	}{{"redis", rs}, {"memory", ystore.NewMemory()}} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, ctx, room := tc.store, ctxT(t), "interleaved:"+tc.name
 			for i := range 4 {
@@ -203,7 +204,7 @@ func TestInterleavedCompactionsKeepEveryEntry(t *testing.T) {
 				}
 			}
 			err = s.Compact(ctx, room, p2, bytes.Join(p2, nil))
-			if !errors.Is(err, yjs.ErrConflict) {
+			if !errors.Is(err, ystore.ErrConflict) {
 				t.Fatalf("the second, stale compaction: %v, want ErrConflict", err)
 			}
 			log, err := s.Load(ctx, room)

@@ -1,4 +1,4 @@
-package ginws_test
+package layer_test
 
 import (
 	"context"
@@ -6,23 +6,23 @@ import (
 	"testing"
 	"time"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/layertest"
 )
 
 func TestMemoryLayerConformance(t *testing.T) {
 	t.Parallel()
-	layertest.Run(t, func(t *testing.T, cfg layertest.Config) ginws.Layer {
-		l := ginws.NewMemoryLayer(ginws.MemoryConfig{Capacity: cfg.Capacity, Expiry: cfg.Expiry, GroupExpiry: cfg.GroupExpiry})
+	layertest.Run(t, func(t *testing.T, cfg layertest.Config) layer.Layer {
+		l := layer.NewMemory(layer.MemoryConfig{Capacity: cfg.Capacity, Expiry: cfg.Expiry, GroupExpiry: cfg.GroupExpiry})
 		t.Cleanup(func() { _ = l.Close() })
 		return l
 	})
 }
 
 func TestMemoryLayerChannelCapacityRules(t *testing.T) {
-	l := ginws.NewMemoryLayer(ginws.MemoryConfig{
+	l := layer.NewMemory(layer.MemoryConfig{
 		Capacity:        5,
-		ChannelCapacity: []ginws.CapacityRule{{Pattern: "http.*", Capacity: 1}},
+		ChannelCapacity: []layer.CapacityRule{{Pattern: "http.*", Capacity: 1}},
 	})
 	ctx := context.Background()
 	if got := l.Capacity("http.request"); got != 1 {
@@ -31,16 +31,16 @@ func TestMemoryLayerChannelCapacityRules(t *testing.T) {
 	if got := l.Capacity("other"); got != 5 {
 		t.Fatalf("Capacity(other) = %d, want 5", got)
 	}
-	if err := l.Send(ctx, "http.request", ginws.Message{"type": "a"}); err != nil {
+	if err := l.Send(ctx, "http.request", layer.Message{"type": "a"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Send(ctx, "http.request", ginws.Message{"type": "b"}); !errors.Is(err, ginws.ErrChannelFull) {
+	if err := l.Send(ctx, "http.request", layer.Message{"type": "b"}); !errors.Is(err, layer.ErrChannelFull) {
 		t.Fatalf("second send to a channel of capacity 1: %v", err)
 	}
 }
 
 func TestMemoryLayerCountsGroupDrops(t *testing.T) {
-	l := ginws.NewMemoryLayer(ginws.MemoryConfig{Capacity: 1})
+	l := layer.NewMemory(layer.MemoryConfig{Capacity: 1})
 	ctx := context.Background()
 	for _, ch := range []string{"a", "b"} {
 		if err := l.GroupAdd(ctx, "g", ch); err != nil {
@@ -48,7 +48,7 @@ func TestMemoryLayerCountsGroupDrops(t *testing.T) {
 		}
 	}
 	for i := 0; i < 3; i++ {
-		if err := l.GroupSend(ctx, "g", ginws.Message{"type": "x"}); err != nil {
+		if err := l.GroupSend(ctx, "g", layer.Message{"type": "x"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -58,9 +58,9 @@ func TestMemoryLayerCountsGroupDrops(t *testing.T) {
 }
 
 func TestMemoryLayerForgetsUnusedChannels(t *testing.T) {
-	l := ginws.NewMemoryLayer(ginws.MemoryConfig{})
+	l := layer.NewMemory(layer.MemoryConfig{})
 	ctx := context.Background()
-	if err := l.Send(ctx, "c", ginws.Message{"type": "x"}); err != nil {
+	if err := l.Send(ctx, "c", layer.Message{"type": "x"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Receive(ctx, "c"); err != nil {
@@ -72,7 +72,7 @@ func TestMemoryLayerForgetsUnusedChannels(t *testing.T) {
 	if err := l.GroupDiscard(ctx, "g", "d"); err != nil {
 		t.Fatal(err)
 	}
-	unsubscribe, err := l.Subscribe("e", func(*ginws.Envelope) error { return nil })
+	unsubscribe, err := l.Subscribe("e", func(*layer.Envelope) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,16 +83,16 @@ func TestMemoryLayerForgetsUnusedChannels(t *testing.T) {
 }
 
 func TestMemoryLayerSweepsIdleChannels(t *testing.T) {
-	l := ginws.NewMemoryLayer(ginws.MemoryConfig{Expiry: 50 * time.Millisecond})
+	l := layer.NewMemory(layer.MemoryConfig{Expiry: 50 * time.Millisecond})
 	ctx := context.Background()
 	for _, ch := range []string{"a", "b", "c"} {
-		if err := l.Send(ctx, ch, ginws.Message{"type": "x"}); err != nil {
+		if err := l.Send(ctx, ch, layer.Message{"type": "x"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	time.Sleep(120 * time.Millisecond)
 	// Any later call sweeps expired messages of channels nobody touches again.
-	if err := l.Send(ctx, "d", ginws.Message{"type": "x"}); err != nil {
+	if err := l.Send(ctx, "d", layer.Message{"type": "x"}); err != nil {
 		t.Fatal(err)
 	}
 	if st := l.Stats(); st.Channels != 1 || st.Expired != 3 {
@@ -101,19 +101,19 @@ func TestMemoryLayerSweepsIdleChannels(t *testing.T) {
 }
 
 func TestMemoryLayerSubscribeDeliversQueued(t *testing.T) {
-	l := ginws.NewMemoryLayer(ginws.MemoryConfig{})
+	l := layer.NewMemory(layer.MemoryConfig{})
 	ctx := context.Background()
 	ch, err := l.NewChannel(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, typ := range []string{"one", "two"} {
-		if err := l.Send(ctx, ch, ginws.Message{"type": typ}); err != nil {
+		if err := l.Send(ctx, ch, layer.Message{"type": typ}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var got []string
-	unsubscribe, err := l.Subscribe(ch, func(e *ginws.Envelope) error {
+	unsubscribe, err := l.Subscribe(ch, func(e *layer.Envelope) error {
 		got = append(got, e.Message.Type())
 		return nil
 	})
@@ -124,7 +124,7 @@ func TestMemoryLayerSubscribeDeliversQueued(t *testing.T) {
 	if len(got) != 2 || got[0] != "one" || got[1] != "two" {
 		t.Fatalf("subscriber got %v, want the queued [one two] in order", got)
 	}
-	if _, err := l.Subscribe(ch, func(*ginws.Envelope) error { return nil }); err == nil {
+	if _, err := l.Subscribe(ch, func(*layer.Envelope) error { return nil }); err == nil {
 		t.Fatal("a second subscriber on one channel must be refused")
 	}
 	if _, err := l.Receive(ctx, ch); err == nil {
@@ -133,7 +133,7 @@ func TestMemoryLayerSubscribeDeliversQueued(t *testing.T) {
 }
 
 func TestMemoryLayerClosed(t *testing.T) {
-	l := ginws.NewMemoryLayer(ginws.MemoryConfig{})
+	l := layer.NewMemory(layer.MemoryConfig{})
 	done := make(chan error, 1)
 	go func() {
 		_, err := l.Receive(context.Background(), "waiting")
@@ -141,10 +141,10 @@ func TestMemoryLayerClosed(t *testing.T) {
 	}()
 	time.Sleep(20 * time.Millisecond)
 	_ = l.Close()
-	if err := <-done; !errors.Is(err, ginws.ErrLayerClosed) {
+	if err := <-done; !errors.Is(err, layer.ErrClosed) {
 		t.Fatalf("Receive after Close: %v", err)
 	}
-	if err := l.Send(context.Background(), "x", ginws.Message{"type": "x"}); !errors.Is(err, ginws.ErrLayerClosed) {
+	if err := l.Send(context.Background(), "x", layer.Message{"type": "x"}); !errors.Is(err, layer.ErrClosed) {
 		t.Fatalf("Send after Close: %v", err)
 	}
 }

@@ -1,18 +1,17 @@
-package ginws
+package layer
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"path"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// MemoryConfig configures a MemoryLayer. The zero value gives Channels' defaults; a zero field
-// means its default, and NewMemoryLayer refuses negative values and malformed patterns.
+// MemoryConfig configures a Memory. The zero value gives Channels' defaults; a zero field
+// means its default, and NewMemory refuses negative values and malformed patterns.
 type MemoryConfig struct {
 	// Capacity is how many messages a channel holds before Send returns ErrChannelFull.
 	// Optional. Default 100.
@@ -28,36 +27,20 @@ type MemoryConfig struct {
 	GroupExpiry time.Duration
 }
 
-// CheckCapacityRules refuses a malformed rule of a layer's ChannelCapacity, with a *ConfigError
-// naming field (e.g. "redislayer.Config.ChannelCapacity").
-func CheckCapacityRules(field string, rules []CapacityRule) error {
-	for i, r := range rules {
-		if _, err := path.Match(r.Pattern, ""); err != nil {
-			return &ConfigError{Field: fmt.Sprintf("%s[%d].Pattern", field, i), Value: fmt.Sprintf("%q", r.Pattern), Rule: "must be a path.Match pattern: " + err.Error()}
-		}
-		if r.Capacity <= 0 {
-			return &ConfigError{Field: fmt.Sprintf("%s[%d].Capacity", field, i), Value: r.Capacity, Rule: "must be positive"}
-		}
-	}
-	return nil
-}
-
-func (cfg MemoryConfig) check() error {
+func (cfg MemoryConfig) check() (Capacities, error) {
 	switch {
 	case cfg.Capacity < 0:
-		return &ConfigError{Field: "ginws.MemoryConfig.Capacity", Value: cfg.Capacity, Rule: "must not be negative (zero means the default, 100)"}
+		return Capacities{}, &ConfigError{Field: "layer.MemoryConfig.Capacity", Value: cfg.Capacity, Rule: "must not be negative (zero means the default, 100)"}
 	case cfg.Expiry < 0:
-		return &ConfigError{Field: "ginws.MemoryConfig.Expiry", Value: cfg.Expiry, Rule: "must not be negative (zero means the default, 60 s)"}
+		return Capacities{}, &ConfigError{Field: "layer.MemoryConfig.Expiry", Value: cfg.Expiry, Rule: "must not be negative (zero means the default, 60 s)"}
 	case cfg.GroupExpiry < 0:
-		return &ConfigError{Field: "ginws.MemoryConfig.GroupExpiry", Value: cfg.GroupExpiry, Rule: "must not be negative (zero means the default, 86 400 s)"}
+		return Capacities{}, &ConfigError{Field: "layer.MemoryConfig.GroupExpiry", Value: cfg.GroupExpiry, Rule: "must not be negative (zero means the default, 86 400 s)"}
 	}
-	return CheckCapacityRules("ginws.MemoryConfig.ChannelCapacity", cfg.ChannelCapacity)
-}
-
-// CapacityRule is one entry of MemoryConfig.ChannelCapacity.
-type CapacityRule struct {
-	Pattern  string
-	Capacity int
+	def := cfg.Capacity
+	if def == 0 {
+		def = DefaultCapacity
+	}
+	return NewCapacities("layer.MemoryConfig.ChannelCapacity", def, cfg.ChannelCapacity)
 }
 
 // Default layer settings, as in Django Channels.
@@ -67,14 +50,13 @@ const (
 	DefaultGroupExpiry = 86400 * time.Second
 )
 
-// MemoryLayer is a channel layer for one process, with the semantics of Channels'
+// Memory is a channel layer for one process, with the semantics of Channels'
 // InMemoryChannelLayer: per-channel capacity, message and group expiry, Channels' name rules.
 // It implements Subscriber, so connections on it need no goroutine to wait for events.
 //
-// A MemoryLayer is safe for concurrent use. Its zero value is not usable; call NewMemoryLayer.
-type MemoryLayer struct {
-	capacity    int
-	rules       []CapacityRule
+// A Memory is safe for concurrent use. Its zero value is not usable; call NewMemory.
+type Memory struct {
+	capacity    Capacities
 	expiry      time.Duration
 	groupExpiry time.Duration
 
@@ -90,9 +72,9 @@ type MemoryLayer struct {
 }
 
 var (
-	_ Layer            = (*MemoryLayer)(nil)
-	_ Subscriber       = (*MemoryLayer)(nil)
-	_ CapacityReporter = (*MemoryLayer)(nil)
+	_ Layer            = (*Memory)(nil)
+	_ Subscriber       = (*Memory)(nil)
+	_ CapacityReporter = (*Memory)(nil)
 )
 
 type memChannel struct {
@@ -117,7 +99,7 @@ type memMember struct {
 	ch     *memChannel
 }
 
-// MemoryStats is a snapshot of a MemoryLayer's counters.
+// MemoryStats is a snapshot of a Memory's counters.
 type MemoryStats struct {
 	Channels int    // channels with queued messages, receivers, subscribers or group memberships
 	Groups   int    // groups with at least one member
@@ -125,22 +107,19 @@ type MemoryStats struct {
 	Expired  uint64 // messages and memberships removed by expiry
 }
 
-// NewMemoryLayer returns an in-memory channel layer. It panics with a *ConfigError if cfg has an
+// NewMemory returns an in-memory channel layer. It panics with a *ConfigError if cfg has an
 // invalid field.
-func NewMemoryLayer(cfg MemoryConfig) *MemoryLayer {
-	if err := cfg.check(); err != nil {
+func NewMemory(cfg MemoryConfig) *Memory {
+	caps, err := cfg.check()
+	if err != nil {
 		panic(err)
 	}
-	l := &MemoryLayer{
-		capacity:    cfg.Capacity,
-		rules:       append([]CapacityRule(nil), cfg.ChannelCapacity...),
+	l := &Memory{
+		capacity:    caps,
 		expiry:      cfg.Expiry,
 		groupExpiry: cfg.GroupExpiry,
 		channels:    make(map[string]*memChannel),
 		groups:      make(map[string]map[string]*memMember),
-	}
-	if l.capacity <= 0 {
-		l.capacity = DefaultCapacity
 	}
 	if l.expiry <= 0 {
 		l.expiry = DefaultExpiry
@@ -152,17 +131,10 @@ func NewMemoryLayer(cfg MemoryConfig) *MemoryLayer {
 }
 
 // Capacity returns the capacity of channel.
-func (l *MemoryLayer) Capacity(channel string) int {
-	for _, r := range l.rules {
-		if ok, _ := path.Match(r.Pattern, channel); ok {
-			return r.Capacity
-		}
-	}
-	return l.capacity
-}
+func (l *Memory) Capacity(channel string) int { return l.capacity.Of(channel) }
 
 // Stats returns the layer's counters.
-func (l *MemoryLayer) Stats() MemoryStats {
+func (l *Memory) Stats() MemoryStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return MemoryStats{
@@ -173,8 +145,8 @@ func (l *MemoryLayer) Stats() MemoryStats {
 	}
 }
 
-// Close releases waiting receivers; every later call returns ErrLayerClosed.
-func (l *MemoryLayer) Close() error {
+// Close releases waiting receivers; every later call returns ErrClosed.
+func (l *Memory) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -188,12 +160,12 @@ func (l *MemoryLayer) Close() error {
 }
 
 // NewChannel returns "<prefix>.inmemory!<12 random letters>".
-func (l *MemoryLayer) NewChannel(ctx context.Context, prefix string) (string, error) {
+func (l *Memory) NewChannel(ctx context.Context, prefix string) (string, error) {
 	if prefix == "" {
 		prefix = "specific"
 	}
 	if err := ValidateGroupName(prefix); err != nil {
-		return "", fmt.Errorf("ginws: bad channel prefix: %w", err)
+		return "", fmt.Errorf("layer: bad channel prefix: %w", err)
 	}
 	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	var id [12]byte
@@ -208,7 +180,7 @@ func (l *MemoryLayer) NewChannel(ctx context.Context, prefix string) (string, er
 }
 
 // Send sends msg to channel. The layer keeps its own deep copy of msg.
-func (l *MemoryLayer) Send(ctx context.Context, channel string, msg Message) error {
+func (l *Memory) Send(ctx context.Context, channel string, msg Message) error {
 	if err := ValidateChannelName(channel); err != nil {
 		return err
 	}
@@ -220,12 +192,12 @@ func (l *MemoryLayer) Send(ctx context.Context, channel string, msg Message) err
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return ErrLayerClosed
+		return ErrClosed
 	}
 	l.maybeSweep(now)
 	ch := l.channel(channel)
 	if ch.deliver != nil {
-		return ch.deliver(NewEnvelope(m))
+		return ch.deliver(NewEnvelope(m, ""))
 	}
 	if !l.push(ch, m, now) {
 		l.release(ch)
@@ -234,7 +206,7 @@ func (l *MemoryLayer) Send(ctx context.Context, channel string, msg Message) err
 	return nil
 }
 
-var errNilMessage = errors.New("ginws: message is nil")
+var errNilMessage = errors.New("layer: message is nil")
 
 // prepare checks a message about to be sent and returns the layer's own copy of it.
 func prepare(ctx context.Context, msg Message) (Message, error) {
@@ -248,7 +220,7 @@ func prepare(ctx context.Context, msg Message) (Message, error) {
 }
 
 // Receive waits for the next message on channel.
-func (l *MemoryLayer) Receive(ctx context.Context, channel string) (Message, error) {
+func (l *Memory) Receive(ctx context.Context, channel string) (Message, error) {
 	if err := ValidateChannelName(channel); err != nil {
 		return nil, err
 	}
@@ -256,12 +228,12 @@ func (l *MemoryLayer) Receive(ctx context.Context, channel string) (Message, err
 	defer l.mu.Unlock()
 	for {
 		if l.closed {
-			return nil, ErrLayerClosed
+			return nil, ErrClosed
 		}
 		ch := l.channel(channel)
 		if ch.deliver != nil {
 			l.release(ch)
-			return nil, errors.New("ginws: channel " + channel + " is consumed by a subscriber; Receive cannot be used on it")
+			return nil, errors.New("layer: channel " + channel + " is consumed by a subscriber; Receive cannot be used on it")
 		}
 		now := time.Now()
 		l.dropExpired(ch, now)
@@ -297,7 +269,7 @@ func (l *MemoryLayer) Receive(ctx context.Context, channel string) (Message, err
 }
 
 // GroupAdd adds channel to group, or refreshes its membership.
-func (l *MemoryLayer) GroupAdd(ctx context.Context, group, channel string) error {
+func (l *Memory) GroupAdd(ctx context.Context, group, channel string) error {
 	if err := ValidateGroupName(group); err != nil {
 		return err
 	}
@@ -311,7 +283,7 @@ func (l *MemoryLayer) GroupAdd(ctx context.Context, group, channel string) error
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return ErrLayerClosed
+		return ErrClosed
 	}
 	members := l.groups[group]
 	if members == nil {
@@ -329,7 +301,7 @@ func (l *MemoryLayer) GroupAdd(ctx context.Context, group, channel string) error
 }
 
 // GroupDiscard removes channel from group.
-func (l *MemoryLayer) GroupDiscard(ctx context.Context, group, channel string) error {
+func (l *Memory) GroupDiscard(ctx context.Context, group, channel string) error {
 	if err := ValidateGroupName(group); err != nil {
 		return err
 	}
@@ -342,13 +314,13 @@ func (l *MemoryLayer) GroupDiscard(ctx context.Context, group, channel string) e
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return ErrLayerClosed
+		return ErrClosed
 	}
 	l.removeMember(group, channel)
 	return nil
 }
 
-func (l *MemoryLayer) removeMember(group, channel string) {
+func (l *Memory) removeMember(group, channel string) {
 	members := l.groups[group]
 	m := members[channel]
 	if m == nil {
@@ -366,7 +338,7 @@ func (l *MemoryLayer) removeMember(group, channel string) {
 // the drop is counted in Stats().Dropped. Group sends run in parallel (under a read lock) while
 // every member is subscribed — the case of live connections; queueing for members that are not,
 // and removing expired memberships, take the write lock afterwards.
-func (l *MemoryLayer) GroupSend(ctx context.Context, group string, msg Message) error {
+func (l *Memory) GroupSend(ctx context.Context, group string, msg Message) error {
 	if err := ValidateGroupName(group); err != nil {
 		return err
 	}
@@ -381,7 +353,7 @@ func (l *MemoryLayer) GroupSend(ctx context.Context, group string, msg Message) 
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
-		return ErrLayerClosed
+		return ErrClosed
 	}
 	for _, mem := range l.groups[group] {
 		ch := mem.ch
@@ -390,8 +362,7 @@ func (l *MemoryLayer) GroupSend(ctx context.Context, group string, msg Message) 
 			continue
 		}
 		if env == nil {
-			env = NewEnvelope(m)
-			env.group = group
+			env = NewEnvelope(m, group)
 		}
 		if ch.deliver(env) != nil {
 			l.dropped.Add(1)
@@ -419,7 +390,7 @@ func (l *MemoryLayer) GroupSend(ctx context.Context, group string, msg Message) 
 }
 
 // Flush empties every channel and group. Subscriptions stay in place.
-func (l *MemoryLayer) Flush(ctx context.Context) error {
+func (l *Memory) Flush(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.groups = make(map[string]map[string]*memMember)
@@ -435,29 +406,29 @@ func (l *MemoryLayer) Flush(ctx context.Context) error {
 
 // Subscribe pushes the messages of channel to deliver until unsubscribe is called. Messages queued
 // before the call are delivered first.
-func (l *MemoryLayer) Subscribe(channel string, deliver func(*Envelope) error) (func(), error) {
+func (l *Memory) Subscribe(channel string, deliver func(*Envelope) error) (func(), error) {
 	if err := ValidateChannelName(channel); err != nil {
 		return nil, err
 	}
 	if deliver == nil {
-		return nil, errors.New("ginws: Subscribe needs a deliver function")
+		return nil, errors.New("layer: Subscribe needs a deliver function")
 	}
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return nil, ErrLayerClosed
+		return nil, ErrClosed
 	}
 	ch := l.channel(channel)
 	if ch.deliver != nil {
-		return nil, errors.New("ginws: channel " + channel + " already has a subscriber")
+		return nil, errors.New("layer: channel " + channel + " already has a subscriber")
 	}
 	l.subSeq++
 	id := l.subSeq
 	ch.deliver, ch.subID = deliver, id
 	l.dropExpired(ch, now)
 	for _, q := range ch.queue[ch.head:] {
-		if deliver(NewEnvelope(q.msg)) != nil {
+		if deliver(NewEnvelope(q.msg, "")) != nil {
 			l.dropped.Add(1)
 		}
 	}
@@ -474,7 +445,7 @@ func (l *MemoryLayer) Subscribe(channel string, deliver func(*Envelope) error) (
 }
 
 // channel returns the state of name, creating it. Callers hold l.mu.
-func (l *MemoryLayer) channel(name string) *memChannel {
+func (l *Memory) channel(name string) *memChannel {
 	ch := l.channels[name]
 	if ch == nil {
 		ch = &memChannel{name: name, capacity: l.Capacity(name)}
@@ -484,7 +455,7 @@ func (l *MemoryLayer) channel(name string) *memChannel {
 }
 
 // release forgets a channel nobody uses any more. Callers hold l.mu.
-func (l *MemoryLayer) release(ch *memChannel) {
+func (l *Memory) release(ch *memChannel) {
 	if ch.refs == 0 && ch.deliver == nil && ch.waiters == 0 && ch.head == len(ch.queue) {
 		if l.channels[ch.name] == ch {
 			delete(l.channels, ch.name)
@@ -493,7 +464,7 @@ func (l *MemoryLayer) release(ch *memChannel) {
 }
 
 // push queues m on ch unless it is full. Callers hold l.mu.
-func (l *MemoryLayer) push(ch *memChannel, m Message, now time.Time) bool {
+func (l *Memory) push(ch *memChannel, m Message, now time.Time) bool {
 	l.dropExpired(ch, now)
 	if len(ch.queue)-ch.head >= ch.capacity {
 		return false
@@ -517,7 +488,7 @@ func (ch *memChannel) wake() {
 
 // dropExpired removes expired messages from the front of ch's queue (all messages of one layer
 // share one expiry, so the queue is ordered by expiry). Callers hold l.mu.
-func (l *MemoryLayer) dropExpired(ch *memChannel, now time.Time) {
+func (l *Memory) dropExpired(ch *memChannel, now time.Time) {
 	for ch.head < len(ch.queue) && !now.Before(ch.queue[ch.head].expires) {
 		ch.queue[ch.head] = memQueued{}
 		ch.head++
@@ -530,7 +501,7 @@ func (l *MemoryLayer) dropExpired(ch *memChannel, now time.Time) {
 
 // maybeSweep drops expired messages and memberships everywhere, at most once per expiry period,
 // so channels and groups nobody touches again do not keep memory forever. Callers hold l.mu.
-func (l *MemoryLayer) maybeSweep(now time.Time) {
+func (l *Memory) maybeSweep(now time.Time) {
 	if now.Before(l.nextSweep) {
 		return
 	}

@@ -1,17 +1,17 @@
-package ginws_test
+package layer_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
-	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 )
 
 func TestValidateChannelName(t *testing.T) {
 	valid := []string{"a", "chat_lobby", "specific.abc!def", "specific.abc!", "A-Z.0_9", strings.Repeat("x", 99)}
 	for _, name := range valid {
-		if err := ginws.ValidateChannelName(name); err != nil {
+		if err := layer.ValidateChannelName(name); err != nil {
 			t.Errorf("ValidateChannelName(%q) = %v, want nil", name, err)
 		}
 	}
@@ -25,9 +25,9 @@ func TestValidateChannelName(t *testing.T) {
 		"tab\there":              "control character",
 	}
 	for name, rule := range invalid {
-		err := ginws.ValidateChannelName(name)
-		var ne *ginws.NameError
-		if !errors.As(err, &ne) || !errors.Is(err, ginws.ErrInvalidName) {
+		err := layer.ValidateChannelName(name)
+		var ne *layer.NameError
+		if !errors.As(err, &ne) || !errors.Is(err, layer.ErrInvalidName) {
 			t.Errorf("ValidateChannelName(%q) = %v, want a *NameError", name, err)
 			continue
 		}
@@ -38,21 +38,21 @@ func TestValidateChannelName(t *testing.T) {
 }
 
 func TestValidateGroupName(t *testing.T) {
-	if err := ginws.ValidateGroupName("chat_lobby.1-2"); err != nil {
+	if err := layer.ValidateGroupName("chat_lobby.1-2"); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"", "a!b", "with space", strings.Repeat("g", 100)} {
-		if err := ginws.ValidateGroupName(name); !errors.Is(err, ginws.ErrInvalidName) {
+		if err := layer.ValidateGroupName(name); !errors.Is(err, layer.ErrInvalidName) {
 			t.Errorf("ValidateGroupName(%q) = %v, want ErrInvalidName", name, err)
 		}
 	}
 }
 
 func TestNonLocalName(t *testing.T) {
-	if got := ginws.NonLocalName("specific.abc!def"); got != "specific.abc!" {
+	if got := layer.NonLocalName("specific.abc!def"); got != "specific.abc!" {
 		t.Fatalf("NonLocalName = %q", got)
 	}
-	if got := ginws.NonLocalName("plain"); got != "plain" {
+	if got := layer.NonLocalName("plain"); got != "plain" {
 		t.Fatalf("NonLocalName(plain) = %q", got)
 	}
 }

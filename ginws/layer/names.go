@@ -1,13 +1,13 @@
-package ginws
+package layer
 
 import "strings"
 
-// MaxNameLength is one more than the longest channel or group name allowed, as in Channels
-// (names must be shorter than 100 characters).
-const MaxNameLength = 100
+// MaxNameLength is the longest channel or group name allowed, in bytes: Channels requires names
+// shorter than 100 characters.
+const MaxNameLength = 99
 
 // ValidateChannelName checks name against the channel naming rules shared with Django Channels:
-// ASCII letters, digits, '-', '_' and '.', shorter than MaxNameLength, optionally followed by a
+// ASCII letters, digits, '-', '_' and '.', at most MaxNameLength bytes long, optionally followed by a
 // single '!' and more of the same characters, which marks a process-local channel
 // ("specific.<client>!<id>"). The returned error is a *NameError naming the rule that was broken.
 func ValidateChannelName(name string) error {
@@ -34,7 +34,7 @@ func ValidateChannelName(name string) error {
 }
 
 // ValidateGroupName checks name against the group naming rules shared with Django Channels: ASCII
-// letters, digits, '-', '_' and '.', at least one character and shorter than MaxNameLength.
+// letters, digits, '-', '_' and '.', at least one character and at most MaxNameLength bytes long.
 func ValidateGroupName(name string) error {
 	if err := checkName("group", name); err != nil {
 		return err
@@ -63,7 +63,7 @@ func checkName(kind, name string) error {
 	if name == "" {
 		return &NameError{Kind: kind, Name: name, Rule: "must not be empty"}
 	}
-	if len(name) >= MaxNameLength {
+	if len(name) > MaxNameLength {
 		return &NameError{Kind: kind, Name: name, Rule: "must be shorter than 100 characters"}
 	}
 	return nil

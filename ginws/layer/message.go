@@ -1,4 +1,4 @@
-package ginws
+package layer
 
 import (
 	"encoding/json"
@@ -20,8 +20,8 @@ func (m Message) Type() string {
 	return s
 }
 
-// String returns the string at key.
-func (m Message) String(key string) (string, bool) {
+// Str returns the string at key.
+func (m Message) Str(key string) (string, bool) {
 	s, ok := m[key].(string)
 	return s, ok
 }

@@ -1,4 +1,4 @@
-package ginws
+package layer
 
 import (
 	"context"
@@ -60,44 +60,63 @@ type CapacityReporter interface {
 	Capacity(channel string) int
 }
 
-// Envelope carries one layer message to the consumers of this process. A layer that pushes
-// messages (Subscriber) makes one Envelope per message it delivers and hands that same Envelope
-// to every local recipient, which lets handlers built with RelayJSON encode it once for all of them.
+// Envelope carries one layer message to the recipients of this process. A layer that pushes
+// messages (Subscriber) makes one Envelope per message it delivers and hands that same Envelope to
+// every local recipient, so that work that depends only on the message — encoding it for the wire,
+// say — is done once for all of them (see Memo). Recipients must treat Message as read-only.
 type Envelope struct {
 	Message Message
 
-	typ    string                     // Message.Type(), looked up once for all recipients
-	group  string                     // the group it was sent to, where the layer knows it (for logs)
-	first  atomic.Pointer[relayFrame] // the first relay's frame: read without the lock
-	mu     sync.Mutex
-	frames []relayFrame // one per relay that has encoded this message
+	typ   string // Message.Type(), looked up once for all recipients
+	group string // the group it was sent to, where the layer knows it (for logs)
+
+	first atomic.Pointer[memo] // the first memo: read without the lock
+	mu    sync.Mutex
+	memos []memo // one per key
 }
 
-type relayFrame struct {
-	r     *relay
-	frame []byte
-	err   error
+type memo struct {
+	key any
+	v   any
+	err error
 }
 
-// NewEnvelope wraps msg for delivery.
-func NewEnvelope(msg Message) *Envelope { return &Envelope{Message: msg, typ: msg.Type()} }
+// NewEnvelope wraps msg for delivery; group is the group it was sent to, or "" when the layer does
+// not know (a message sent to the channel, or one whose group the wire format does not carry).
+func NewEnvelope(msg Message, group string) *Envelope {
+	return &Envelope{Message: msg, typ: msg.Type(), group: group}
+}
 
-// relayed returns the WebSocket frame relay r produces for this envelope, building it on first use.
-func (e *Envelope) relayed(r *relay) ([]byte, error) {
-	if f := e.first.Load(); f != nil && f.r == r {
-		return f.frame, f.err
+// Type returns the message's "type", looked up once for every recipient.
+func (e *Envelope) Type() string {
+	if e.typ == "" && e.Message != nil {
+		return e.Message.Type() // an Envelope built without NewEnvelope
+	}
+	return e.typ
+}
+
+// Group returns the group the message was sent to, or "" when the layer does not know it.
+func (e *Envelope) Group() string { return e.group }
+
+// Memo returns what compute returns for this envelope under key, computing it on the first call
+// only: concurrent and later calls with the same key (compared with ==, typically a pointer the
+// caller owns) get the same result. compute runs at most once per key, under a lock of this
+// envelope only; it must not call Memo on the same envelope. Safe for concurrent use.
+func (e *Envelope) Memo(key any, compute func() (any, error)) (any, error) {
+	if f := e.first.Load(); f != nil && f.key == key {
+		return f.v, f.err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, f := range e.frames {
-		if f.r == r {
-			return f.frame, f.err
+	for _, m := range e.memos {
+		if m.key == key {
+			return m.v, m.err
 		}
 	}
-	frame, err := r.encode(e.Message)
-	e.frames = append(e.frames, relayFrame{r: r, frame: frame, err: err})
-	if len(e.frames) == 1 {
-		e.first.Store(&relayFrame{r: r, frame: frame, err: err})
+	v, err := compute()
+	e.memos = append(e.memos, memo{key: key, v: v, err: err})
+	if len(e.memos) == 1 {
+		e.first.Store(&memo{key: key, v: v, err: err})
 	}
-	return frame, err
+	return v, err
 }

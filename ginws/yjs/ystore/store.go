@@ -1,4 +1,7 @@
-package yjs
+// Package ystore is where a yjs.Server keeps its rooms' documents: the Store contract (an
+// append-only log per room with a compare-and-swap compaction) and Memory, the in-process store.
+// ginws/yjs/redisstore keeps them in Redis. It depends on nothing of the web stack.
+package ystore
 
 import (
 	"bytes"
@@ -35,22 +38,22 @@ type Store interface {
 // ErrConflict is returned by Store.Compact when the log no longer starts with the entries the
 // caller read (another process compacted it first). Nothing was changed; the caller may load the
 // log again and retry.
-var ErrConflict = errors.New("yjs: the stored log changed since it was read")
+var ErrConflict = errors.New("ystore: the stored log changed since it was read")
 
-// MemoryStore keeps the logs in memory: documents outlive their rooms, not the process. It is
+// Memory keeps the logs in memory: documents outlive their rooms, not the process. It is
 // safe for concurrent use.
-type MemoryStore struct {
+type Memory struct {
 	mu   sync.Mutex
 	logs map[string][][]byte
 }
 
-var _ Store = (*MemoryStore)(nil)
+var _ Store = (*Memory)(nil)
 
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore { return &MemoryStore{logs: make(map[string][][]byte)} }
+// NewMemory returns an empty Memory.
+func NewMemory() *Memory { return &Memory{logs: make(map[string][][]byte)} }
 
 // Load returns a copy of the room's log.
-func (m *MemoryStore) Load(ctx context.Context, room string) ([][]byte, error) {
+func (m *Memory) Load(ctx context.Context, room string) ([][]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -64,7 +67,7 @@ func (m *MemoryStore) Load(ctx context.Context, room string) ([][]byte, error) {
 }
 
 // Append adds a copy of update to the room's log.
-func (m *MemoryStore) Append(ctx context.Context, room string, update []byte) (int, error) {
+func (m *Memory) Append(ctx context.Context, room string, update []byte) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -77,7 +80,7 @@ func (m *MemoryStore) Append(ctx context.Context, room string, update []byte) (i
 
 // Compact replaces the first len(old) entries of the room's log by merged, if they are still
 // equal to old.
-func (m *MemoryStore) Compact(ctx context.Context, room string, old [][]byte, merged []byte) error {
+func (m *Memory) Compact(ctx context.Context, room string, old [][]byte, merged []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -102,7 +105,7 @@ func (m *MemoryStore) Compact(ctx context.Context, room string, old [][]byte, me
 }
 
 // Len returns the length of the room's log (for tests and monitoring).
-func (m *MemoryStore) Len(room string) int {
+func (m *Memory) Len(room string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.logs[room])
