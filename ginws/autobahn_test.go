@@ -990,6 +990,9 @@ func abGinwsServer(t *testing.T) string {
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("ginws shutdown: %v", err)
 		}
+		if n := ginws.BadTransitions(srv); n != 0 {
+			t.Errorf("the connection state machine refused %d transitions: a runtime bug", n)
+		}
 	})
 	return "ws" + strings.TrimPrefix(ts.URL, "http")
 }

@@ -23,15 +23,6 @@ import (
 // not keep up. errors.Is(ErrSlowClient, ErrClosed) is true.
 var ErrSlowClient = fmt.Errorf("%w: slow client", ErrClosed)
 
-type connState uint8
-
-const (
-	stateConnecting connState = iota // in Connect, not accepted
-	stateOpen                        // accepted
-	stateClosing                     // the server queued a close frame
-	stateClosed                      // the socket is gone
-)
-
 // Conn is one WebSocket connection: the API a consumer uses through the embedded
 // WebsocketConsumer. It carries the Scope, the channel name, the layer, and the methods to accept,
 // send, join groups and close.
@@ -44,69 +35,69 @@ const (
 // connection's writer and return; a client that lets more than Config.OutboundLimit bytes (or
 // WithOutboundLimit's) pile up is closed as slow. Accept may only be called from Connect.
 type Conn struct {
-	srv         *Server
-	scope       *Scope
-	consumer    Consumer
-	events      []namedHandler // names normalized ('.' → '_'); a few, so a slice beats a map
-	channel     string
-	unsubscribe func()
-	ctx         context.Context
-	cancel      context.CancelFunc
-	hs          *handshake // during open only
+	// Set while the handshake runs (on Mount's goroutine), read-only once Accept has returned.
+	srv           *Server
+	scope         *Scope
+	consumer      Consumer
+	events        []namedHandler // names normalized ('.' → '_'); a few, so a slice beats a map
+	channel       string
+	unsubscribe   func() // stops the layer's deliveries (layer.Listen)
+	ctx           context.Context
+	cancel        context.CancelFunc
+	hs            *handshake // while Connect runs; nil after
+	nc            net.Conn   // set by Accept
+	subprotocol   string
+	readLimit     int64
+	tooBig        *CloseError // WithTooBigClose's code and reason; nil: 1009
+	inboxCap      int32       // pending layer events at most (the layer's capacity)
+	outboundLimit int         // written by Accept under mu before the state becomes open
 
-	nc          net.Conn // set by Accept, before any other goroutine starts
-	subprotocol string
-	rs          readState // the reader goroutine's
+	// The reader goroutine's own (conn_read.go).
+	rs           readState
+	readDeadline int64 // monoNow() of the read deadline set on nc
 
-	// current is the event being dispatched (set by the pump around each event handler), so that a
+	// The pump's own: one pump goroutine runs at a time, and each hands over to the next through
+	// c.mu (conn_dispatch.go, conn_write.go).
+	writeDeadline int64 // monoNow() of the write deadline set on nc
+	closeWritten  bool  // a close frame reached the socket
+	// current is the event being dispatched, set by the pump around each event handler, so that a
 	// RelayJSON handler finds the Envelope's shared frame. It is atomic because the handler may
 	// also be called from a goroutine the consumer started; such a call uses the shared frame only
 	// if it carries the very message being dispatched (see RelayJSON).
 	current atomic.Pointer[layer.Envelope]
-	// closeWritten records that a close frame reached the socket; pump goroutine only.
-	closeWritten bool
 
-	mu            sync.Mutex
-	cond          *sync.Cond // on mu, made on first wait: the reader or the layer poller waits for room
-	groups        []string
+	// state is the connection's place in its life (conn_state.go): written under mu by toLocked
+	// only, readable without it.
+	state atomic.Uint32
+
+	// Everything below is guarded by mu. No I/O, logging or callback runs while it is held.
+	mu   sync.Mutex
+	cond *sync.Cond // on mu, made on first wait
+	pump pumpState
+
+	// The queues: items for the pump (client messages, layer events, the end), frames for the
+	// client. Spares keep one emptied slice of each to swap in.
 	inbox         []inboxItem
 	inboxSpare    []inboxItem
+	pendingEvents int32 // layer events in inbox
+	pendingFrames int32 // client messages in inbox
 	out           []outFrame
 	outSpare      []outFrame
-	closeTimer    *time.Timer
-	writeStart    int64 // monoNow() when the write under way began
-	writeDeadline int64 // monoNow() of the write deadline set on nc; pump goroutine only
-	readDeadline  int64 // likewise for reads; reader goroutine only
-	flags         atomic.Uint32
-	outBytes      int
-	outboundLimit int         // set by Accept, under mu
-	readLimit     int64       // set by Accept, before the reader starts
-	tooBig        *CloseError // WithTooBigClose's code and reason; nil: 1009
-	inboxCap      int32
-	pendingEvents int32
-	pendingFrames int32
-	closeCode     int32       // set when the server decided to close
-	protoErr      *CloseError // the client's protocol error: close once the frames before it are handled
-	slowWhy       string      // why the connection was closed as slow ("" if it was not)
-	pongIdx       int32       // 1 + the index in out of the pong not yet taken by the writer; 0: none
-	echoClose     bool        // the client closed first: finish answers its close frame
-	endCode       int32
-	state         connState
-	refused       bool // Close called before Accept
-	shuttingDown  bool // refused because the server is shutting down
-	groupsLeft    bool
-	pumping       bool
-	hold          bool // no pump until Connect has returned
-	writing       bool
-	ended         bool // the reader finished; the end item is queued
-	tcpClosed     bool
-}
+	outBytes      int   // bytes in out, counted against outboundLimit
+	pongQueued    bool  // a pong waits in out, not yet taken by the writer (see pong)
+	writeStart    int64 // monoNow() when the write under way (pumpWriting) began
 
-// flags, readable without the lock by the pump.
-const (
-	flagServerClosing uint32 = 1 << iota // closeCode is set: client frames are ignored
-	flagEnded                            // the reader finished
-)
+	// The close: who decided it, why, and what is left to do.
+	closeCode  int32       // the code of the server's close (or of the cut socket); 0: none yet
+	protoErr   *CloseError // the client's protocol error, closed once its earlier messages are handled
+	slowWhy    string      // why the client was judged slow ("" if it was not)
+	echoClose  bool        // the client closed first: finish answers its close frame
+	endCode    int32       // the code Disconnect gets
+	closeTimer *time.Timer // cuts a close handshake (or a protocol-error close) that takes too long
+	cut        bool        // the socket was closed: nothing more is written
+
+	groups []string // joined through the connection; left when it ends
+}
 
 // handshake is what Accept needs from Mount while Connect runs.
 type handshake struct {
@@ -115,42 +106,8 @@ type handshake struct {
 	upgradeFailed bool
 }
 
-// wait blocks on the connection's condition variable. Callers hold c.mu.
-func (c *Conn) wait() {
-	if c.cond == nil {
-		c.cond = sync.NewCond(&c.mu)
-	}
-	c.cond.Wait()
-}
-
-// broadcast wakes waiters. Callers hold c.mu.
-func (c *Conn) broadcast() {
-	if c.cond != nil {
-		c.cond.Broadcast()
-	}
-}
-
-type itemKind uint8
-
-const (
-	itemFrame itemKind = iota
-	itemEvent
-	itemEnd
-	itemProtoClose // close with protoErr: the frames the client sent before its error were handled
-)
-
-type inboxItem struct {
-	kind  itemKind
-	frame ClientMessage
-	env   *layer.Envelope
-}
-
-// maxPendingFrames bounds the client frames read but not yet handled; the reader stops reading
-// (TCP pushes back on the client) until the consumer catches up.
-const maxPendingFrames = 16
-
 func newConn(s *Server, scope *Scope) *Conn {
-	c := &Conn{srv: s, scope: scope, inboxCap: layer.DefaultCapacity, hold: true}
+	c := &Conn{srv: s, scope: scope, inboxCap: layer.DefaultCapacity}
 	base, cancel := context.WithCancel(context.Background())
 	c.ctx = context.WithValue(base, connCtxKey{}, c)
 	c.cancel = cancel
@@ -231,14 +188,14 @@ func WithTooBigClose(code int, reason string) AcceptOption {
 // Accept completes the handshake: the client gets 101 Switching Protocols and the connection opens.
 // Call it from Connect; frames sent after it (even within Connect) reach the client.
 func (c *Conn) Accept(opts ...AcceptOption) error {
-	c.mu.Lock()
-	state, refused := c.state, c.refused
-	c.mu.Unlock()
-	switch {
-	case state != stateConnecting:
-		return ErrAlreadyAccepted
-	case refused:
+	switch c.stateNow() {
+	case stateHandshake:
+	case stateRefused, stateRefusedShutdown:
 		return ErrClosed
+	default:
+		return ErrAlreadyAccepted
+	}
+	switch {
 	case c.hs == nil:
 		return errors.New("ginws: Accept must be called from Connect")
 	}
@@ -284,14 +241,18 @@ func (c *Conn) Accept(opts ...AcceptOption) error {
 	if o.outboundLimit > 0 {
 		c.outboundLimit = o.outboundLimit
 	}
-	c.state = stateOpen
-	// Shutdown may have begun while the 101 was being written, when this connection still
-	// looked like a handshake: it is closed like the others.
-	shutting := c.shuttingDown
-	c.mu.Unlock()
-	if shutting {
-		c.closeWith(CloseGoingAway, "server shutting down")
+	// Shutdown, or a Close from another goroutine, may have refused the connection while the 101
+	// was being written: it is open now, so it is closed like any open connection.
+	late := c.stateNow() != stateHandshake
+	c.toLocked(stateOpen)
+	if late {
+		code := int(c.closeCode)
+		if code == 0 {
+			code = CloseGoingAway
+		}
+		c.closeLocked(code, "")
 	}
+	c.mu.Unlock()
 	return nil
 }
 
@@ -338,7 +299,7 @@ func (c *Conn) GroupAdd(ctx context.Context, group string) error {
 		return err
 	}
 	c.mu.Lock()
-	left := c.groupsLeft
+	left := c.stateNow() == stateClosed // leaveGroups has run
 	if !left && !slices.Contains(c.groups, group) {
 		c.groups = append(c.groups, group)
 	}
@@ -366,10 +327,11 @@ func (c *Conn) GroupSend(ctx context.Context, group string, msg layer.Message) e
 	return c.srv.cfg.Layer.GroupSend(ctx, group, msg)
 }
 
+// leaveGroups leaves every group. The connection is closed by then, so GroupAdd adds no more.
 func (c *Conn) leaveGroups(ctx context.Context) {
 	c.mu.Lock()
 	groups := c.groups
-	c.groups, c.groupsLeft = nil, true
+	c.groups = nil
 	c.mu.Unlock()
 	for _, g := range groups {
 		if err := c.srv.cfg.Layer.GroupDiscard(ctx, g, c.channel); err != nil {

@@ -143,21 +143,6 @@ func (c *Conn) releaseRead() {
 	rs.parser = frameParser{}
 }
 
-// extendRead pushes the read deadline (the dead-peer timer) back after a frame or a pong. It is
-// refreshed only when less than three quarters of the wait is left, which spares a timer update
-// per frame: a silent peer is dropped after between 3/4 and all of PingInterval+PingTimeout.
-func (c *Conn) extendRead() {
-	wait := int64(c.srv.readWait)
-	if wait <= 0 {
-		return
-	}
-	now := monoNow()
-	if c.readDeadline-now < wait*3/4 {
-		c.readDeadline = now + wait
-		_ = c.nc.SetReadDeadline(monoTime(c.readDeadline))
-	}
-}
-
 // protocolError handles a client that broke the protocol or a limit. The messages it sent before
 // the bad frame are still handled, and their replies written, before the close frame (see
 // closeAfterPending). Then the reader waits for the client's answer to the close (see linger), or,

@@ -198,7 +198,7 @@ var errRelayOutside = errors.New("ginws: a RelayJSON handler was called outside 
 func RelayJSON(build func(ev layer.Message) (any, error)) EventHandler {
 	r := &relay{build: build}
 	return func(ctx context.Context, ev layer.Message) error {
-		c := ConnFromContext(ctx)
+		c := connFromContext(ctx)
 		if c == nil {
 			return errRelayOutside
 		}
@@ -224,8 +224,9 @@ func sameMap(a, b layer.Message) bool {
 
 type connCtxKey struct{}
 
-// ConnFromContext returns the connection whose handler received ctx, or nil.
-func ConnFromContext(ctx context.Context) *Conn {
+// connFromContext returns the connection whose handler received ctx (or whose Context() ctx
+// derives from), or nil.
+func connFromContext(ctx context.Context) *Conn {
 	c, _ := ctx.Value(connCtxKey{}).(*Conn)
 	return c
 }

@@ -15,15 +15,20 @@
 //
 // # Concurrency
 //
-// The handlers of one consumer never run concurrently: client frames and layer events are queued
-// and handled one at a time, in arrival order, by a goroutine that runs only while there is work
-// (so an idle connection costs one parked reader goroutine and no buffers). Consumers need no
-// locks for their own state. Sends (SendText, SendBinary, SendJSON), Close and the group methods
-// are safe from any goroutine and never block: frames are queued, and everything queued for a
-// client is written with one system call. A client that lets more than Config.OutboundLimit
-// bytes pile up, or whose writes stay blocked, is closed with CloseSlowClient; it never slows a
-// group send or another client. Server, Layer implementations and MemoryLayer are safe for
-// concurrent use.
+// The handlers of one consumer never run concurrently: client messages and layer events are
+// queued and handled one at a time, in arrival order. Consumers need no locks for their own state.
+// Sends (SendText, SendBinary, SendJSON, SendPrepared), Close and the group methods are safe from
+// any goroutine and never block: frames are queued, and everything queued for a client is written
+// with one system call. A client that lets more than Config.OutboundLimit bytes pile up, or whose
+// writes stay blocked, is closed with CloseSlowClient; it never slows a group send or another
+// client. Server, Layer implementations and layer.Memory are safe for concurrent use.
+//
+// An accepted connection runs on one reader goroutine (parked in a one-byte read while idle, with
+// no buffer), a pump goroutine that exists only while there is work (it runs the handlers, then
+// writes), and — with a layer that cannot push — one goroutine polling the layer. Other goroutines
+// only call in: the layer delivering events, the server's single ping timer, close timers, and
+// whoever sends. A connection's state (handshake, open, closing, ended...) changes in one place,
+// under its lock, which is never held across I/O, logging or a callback; see conn_state.go.
 //
 // # Errors and close codes
 //

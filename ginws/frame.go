@@ -17,7 +17,6 @@ const (
 	ClosePolicyViolation = 1008 // a policy refused the client
 	CloseMessageTooBig   = 1009 // a message exceeded Config.ReadLimit
 	CloseInternalError   = 1011 // a handler failed or panicked, or an event had no handler
-	CloseTryAgainLater   = 1013
 
 	// CloseSlowClient closes a client that cannot keep up: its outbound queue went over
 	// Config.OutboundLimit, a write to it timed out, or its event queue filled while a write to it

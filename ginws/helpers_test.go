@@ -71,6 +71,9 @@ func newApp(t *testing.T, cfg ginws.Config, factory func() ginws.Consumer, extra
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
+		if n := ginws.BadTransitions(srv); n != 0 {
+			t.Errorf("the connection state machine refused %d transitions: a runtime bug", n)
+		}
 	})
 	return &app{srv: srv, ts: ts, logs: logs}
 }

@@ -126,10 +126,13 @@ func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err e
 
 	err = c.callConnect(ctx)
 	c.mu.Lock()
-	accepted := c.state != stateConnecting
-	refused := c.refused
+	st := c.stateNow()
+	if st == stateHandshake {
+		c.toLocked(stateRefused) // Connect returned without accepting
+		st = stateRefused
+	}
 	c.mu.Unlock()
-	if !accepted {
+	if st == stateRefused || st == stateRefusedShutdown {
 		c.release(ctx)
 		var re *RefuseError
 		switch {
@@ -139,7 +142,7 @@ func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err e
 			return re.Status, err
 		case err != nil:
 			return http.StatusInternalServerError, err
-		case refused && c.shuttingDown:
+		case st == stateRefusedShutdown:
 			return http.StatusServiceUnavailable, ErrServerClosed
 		default:
 			return http.StatusForbidden, errors.New("Connect did not accept")
@@ -148,7 +151,7 @@ func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err e
 	s.accepted.Add(1)
 	s.open.Add(1)
 	if err != nil {
-		c.failed("Connect", err)
+		c.failed("Connect", "", "", err)
 	}
 	c.start()
 	return 0, nil
@@ -164,12 +167,19 @@ func (c *Conn) callConnect(ctx context.Context) (err error) {
 	return c.consumer.Connect(ctx)
 }
 
-// release undoes a handshake that did not end in an accepted connection.
+// release undoes a handshake that did not end in an accepted connection: it stops the layer's
+// deliveries and leaves the groups joined so far.
 func (c *Conn) release(ctx context.Context) {
 	if c.unsubscribe != nil {
 		c.unsubscribe()
 		c.unsubscribe = nil
 	}
+	c.mu.Lock()
+	if c.stateNow() == stateHandshake {
+		c.toLocked(stateRefused)
+	}
+	c.toLocked(stateClosed)
+	c.mu.Unlock()
 	c.leaveGroups(ctx)
 	c.cancel()
 }

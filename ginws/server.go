@@ -143,6 +143,8 @@ type Server struct {
 	handlerErrors atomic.Uint64
 	writes        atomic.Uint64
 	framesWritten atomic.Uint64
+
+	badTransitions atomic.Uint64 // state changes the connection state machine refused: runtime bugs
 }
 
 // Stats is a snapshot of a Server's counters.

@@ -1,0 +1,209 @@
+package ginws
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"time"
+)
+
+// Closing. Either side may start the close handshake; the server also closes for a client's
+// protocol error (after the client's earlier messages are handled), for a slow client, and on
+// shutdown. Whatever happened, the connection ends the same way: the reader finishes (endLocked),
+// queues itemEnd behind everything else, and the pump's last act (finish) writes what is left,
+// drops the socket, leaves the groups and runs Disconnect once.
+
+// closeWith starts the server side of the close handshake, or refuses the handshake before Accept.
+func (c *Conn) closeWith(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stateNow() == stateHandshake {
+		c.closeCode = int32(code)
+		c.toLocked(stateRefused)
+		return
+	}
+	c.closeLocked(code, reason)
+}
+
+// closeLocked queues the server's close frame. On an open connection it then waits for the
+// client's answer (closing), at most CloseTimeout, after which the socket is cut; on a connection
+// whose client closed first, it is the answer to the client's close frame (ended). In any other
+// state it does nothing. Callers hold c.mu.
+func (c *Conn) closeLocked(code int, reason string) {
+	next := stateClosing
+	switch c.stateNow() {
+	case stateOpen:
+	case statePeerEnded:
+		next = stateEnded
+	default:
+		return
+	}
+	c.closeCode = int32(code)
+	c.toLocked(next)
+	if !c.cut {
+		c.out = append(c.out, outFrame{op: opClose, data: closePayload(code, reason)})
+		c.kick()
+	}
+	if next == stateClosing {
+		c.setCloseTimerLocked(c.forceClose)
+	}
+}
+
+// setCloseTimerLocked (re)starts the close timer with f. Callers hold c.mu.
+func (c *Conn) setCloseTimerLocked(f func()) {
+	if c.closeTimer != nil {
+		c.closeTimer.Stop()
+	}
+	c.closeTimer = time.AfterFunc(c.srv.cfg.CloseTimeout, f)
+}
+
+// closeAfterPending closes the connection for a client's protocol error once the messages the
+// client sent before the bad frame have been handled and their replies queued: the close is queued
+// in the inbox behind them (a valid message followed by a broken frame still gets its answer).
+// CloseTimeout bounds how long slow handlers may delay the close. Reader goroutine only.
+func (c *Conn) closeAfterPending(perr *CloseError) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.protoErr != nil || c.stateNow() != stateOpen {
+		return
+	}
+	c.protoErr = perr
+	c.inbox = append(c.inbox, inboxItem{kind: itemProtoClose})
+	c.kick()
+	c.setCloseTimerLocked(func() { c.closeWith(perr.Code, perr.Reason) })
+}
+
+// shutdown closes the connection for Server.OnShutdown: 1001 once open, HTTP 503 for a handshake.
+func (c *Conn) shutdown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stateNow() == stateHandshake {
+		c.toLocked(stateRefusedShutdown)
+		return
+	}
+	c.closeLocked(CloseGoingAway, "server shutting down")
+}
+
+// forceClose cuts the socket of a close handshake that took too long (or of a connection that
+// Server.Shutdown gave up on); the reader then ends the connection.
+func (c *Conn) forceClose() {
+	c.mu.Lock()
+	nc := c.nc
+	c.cutLocked(CloseGoingAway)
+	c.mu.Unlock()
+	if nc != nil {
+		_ = nc.Close()
+	}
+}
+
+// cutLocked marks the socket as dropped (the caller closes it after unlocking): nothing more is
+// written, and the reader, whose next read fails, ends the connection. code is what Disconnect gets
+// unless the server had closed with a code of its own. The client's messages already read are
+// still handled — a message a client sent just before it vanished may matter to others. Callers
+// hold c.mu.
+func (c *Conn) cutLocked(code int) {
+	if c.closeCode == 0 {
+		c.closeCode = int32(code)
+	}
+	c.cut = true
+	c.broadcast()
+}
+
+// peerClosed ends the connection after the client's close frame. The messages the client sent
+// before it are still handled, and what their handlers send is written before the answer to the
+// close (finish queues it, unless the server had sent a close frame of its own — after a protocol
+// error, say). Reader goroutine only.
+func (c *Conn) peerClosed(code int) {
+	c.mu.Lock()
+	if c.closeCode == 0 && c.protoErr == nil {
+		c.echoClose = true
+	}
+	c.endLocked(code)
+	c.mu.Unlock()
+}
+
+// end ends the connection after a read error: the socket is closed now. Reader goroutine only.
+func (c *Conn) end(code int) {
+	c.mu.Lock()
+	c.cutLocked(CloseAbnormal)
+	c.endLocked(code)
+	c.mu.Unlock()
+	_ = c.nc.Close()
+}
+
+// endLocked records that the reader is done and queues itemEnd for the pump. code is what
+// Disconnect gets unless the server had decided on a close code of its own. Callers hold c.mu.
+func (c *Conn) endLocked(code int) {
+	switch c.stateNow() {
+	case stateOpen:
+		c.toLocked(statePeerEnded)
+	case stateClosing:
+		c.toLocked(stateEnded)
+	case statePeerEnded, stateEnded:
+	default:
+		return
+	}
+	switch {
+	case c.closeCode != 0:
+		code = int(c.closeCode)
+	case c.protoErr != nil:
+		code = c.protoErr.Code
+	}
+	c.endCode = int32(code)
+	c.inbox = append(c.inbox, inboxItem{kind: itemEnd})
+	c.kick()
+}
+
+// finish is the pump's last act: write what is left (with the answer to a client's close), drop
+// the socket, leave the layer, and run Disconnect.
+func (c *Conn) finish() {
+	c.mu.Lock()
+	if c.echoClose && c.closeCode == 0 && !c.cut {
+		var payload []byte
+		if code := int(c.endCode); code != CloseNoStatus {
+			payload = closePayload(code, "")
+		}
+		c.out = append(c.out, outFrame{op: opClose, data: payload})
+	}
+	c.mu.Unlock()
+	c.flush()
+	c.mu.Lock()
+	c.toLocked(stateClosed)
+	c.pump = pumpDone
+	c.cut = true
+	code := int(c.endCode)
+	if c.closeTimer != nil {
+		c.closeTimer.Stop()
+	}
+	c.out, c.outSpare, c.inboxSpare, c.pongQueued = nil, nil, nil, false
+	slowWhy := c.slowWhy
+	c.mu.Unlock()
+	_ = c.nc.Close()
+	if slowWhy != "" {
+		c.Logger().Warn("ginws: closed a slow client", "why", slowWhy, "close_code", CloseSlowClient,
+			"close_frame_written", c.closeWritten)
+	}
+	c.cancel()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), c.srv.cfg.DisconnectTimeout)
+	defer cancel()
+	// Leave the groups while still subscribed, so that a group send in between reaches the
+	// (ended) connection and is dropped, rather than queued on a channel nobody will read.
+	c.leaveGroups(ctx)
+	if c.unsubscribe != nil {
+		c.unsubscribe()
+	}
+	c.callDisconnect(ctx, code)
+	c.srv.open.Add(-1)
+	c.srv.disconnected.Add(1)
+	c.srv.forget(c)
+}
+
+func (c *Conn) callDisconnect(ctx context.Context, code int) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.srv.handlerErrors.Add(1)
+			c.Logger().Error("ginws: Disconnect panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	c.consumer.Disconnect(ctx, code)
+}

@@ -1,0 +1,163 @@
+package ginws
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"time"
+)
+
+// Writing. Sends queue frames in c.out (any goroutine, never blocking); the pump takes the whole
+// queue and writes it with one system call. A client is judged slow — and closed — when more than
+// its outbound limit waits, when a write to it stays blocked past WriteTimeout, or when its event
+// queue fills while a write has been blocked for a while.
+
+// enqueue queues a frame for the client.
+func (c *Conn) enqueue(f outFrame) error {
+	size := f.size()
+	c.mu.Lock()
+	switch c.stateNow() {
+	case stateOpen, statePeerEnded:
+	case stateHandshake:
+		c.mu.Unlock()
+		return ErrNotAccepted
+	default:
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	switch {
+	case c.cut:
+		c.mu.Unlock()
+		return ErrClosed
+	case size > c.outboundLimit:
+		// Not a slow client: this message could never fit. It is dropped for this connection
+		// only, and the connection stays open (see TooLargeError).
+		limit := c.outboundLimit
+		c.mu.Unlock()
+		c.srv.tooLarge.Add(1)
+		return &TooLargeError{Size: size, Limit: limit}
+	case c.outBytes+size > c.outboundLimit:
+		c.slowLocked("outbound queue over OutboundLimit")
+		c.mu.Unlock()
+		return ErrSlowClient
+	}
+	c.out = append(c.out, f)
+	c.outBytes += size
+	c.kick()
+	c.mu.Unlock()
+	return nil
+}
+
+// takeOutLocked takes the frames queued for the client and marks a write under way. ok is false
+// when there is nothing to write, or the socket is gone (the frames are dropped). Callers hold
+// c.mu; the pump is running.
+func (c *Conn) takeOutLocked() (out []outFrame, now int64, ok bool) {
+	out = c.out
+	if len(out) == 0 {
+		return nil, 0, false
+	}
+	c.out, c.outSpare, c.outBytes, c.pongQueued = c.outSpare, nil, 0, false
+	if c.cut {
+		return out, 0, false
+	}
+	c.pump = pumpWriting
+	now = monoNow()
+	c.writeStart = now
+	return out, now, true
+}
+
+// flush writes every queued frame now (the pump's mid-batch and final writes).
+func (c *Conn) flush() {
+	c.mu.Lock()
+	out, now, ok := c.takeOutLocked()
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	err := c.write(out, now)
+	c.mu.Lock()
+	c.pump = pumpRunning
+	c.broadcast()
+	clear(out)
+	c.mu.Unlock()
+	if err != nil {
+		c.writeFailed(err)
+	}
+}
+
+var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// write sends frames with one system call. Pump goroutine only, outside c.mu. The write deadline
+// is refreshed only when less than half of WriteTimeout is left, which spares a timer update per
+// write: a write to a client that stopped reading fails after between WriteTimeout/2 and
+// WriteTimeout.
+func (c *Conn) write(out []outFrame, now int64) error {
+	c.srv.writes.Add(1)
+	c.srv.framesWritten.Add(uint64(len(out)))
+	timeout := int64(c.srv.cfg.WriteTimeout)
+	if c.writeDeadline-now < timeout/2 {
+		c.writeDeadline = now + timeout
+		_ = c.nc.SetWriteDeadline(monoTime(c.writeDeadline))
+	}
+	if len(out) == 1 && out[0].framed {
+		_, err := c.nc.Write(out[0].data) // a relayed frame: shared bytes, no copy
+		return err
+	}
+	closing := out[len(out)-1].op == opClose // a close frame is always the last one queued
+	bp := writeBufPool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	for _, f := range out {
+		if f.framed {
+			buf = append(buf, f.data...)
+		} else {
+			buf = appendFrame(buf, f.op, f.data)
+		}
+	}
+	_, err := c.nc.Write(buf)
+	if cap(buf) <= 64<<10 {
+		*bp = buf[:0]
+		writeBufPool.Put(bp)
+	}
+	if err == nil && closing {
+		c.closeWritten = true
+	}
+	return err
+}
+
+// monoBase anchors monotonic nanosecond timestamps (int64s are cheaper to keep than time.Time).
+var monoBase = time.Now()
+
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
+func monoTime(n int64) time.Time { return monoBase.Add(time.Duration(n)) }
+
+// writeFailed handles a failed write. The socket may hold part of a frame now, so no close frame
+// can follow: the connection is cut. A write that timed out is a slow client.
+func (c *Conn) writeFailed(err error) {
+	var ne net.Error
+	timeout := errors.As(err, &ne) && ne.Timeout()
+	c.mu.Lock()
+	if timeout {
+		c.slowLocked("write timed out")
+	}
+	c.cutLocked(CloseAbnormal)
+	c.mu.Unlock()
+	_ = c.nc.Close()
+}
+
+// slowLocked closes a client that cannot keep up: what is queued for it is dropped and a close
+// frame (CloseSlowClient, "slow client") is queued in its place. If a write to the client is under
+// way, the close frame waits behind it; the write's deadline (WriteTimeout) and the close timer
+// (CloseTimeout) bound that wait. Whether the close frame was written is logged when the
+// connection ends (finish): a client whose socket never drained sees 1006, not 1008. Callers hold
+// c.mu.
+func (c *Conn) slowLocked(why string) {
+	if c.stateNow() != stateOpen || c.cut {
+		return
+	}
+	c.srv.slowClients.Add(1)
+	c.slowWhy = why
+	clear(c.out)
+	c.out, c.outBytes, c.pongQueued = c.out[:0], 0, false
+	c.closeLocked(CloseSlowClient, "slow client")
+}

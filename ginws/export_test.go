@@ -1,0 +1,5 @@
+package ginws
+
+// BadTransitions returns how many state changes the connections of s asked for that the state
+// machine does not allow (conn_state.go); every test server checks it is zero when it stops.
+func BadTransitions(s *Server) uint64 { return s.badTransitions.Load() }
