@@ -200,3 +200,32 @@ func TestSessionKeyIsKept(t *testing.T) {
 		t.Fatalf("no place for a key file: %x %v, want a random key", k, err)
 	}
 }
+
+func TestWhoami(t *testing.T) {
+	ts := startApp(t)
+	get := func(c *http.Client) (int, string) {
+		t.Helper()
+		resp, err := c.Get(ts.URL + "/whoami")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(body))
+	}
+	if code, body := get(ts.Browser()); code != http.StatusUnauthorized || body != `{"user":null}` {
+		t.Fatalf("anonymous: %d %s", code, body)
+	}
+	alice := signIn(t, ts, "alice")
+	if code, body := get(alice); code != http.StatusOK || body != `{"user":"alice"}` {
+		t.Fatalf("alice: %d %s", code, body)
+	}
+	resp, err := alice.PostForm(ts.URL+"/logout", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if code, _ := get(alice); code != http.StatusUnauthorized {
+		t.Fatalf("after signing out: %d", code)
+	}
+}
