@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -119,21 +120,56 @@ func ExampleKey() {
 	// Output: acme true
 }
 
-// chatMessage is declared once so every connection shares it: one JSON encoding per group send.
+// chatBuilds counts the calls of chatMessage's build function.
+var chatBuilds atomic.Int64
+
+// chatMessage is declared once, at package level, so that every connection shares it.
 var chatMessage = ginws.RelayJSON(func(ev layer.Message) (any, error) {
+	chatBuilds.Add(1)
 	return map[string]any{"message": ev["message"], "user": ev["user"]}, nil
 })
 
+// Chat joins the lobby and relays its chat.message events to its client.
 type Chat struct{ ginws.WebsocketConsumer }
+
+func (c *Chat) Groups() []string { return []string{"chat_lobby"} }
 
 func (c *Chat) Events() ginws.Events { return ginws.Events{"chat.message": chatMessage} }
 
+// One group send reaches three connections: the build function runs once, the JSON is encoded
+// once, and the three clients receive the same frame.
 func ExampleRelayJSON() {
 	ws := ginws.New(ginws.Config{})
 	r := gin.New()
 	r.GET("/ws/chat", ws.Mount(func() ginws.Consumer { return new(Chat) }))
-	fmt.Println("mounted")
-	// Output: mounted
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	defer ws.Shutdown(context.Background())
+
+	var clients []*websocket.Conn
+	for range 3 {
+		c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/chat", nil)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer c.Close()
+		clients = append(clients, c) // a member of chat_lobby once the handshake is answered
+	}
+
+	ctx := context.Background()
+	before := chatBuilds.Load()
+	_ = ws.Layer().GroupSend(ctx, "chat_lobby", layer.Message{"type": "chat.message", "message": "hi", "user": "ada"})
+	for i, c := range clients {
+		_, frame, _ := c.ReadMessage()
+		fmt.Printf("client %d: %s\n", i+1, frame)
+	}
+	fmt.Println("build calls:", chatBuilds.Load()-before)
+	// Output:
+	// client 1: {"message":"hi","user":"ada"}
+	// client 2: {"message":"hi","user":"ada"}
+	// client 3: {"message":"hi","user":"ada"}
+	// build calls: 1
 }
 
 // Graceful shutdown: http.Server.Shutdown neither closes nor waits for WebSockets.

@@ -1,6 +1,6 @@
-// Command broadcast is seed 003's broadcast and point-to-point messaging on Gin: every connection
-// joins the "broadcast" group and a group of its own user ("user.<name>"), and tells its client its
-// channel name. Messages go to everyone, to one user (all of their tabs), or to one connection by
+// Command broadcast shows broadcast and point-to-point messaging on Gin: every connection joins the
+// "broadcast" group and a group of its own user ("user.<name>"), and tells its client its channel
+// name. Messages go to everyone, to one user (all of their tabs), or to one connection by
 // channel name — from a client, or from ordinary HTTP endpoints:
 //
 //	POST /broadcast          message=...   → everyone
@@ -8,8 +8,12 @@
 //	POST /send/:channel      message=...   → exactly one connection
 //
 //	go run ./examples/broadcast -addr 127.0.0.1:8002
-//	websocat 'ws://127.0.0.1:8002/ws/notify?user=ada'
-//	curl -d message=hi http://127.0.0.1:8002/notify/ada
+//	go run ./examples/wsclient 'ws://127.0.0.1:8002/ws/notify?user=ada'     # in a second terminal
+//	curl -d message=hi http://127.0.0.1:8002/notify/ada                      # in a third
+//
+// The client prints its welcome (with its channel name) and then {"type": "message", "from":
+// "server", "to": "user:ada", "message": "hi"}; lines typed into it, such as
+// {"to": "all", "message": "hello"}, are sent as they are.
 //
 // The user comes from a query parameter to keep the demo short; a real app takes it from its
 // session or a token (see examples/chat and examples/jwt).

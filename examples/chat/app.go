@@ -67,6 +67,7 @@ func NewApp(o Options) *App {
 	r.GET("/", index)
 	r.POST("/login", login)
 	r.POST("/logout", logout)
+	r.GET("/whoami", whoami)
 	r.GET("/chat/:room/", room)
 	r.GET("/chat/:room", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/chat/"+c.Param("room")+"/") })
 
@@ -114,6 +115,20 @@ func logout(c *gin.Context) {
 	s.Options.MaxAge = -1
 	_ = s.Session.Save(c.Request, c.Writer)
 	c.Redirect(http.StatusSeeOther, "/")
+}
+
+// whoami answers 200 {"user": NAME} while the session has a user, 401 {"user": null} once it has
+// none. The room page asks before reconnecting a socket that was refused: a browser never sees
+// the HTTP status of a failed WebSocket handshake, so it cannot tell "signed out" (403) from
+// "server down" by itself.
+func whoami(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	user, ok := middleware.UserFromGin[string](c)
+	if !ok {
+		c.JSON(http.StatusUnauthorized, gin.H{"user": nil})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"user": user})
 }
 
 func room(c *gin.Context) {

@@ -14,8 +14,8 @@ type chatIn struct {
 	Message string `json:"message"`
 }
 
-// ChatConsumer is seed 001's ChatConsumer: join the room's group on connect, group_send what the
-// client types, relay chat.message events to the client.
+// ChatConsumer is the ChatConsumer of Django Channels' tutorial: join the room's group on connect,
+// group_send what the client types, relay chat.message events to the client.
 type ChatConsumer struct {
 	ginws.JSONConsumer[chatIn]
 	user  string

@@ -6,11 +6,15 @@
 //
 // Then open http://127.0.0.1:8000/, sign in, and open a room in two tabs.
 //
-// With -layer redis://127.0.0.1:6379/0 several chat processes share rooms through Redis (and with
-// Django Channels processes using channels_redis on the same Redis and prefix):
+// Sign-ins survive a restart: the session cookie is signed with a key generated on the first run
+// and kept in a file only you can read (its path is logged at startup; -secret gives a key instead).
 //
-//	go run ./examples/chat -addr 127.0.0.1:8001 -layer redis://127.0.0.1:6379/0 -secret $KEY
-//	go run ./examples/chat -addr 127.0.0.1:8002 -layer redis://127.0.0.1:6379/0 -secret $KEY
+// With -layer redis://127.0.0.1:6379/0 several chat processes share rooms through Redis (and with
+// Django Channels processes using channels_redis on the same Redis and prefix). Processes of one
+// user on one machine share the key file; on several machines give them the same -secret:
+//
+//	go run ./examples/chat -addr 127.0.0.1:8001 -layer redis://127.0.0.1:6379/0
+//	go run ./examples/chat -addr 127.0.0.1:8002 -layer redis://127.0.0.1:6379/0
 //
 // The contract load tools rely on: POST /login with form field "username" sets the session
 // cookie; GET /ws/chat/ROOM/ (with or without the trailing slash) is the socket; a client sends
@@ -24,7 +28,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"ginws.dev/examples/internal/layerflag"
 	"ginws.dev/examples/internal/serve"
@@ -32,17 +40,17 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8000", "listen on `host:port`")
-	secret := flag.String("secret", "", "session signing key, hex (default: random per run)")
+	secret := flag.String("secret", "", "session signing key, hex, at least 32 bytes (default: a key generated once and kept in the user's config directory)")
 	debug := flag.Bool("debug", false, "serve /debug/stats and /debug/pprof/ (goroutines, heap, connections)")
 	layerFlag := flag.String("layer", "memory", layerflag.Usage)
 	flag.Parse()
 
-	key, err := sessionKey(*secret)
+	log := serve.Logger()
+	key, err := sessionKey(*secret, defaultKeyFile(), log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(2)
 	}
-	log := serve.Logger()
 	lay, closeLayer, err := layerflag.Parse(*layerFlag, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chat:", err)
@@ -59,15 +67,99 @@ func main() {
 	}
 }
 
-func sessionKey(secret string) ([]byte, error) {
-	if secret == "" {
-		b := make([]byte, 32)
-		_, err := rand.Read(b)
-		return b, err
+// sessionKey returns the key that signs the session cookie: -secret when given, else the key kept
+// in keyFile.
+//
+// Someone trying the example restarts it often — after every edit — and expects to stay signed
+// in, as with Django's SECRET_KEY. A key made up on each run would turn every open page's cookie
+// into garbage at each restart. So the default key is generated once, with 0600 permissions, and
+// every later run (and every chat process of the same user on this machine) reads it back. Where
+// no file can be kept (keyFile is "", or the directory is read-only) the key is random for this
+// run, with a warning that a restart signs everybody out.
+func sessionKey(secret, keyFile string, log *slog.Logger) ([]byte, error) {
+	if secret != "" {
+		b, err := hex.DecodeString(secret)
+		if err != nil || len(b) < 32 {
+			return nil, errors.New("-secret must be at least 32 bytes, hex-encoded")
+		}
+		return b, nil
 	}
-	b, err := hex.DecodeString(secret)
-	if err != nil || len(b) < 32 {
-		return nil, errors.New("-secret must be at least 32 bytes, hex-encoded")
+	if keyFile == "" {
+		return randomKey(log, errors.New("no user config directory"))
 	}
-	return b, nil
+	key, err := loadOrCreateKey(keyFile)
+	switch {
+	case err == nil:
+		log.Info("session key", "file", keyFile)
+		return key, nil
+	case errors.Is(err, errNotAKey):
+		return nil, err // not ours to overwrite: its owner decides
+	}
+	return randomKey(log, err)
+}
+
+func randomKey(log *slog.Logger, why error) ([]byte, error) {
+	log.Warn("session key: random for this run, so a restart signs everybody out (-secret gives a lasting one)", "error", why)
+	key := make([]byte, 32)
+	_, err := rand.Read(key)
+	return key, err
+}
+
+// defaultKeyFile is where the default key is kept: ginws/chat-session-key in the user's config
+// directory ($XDG_CONFIG_HOME or ~/.config on Linux, ~/Library/Application Support on macOS,
+// %AppData% on Windows), or "" if there is none.
+func defaultKeyFile() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "ginws", "chat-session-key")
+}
+
+var errNotAKey = errors.New("not a session key (64 hex digits)")
+
+// loadOrCreateKey reads the hex key kept in path, or creates it. A new key is written to a
+// temporary file and linked into place, which fails if path exists: processes starting at the
+// same time all end up with the one key that was linked first, never with a half-written one.
+func loadOrCreateKey(path string) ([]byte, error) {
+	key, err := readKey(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return key, err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	key = make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(dir, ".chat-session-key-*") // mode 0600
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(hex.EncodeToString(key) + "\n")
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	return readKey(path) // ours, or the one another process linked first
+}
+
+func readKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) < 32 {
+		return nil, fmt.Errorf("%s: %w; delete it to have a new one made", path, errNotAKey)
+	}
+	return key, nil
 }

@@ -1,12 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,5 +144,88 @@ func TestPages(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("empty username: %d", resp.StatusCode)
+	}
+}
+
+// Without -secret the key is made once, kept with 0600 permissions and read back by every later
+// run — also by processes starting at the same time; -secret wins; a file that holds no key is
+// an error rather than something to overwrite.
+func TestSessionKeyIsKept(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	file := filepath.Join(t.TempDir(), "ginws", "chat-session-key")
+
+	keys := make([][]byte, 8)
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Go(func() {
+			k, err := sessionKey("", file, log)
+			if err != nil {
+				t.Error(err)
+			}
+			keys[i] = k
+		})
+	}
+	wg.Wait()
+	for _, k := range keys[1:] {
+		if len(k) != 32 || !bytes.Equal(k, keys[0]) {
+			t.Fatalf("processes starting together got different keys: %x and %x", keys[0], k)
+		}
+	}
+	info, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS != "windows" && info.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v, want 0600", info.Mode().Perm())
+	}
+	again, err := sessionKey("", file, log) // the next run
+	if err != nil || !bytes.Equal(again, keys[0]) {
+		t.Fatalf("after a restart: key %x (%v), want %x", again, err, keys[0])
+	}
+
+	secret := strings.Repeat("ab", 32)
+	if k, err := sessionKey(secret, file, log); err != nil || hex.EncodeToString(k) != secret {
+		t.Fatalf("-secret: %x %v", k, err)
+	}
+	if _, err := sessionKey("abcd", file, log); err == nil {
+		t.Fatal("a short -secret was accepted")
+	}
+	if err := os.WriteFile(file, []byte("not a key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sessionKey("", file, log); !errors.Is(err, errNotAKey) {
+		t.Fatalf("a file holding no key: %v", err)
+	}
+	if k, err := sessionKey("", "", log); err != nil || len(k) != 32 {
+		t.Fatalf("no place for a key file: %x %v, want a random key", k, err)
+	}
+}
+
+func TestWhoami(t *testing.T) {
+	ts := startApp(t)
+	get := func(c *http.Client) (int, string) {
+		t.Helper()
+		resp, err := c.Get(ts.URL + "/whoami")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(body))
+	}
+	if code, body := get(ts.Browser()); code != http.StatusUnauthorized || body != `{"user":null}` {
+		t.Fatalf("anonymous: %d %s", code, body)
+	}
+	alice := signIn(t, ts, "alice")
+	if code, body := get(alice); code != http.StatusOK || body != `{"user":"alice"}` {
+		t.Fatalf("alice: %d %s", code, body)
+	}
+	resp, err := alice.PostForm(ts.URL+"/logout", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if code, _ := get(alice); code != http.StatusUnauthorized {
+		t.Fatalf("after signing out: %d", code)
 	}
 }

@@ -1,14 +1,20 @@
-// Command jsonconsumer is seed 000's AsyncJsonWebsocketConsumer on Gin: a JSON consumer that joins
-// the group named in its URL and answers {"type": "message", "content": ...} with a group event of
-// type send_response, which every member turns into {"type": "response", "content": ...}.
+// Command jsonconsumer is a Django Channels AsyncJsonWebsocketConsumer ported to Gin: a JSON
+// consumer that joins the group named in its URL and answers {"type": "message", "content": ...}
+// with a group event of type send_response, which every member turns into
+// {"type": "response", "content": ...}.
 //
 //	go run ./examples/jsonconsumer -addr 127.0.0.1:8001
 //
-// Then, from a browser console on http://127.0.0.1:8001/:
+// Then open http://127.0.0.1:8001/, whose script does this (paste it into the browser console to
+// try more):
 //
 //	const s = new WebSocket("ws://127.0.0.1:8001/ws/my_group/");
 //	s.onmessage = e => console.log(JSON.parse(e.data));
 //	s.onopen = () => s.send(JSON.stringify({type: "message", content: "Hello, server!"}));
+//
+// or, from a terminal, type {"type": "message", "content": "Hello"} into
+//
+//	go run ./examples/wsclient ws://127.0.0.1:8001/ws/my_group/
 package main
 
 import (
@@ -32,7 +38,8 @@ type content struct {
 	Content string `json:"content"`
 }
 
-// MyConsumer mirrors the seed's MyConsumer.
+// MyConsumer is the Channels consumer, method for method: group_add in connect, group_send in
+// receive_json, and a send_response handler for the group event.
 type MyConsumer struct {
 	ginws.JSONConsumer[content]
 	group string

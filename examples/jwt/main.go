@@ -2,12 +2,15 @@
 // from "Authorization: Bearer" (servers, mobile apps) or, from browsers, which cannot set headers on
 // a WebSocket, as the subprotocol pair ["bearer", TOKEN].
 //
-//	go run ./examples/jwt -addr 127.0.0.1:8003 -secret $(openssl rand -hex 32)
-//	TOKEN=$(curl -s 'http://127.0.0.1:8003/token?user=ada' | jq -r .token)
-//	websocat -H "Authorization: Bearer $TOKEN" ws://127.0.0.1:8003/ws/notifications
+//	SECRET=$(openssl rand -hex 32)       # or any 64 hex digits; the server and -mint must share it
+//	go run ./examples/jwt -addr 127.0.0.1:8003 -secret $SECRET
+//	TOKEN=$(go run ./examples/jwt -secret $SECRET -mint ada)
+//	go run ./examples/wsclient -H "Authorization: Bearer $TOKEN" ws://127.0.0.1:8003/ws/notifications
 //
-// /token mints demo tokens for anyone who asks — it stands in for your real identity provider.
-// `-mint NAME` prints one and exits.
+// Or open http://127.0.0.1:8003/ in a browser: the page fetches a token and sends it the way
+// browsers can, as the subprotocol pair ["bearer", TOKEN]. GET /token?user=NAME mints demo tokens
+// for anyone who asks — it stands in for your real identity provider; `-mint NAME` prints one and
+// exits.
 package main
 
 import (
