@@ -4,8 +4,9 @@
 // send through.
 //
 //	ws := ginws.New(ginws.Config{})
-//	r.GET("/ws/chat/:room", authMiddleware, ws.Mount(func() ginws.Consumer { return new(Chat) }))
-//	srv.RegisterOnShutdown(ws.OnShutdown)
+//	chat := ws.Mount(func() ginws.Consumer { return new(Chat) })
+//	r.GET("/ws/chat/:room/", middleware.RequireUser(), chat) // after the app's session middleware
+//	srv := ws.HTTPServer(":8000", r)                          // srv.Shutdown gives sockets 1001
 //
 // # Consumers
 //

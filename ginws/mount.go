@@ -17,7 +17,7 @@ import (
 // on the route. It goes after the app's own middleware, which fills the Scope:
 //
 //	ws := ginws.New(ginws.Config{})
-//	r.GET("/ws/chat/:room", sessions, ws.Mount(func() ginws.Consumer { return new(ChatConsumer) }))
+//	r.GET("/ws/chat/:room/", middleware.RequireUser(), ws.Mount(func() ginws.Consumer { return new(ChatConsumer) }))
 //
 // For each handshake, in order: the origin is checked (403 if refused); the Scope is built; the
 // consumer gets a channel name and joins its declared groups; Connect decides. Refusals are

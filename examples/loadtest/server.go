@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +39,13 @@ type Target struct {
 func buildTargets(ctx context.Context, repo, dir string, names []string) (map[string]Target, error) {
 	here := filepath.Join(repo, "examples", "loadtest")
 	out := map[string]Target{}
+	// One session key for every chat process of the run (they must read each other's cookies),
+	// given with -secret so that the chat example does not keep one in the user's config directory.
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	secret := hex.EncodeToString(key)
 	for _, name := range names {
 		var cmd *exec.Cmd
 		bin := filepath.Join(dir, name)
@@ -44,11 +53,11 @@ func buildTargets(ctx context.Context, repo, dir string, names []string) (map[st
 		switch name {
 		case "ginws":
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", repo, "-o", bin, "./examples/chat")
-			args = []string{"-debug"}
+			args = []string{"-debug", "-secret", secret}
 		case "ginws-redis":
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", repo, "-o", bin, "./examples/chat")
 			r := defaultRedis
-			args = []string{"-debug", "-layer", r.url()}
+			args = []string{"-debug", "-secret", secret, "-layer", r.url()}
 			if b, err := cmd.CombinedOutput(); err != nil {
 				return nil, fmt.Errorf("building %s: %v\n%s", name, err, b)
 			}

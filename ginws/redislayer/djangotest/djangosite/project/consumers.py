@@ -7,7 +7,7 @@ from project import typedjson
 
 
 class ChatConsumer(WebsocketConsumer):
-    """The Channels tutorial's chat consumer (seed 001), unchanged in behaviour: join chat_<room>,
+    """The Channels tutorial's chat consumer, unchanged in behaviour: join chat_<room>,
     group_send what the client types as a chat.message event, write each chat.message event to
     the socket as {"message": ...}.
 
