@@ -41,7 +41,7 @@ func (c *Conn) closeLocked(code int, reason string) {
 	c.closeCode = int32(code)
 	c.toLocked(next)
 	if !c.cut {
-		c.out = append(c.out, outFrame{op: opClose, data: closePayload(code, reason)})
+		c.out = outPool.push(c.out, outFrame{op: opClose, data: closePayload(code, reason)})
 		c.kick()
 	}
 	if next == stateClosing {
@@ -68,7 +68,7 @@ func (c *Conn) closeAfterPending(perr *CloseError) {
 		return
 	}
 	c.protoErr = perr
-	c.inbox = append(c.inbox, inboxItem{kind: itemProtoClose})
+	c.inbox = inboxPool.push(c.inbox, inboxItem{kind: itemProtoClose})
 	c.kick()
 	c.setCloseTimerLocked(func() { c.closeWith(perr.Code, perr.Reason) })
 }
@@ -150,7 +150,7 @@ func (c *Conn) endLocked(code int) {
 		code = c.protoErr.Code
 	}
 	c.endCode = int32(code)
-	c.inbox = append(c.inbox, inboxItem{kind: itemEnd})
+	c.inbox = inboxPool.push(c.inbox, inboxItem{kind: itemEnd})
 	c.kick()
 }
 
@@ -163,7 +163,7 @@ func (c *Conn) finish() {
 		if code := int(c.endCode); code != CloseNoStatus {
 			payload = closePayload(code, "")
 		}
-		c.out = append(c.out, outFrame{op: opClose, data: payload})
+		c.out = outPool.push(c.out, outFrame{op: opClose, data: payload})
 	}
 	c.mu.Unlock()
 	c.flush()
@@ -175,6 +175,9 @@ func (c *Conn) finish() {
 	if c.closeTimer != nil {
 		c.closeTimer.Stop()
 	}
+	outPool.put(c.out)
+	outPool.put(c.outSpare)
+	inboxPool.put(c.inboxSpare)
 	c.out, c.outSpare, c.inboxSpare, c.pongQueued = nil, nil, nil, false
 	slowWhy := c.slowWhy
 	c.mu.Unlock()

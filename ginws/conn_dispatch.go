@@ -72,7 +72,7 @@ func (c *Conn) deliver(env *layer.Envelope) error {
 		c.srv.droppedEvents.Add(1)
 		return layer.ErrChannelFull
 	}
-	c.inbox = append(c.inbox, inboxItem{kind: itemEvent, env: env})
+	c.inbox = inboxPool.push(c.inbox, inboxItem{kind: itemEvent, env: env})
 	c.pendingEvents++
 	c.kick()
 	return nil
@@ -105,13 +105,10 @@ func (c *Conn) pushFrame(f ClientMessage) {
 	if c.stateNow() != stateOpen || c.cut {
 		return // the server is closing: the client's messages are no longer handled
 	}
-	c.inbox = append(c.inbox, inboxItem{kind: itemFrame, frame: f})
+	c.inbox = inboxPool.push(c.inbox, inboxItem{kind: itemFrame, frame: f})
 	c.pendingFrames++
 	c.kick()
 }
-
-// idleSpare is the largest spare queue an idle connection keeps.
-const idleSpare = 4
 
 // runPump runs handlers and writes their output until there is nothing left to do. Each cycle
 // takes the lock twice: once to take the queued items (and settle the previous write), once to take
@@ -125,15 +122,14 @@ func (c *Conn) runPump() {
 		if written != nil {
 			c.pump = pumpRunning
 			c.broadcast() // a reader waiting for a stuck pong (see pong)
-			clear(written)
-			if cap(written) <= 32 && c.outSpare == nil {
-				c.outSpare = written[:0]
-			}
+			c.recycleOutLocked(written)
 			written = nil
 		}
 		if items != nil {
-			if cap(items) <= 64 && c.inboxSpare == nil {
-				c.inboxSpare = items[:0]
+			if c.inboxSpare == nil {
+				c.inboxSpare = items[:0] // its elements were cleared as they were handled
+			} else {
+				inboxPool.put(items)
 			}
 			items = nil
 		}
@@ -195,24 +191,15 @@ func (c *Conn) runPump() {
 	}
 }
 
-// idleLocked stops the pump. It keeps only small spare queues, so that a connection that once had a
-// burst does not hold its arrays while it sleeps. Callers hold c.mu; the queues are empty.
+// idleLocked stops the pump and gives every queue array back to the pools, so that an idle
+// connection holds none. Callers hold c.mu; the queues are empty.
 func (c *Conn) idleLocked(items []inboxItem) {
-	if items != nil && cap(items) <= idleSpare && c.inboxSpare == nil {
-		c.inboxSpare = items[:0]
-	}
-	if cap(c.inboxSpare) > idleSpare {
-		c.inboxSpare = nil
-	}
-	if cap(c.outSpare) > idleSpare {
-		c.outSpare = nil
-	}
-	if cap(c.inbox) > idleSpare {
-		c.inbox = nil
-	}
-	if cap(c.out) > idleSpare {
-		c.out = nil
-	}
+	inboxPool.put(items)
+	inboxPool.put(c.inboxSpare)
+	inboxPool.put(c.inbox)
+	outPool.put(c.outSpare)
+	outPool.put(c.out)
+	c.inbox, c.inboxSpare, c.out, c.outSpare = nil, nil, nil, nil
 	c.pump = pumpIdle
 }
 

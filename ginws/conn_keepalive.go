@@ -11,7 +11,7 @@ func (c *Conn) ping() {
 	if c.stateNow() != stateOpen || c.pump == pumpHeld || c.cut {
 		return
 	}
-	c.out = append(c.out, outFrame{op: opPing})
+	c.out = outPool.push(c.out, outFrame{op: opPing})
 	c.outBytes += maxHeaderLen
 	c.kick()
 }
@@ -32,7 +32,7 @@ func (c *Conn) pong(payload []byte) {
 		c.slowLocked("outbound queue over OutboundLimit")
 		return
 	}
-	c.out = append(c.out, f)
+	c.out = outPool.push(c.out, f)
 	c.outBytes += f.size()
 	c.pongQueued = true
 	c.kick()

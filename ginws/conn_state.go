@@ -86,7 +86,7 @@ const (
 func (c *Conn) kick() {
 	if c.pump == pumpIdle {
 		c.pump = pumpRunning
-		go c.runPump()
+		c.srv.pumps.start(c)
 	}
 }
 

@@ -41,7 +41,7 @@ func (c *Conn) enqueue(f outFrame) error {
 		c.mu.Unlock()
 		return ErrSlowClient
 	}
-	c.out = append(c.out, f)
+	c.out = outPool.push(c.out, f)
 	c.outBytes += size
 	c.kick()
 	c.mu.Unlock()
@@ -78,11 +78,22 @@ func (c *Conn) flush() {
 	c.mu.Lock()
 	c.pump = pumpRunning
 	c.broadcast()
-	clear(out)
+	c.recycleOutLocked(out)
 	c.mu.Unlock()
 	if err != nil {
 		c.writeFailed(err)
 	}
+}
+
+// recycleOutLocked keeps a written queue as the spare one, or gives its array back. Callers hold
+// c.mu.
+func (c *Conn) recycleOutLocked(out []outFrame) {
+	if c.outSpare == nil {
+		clear(out)
+		c.outSpare = out[:0]
+		return
+	}
+	outPool.put(out)
 }
 
 var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}

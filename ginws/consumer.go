@@ -165,6 +165,7 @@ func reasonFor(err error) string {
 // relay is the shared identity of a RelayJSON handler: the frames it builds are cached per Envelope
 // under it.
 type relay struct {
+	key   layer.MemoKey // the frames it builds are kept per Envelope under &key
 	build func(ev layer.Message) (any, error)
 }
 
@@ -206,7 +207,7 @@ func RelayJSON(build func(ev layer.Message) (any, error)) EventHandler {
 		var err error
 		if env := c.current.Load(); env != nil && sameMap(env.Message, ev) {
 			var v any
-			v, err = env.Memo(r, func() (any, error) { return r.encode(ev) })
+			v, err = env.Memo(&r.key, func() (any, error) { return r.encode(ev) })
 			frame, _ = v.([]byte)
 		} else {
 			frame, err = r.encode(ev)

@@ -145,6 +145,8 @@ type Server struct {
 	framesWritten atomic.Uint64
 
 	badTransitions atomic.Uint64 // state changes the connection state machine refused: runtime bugs
+
+	pumps *pumpWorkers
 }
 
 // Stats is a snapshot of a Server's counters.
@@ -170,6 +172,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		cfg:   cfg,
 		conns: make(map[*Conn]struct{}),
+		pumps: newPumpWorkers(),
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,

@@ -76,10 +76,14 @@ type Envelope struct {
 }
 
 type memo struct {
-	key any
+	key *MemoKey
 	v   any
 	err error
 }
+
+// MemoKey names one kind of work done once per Envelope (see Envelope.Memo). Declare one per kind,
+// at package level or in a long-lived value, and pass its address.
+type MemoKey struct{ _ byte }
 
 // NewEnvelope wraps msg for delivery; group is the group it was sent to, or "" when the layer does
 // not know (a message sent to the channel, or one whose group the wire format does not carry).
@@ -99,10 +103,9 @@ func (e *Envelope) Type() string {
 func (e *Envelope) Group() string { return e.group }
 
 // Memo returns what compute returns for this envelope under key, computing it on the first call
-// only: concurrent and later calls with the same key (compared with ==, typically a pointer the
-// caller owns) get the same result. compute runs at most once per key, under a lock of this
+// only: concurrent and later calls with the same key get the same result. compute runs at most once per key, under a lock of this
 // envelope only; it must not call Memo on the same envelope. Safe for concurrent use.
-func (e *Envelope) Memo(key any, compute func() (any, error)) (any, error) {
+func (e *Envelope) Memo(key *MemoKey, compute func() (any, error)) (any, error) {
 	if f := e.first.Load(); f != nil && f.key == key {
 		return f.v, f.err
 	}

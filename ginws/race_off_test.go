@@ -1,0 +1,5 @@
+//go:build !race
+
+package ginws_test
+
+const raceEnabled = false
