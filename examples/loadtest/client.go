@@ -27,7 +27,20 @@ type Client struct {
 	lastSeq   int64
 	mu        sync.Mutex
 	latencies []time.Duration // only when the room records latency
+
+	wire wire       // the protocol the socket speaks
+	cf   *cfSession // centrifuge's client protocol state, with wire == wireCentrifuge
 }
+
+// wire is the protocol a client speaks on its socket. Every server but centrifuge speaks the chat
+// contract itself; centrifuge speaks its own client protocol, which centrifuge.go adapts to the
+// contract's messages, so that the checks below see the same messages from every server.
+type wire int
+
+const (
+	wireChat       wire = iota // {"message": ...} out; {"message": ..., "user": ...} in
+	wireCentrifuge             // centrifuge's JSON client protocol (centrifuge.go)
+)
 
 // Room groups the clients of one chat room; its sender waits on cond for the slowest member.
 type Room struct {
@@ -106,8 +119,9 @@ func login(ctx context.Context, hc *http.Client, addr, name string) (string, err
 
 var dialer = websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
 
-// connect signs a client in and opens its socket.
-func connect(ctx context.Context, hc *http.Client, addr string, room *Room, name string) (*Client, error) {
+// connect signs a client in and opens its socket; with wireCentrifuge, it also connects and
+// subscribes to the room's channel in centrifuge's protocol.
+func connect(ctx context.Context, hc *http.Client, addr string, room *Room, name string, w wire) (*Client, error) {
 	cookie, err := login(ctx, hc, addr, name)
 	if err != nil {
 		return nil, err
@@ -120,7 +134,13 @@ func connect(ctx context.Context, hc *http.Client, addr string, room *Room, name
 		}
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	c := &Client{room: room, conn: conn, done: make(chan struct{})}
+	c := &Client{room: room, conn: conn, done: make(chan struct{}), wire: w}
+	if w == wireCentrifuge {
+		if err := c.centrifugeJoin(); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+	}
 	go c.read()
 	return c, nil
 }
@@ -143,6 +163,12 @@ func (c *Client) read() {
 				line, data = data[:i], data[i+1:]
 			} else {
 				data = nil
+			}
+			if c.wire == wireCentrifuge {
+				var pub bool
+				if line, pub = c.centrifugeLine(line); !pub {
+					continue
+				}
 			}
 			seq, sentAt, ok := parseMessage(line)
 			if !ok || seq != c.lastSeq+1 {
@@ -186,6 +212,9 @@ func parseMessage(line []byte) (seq, sentAt int64, ok bool) {
 
 // send writes one chat message.
 func (c *Client) send(seq int64, pad string) error {
+	if c.wire == wireCentrifuge {
+		return c.centrifugePublish(formatMessage(seq, pad))
+	}
 	_ = c.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	return c.conn.WriteMessage(websocket.TextMessage, formatMessage(seq, pad))
 }
@@ -203,7 +232,7 @@ func (c *Client) close() {
 
 // connectAll opens n clients spread evenly over rooms, parallel dials bounded by par. With several
 // server addresses (processes of one server), the members of each room alternate between them.
-func connectAll(ctx context.Context, addrs []string, rooms []*Room, n, par int, prefix string) ([]*Client, error) {
+func connectAll(ctx context.Context, addrs []string, w wire, rooms []*Room, n, par int, prefix string) ([]*Client, error) {
 	hc := &http.Client{
 		Timeout:       30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -223,7 +252,7 @@ func connectAll(ctx context.Context, addrs []string, rooms []*Room, n, par int, 
 			// Member k of room r goes to process (k+r) mod len(addrs): each room is split evenly,
 			// and the rooms' senders (member 0) are spread over the processes too.
 			addr := addrs[(i/len(rooms)+i%len(rooms))%len(addrs)]
-			c, err := connect(ctx, hc, addr, rooms[i%len(rooms)], fmt.Sprintf("%s%d", prefix, i))
+			c, err := connect(ctx, hc, addr, rooms[i%len(rooms)], fmt.Sprintf("%s%d", prefix, i), w)
 			if err != nil {
 				errs <- err
 				return

@@ -14,7 +14,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// targetsForTest builds the three servers once per test binary.
+// targetsForTest builds the four single-process servers.
 func targetsForTest(t *testing.T) map[string]Target {
 	t.Helper()
 	repo, err := findRepo()
@@ -24,7 +24,7 @@ func targetsForTest(t *testing.T) map[string]Target {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	targets, err := buildTargets(ctx, repo, dir, []string{"ginws", "gorilla", "melody"})
+	targets, err := buildTargets(ctx, repo, dir, []string{"ginws", "gorilla", "melody", "centrifuge"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,13 +35,13 @@ func targetsForTest(t *testing.T) map[string]Target {
 // must arrive, and the figures must be there.
 func TestModesAgainstEveryServer(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and runs three servers")
+		t.Skip("builds and runs four servers")
 	}
 	targets := targetsForTest(t)
 	o := Params{Conns: 60, Rooms: 3, Duration: time.Second, Window: 5, Rate: 20, Cycles: 60, Batch: 20, Size: 16, Par: 16}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	for _, name := range []string{"gorilla", "melody", "ginws"} {
+	for _, name := range []string{"gorilla", "melody", "centrifuge", "ginws"} {
 		for _, mode := range []struct {
 			name string
 			run  func(context.Context, *Proc, Params) Result

@@ -1,8 +1,9 @@
 // Command loadtest drives the chat contract of examples/chat (POST /login, /ws/chat/ROOM/,
 // {"message": ...} in and out) against ginws and, in the same run, against a plain
-// gorilla/websocket hub and a melody server serving the same contract, and prints the figures side
-// by side with their ratios. It starts and stops each server itself, as a separate process, so it
-// can read the server's RSS and CPU time from /proc.
+// gorilla/websocket hub and a melody server serving the same contract (and, with -servers, a
+// centrifuge server: see below), and prints the figures side by side with their ratios. It starts
+// and stops each server itself, as a separate process, so it can read the server's RSS and CPU time
+// from /proc.
 //
 //	cd examples/loadtest
 //	go run . -mode all                                  # the report in the README
@@ -14,6 +15,14 @@
 //	go run . -mode fanout -servers ginws-redis -linger 2ms  # ... with the layer's ReceiveLinger
 //	go run . -mode fanout -servers ginws-redis,django-redis  # ... against Django Channels
 //	go run . -mode fanout -addr 127.0.0.1:8001,127.0.0.1:8002 -pid 101,102 -redis 127.0.0.1:6379
+//
+// The server "centrifuge" is cmd/centrifugechat: centrifugal/centrifuge with its default
+// configuration and in-memory broker, one channel per room. Its sockets speak centrifuge's client
+// protocol, which the load client adapts to the contract (centrifuge.go): connect, subscribe to
+// the room's channel, publish {"message": ...}; each publication push carries the message and, as
+// centrifuge's ClientInfo, the sender's user.
+//
+//	go run . -mode fanout -servers ginws,centrifuge,gorilla -conns 10000 -rooms 100
 //
 // The server "ginws-redis" is two examples/chat processes with -layer redis://127.0.0.1:6379/7 (DB 7
 // is emptied before each run); the clients of each room are split between them, so half of every

@@ -80,7 +80,7 @@ func makeRooms(n int, record bool) []*Room {
 // populate connects Conns clients in Rooms rooms and lets the server settle.
 func populate(ctx context.Context, p *Proc, o Params, record bool, prefix string) ([]*Room, []*Client, error) {
 	rooms := makeRooms(o.Rooms, record)
-	clients, err := connectAll(ctx, p.Addrs(), rooms, o.Conns, o.Par, prefix)
+	clients, err := connectAll(ctx, p.Addrs(), p.wire, rooms, o.Conns, o.Par, prefix)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -99,7 +99,7 @@ func Idle(ctx context.Context, p *Proc, o Params) Result {
 		return res
 	}
 	rooms := makeRooms(o.Rooms, false)
-	clients, err := connectAll(ctx, p.Addrs(), rooms, o.Conns, o.Par, "idle")
+	clients, err := connectAll(ctx, p.Addrs(), p.wire, rooms, o.Conns, o.Par, "idle")
 	if err != nil {
 		res.Err = err
 		return res
@@ -295,7 +295,7 @@ func Churn(ctx context.Context, p *Proc, o Params) Result {
 	for done := 0; done < o.Cycles; done += o.Batch {
 		n := min(o.Batch, o.Cycles-done)
 		rooms := makeRooms(min(o.Rooms, n), false)
-		clients, err := connectAll(ctx, p.Addrs(), rooms, n, o.Par, fmt.Sprintf("churn%d-", done))
+		clients, err := connectAll(ctx, p.Addrs(), p.wire, rooms, n, o.Par, fmt.Sprintf("churn%d-", done))
 		if err != nil {
 			res.Err = err
 			return res

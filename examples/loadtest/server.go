@@ -30,6 +30,7 @@ type Target struct {
 	pid  int    // its process, if known
 	pids []int  // with several external processes: theirs, in the order of addr
 
+	wire     wire      // the protocol its sockets speak (centrifuge's, or the chat contract)
 	procs    int       // how many processes to start (default 1); the clients of each room are split over them
 	redis    *redisRef // the Redis the processes share, emptied before each start and measured
 	launcher bool      // bin starts the procs processes itself and prints their -addr and -pid (django.go)
@@ -50,6 +51,7 @@ func buildTargets(ctx context.Context, repo, dir string, names []string) (map[st
 		var cmd *exec.Cmd
 		bin := filepath.Join(dir, name)
 		var args []string
+		w := wireChat
 		switch name {
 		case "ginws":
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", repo, "-o", bin, "./examples/chat")
@@ -74,13 +76,16 @@ func buildTargets(ctx context.Context, repo, dir string, names []string) (map[st
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", here, "-o", bin, "./cmd/gorillahub")
 		case "melody":
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", here, "-o", bin, "./cmd/melodychat")
+		case "centrifuge":
+			cmd = exec.CommandContext(ctx, "go", "build", "-C", here, "-o", bin, "./cmd/centrifugechat")
+			w = wireCentrifuge
 		default:
-			return nil, fmt.Errorf("unknown server %q (ginws, ginws-redis, django-redis, gorilla, melody)", name)
+			return nil, fmt.Errorf("unknown server %q (ginws, ginws-redis, django-redis, gorilla, melody, centrifuge)", name)
 		}
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("building %s: %v\n%s", name, err, b)
 		}
-		out[name] = Target{Name: name, bin: bin, args: args}
+		out[name] = Target{Name: name, bin: bin, args: args, wire: w}
 	}
 	return out, nil
 }
