@@ -122,3 +122,22 @@ func TestCentrifugeContract(t *testing.T) {
 		t.Fatalf("subscribing room a's socket to channel b: %s, %v; want an error reply", data, err)
 	}
 }
+
+// The report's centrifuge target gives a verdict only at the size the issue states it for.
+func TestCentrifugeTarget(t *testing.T) {
+	at := func(server string, conns, rooms int, cpu time.Duration) Result {
+		return Result{Mode: "fanout", Server: server, Conns: conns, Rooms: rooms, Deliveries: 1000, CPU: cpu}
+	}
+	for _, tc := range []struct {
+		g, c Result
+		want string
+	}{
+		{at("ginws", 10000, 100, 500*time.Microsecond), at("centrifuge", 10000, 100, time.Millisecond), "PASS target: ginws CPU per delivery ≤ 0.6× centrifuge's at 10000 sockets in 100 rooms (0.50×)"},
+		{at("ginws", 10000, 100, 700*time.Microsecond), at("centrifuge", 10000, 100, time.Millisecond), "MISS target: ginws CPU per delivery ≤ 0.6× centrifuge's at 10000 sockets in 100 rooms (0.70×)"},
+		{at("ginws", 1000, 10, 500*time.Microsecond), at("centrifuge", 1000, 10, time.Millisecond), "target ginws CPU per delivery ≤ 0.6× centrifuge's is for 10000 sockets in 100 rooms (-conns 10000 -rooms 100); here, at 1000 in 10: 0.50×"},
+	} {
+		if got := centrifugeTarget(tc.g, tc.c); got != tc.want {
+			t.Errorf("centrifugeTarget = %q\nwant %q", got, tc.want)
+		}
+	}
+}

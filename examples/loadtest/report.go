@@ -129,7 +129,7 @@ func ratios(w io.Writer, mode string, rs []Result) {
 	}
 	g, okG := find("ginws")
 	var lines []string
-	for _, peer := range []string{"gorilla", "melody"} {
+	for _, peer := range []string{"gorilla", "melody", "centrifuge"} {
 		p, ok := find(peer)
 		if !ok || !okG {
 			continue
@@ -152,6 +152,9 @@ func ratios(w io.Writer, mode string, rs []Result) {
 			if p, ok := find("gorilla"); ok {
 				r := float64(g.CPUPerDelivery()) / float64(p.CPUPerDelivery())
 				lines = append(lines, verdict(r <= 0.8, fmt.Sprintf("target: ginws CPU per delivery ≤ 0.8× the gorilla hub's (%.2f×)", r)))
+			}
+			if p, ok := find("centrifuge"); ok {
+				lines = append(lines, centrifugeTarget(g, p))
 			}
 		case "rate":
 			if p, ok := find("gorilla"); ok {
@@ -179,6 +182,19 @@ func ratios(w io.Writer, mode string, rs []Result) {
 	for _, l := range lines {
 		fmt.Fprintln(w, "  "+l)
 	}
+}
+
+// centrifugeTarget is issue 18's target against centrifuge: ginws' CPU per delivery at most 0.6×
+// centrifuge's with 10 000 sockets in 100 rooms. At another size the ratio is printed without a
+// verdict.
+func centrifugeTarget(g, c Result) string {
+	r := float64(g.CPUPerDelivery()) / float64(c.CPUPerDelivery())
+	const conns, rooms = 10000, 100
+	if g.Conns != conns || g.Rooms != rooms || c.Conns != conns || c.Rooms != rooms {
+		return fmt.Sprintf("target ginws CPU per delivery ≤ 0.6× centrifuge's is for %d sockets in %d rooms (-conns %d -rooms %d); here, at %d in %d: %.2f×",
+			conns, rooms, conns, rooms, g.Conns, g.Rooms, r)
+	}
+	return verdict(r <= 0.6, fmt.Sprintf("target: ginws CPU per delivery ≤ 0.6× centrifuge's at %d sockets in %d rooms (%.2f×)", conns, rooms, r))
 }
 
 func verdict(ok bool, s string) string {
