@@ -59,6 +59,9 @@ func TestGinContribSessions(t *testing.T) {
 			if seen["user"] != "ada" || seen["color"] != "blue" {
 				t.Fatalf("Connect saw %v, want user ada and the color the view saved", seen)
 			}
+			if seen["rawInScope"] != false {
+				t.Fatal("sessions.Default's object reached the Scope: its Save would write to a response Gin reuses for another request")
+			}
 			if got := contribAsk(t, comm, "get", ""); got["color"] != "blue" {
 				t.Fatalf("after Connect the consumer saw %v", got)
 			}
@@ -187,7 +190,8 @@ func (s *contribConsumer) Connect(ctx context.Context) error {
 	if err := s.Accept(); err != nil {
 		return err
 	}
-	return s.SendJSON(map[string]any{"user": u.Name, "color": sess.Values["color"]})
+	_, raw := s.Scope().Value(sessions.DefaultKey) // bound to the handshake's response: left out
+	return s.SendJSON(map[string]any{"user": u.Name, "color": sess.Values["color"], "rawInScope": raw})
 }
 
 func (s *contribConsumer) ReceiveJSON(ctx context.Context, in map[string]string) error {
