@@ -13,6 +13,7 @@ import (
 	"go/token"
 	"os"
 	"os/exec"
+	pathpkg "path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -230,17 +231,28 @@ type Chat struct{ ginws.WebsocketConsumer }
 func newChat() ginws.Consumer                                         { return new(Chat) }
 func loginView(c *gin.Context)                                        {}
 func findUser(ctx context.Context, id any) (*User, bool, error)      { return nil, false, nil }
+func lookupAPIKey(key string) (*User, bool)                           { return nil, false }
 func loadFromDB(ctx context.Context, room string) ([]byte, error)    { return nil, nil }
 `
 
-var elided = regexp.MustCompile(`\{ \.\.\. \}`)
+var (
+	elided       = regexp.MustCompile(`\{ \.\.\. \}`)
+	majorVersion = regexp.MustCompile(`^v[0-9]+$`)
+)
 
 // wrapFragment returns a compilable file for a fragment: its declarations as they are, or its
 // statements in a function that then uses every variable they declare (a fragment shows calls;
 // it need not use what they return). A //line comment maps the code back to the README.
+// A fragment may start with its own import declarations — for a package fragmentImports does not
+// know, or one named like a package it does (gin-contrib's sessions); those names are not
+// imported again.
 func wrapFragment(b block) (string, error) {
 	code := elided.ReplaceAllString(b.code, `{ panic("elided in README") }`)
-	mapped := fmt.Sprintf("//line README.md:%d\n%s", b.line, code)
+	own, ownNames, code, line, err := ownImports(code, b.line)
+	if err != nil {
+		return "", err
+	}
+	mapped := fmt.Sprintf("//line README.md:%d\n%s", line, code)
 
 	fset := token.NewFileSet()
 	var imports, uses []string
@@ -260,7 +272,7 @@ func wrapFragment(b block) (string, error) {
 	ast.Inspect(f, func(n ast.Node) bool {
 		if sel, ok := n.(*ast.SelectorExpr); ok {
 			if id, ok := sel.X.(*ast.Ident); ok {
-				if path, ok := fragmentImports[id.Name]; ok && !slices.Contains(imports, path) {
+				if path, ok := fragmentImports[id.Name]; ok && !ownNames[id.Name] && !slices.Contains(imports, path) {
 					imports = append(imports, path)
 				}
 			}
@@ -271,6 +283,9 @@ func wrapFragment(b block) (string, error) {
 
 	var src strings.Builder
 	src.WriteString("package fragment\n\n")
+	if own != "" {
+		fmt.Fprintf(&src, "//line README.md:%d\n%s\n", b.line, own)
+	}
 	for _, p := range imports {
 		fmt.Fprintf(&src, "import %q\n", p)
 	}
@@ -284,6 +299,34 @@ func wrapFragment(b block) (string, error) {
 	}
 	src.WriteString("}\n")
 	return src.String(), nil
+}
+
+// ownImports splits the import declarations a fragment starts with from the rest of its code. It
+// returns them, the package names they bind, the rest, and the README line the rest starts on.
+func ownImports(code string, line int) (decl string, names map[string]bool, rest string, restLine int, err error) {
+	if !strings.HasPrefix(strings.TrimSpace(code), "import") {
+		return "", nil, code, line, nil
+	}
+	const head = "package fragment\n"
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "fragment.go", head+code, parser.ImportsOnly)
+	if err != nil || len(f.Decls) == 0 {
+		return "", nil, "", 0, fmt.Errorf("its import declarations: %v", err)
+	}
+	end := fset.Position(f.Decls[len(f.Decls)-1].End()).Offset - len(head)
+	names = map[string]bool{}
+	for _, spec := range f.Imports {
+		path := strings.Trim(spec.Path.Value, `"`)
+		name := pathpkg.Base(path)
+		if majorVersion.MatchString(name) { // ".../gin-jwt/v2" is package jwt: the README names it
+			name = pathpkg.Base(pathpkg.Dir(path))
+		}
+		if spec.Name != nil {
+			name = spec.Name.Name
+		}
+		names[name] = true
+	}
+	return code[:end], names, code[end:], line + strings.Count(code[:end], "\n"), nil
 }
 
 // declared returns the variables a top-level statement of a fragment declares.

@@ -88,13 +88,16 @@ type Conn struct {
 	writeStart    int64 // monoNow() when the write under way (pumpWriting) began
 
 	// The close: who decided it, why, and what is left to do.
-	closeCode  int32       // the code of the server's close (or of the cut socket); 0: none yet
-	protoErr   *CloseError // the client's protocol error, closed once its earlier messages are handled
-	slowWhy    string      // why the client was judged slow ("" if it was not)
-	echoClose  bool        // the client closed first: finish answers its close frame
-	endCode    int32       // the code Disconnect gets
-	closeTimer *time.Timer // cuts a close handshake (or a protocol-error close) that takes too long
-	cut        bool        // the socket was closed: nothing more is written
+	closeCode int32 // the code of the server's close (or of the cut socket); 0: none yet
+	// refuseReason is the reason given with the close that refused the handshake, kept for the
+	// close frame if Accept's 101 had already gone out.
+	refuseReason string
+	protoErr     *CloseError // the client's protocol error, closed once its earlier messages are handled
+	slowWhy      string      // why the client was judged slow ("" if it was not)
+	echoClose    bool        // the client closed first: finish answers its close frame
+	endCode      int32       // the code Disconnect gets
+	closeTimer   *time.Timer // cuts a close handshake (or a protocol-error close) that takes too long
+	cut          bool        // the socket was closed: nothing more is written
 
 	groups []string // joined through the connection; left when it ends
 }
@@ -246,11 +249,7 @@ func (c *Conn) Accept(opts ...AcceptOption) error {
 	late := c.stateNow() != stateHandshake
 	c.toLocked(stateOpen)
 	if late {
-		code := int(c.closeCode)
-		if code == 0 {
-			code = CloseGoingAway
-		}
-		c.closeLocked(code, "")
+		c.closeLocked(int(c.closeCode), c.refuseReason)
 	}
 	c.mu.Unlock()
 	return nil

@@ -18,7 +18,7 @@ func (c *Conn) closeWith(code int, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stateNow() == stateHandshake {
-		c.closeCode = int32(code)
+		c.closeCode, c.refuseReason = int32(code), reason
 		c.toLocked(stateRefused)
 		return
 	}
@@ -77,11 +77,13 @@ func (c *Conn) closeAfterPending(perr *CloseError) {
 func (c *Conn) shutdown() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	const reason = "server shutting down"
 	if c.stateNow() == stateHandshake {
+		c.closeCode, c.refuseReason = CloseGoingAway, reason
 		c.toLocked(stateRefusedShutdown)
 		return
 	}
-	c.closeLocked(CloseGoingAway, "server shutting down")
+	c.closeLocked(CloseGoingAway, reason)
 }
 
 // forceClose cuts the socket of a close handshake that took too long (or of a connection that

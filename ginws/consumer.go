@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"reflect"
 
 	"ginws.dev/ginws/layer"
@@ -232,30 +231,12 @@ func connFromContext(ctx context.Context) *Conn {
 	return c
 }
 
-// handlerName normalizes an event type the way Channels maps it to a method name.
-func handlerName(typ string) (string, error) {
-	if err := checkEventType(typ); err != nil {
-		return "", err
-	}
-	b := []byte(typ)
-	for i, c := range b {
-		if c == '.' {
-			b[i] = '_'
-		}
-	}
-	return string(b), nil
-}
+// handlerName normalizes an event type the way Channels maps it to a method name; the rules are
+// the channel layer's (layer.HandlerName), shared with layer.Worker.
+func handlerName(typ string) (string, error) { return layer.HandlerName(typ) }
 
 // checkEventType applies Channels' rules to an event type, at registration and at dispatch.
-func checkEventType(typ string) error {
-	if typ == "" {
-		return errors.New(`ginws: event has no "type" (or it is not a string)`)
-	}
-	if typ[0] == '_' || typ[0] == '.' {
-		return fmt.Errorf("ginws: malformed event type %s: it must not start with '_' or '.'", quote(typ))
-	}
-	return nil
-}
+func checkEventType(typ string) error { return layer.ValidateEventType(typ) }
 
 func quote(s string) string {
 	if len(s) > 64 {

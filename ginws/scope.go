@@ -12,7 +12,9 @@ import (
 // Scope describes the handshake of one connection — Channels' scope dict, for Gin. Mount builds it
 // from the *gin.Context after the route's middleware ran, so it holds the path, its parameters, the
 // query, headers, cookies, offered subprotocols and client address, plus whatever the middleware
-// stored in the context (a user, a session, JWT claims), read back through typed Keys.
+// stored in the context (a user, a session, JWT claims), read back through typed Keys — except
+// the session object of gin-contrib/sessions (under its sessions.DefaultKey), which is bound to the
+// handshake's response; middleware.Sessions, given the same store, gives consumers that session.
 //
 // A Scope is a snapshot: it stays valid after the handshake, when Gin has already recycled its
 // Context, and it is safe for concurrent reads. It is never modified after Mount builds it.
@@ -33,6 +35,13 @@ type Scope struct {
 
 type keyValue struct{ k, v any }
 
+// contribSessionsKey is where gin-contrib/sessions' Sessions middleware keeps the request's session
+// (sessions.DefaultKey). A Scope leaves it out: that object holds the handshake's
+// http.ResponseWriter, which is a field of the gin.Context Gin reuses for a later request, so its
+// Save after the handshake would return nil and put this user's Set-Cookie on another client's
+// response — handing them the session.
+const contribSessionsKey = "github.com/gin-contrib/sessions"
+
 // NewScope snapshots c. Mount calls it for every handshake; tests can call it on a context from
 // gin.CreateTestContext to exercise code that reads a Scope without any network.
 func NewScope(c *gin.Context) *Scope {
@@ -52,6 +61,9 @@ func NewScope(c *gin.Context) *Scope {
 	if len(c.Keys) > 0 {
 		s.keys = make([]keyValue, 0, len(c.Keys))
 		for k, v := range c.Keys {
+			if k == contribSessionsKey {
+				continue
+			}
 			s.keys = append(s.keys, keyValue{k, v})
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"reflect"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
@@ -20,9 +21,10 @@ import (
 // call Persist.
 type Session struct {
 	*sessions.Session
-	store   sessions.Store
-	name    string
-	cookies []string // the request's Cookie header values, for Persist and Reload
+	store    sessions.Store
+	name     string
+	cookies  []string // the request's Cookie header values, for Persist and Reload
+	inCookie bool     // the store keeps the data in the cookie: see cookieStore
 }
 
 // ErrSessionNotSavable is returned by Session.Persist when the change could not reach the client:
@@ -37,6 +39,12 @@ var sessionKey = ginws.NewKey[*Session]("ginws.session")
 // A missing, tampered, expired or otherwise unreadable cookie gives a new, empty session (an
 // anonymous request) — never an error page; the reason is logged at debug level without the
 // cookie's value. It panics with a *ginws.ConfigError without a store or a cookie name.
+//
+// The store may be any gorilla/sessions store, gin-contrib/sessions' stores included (its Store
+// is one): on an app whose views use sessions.Default(c), put Sessions on the socket route with
+// the store and name given to sessions.Sessions(name, store), and the consumer has the session the
+// views use — the same *sessions.Session, as gorilla's per-request registry hands both the one
+// it loaded first.
 func Sessions(store sessions.Store, name string, opts ...Option) gin.HandlerFunc {
 	switch {
 	case store == nil:
@@ -45,6 +53,7 @@ func Sessions(store sessions.Store, name string, opts ...Option) gin.HandlerFunc
 		configError("Sessions(name)", `""`, "the session cookie's name is required")
 	}
 	log := buildOptions(opts).logger
+	inCookie := cookieStore(store)
 	return func(c *gin.Context) {
 		s, err := store.Get(c.Request, name)
 		if err != nil {
@@ -57,7 +66,7 @@ func Sessions(store sessions.Store, name string, opts ...Option) gin.HandlerFunc
 			s = sessions.NewSession(store, name)
 			s.IsNew = true
 		}
-		sessionKey.Set(c, &Session{Session: s, store: store, name: name, cookies: c.Request.Header.Values("Cookie")})
+		sessionKey.Set(c, &Session{Session: s, store: store, name: name, cookies: c.Request.Header.Values("Cookie"), inCookie: inCookie})
 		c.Next()
 	}
 }
@@ -69,10 +78,11 @@ func SessionFrom(s *ginws.Scope) (*Session, bool) { return sessionKey.Get(s) }
 func SessionFromGin(c *gin.Context) (*Session, bool) { return sessionKey.FromGin(c) }
 
 // Persist writes the session to its store (the embedded gorilla Session's Save(r, w) needs the
-// HTTP response a WebSocket no longer has). With a cookie store, or for a session the client holds no
+// HTTP response a WebSocket no longer has). With a cookie store (a *sessions.CookieStore, or a store
+// embedding one such as gin-contrib/sessions' cookie store), or for a session the client holds no
 // cookie for, it saves nothing and returns ErrSessionNotSavable (wrapped with the reason).
 func (s *Session) Persist(ctx context.Context) error {
-	if _, ok := s.store.(*sessions.CookieStore); ok {
+	if s.inCookie {
 		return errors.Join(ErrSessionNotSavable, errors.New("a CookieStore keeps the session in the cookie, which the client can no longer receive; use a server-side store such as FilesystemStore"))
 	}
 	if s.IsNew {
@@ -90,6 +100,29 @@ func (s *Session) Reload(ctx context.Context) error {
 	}
 	s.Session = fresh
 	return nil
+}
+
+// cookieStore reports whether store keeps the session in the cookie: a *sessions.CookieStore, or
+// a store that embeds one, as gin-contrib/sessions' cookie.NewStore does. Such a store "saves" into
+// a Set-Cookie header that nobody receives after the upgrade.
+func cookieStore(store sessions.Store) bool {
+	if _, ok := store.(*sessions.CookieStore); ok {
+		return true
+	}
+	v := reflect.ValueOf(store)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return false
+	}
+	cookieStoreType := reflect.TypeFor[*sessions.CookieStore]()
+	for i := range v.NumField() {
+		if f := v.Type().Field(i); f.Anonymous && f.Type == cookieStoreType {
+			return true
+		}
+	}
+	return false
 }
 
 // request rebuilds what a store reads from the handshake request: its cookies. Keeping only those

@@ -6,6 +6,8 @@
 //	POST /broadcast          message=...   → everyone
 //	POST /notify/:user       message=...   → every connection of one user
 //	POST /send/:channel      message=...   → exactly one connection
+//	POST /thumbnails/:user   id=42         → the "thumbnails-generate" worker (examples/worker),
+//	                                         which tells every connection of the user when it is done
 //
 //	go run ./examples/broadcast -addr 127.0.0.1:8002
 //	go run ./examples/wsclient 'ws://127.0.0.1:8002/ws/notify?user=ada'     # in a second terminal
@@ -14,6 +16,16 @@
 // The client prints its welcome (with its channel name) and then {"type": "message", "from":
 // "server", "to": "user:ada", "message": "hi"}; lines typed into it, such as
 // {"to": "all", "message": "hello"}, are sent as they are.
+//
+// The thumbnails route hands work to a background worker, as a Django view hands it to `manage.py
+// runworker`: it sends {"type": "generate", "id": 42, "notify": "user.ada"} to the named channel
+// "thumbnails-generate", and answers 202 at once. The worker runs in its own process on the same
+// Redis, and when it is done it group-sends {"type": "thumbnail.done", "id": 42} to the group named
+// in "notify" — ada's connections, which show it to their clients:
+//
+//	go run ./examples/broadcast -addr 127.0.0.1:8002 -layer redis://127.0.0.1:6379/0
+//	go run ./examples/worker -layer redis://127.0.0.1:6379/0 -channel thumbnails-generate
+//	curl -d id=42 http://127.0.0.1:8002/thumbnails/ada       # the client of ada gets thumbnail.done
 //
 // The user comes from a query parameter to keep the demo short; a real app takes it from its
 // session or a token (see examples/chat and examples/jwt).
@@ -27,10 +39,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
+	"ginws.dev/examples/internal/layerflag"
 	"ginws.dev/examples/internal/serve"
 	"ginws.dev/ginws"
 	"ginws.dev/ginws/layer"
@@ -82,14 +96,22 @@ func (c *NotifyConsumer) ReceiveJSON(ctx context.Context, out outgoing) error {
 	return nil
 }
 
-// Events: "send.message" is written to the client, encoded once for all local recipients.
+// Events: "send.message" and "thumbnail.done" (from the worker) are written to the client, encoded
+// once for all local recipients.
 func (c *NotifyConsumer) Events() ginws.Events {
-	return ginws.Events{"send.message": sendMessage}
+	return ginws.Events{"send.message": sendMessage, "thumbnail.done": thumbnailDone}
 }
 
 var sendMessage = ginws.RelayJSON(func(ev layer.Message) (any, error) {
 	return gin.H{"type": "message", "from": ev["from"], "to": ev["to"], "message": ev["message"]}, nil
 })
+
+var thumbnailDone = ginws.RelayJSON(func(ev layer.Message) (any, error) {
+	return gin.H{"type": "thumbnail.done", "id": ev["id"]}, nil
+})
+
+// ThumbnailsChannel is the named channel the thumbnail worker (examples/worker) serves.
+const ThumbnailsChannel = "thumbnails-generate"
 
 var errBadTarget = errors.New(`"to" must be "all", "user:NAME" or "channel:NAME"`)
 
@@ -115,9 +137,9 @@ func send(ctx context.Context, l layer.Layer, to, from, text string) error {
 	return errBadTarget
 }
 
-// NewApp returns the routes.
-func NewApp(log *slog.Logger) (*gin.Engine, *ginws.Server) {
-	ws := ginws.New(ginws.Config{Logger: log})
+// NewApp returns the routes, on lay (nil: an in-memory layer).
+func NewApp(log *slog.Logger, lay layer.Layer) (*gin.Engine, *ginws.Server) {
+	ws := ginws.New(ginws.Config{Logger: log, Layer: lay})
 	r := gin.New()
 	r.Use(gin.Recovery())
 	r.GET("/ws/notify",
@@ -144,15 +166,46 @@ func NewApp(log *slog.Logger) (*gin.Engine, *ginws.Server) {
 	r.POST("/broadcast", httpSend(func(*gin.Context) string { return "all" }))
 	r.POST("/notify/:user", httpSend(func(c *gin.Context) string { return "user:" + c.Param("user") }))
 	r.POST("/send/:channel", httpSend(func(c *gin.Context) string { return "channel:" + c.Param("channel") }))
+	r.POST("/thumbnails/:user", func(c *gin.Context) {
+		user := c.Param("user")
+		id, err := strconv.ParseInt(c.PostForm("id"), 10, 64)
+		switch {
+		case !validUser(user):
+			c.String(http.StatusBadRequest, "bad user name")
+			return
+		case err != nil:
+			c.String(http.StatusBadRequest, "id: want an integer")
+			return
+		}
+		// Channels: async_to_sync(channel_layer.send)("thumbnails-generate", {...})
+		err = ws.Layer().Send(c, ThumbnailsChannel, layer.Message{"type": "generate", "id": id, "notify": userGroup(user)})
+		switch {
+		case errors.Is(err, layer.ErrChannelFull):
+			c.String(http.StatusServiceUnavailable, "the thumbnail workers are behind; try later")
+		case err != nil:
+			log.Error("sending to the thumbnail worker", "error", err)
+			c.Status(http.StatusInternalServerError)
+		default:
+			c.Status(http.StatusAccepted) // the worker tells the user's sockets when it is done
+		}
+	})
 	return r, ws
 }
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8002", "listen on `host:port`")
+	layerFlag := flag.String("layer", "memory", layerflag.Usage+"; the thumbnail worker needs Redis")
 	flag.Parse()
 	log := serve.Logger()
-	r, ws := NewApp(log)
-	if err := serve.Run(*addr, r, ws, log); err != nil {
+	lay, closeLayer, err := layerflag.Parse(*layerFlag, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "broadcast:", err)
+		os.Exit(2)
+	}
+	r, ws := NewApp(log, lay)
+	err = serve.Run(*addr, r, ws, log)
+	_ = closeLayer()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "broadcast:", err)
 		os.Exit(1)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.uber.org/goleak"
 
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/wstest"
 )
 
@@ -29,7 +30,7 @@ type msg struct {
 }
 
 func TestBroadcastAndPointToPoint(t *testing.T) {
-	r, ws := NewApp(slog.New(slog.DiscardHandler))
+	r, ws := NewApp(slog.New(slog.DiscardHandler), nil)
 	ts := wstest.NewServer(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -123,5 +124,50 @@ func TestBroadcastAndPointToPoint(t *testing.T) {
 	res, err := ts.Communicator("/ws/notify").Connect(ctx)
 	if err != nil || res.Status != http.StatusForbidden {
 		t.Fatalf("no user: %+v %v", res, err)
+	}
+}
+
+// POST /thumbnails/:user hands the job to the worker's named channel, and the worker's
+// thumbnail.done to the user's group reaches the user's sockets. (examples/worker runs the worker
+// end to end over Redis.)
+func TestThumbnailsView(t *testing.T) {
+	r, ws := NewApp(slog.New(slog.DiscardHandler), nil)
+	ts := wstest.NewServer(t, r)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	defer ws.Shutdown(ctx)
+	ada := ts.Communicator("/ws/notify?user=ada")
+	ada.MustConnect(ctx)
+	var welcome msg
+	if err := ada.ReceiveJSON(ctx, &welcome); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{"/thumbnails/ada": http.StatusAccepted, "/thumbnails/a%20b": http.StatusBadRequest} {
+		resp, err := http.PostForm(ts.URL+path, url.Values{"id": {"42"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("POST %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	job, err := ws.Layer().Receive(ctx, ThumbnailsChannel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Type() != "generate" || job["id"] != int64(42) || job["notify"] != "user.ada" {
+		t.Fatalf("the worker would get %v", job)
+	}
+	// What the worker does when done:
+	if err := ws.Layer().GroupSend(ctx, job["notify"].(string), layer.Message{"type": "thumbnail.done", "id": job["id"]}); err != nil {
+		t.Fatal(err)
+	}
+	var done struct {
+		Type string `json:"type"`
+		ID   int    `json:"id"`
+	}
+	if err := ada.ReceiveJSON(ctx, &done); err != nil || done.Type != "thumbnail.done" || done.ID != 42 {
+		t.Fatalf("ada got %+v, %v", done, err)
 	}
 }

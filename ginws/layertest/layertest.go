@@ -1,7 +1,10 @@
 // Package layertest is the conformance suite every ginws channel layer must pass, as slogtest is
 // for slog handlers. It ports the scenarios of Django Channels' and channels_redis' layer tests:
 // send/receive, FIFO order, capacity, process-local channels, groups, a full member not failing a
-// group send, expiry of messages and of group memberships, and the naming rules.
+// group send, expiry of messages and of group memberships, and the naming rules — and what
+// layer.Worker relies on: receivers competing for a named channel get each message once, and a
+// canceled receive loses nothing. StartWorker and WaitHandled test a Worker's handlers on any
+// layer.
 //
 //	func TestConformance(t *testing.T) {
 //		layertest.Run(t, func(t *testing.T, cfg layertest.Config) layer.Layer {
@@ -54,6 +57,8 @@ func Run(t *testing.T, newLayer Factory) {
 		{"GroupFullDoesNotFail", testGroupFullDoesNotFail},
 		{"GroupSendEmpty", testGroupSendEmpty},
 		{"ReceiveCancel", testReceiveCancel},
+		{"ReceiveCancelLosesNothing", testReceiveCancelLosesNothing},
+		{"CompetingReceivers", testCompetingReceivers},
 		{"ConcurrentSend", testConcurrentSend},
 		{"ValueTypes", testValueTypes},
 		{"Flush", testFlush},
@@ -332,6 +337,113 @@ func testConcurrentSend(t *testing.T, newLayer Factory) {
 		}
 		last[s] = i
 	}
+}
+
+// testCompetingReceivers: several receivers on one named channel (workers in several processes)
+// share its messages — each is received once.
+func testCompetingReceivers(t *testing.T, newLayer Factory) {
+	l := newLayer(t, Config{Capacity: 1000})
+	ch := unique(t, "test-competing")
+	const receivers, n = 4, 200
+	c, cancel := context.WithCancel(ctx(t))
+	defer cancel()
+	got := make(chan int64, n*2)
+	counts := make([]int, receivers)
+	var wg sync.WaitGroup
+	for r := range receivers {
+		wg.Go(func() {
+			for {
+				m, err := l.Receive(c, ch)
+				if err != nil {
+					return
+				}
+				i, _ := m.Int("i")
+				counts[r]++
+				got <- i
+			}
+		})
+	}
+	for i := range n {
+		if err := l.Send(ctx(t), ch, layer.Message{"type": "job", "i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := make(map[int64]bool, n)
+	timeout := time.After(wait)
+	for len(seen) < n {
+		select {
+		case i := <-got:
+			if seen[i] {
+				t.Fatalf("message %d received twice", i)
+			}
+			seen[i] = true
+		case <-timeout:
+			t.Fatalf("%d of %d messages received", len(seen), n)
+		}
+	}
+	cancel()
+	wg.Wait()
+	close(got)
+	for i := range got {
+		t.Fatalf("message %d received twice", i)
+	}
+	t.Logf("messages per receiver: %v", counts)
+}
+
+// testReceiveCancelLosesNothing: receives whose context ends while messages arrive — as a worker's
+// when it stops — hand back nothing they took: every message is received once in the end.
+func testReceiveCancelLosesNothing(t *testing.T, newLayer Factory) {
+	l := newLayer(t, Config{Capacity: 1000})
+	ch := unique(t, "test-cancel-keeps")
+	const n = 100
+	seen := make(map[int64]bool, n)
+	take := func(m layer.Message) {
+		i, _ := m.Int("i")
+		if seen[i] {
+			t.Fatalf("message %d received twice", i)
+		}
+		seen[i] = true
+	}
+	sent := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := l.Send(ctx(t), ch, layer.Message{"type": "job", "i": i}); err != nil {
+				sent <- err
+				return
+			}
+			if i%10 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		sent <- nil
+	}()
+	canceled := 0
+	for k := 0; len(seen) < n && k < 20*n; k++ {
+		// Deadlines from nothing to 2 ms: some end before the receive starts, some while it waits,
+		// some just as it takes a message.
+		c, cancel := context.WithTimeout(ctx(t), time.Duration(k%5)*500*time.Microsecond)
+		m, err := l.Receive(c, ch)
+		cancel()
+		if err != nil {
+			canceled++
+			continue
+		}
+		take(m)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	for len(seen) < n {
+		c, cancel := context.WithTimeout(ctx(t), 2*time.Second)
+		m, err := l.Receive(c, ch)
+		cancel()
+		if err != nil {
+			t.Fatalf("%d of %d messages received after %d canceled receives: the others were lost (%v)", len(seen), n, canceled, err)
+		}
+		take(m)
+	}
+	receiveNothing(t, l, ch, 100*time.Millisecond)
+	t.Logf("%d canceled receives", canceled)
 }
 
 func testValueTypes(t *testing.T, newLayer Factory) {

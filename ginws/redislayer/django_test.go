@@ -106,11 +106,18 @@ func expectEvent(t *testing.T, ctx context.Context, who string, c *djangotest.Cl
 	if err != nil {
 		t.Fatalf("%s: %v", who, err)
 	}
+	expectSame(t, who, got, sent)
+}
+
+// expectSame compares a message that arrived (in typed form: see djangotest.Normalize) with the
+// one sent, field by field, and stops the test when they differ.
+func expectSame(t *testing.T, who string, got map[string]any, sent layer.Message) {
+	t.Helper()
 	want, err := djangotest.Normalize(sent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reflect.DeepEqual(map[string]any(got), want) {
+	if reflect.DeepEqual(got, want) {
 		return
 	}
 	wm := want.(map[string]any)

@@ -4,10 +4,13 @@
 // The project (embedded, written to a temporary folder for each run) has no database. It serves:
 //   - POST /login — answers 200 and sets a dummy cookie, so tools that sign in first (the
 //     repository's load tool) can drive it;
+//   - POST /send — a view that calls channel_layer.send (see Daphne.Send);
 //   - /ws/chat/<room>/ — the Channels tutorial's ChatConsumer: group chat_<room>, events
 //     {"type": "chat.message", "message": ...}, frames {"message": ...};
 //   - /ws/interop/<group>/ — a consumer that joins <group>, reports its channel name, shows every
-//     layer event it receives and sends events on command (see Client and typed JSON).
+//     layer event it receives and sends events on command (see Client and typed JSON);
+//   - the named channels "thumbnails-generate" and "interop-jobs", for `manage.py runworker`
+//     (see RunWorker and Worker).
 //
 // Start needs Debian's Python with Django, Channels, channels_redis and Daphne:
 //
@@ -18,15 +21,16 @@
 package djangotest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,17 +38,17 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer/redistest"
 )
 
 // The explicit patterns include __init__.py (a directory pattern would leave out files starting
 // with '_') and leave out __pycache__.
 //
-//go:embed djangosite/project/*.py
+//go:embed djangosite/manage.py djangosite/project/*.py
 var site embed.FS
 
 // DefaultPython is Debian's interpreter, the one the apt packages install into. The python3 found
@@ -108,13 +112,7 @@ type Daphne struct {
 	Addr string // host:port it listens on
 	PID  int
 
-	cmd       *exec.Cmd
-	dir       string
-	out       *syncBuffer
-	done      chan struct{} // closed when the process has exited and its output is drained
-	waitErr   error
-	closeOnce sync.Once
-	closeErr  error
+	p *process
 }
 
 // URL returns the http:// URL of path.
@@ -124,30 +122,48 @@ func (d *Daphne) URL(path string) string { return "http://" + d.Addr + path }
 func (d *Daphne) WSURL(path string) string { return "ws://" + d.Addr + path }
 
 // Output returns what Daphne has written to stdout and stderr so far.
-func (d *Daphne) Output() string { return d.out.String() }
+func (d *Daphne) Output() string { return d.p.out.String() }
+
+// Send has the project's HTTP view POST /send call channel_layer.send(channel, msg) — an ordinary
+// Django view handing work to a background worker — and returns once the send has returned. msg
+// travels to the view in typed JSON, so its values reach channels_redis with their kinds.
+func (d *Daphne) Send(ctx context.Context, channel string, msg layer.Message) error {
+	ev, err := MarshalTyped(msg)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(struct {
+		Channel string          `json:"channel"`
+		Event   json.RawMessage `json:"event"`
+	}{channel, ev})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := withDefaultWait(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL("/send"), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("djangotest: POST /send: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return fmt.Errorf("djangotest: POST /send: %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	return nil
+}
 
 // Done is closed when the process has exited.
-func (d *Daphne) Done() <-chan struct{} { return d.done }
+func (d *Daphne) Done() <-chan struct{} { return d.p.done }
 
 // Close stops Daphne (SIGTERM, then SIGKILL after 5 s), waits for it and removes its folder. It is
 // idempotent.
-func (d *Daphne) Close() error {
-	d.closeOnce.Do(func() {
-		select {
-		case <-d.done:
-		default:
-			signalGroup(d.cmd, syscall.SIGTERM)
-			select {
-			case <-d.done:
-			case <-time.After(5 * time.Second):
-				signalGroup(d.cmd, syscall.SIGKILL)
-				<-d.done
-			}
-		}
-		d.closeErr = os.RemoveAll(d.dir)
-	})
-	return d.closeErr
-}
+func (d *Daphne) Close() error { return d.p.close() }
 
 // Check reports whether python can import django, channels, channels_redis and daphne. The error
 // wraps ErrMissing and says how to install them.
@@ -192,91 +208,26 @@ var listening = regexp.MustCompile(`Listening on TCP address (\S+):(\d+)`)
 // accepts connections; ctx bounds only the start. Close the returned Daphne when done.
 func Run(ctx context.Context, o Options) (*Daphne, error) {
 	o = o.withDefaults()
-	if err := Check(o.Python); err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "ginws-djangotest-")
-	if err != nil {
-		return nil, err
-	}
-	if err := writeSite(dir); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
 	verbosity := "1"
 	if o.Verbose {
 		verbosity = "2"
 	}
-	cmd := exec.Command(o.Python, "-m", "daphne", "-v", verbosity, "-b", "127.0.0.1", "-p", strconv.Itoa(o.Port),
-		"project.asgi:application")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"PYTHONDONTWRITEBYTECODE=1",
-		"PYTHONUNBUFFERED=1",
-		"DJANGO_SETTINGS_MODULE=project.settings",
-		"GINWS_REDIS_HOSTS="+strings.Join(o.RedisHosts, ","),
-		"GINWS_CHANNELS_PREFIX="+o.Prefix,
-		"GINWS_CHANNELS_CAPACITY="+strconv.Itoa(o.Capacity),
-		"GINWS_CHANNELS_EXPIRY="+strconv.Itoa(int(o.Expiry/time.Second)),
-	)
-	setProcAttr(cmd)
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		pr.Close()
-		pw.Close()
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("djangotest: start daphne: %w", err)
-	}
-	pw.Close() // the child holds its own copy
-
-	d := &Daphne{PID: cmd.Process.Pid, cmd: cmd, dir: dir, out: new(syncBuffer), done: make(chan struct{})}
 	addr := make(chan string, 1)
-	drained := make(chan struct{})
-	go func() { // copies the output until every writer has closed it
-		defer close(drained)
-		defer pr.Close()
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			d.out.WriteLine(line)
-			if o.Output != nil {
-				fmt.Fprintln(o.Output, line)
-			}
-			if m := listening.FindStringSubmatch(line); m != nil {
-				select {
-				case addr <- net.JoinHostPort(m[1], m[2]):
-				default:
-				}
+	p, err := spawn(o, []string{"-m", "daphne", "-v", verbosity, "-b", "127.0.0.1", "-p", strconv.Itoa(o.Port),
+		"project.asgi:application"}, func(line string) {
+		if m := listening.FindStringSubmatch(line); m != nil {
+			select {
+			case addr <- net.JoinHostPort(m[1], m[2]):
+			default:
 			}
 		}
-		_, _ = io.Copy(io.Discard, pr) // a line too long for the scanner: keep the pipe drained
-	}()
-	go func() {
-		d.waitErr = cmd.Wait()
-		<-drained
-		close(d.done)
-	}()
-
-	timer := time.NewTimer(o.StartTimeout)
-	defer timer.Stop()
-	select {
-	case a := <-addr:
-		d.Addr = a
-	case <-d.done:
-		d.Close()
-		return nil, fmt.Errorf("djangotest: daphne exited before listening (%v):\n%s", d.waitErr, d.Output())
-	case <-timer.C:
-		d.Close()
-		return nil, fmt.Errorf("djangotest: daphne did not listen within %v:\n%s", o.StartTimeout, d.Output())
-	case <-ctx.Done():
-		d.Close()
-		return nil, ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("djangotest: start daphne: %w", err)
+	}
+	d := &Daphne{PID: p.cmd.Process.Pid, p: p}
+	if d.Addr, err = await(ctx, p, o.StartTimeout, addr); err != nil {
+		return nil, fmt.Errorf("djangotest: daphne %w", err)
 	}
 	// "Listening" is logged once the socket is bound; make sure it accepts.
 	conn, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", d.Addr)

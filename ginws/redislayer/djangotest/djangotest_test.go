@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -17,6 +19,7 @@ import (
 
 	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer/djangotest"
+	"ginws.dev/ginws/redislayer/redistest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -175,5 +178,32 @@ func TestMissingServices(t *testing.T) {
 	})
 	if !skipped {
 		t.Fatal("FlushDB with Redis absent did not skip")
+	}
+}
+
+// TestDjangoWorker checks the worker half of the harness on its own: `manage.py runworker` starts
+// from the embedded project, and the project's view POST /send hands it a job (Django to Django),
+// which it handles as examples/worker does.
+func TestDjangoWorker(t *testing.T) {
+	o := djangotest.Options{Prefix: fmt.Sprintf("asgidjworker%08x", rand.Uint32())}
+	redistest.Need(t) // a prefix of its own on DB 4: no flush, so it runs beside the other tests
+	d := djangotest.Start(t, o)
+	w := djangotest.StartWorker(t, o, "thumbnails-generate")
+	ctx := ctxT(t)
+	if err := d.Send(ctx, "thumbnails-generate", layer.Message{"type": "generate", "id": 5}); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(w.Output(), "handled generate id=5\n") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the Django worker did not handle the job:\n%s", w.Output())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err := d.Send(ctx, "thumbnails-generate", layer.Message{"no": "type"}); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("POST /send without a type: %v, want 400", err)
+	}
+	if _, err := djangotest.RunWorker(ctx, o); err == nil {
+		t.Error("RunWorker with no channel must fail")
 	}
 }

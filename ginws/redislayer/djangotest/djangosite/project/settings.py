@@ -37,3 +37,14 @@ CHANNEL_LAYERS = {
         },
     },
 }
+
+# `manage.py runworker` says it is running (djangotest waits for that line); other Django logging
+# keeps its defaults.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "django.channels.worker": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}

@@ -5,4 +5,5 @@ from project import views
 urlpatterns = [
     path("", views.index),
     path("login", views.login),
+    path("send", views.send),
 ]
