@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"reflect"
+	"unsafe"
 
 	"ginws.dev/ginws/layer"
 )
@@ -218,8 +218,10 @@ func RelayJSON(build func(ev layer.Message) (any, error)) EventHandler {
 	}
 }
 
+// sameMap reports whether a and b are the same map (not equal contents: the same one). A map value
+// is a pointer to the runtime's map header.
 func sameMap(a, b layer.Message) bool {
-	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
 }
 
 type connCtxKey struct{}
