@@ -433,8 +433,17 @@ func globEscape(s string) string {
 	return b.String()
 }
 
-// redact hides a password in a host URL for logs.
+// redact hides the passwords in a host URL for logs: its user info and a sentinel_password.
 func redact(host string) string {
+	if q := strings.IndexByte(host, '?'); q >= 0 {
+		params := strings.Split(host[q+1:], "&")
+		for i, p := range params {
+			if strings.HasPrefix(p, "sentinel_password=") {
+				params[i] = "sentinel_password=***"
+			}
+		}
+		host = host[:q+1] + strings.Join(params, "&")
+	}
 	if at := strings.LastIndexByte(host, '@'); at >= 0 {
 		if scheme := strings.Index(host, "://"); scheme >= 0 && scheme < at {
 			return host[:scheme+3] + "***" + host[at:]
