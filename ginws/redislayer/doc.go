@@ -91,7 +91,7 @@
 // memory, the memberships of its own process-local channels (GroupAdd and GroupDiscard of a
 // channel made by its NewChannel), and one keeper goroutine per shard:
 //
-//   - probes the shard every second (EXPIRE of this process's marker key
+//   - probes the shard every second, or every GroupExpiry/4 if that is shorter (EXPIRE of this process's marker key
 //     "<Prefix>:ginws:alive:<client>", TTL 60 s; the key's absence means Redis lost this process's
 //     data — a restart without persistence, a failover to a replica that never had it, a flush —
 //     even if no connection broke);
@@ -103,8 +103,8 @@
 //     marker, and only then lets the receive loops pop again; after a data loss the shard stays
 //     degraded one second more (the recovery grace), so that the other processes, which see the
 //     same fault, have re-added their memberships before this one's group sends resume;
-//   - rewrites, every GroupExpiry/4 (at most every second), the memberships written more than
-//     GroupExpiry/2 ago, so that a live connection never leaves its groups by expiry.
+//   - rewrites, every GroupExpiry/4, the memberships written more than GroupExpiry/2 ago, so
+//     that a live connection never leaves its groups by expiry.
 //
 // A tracked channel is live while it has a subscriber (every ginws connection has one) or is read
 // with Receive (a Receive waits on it, or its last Receive or GroupAdd is less than GroupExpiry
