@@ -66,6 +66,7 @@ func startProc(t *testing.T, bin string, args func(port int) []string) *redisPro
 func (r *redisProc) start() error {
 	cmd := exec.Command(r.bin, r.args(r.port)...)
 	cmd.Stdout, cmd.Stderr = nil, nil
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
