@@ -14,7 +14,7 @@ import (
 )
 
 // internalLayer returns a layer on Redis DB 1 with a fresh prefix, flushed and closed at the end.
-func internalLayer(t *testing.T, cfg Config) *Layer {
+func internalLayer(t testing.TB, cfg Config) *Layer {
 	t.Helper()
 	redistest.Need(t)
 	cfg.Hosts = []string{"redis://127.0.0.1:6379/1"}
