@@ -64,12 +64,16 @@ func TestTypedJSON(t *testing.T) {
 	}
 }
 
+// harnessRedisURL is this package's Redis database. Packages' tests run in parallel, and the
+// Django interop tests of redislayer (DB 4) and of the chat example (DB 9) flush their own.
+const harnessRedisURL = "redis://127.0.0.1:6379/8"
+
 // TestDjangoProject checks the harness on its own: Daphne starts from the embedded project, the
 // login view answers as the load tool expects, the interop consumer round-trips typed values
 // through channels_redis, answers bad commands without dying, and the tutorial chat works.
 func TestDjangoProject(t *testing.T) {
-	djangotest.FlushDB(t, djangotest.DefaultRedisURL)
-	d := djangotest.Start(t, djangotest.Options{})
+	djangotest.FlushDB(t, harnessRedisURL)
+	d := djangotest.Start(t, djangotest.Options{RedisHosts: []string{harnessRedisURL}})
 	ctx := ctxT(t)
 
 	resp, err := http.PostForm(d.URL("/login"), url.Values{"username": {"alice"}})
@@ -185,8 +189,8 @@ func TestMissingServices(t *testing.T) {
 // from the embedded project, and the project's view POST /send hands it a job (Django to Django),
 // which it handles as examples/worker does.
 func TestDjangoWorker(t *testing.T) {
-	o := djangotest.Options{Prefix: fmt.Sprintf("asgidjworker%08x", rand.Uint32())}
-	redistest.Need(t) // a prefix of its own on DB 4: no flush, so it runs beside the other tests
+	o := djangotest.Options{RedisHosts: []string{harnessRedisURL}, Prefix: fmt.Sprintf("asgidjworker%08x", rand.Uint32())}
+	redistest.Need(t) // a prefix of its own: no flush, so it runs beside TestDjangoProject
 	d := djangotest.Start(t, o)
 	w := djangotest.StartWorker(t, o, "thumbnails-generate")
 	ctx := ctxT(t)
