@@ -18,64 +18,55 @@ import (
 	"ginws.dev/ginws/wstest"
 )
 
-func TestReadLimitCloses1009(t *testing.T) {
-	cs := make(codes, 1)
-	a := newApp(t, ginws.Config{ReadLimit: 1024}, func() ginws.Consumer { return &echo{codes: cs} })
-	ctx := testCtx(t)
-	comm := a.ts.Communicator("/ws/x")
-	comm.MustConnect(ctx)
-	if err := comm.SendText(ctx, strings.Repeat("a", 1024)); err != nil {
-		t.Fatal(err)
+// A client that breaks the rules is closed with the code for what it broke; Disconnect runs with
+// the same code, and the log says why.
+func TestBrokenClientInputCloses(t *testing.T) {
+	cases := []struct {
+		name string
+		send func(t *testing.T, ctx context.Context, c *wstest.Communicator)
+		code int
+		log  string // "": not checked
+	}{
+		{"a message over ReadLimit → 1009 (one at the limit passes)", func(t *testing.T, ctx context.Context, c *wstest.Communicator) {
+			if err := c.SendText(ctx, strings.Repeat("a", 1024)); err != nil {
+				t.Fatal(err)
+			}
+			if got := recvText(t, c); len(got) != 1024 {
+				t.Fatalf("a message at the limit must pass, got %d bytes", len(got))
+			}
+			if err := c.SendText(ctx, strings.Repeat("a", 1025)); err != nil {
+				t.Fatal(err)
+			}
+		}, websocket.CloseMessageTooBig, "ReadLimit"},
+		{"invalid UTF-8 in a text message → 1007", func(t *testing.T, ctx context.Context, c *wstest.Communicator) {
+			if err := c.SendText(ctx, "ok\xff\xfe"); err != nil {
+				t.Fatal(err)
+			}
+		}, websocket.CloseInvalidFramePayloadData, "invalid UTF-8"},
+		{"a continuation frame with no message to continue → 1002", func(t *testing.T, ctx context.Context, c *wstest.Communicator) {
+			if _, err := c.Conn().NetConn().Write([]byte{0x80, 0x80, 1, 2, 3, 4}); err != nil {
+				t.Fatal(err)
+			}
+		}, websocket.CloseProtocolError, ""},
 	}
-	if got := recvText(t, comm); len(got) != 1024 {
-		t.Fatalf("a message at the limit must pass, got %d bytes", len(got))
-	}
-	if err := comm.SendText(ctx, strings.Repeat("a", 1025)); err != nil {
-		t.Fatal(err)
-	}
-	if code := waitClosed(t, comm); code != websocket.CloseMessageTooBig {
-		t.Fatalf("close code %d, want 1009", code)
-	}
-	if code := cs.wait(t); code != websocket.CloseMessageTooBig {
-		t.Fatalf("Disconnect code %d, want 1009", code)
-	}
-	a.logs.waitFor(t, "ReadLimit")
-}
-
-func TestInvalidUTF8Closes1007(t *testing.T) {
-	cs := make(codes, 1)
-	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{codes: cs} })
-	ctx := testCtx(t)
-	comm := a.ts.Communicator("/ws/x")
-	comm.MustConnect(ctx)
-	if err := comm.SendText(ctx, "ok\xff\xfe"); err != nil {
-		t.Fatal(err)
-	}
-	if code := waitClosed(t, comm); code != websocket.CloseInvalidFramePayloadData {
-		t.Fatalf("close code %d, want 1007", code)
-	}
-	if code := cs.wait(t); code != websocket.CloseInvalidFramePayloadData {
-		t.Fatalf("Disconnect code %d", code)
-	}
-	a.logs.waitFor(t, "invalid UTF-8")
-}
-
-func TestProtocolErrorCloses1002(t *testing.T) {
-	cs := make(codes, 1)
-	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{codes: cs} })
-	ctx := testCtx(t)
-	comm := a.ts.Communicator("/ws/x")
-	comm.MustConnect(ctx)
-	// A continuation frame with no message to continue breaks the protocol.
-	raw := comm.Conn().NetConn()
-	if _, err := raw.Write([]byte{0x80, 0x80, 1, 2, 3, 4}); err != nil {
-		t.Fatal(err)
-	}
-	if code := waitClosed(t, comm); code != websocket.CloseProtocolError {
-		t.Fatalf("close code %d, want 1002", code)
-	}
-	if code := cs.wait(t); code != websocket.CloseProtocolError {
-		t.Fatalf("Disconnect code %d", code)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := make(codes, 1)
+			a := newApp(t, ginws.Config{ReadLimit: 1024}, func() ginws.Consumer { return &echo{codes: cs} })
+			ctx := testCtx(t)
+			comm := a.ts.Communicator("/ws/x")
+			comm.MustConnect(ctx)
+			tc.send(t, ctx, comm)
+			if code := waitClosed(t, comm); code != tc.code {
+				t.Fatalf("close code %d, want %d", code, tc.code)
+			}
+			if code := cs.wait(t); code != tc.code {
+				t.Fatalf("Disconnect code %d, want %d", code, tc.code)
+			}
+			if tc.log != "" {
+				a.logs.waitFor(t, tc.log)
+			}
+		})
 	}
 }
 
@@ -441,14 +432,14 @@ type pollOnly struct{ layer.Layer }
 func TestLayerWithoutSubscriber(t *testing.T) {
 	lay := pollOnly{layer.NewMemory(layer.MemoryConfig{})}
 	cs := make(codes, 1)
-	a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &grouped{codes: cs} })
+	a := newApp(t, ginws.Config{Layer: lay}, chatRoom(cs))
 	ctx := testCtx(t)
 	comm := a.ts.Communicator("/ws/lobby")
 	comm.MustConnect(ctx)
 	if got := recvText(t, comm); got != "chat:joined" {
 		t.Fatalf("got %q", got)
 	}
-	if err := comm.SendText(ctx, "say polled"); err != nil {
+	if err := comm.SendText(ctx, "polled"); err != nil {
 		t.Fatal(err)
 	}
 	if got := recvText(t, comm); got != "chat:polled" {

@@ -25,7 +25,7 @@ func TestSoakConnectDisconnect(t *testing.T) {
 	lay := layer.NewMemory(layer.MemoryConfig{})
 	srv := ginws.New(ginws.Config{Layer: lay, Logger: discard()})
 	r := gin.New()
-	r.GET("/ws/:room", srv.Mount(func() ginws.Consumer { return &grouped{} }))
+	r.GET("/ws/:room", srv.Mount(chatRoom(nil)))
 	ts := wstest.NewServer(t, r)
 	url := ts.WSURL("/ws/soak")
 	ctx := testCtx(t)
@@ -42,7 +42,7 @@ func TestSoakConnectDisconnect(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		if err := c.WriteMessage(websocket.TextMessage, []byte("say x")); err != nil {
+		if err := c.WriteMessage(websocket.TextMessage, []byte("x")); err != nil {
 			t.Error(err)
 			return
 		}
