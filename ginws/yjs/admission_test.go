@@ -153,23 +153,24 @@ func TestDocumentLimitFoldsTail(t *testing.T) {
 	}
 }
 
-// An update over MaxUpdateSize closes with a code y-websocket does not reconnect after.
-func TestUpdateTooLargeIsFinal(t *testing.T) {
-	a := newApp(t, nil, yjs.Config{MaxUpdateSize: 10})
-	c, _ := a.dial(t, "/yjs/big")
-	c.send(yproto.AppendSyncUpdate(nil, fxHello))
-	if code, _, err := c.WaitClosed(ctxT(t)); err != nil || code != yjs.CloseUpdateTooLarge || code < 4400 || code > 4499 {
-		t.Fatalf("closed with %d (%v), want %d", code, err, yjs.CloseUpdateTooLarge)
-	}
-}
-
-// A frame over the read limit is closed by the ginws runtime before yjs reads it; it must still
-// get the final 4413, or y-websocket would reconnect and resend it forever.
-func TestFrameOverReadLimitIsFinal(t *testing.T) {
-	a := newApp(t, nil, yjs.Config{MaxUpdateSize: 10})
-	c, _ := a.dial(t, "/yjs/big")
-	_ = c.SendBytes(ctxT(t), yproto.AppendSyncUpdate(nil, make([]byte, 4096))) // may fail once closed mid-frame
-	if code, _, err := c.WaitClosed(ctxT(t)); err != nil || code != yjs.CloseUpdateTooLarge {
-		t.Fatalf("closed with %d (%v), want %d", code, err, yjs.CloseUpdateTooLarge)
+// An update too large closes with a code y-websocket does not reconnect after (44xx): one over
+// MaxUpdateSize, and a frame over the read limit, which the ginws runtime closes before yjs reads
+// it — with anything else y-websocket would reconnect and resend it forever.
+func TestTooLargeIsFinal(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+	}{
+		{"update over MaxUpdateSize", yproto.AppendSyncUpdate(nil, fxHello)},
+		{"frame over the read limit", yproto.AppendSyncUpdate(nil, make([]byte, 4096))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newApp(t, nil, yjs.Config{MaxUpdateSize: 10})
+			c, _ := a.dial(t, "/yjs/big")
+			_ = c.SendBytes(ctxT(t), tc.msg) // may fail once the server closed mid-frame
+			if code, _, err := c.WaitClosed(ctxT(t)); err != nil || code != yjs.CloseUpdateTooLarge || code < 4400 || code > 4499 {
+				t.Fatalf("closed with %d (%v), want %d", code, err, yjs.CloseUpdateTooLarge)
+			}
+		})
 	}
 }
