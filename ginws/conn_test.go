@@ -38,6 +38,7 @@ func (e *echo) Disconnect(ctx context.Context, code int) {
 }
 
 func TestEchoTextAndBinary(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{} })
 	comm := a.ts.Communicator("/ws/lobby")
 	ctx := testCtx(t)
@@ -71,6 +72,7 @@ func TestEchoTextAndBinary(t *testing.T) {
 }
 
 func TestNotAWebSocketRequest(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{} })
 	resp, err := http.Get(a.ts.URL + "/ws/lobby")
 	if err != nil {
@@ -83,6 +85,7 @@ func TestNotAWebSocketRequest(t *testing.T) {
 }
 
 func TestRefusals(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		connect func(ctx context.Context, c *funcConsumer) error
@@ -113,6 +116,7 @@ func TestRefusals(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			a := newApp(t, ginws.Config{}, consumer(funcConsumer{connect: tc.connect}), func(r *gin.Engine, s *ginws.Server) {
 				r.GET("/echo", s.Mount(func() ginws.Consumer { return &echo{} }))
 			})
@@ -134,6 +138,7 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestRefusedHandshakeLeavesNoTrace(t *testing.T) {
+	t.Parallel()
 	lay := layer.NewMemory(layer.MemoryConfig{})
 	a := newApp(t, ginws.Config{Layer: lay}, consumer(funcConsumer{
 		groups:  func(c *funcConsumer) []string { return []string{"room_" + c.Scope().Param("room"), "everyone"} },
@@ -149,6 +154,7 @@ func TestRefusedHandshakeLeavesNoTrace(t *testing.T) {
 }
 
 func TestAcceptSubprotocolHeadersAndSendInConnect(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, ginws.Config{}, consumer(funcConsumer{connect: func(ctx context.Context, c *funcConsumer) error {
 		if err := c.Accept(ginws.WithSubprotocol("not-offered")); err == nil {
 			return errors.New("accepting a subprotocol the client did not offer must fail")
@@ -172,6 +178,7 @@ func TestAcceptSubprotocolHeadersAndSendInConnect(t *testing.T) {
 }
 
 func TestOriginDefaultIsSameOrigin(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{} })
 	ctx := testCtx(t)
 	for _, tc := range []struct {
@@ -245,6 +252,7 @@ func chatRoom(cs codes) func() ginws.Consumer {
 }
 
 func TestGroupsAndTypedEvents(t *testing.T) {
+	t.Parallel()
 	lay := layer.NewMemory(layer.MemoryConfig{})
 	cs := make(codes, 4)
 	a := newApp(t, ginws.Config{Layer: lay}, chatRoom(cs))
@@ -313,6 +321,7 @@ func TestGroupsAndTypedEvents(t *testing.T) {
 // A handler that fails ends its connection alone: the client gets the close code, Disconnect runs
 // with it, the groups are left, and the server accepts the next connection.
 func TestHandlerFailureClosesTheConnectionOnly(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		receive func(ctx context.Context, c *funcConsumer, f ginws.ClientMessage) error
@@ -333,6 +342,7 @@ func TestHandlerFailureClosesTheConnectionOnly(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			lay := layer.NewMemory(layer.MemoryConfig{})
 			cs := make(codes, 2)
 			a := newApp(t, ginws.Config{Layer: lay}, consumer(funcConsumer{
@@ -371,6 +381,7 @@ func TestHandlerFailureClosesTheConnectionOnly(t *testing.T) {
 
 // An event the consumer cannot handle closes its connection with 1011 and says why in the log.
 func TestBadEventsClose1011(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		event layer.Message
@@ -383,6 +394,7 @@ func TestBadEventsClose1011(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			lay := layer.NewMemory(layer.MemoryConfig{})
 			cs := make(codes, 1)
 			names := make(chan string, 1)
@@ -418,6 +430,7 @@ func TestBadEventsClose1011(t *testing.T) {
 }
 
 func TestPointToPointFromHTTPHandler(t *testing.T) {
+	t.Parallel()
 	tellName := func(ctx context.Context, c *funcConsumer) error {
 		if err := c.Accept(); err != nil {
 			return err
@@ -467,6 +480,7 @@ func TestPointToPointFromHTTPHandler(t *testing.T) {
 }
 
 func TestHandlersNeverRunConcurrently(t *testing.T) {
+	t.Parallel()
 	// Every handler checks that no other handler of the connection is inside, and counts itself in
 	// a plain int, so the race detector sees any overlap too. The frame "count" asks for the count.
 	var inside, overlap atomic.Int32

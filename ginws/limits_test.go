@@ -17,6 +17,7 @@ func tenfold(ctx context.Context, c *funcConsumer, f ginws.ClientMessage) error 
 }
 
 func TestPerConnectionLimits(t *testing.T) {
+	t.Parallel()
 	// The server's limits are 1 KiB in and 4 KiB queued out. /ws/:room keeps them; /raised
 	// accepts with 64 KiB in and 1 MiB out; /burst sends ten 1 KB messages for every message.
 	a := newApp(t, ginws.Config{ReadLimit: 1024, OutboundLimit: 4096}, consumer(funcConsumer{receive: tenfold}),
@@ -85,7 +86,9 @@ func TestPerConnectionLimits(t *testing.T) {
 }
 
 func TestTooBigClose(t *testing.T) {
+	t.Parallel()
 	t.Run("WithTooBigClose(4413) → 4413 for a message over the limit", func(t *testing.T) {
+		t.Parallel()
 		a := newApp(t, ginws.Config{ReadLimit: 1024}, consumer(funcConsumer{connect: acceptWith(ginws.WithTooBigClose(4413, "update too large"))}))
 		ctx := testCtx(t)
 		c := a.ts.Communicator("/ws/x")
@@ -97,6 +100,7 @@ func TestTooBigClose(t *testing.T) {
 		}
 	})
 	t.Run("WithTooBigClose(1006) → the handshake fails with 500", func(t *testing.T) {
+		t.Parallel()
 		a := newApp(t, ginws.Config{}, consumer(funcConsumer{connect: acceptWith(ginws.WithTooBigClose(1006, "not sendable"))}))
 		res, err := a.ts.Communicator("/ws/x").Connect(testCtx(t))
 		if err != nil || res.Accepted || res.Status != http.StatusInternalServerError {

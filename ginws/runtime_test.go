@@ -21,6 +21,7 @@ import (
 // A client that breaks the rules is closed with the code for what it broke; Disconnect runs with
 // the same code, and the log says why.
 func TestBrokenClientInputCloses(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		send func(t *testing.T, ctx context.Context, c *wstest.Communicator)
@@ -51,6 +52,7 @@ func TestBrokenClientInputCloses(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			cs := make(codes, 1)
 			a := newApp(t, ginws.Config{ReadLimit: 1024}, func() ginws.Consumer { return &echo{codes: cs} })
 			ctx := testCtx(t)
@@ -94,6 +96,7 @@ func (l *lenientJSON) JSONError(ctx context.Context, f ginws.ClientMessage, err 
 }
 
 func TestJSONConsumer(t *testing.T) {
+	t.Parallel()
 	cs := make(codes, 4)
 	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &jsonEcho{codes: cs} })
 	ctx := testCtx(t)
@@ -175,6 +178,7 @@ func (f *flood) Disconnect(ctx context.Context, code int) { f.codes <- code }
 // TestSlowClientIsClosedAndNeverBlocksOthers: a client that stops reading is closed with
 // CloseSlowClient; group sends keep reaching the others and never wait for it.
 func TestSlowClientIsClosedAndNeverBlocksOthers(t *testing.T) {
+	t.Parallel()
 	const n = 1000 // 4 MB in all: far more than the socket buffers of a client that reads nothing
 	lay := layer.NewMemory(layer.MemoryConfig{Capacity: 2 * n})
 	cs := make(codes, 2)
@@ -220,6 +224,7 @@ func TestSlowClientIsClosedAndNeverBlocksOthers(t *testing.T) {
 // TestDeadPeerIsDropped: a client that never answers pings is dropped with 1006; one that does
 // stays.
 func TestDeadPeerIsDropped(t *testing.T) {
+	// Not parallel: its live client must answer pings within 60 ms.
 	cs := make(codes, 2)
 	a := newApp(t, ginws.Config{PingInterval: 30 * time.Millisecond, PingTimeout: 60 * time.Millisecond},
 		func() ginws.Consumer { return &echo{codes: cs} })
@@ -245,6 +250,7 @@ func TestDeadPeerIsDropped(t *testing.T) {
 }
 
 func TestDisconnectCodes(t *testing.T) {
+	t.Parallel()
 	cs := make(codes, 2)
 	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{codes: cs} })
 	ctx := testCtx(t)
@@ -277,6 +283,7 @@ func (l *lastWords) Receive(ctx context.Context, f ginws.ClientMessage) error {
 }
 
 func TestFramesBeforeCloseAreHandled(t *testing.T) {
+	t.Parallel()
 	got := make(chan string, 100)
 	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &lastWords{got: got} })
 	ctx := testCtx(t)
@@ -318,6 +325,7 @@ func (s *slowDisconnect) Disconnect(ctx context.Context, code int) {
 }
 
 func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
 	var done atomic.Int32
 	srv := ginws.New(ginws.Config{Logger: discard()})
 	r := gin.New()
@@ -356,6 +364,7 @@ func TestGracefulShutdown(t *testing.T) {
 // TestShutdownDeadlineCutsOffStuckClients: a client that never answers the close handshake is cut
 // off when Shutdown's context ends.
 func TestShutdownDeadlineCutsOffStuckClients(t *testing.T) {
+	t.Parallel()
 	cs := make(codes, 1)
 	srv := ginws.New(ginws.Config{Logger: discard(), CloseTimeout: time.Minute})
 	r := gin.New()
@@ -395,6 +404,7 @@ func (r *relayer) Groups() []string { return []string{"relay"} }
 func (r *relayer) Events() ginws.Events { return ginws.Events{"chat.message": relayChat} }
 
 func TestRelayJSONEncodesOncePerGroupSend(t *testing.T) {
+	t.Parallel()
 	lay := layer.NewMemory(layer.MemoryConfig{})
 	a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &relayer{} })
 	ctx := testCtx(t)
@@ -430,6 +440,7 @@ func TestRelayJSONEncodesOncePerGroupSend(t *testing.T) {
 type pollOnly struct{ layer.Layer }
 
 func TestLayerWithoutSubscriber(t *testing.T) {
+	t.Parallel()
 	lay := pollOnly{layer.NewMemory(layer.MemoryConfig{})}
 	cs := make(codes, 1)
 	a := newApp(t, ginws.Config{Layer: lay}, chatRoom(cs))
@@ -452,6 +463,7 @@ func TestLayerWithoutSubscriber(t *testing.T) {
 }
 
 func TestSendAfterCloseAndInvalidCloseCode(t *testing.T) {
+	t.Parallel()
 	errs := make(chan error, 4)
 	srv := ginws.New(ginws.Config{Logger: discard()})
 	r := gin.New()
@@ -492,6 +504,7 @@ func (c *closingConsumer) Connect(ctx context.Context) error {
 }
 
 func TestLargeReasonIsTruncated(t *testing.T) {
+	t.Parallel()
 	srv := ginws.New(ginws.Config{Logger: discard()})
 	r := gin.New()
 	long := strings.Repeat("é", 100) // 200 bytes: over the 123 a close frame can carry
@@ -522,6 +535,7 @@ func (r *reasonCloser) Connect(ctx context.Context) error {
 }
 
 func TestSendJSONErrorIsReported(t *testing.T) {
+	t.Parallel()
 	srv := ginws.New(ginws.Config{Logger: discard()})
 	r := gin.New()
 	errs := make(chan error, 1)

@@ -19,6 +19,7 @@ import (
 // heap where they started. (The load tool's churn mode does the same at full size against the
 // chat example in its own process.)
 func TestSoakConnectDisconnect(t *testing.T) {
+	// Not parallel: it measures the whole test process's goroutines and heap.
 	if testing.Short() {
 		t.Skip("soak")
 	}
