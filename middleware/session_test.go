@@ -126,6 +126,7 @@ func getColor(t *testing.T, browser *http.Client, ts *wstest.Server) string {
 }
 
 func TestSessionSharedWithHTTPViews(t *testing.T) {
+	t.Parallel()
 	store := sessions.NewFilesystemStore(t.TempDir(), securecookie.GenerateRandomKey(32))
 	// The consumer saves the color it is sent; sent no color, it reloads the session and sends
 	// back the color there.
@@ -175,6 +176,7 @@ func TestSessionSharedWithHTTPViews(t *testing.T) {
 }
 
 func TestCookieStoreCannotSaveAfterUpgrade(t *testing.T) {
+	t.Parallel()
 	store := sessions.NewCookieStore(securecookie.GenerateRandomKey(32))
 	h, ts := sessionApp(t, store, persistColor)
 	ctx := ctxT(t)
@@ -197,6 +199,7 @@ func TestCookieStoreCannotSaveAfterUpgrade(t *testing.T) {
 }
 
 func TestAnonymousTamperedAndExpiredSessionsAreRefused(t *testing.T) {
+	t.Parallel()
 	key := securecookie.GenerateRandomKey(32)
 	store := sessions.NewCookieStore(key)
 	h, ts := sessionApp(t, store, nil)
@@ -229,6 +232,7 @@ func TestAnonymousTamperedAndExpiredSessionsAreRefused(t *testing.T) {
 }
 
 func TestLoaderFailureIs500(t *testing.T) {
+	t.Parallel()
 	store := sessions.NewCookieStore(securecookie.GenerateRandomKey(32))
 	h, ts := sessionApp(t, store, nil)
 	browser := login(t, ts, "db-down")
@@ -236,6 +240,7 @@ func TestLoaderFailureIs500(t *testing.T) {
 }
 
 func TestRequireUserStatusAndConsumerRefusal(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.engine.GET("/api", middleware.LoadUser(func(c *gin.Context) (string, bool, error) {
 		u := c.Query("as")
