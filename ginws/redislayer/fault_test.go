@@ -65,6 +65,7 @@ func freePort(t *testing.T) int {
 // Redis goes away and comes back on the same port: calls fail promptly meanwhile (also without a
 // deadline of their own), the receive loop reconnects, and a subscriber gets what is sent after.
 func TestRedisRestart(t *testing.T) {
+	t.Parallel()
 	if _, err := os.Stat(redisServer); err != nil {
 		msg := "redis-server is not installed at " + redisServer + " (apt-get install redis-server)"
 		if os.Getenv("CI") == "true" {
@@ -162,6 +163,7 @@ func TestRedisRestart(t *testing.T) {
 
 // New does not fail, nor block long, when Redis is down; Close is prompt and leaks nothing.
 func TestNewWithRedisDown(t *testing.T) {
+	t.Parallel()
 	port := freePort(t)
 	start := time.Now()
 	l, err := redislayer.New(redislayer.Config{Hosts: []string{fmt.Sprintf("redis://127.0.0.1:%d/0", port)}, CallTimeout: time.Second})

@@ -32,6 +32,7 @@ func ctxT(t *testing.T) context.Context {
 // TestTypedJSON pins the wire form shared with the Python side (project/typedjson.py): floats keep
 // a '.', bytes are wrapped, and decoding gives back the same kinds.
 func TestTypedJSON(t *testing.T) {
+	t.Parallel()
 	in := layer.Message{"type": "t", "f": 2.0, "i": int8(2), "u": uint64(math.MaxUint64), "b": []byte{0, 255},
 		"s": "é", "n": nil, "l": []any{}, "m": map[string]any{"x": float32(0.5)}, "nb": []byte(nil)}
 	b, err := djangotest.MarshalTyped(in)
@@ -67,6 +68,7 @@ func TestTypedJSON(t *testing.T) {
 // login view answers as the load tool expects, the interop consumer round-trips typed values
 // through channels_redis, answers bad commands without dying, and the tutorial chat works.
 func TestDjangoProject(t *testing.T) {
+	t.Parallel()
 	djangotest.FlushDB(t, djangotest.DefaultRedisURL)
 	d := djangotest.Start(t, djangotest.Options{})
 	ctx := ctxT(t)
@@ -155,6 +157,7 @@ func TestDjangoProject(t *testing.T) {
 // TestMissingServices: without Python or Redis the helpers say what to install or start, and a
 // test that needs them skips — unless CI=true, where SkipOrFail fails it instead.
 func TestMissingServices(t *testing.T) {
+	// Not parallel: t.Setenv.
 	err := djangotest.Check("/nonexistent/python3")
 	if !errors.Is(err, djangotest.ErrMissing) || !strings.Contains(err.Error(), djangotest.InstallHint) {
 		t.Fatalf("Check with no interpreter: %v, want ErrMissing with the install hint", err)
