@@ -14,6 +14,7 @@ import (
 // The reviewer's poison: client ID 2^64-1, which Yjs cannot read. It closes its sender with
 // 1007, reaches nobody, and leaves the room empty; so does awareness with such an ID or clock.
 func TestIntegersBeyondJavaScriptRefused(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{})
 	other, _ := a.dial(t, "/yjs/poison")
 	poison := unhex("0101ffffffffffffffffff01000401017401780" + "0")
@@ -40,6 +41,7 @@ func TestIntegersBeyondJavaScriptRefused(t *testing.T) {
 // does; y-protocols takes a null state with an equal clock as a removal. A hello at that clock is
 // not asked to renew: the next clock would be unreadable for JavaScript peers.
 func TestAwarenessClockSaturates(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{})
 	c1, _ := a.dial(t, "/yjs/clock")
 	c2, _ := a.dial(t, "/yjs/clock")
@@ -62,6 +64,7 @@ func TestAwarenessClockSaturates(t *testing.T) {
 // MaxAwarenessTotalSize, is ignored — not relayed, not shown to joiners — and its connection
 // stays open.
 func TestAwarenessSizeLimits(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{MaxAwarenessStateSize: 100, MaxAwarenessTotalSize: 250})
 	c1, _ := a.dial(t, "/yjs/aw")
 	c2, _ := a.dial(t, "/yjs/aw")
@@ -100,6 +103,7 @@ func TestAwarenessSizeLimits(t *testing.T) {
 // is new, so nothing is applied, counted or relayed, and a read-only client is not told
 // "permission denied". A step 2 with something new is cut down to that.
 func TestStep2WithNothingNewIsDropped(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{})
 	w, _ := a.dial(t, "/yjs/re")
 	obs, _ := a.dial(t, "/yjs/re")
@@ -137,6 +141,7 @@ func TestStep2WithNothingNewIsDropped(t *testing.T) {
 // Updates that repeat each other count once their tail is merged: the document limit is checked
 // again after a merge before the sender is closed.
 func TestDocumentLimitFoldsTail(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{MaxDocumentSize: 40})
 	c, _ := a.dial(t, "/yjs/fold")
 	for range 4 {
@@ -157,6 +162,7 @@ func TestDocumentLimitFoldsTail(t *testing.T) {
 // MaxUpdateSize, and a frame over the read limit, which the ginws runtime closes before yjs reads
 // it — with anything else y-websocket would reconnect and resend it forever.
 func TestTooLargeIsFinal(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		msg  []byte
