@@ -11,6 +11,7 @@ import (
 // TestBundleIsUpToDate: the committed web/dist/app.js is what build.sh makes of web/src today,
 // so the embedded page never runs stale code.
 func TestBundleIsUpToDate(t *testing.T) {
+	t.Parallel()
 	esbuild := filepath.Join("..", "..", "ginws", "yjs", "testdata", "js", "node_modules", ".bin", "esbuild")
 	if _, err := os.Stat(esbuild); err != nil {
 		if os.Getenv("CI") == "true" {

@@ -77,6 +77,7 @@ console.log(JSON.stringify(out))
 // TestKeystrokesAreWhatYjsSends: the benchmark's updates equal real yjs output byte for byte,
 // and the span parser reads single, merged and whole-document updates from real yjs correctly.
 func TestKeystrokesAreWhatYjsSends(t *testing.T) {
+	t.Parallel()
 	var got struct {
 		Keystrokes []struct {
 			Client uint32
@@ -125,6 +126,7 @@ func TestKeystrokesAreWhatYjsSends(t *testing.T) {
 }
 
 func TestUpdateSpansRejectsGarbage(t *testing.T) {
+	t.Parallel()
 	good := keystroke(firstClient, 3, 'x')[3:]
 	for i := range len(good) - 1 {
 		if _, err := updateSpans(nil, good[:i]); err == nil {
