@@ -14,8 +14,9 @@
 //
 // Patterns that start with ./ or ../ and lie in a nested module (a directory below this one with a
 // go.mod of its own, such as examples/loadtest) are tested from that module's directory by a go
-// test of their own, after the others; every other argument goes to each go test as it is. The
-// exit status is the first non-zero exit status of a go test, or 0.
+// test of their own, which runs at the same time as this module's; every other argument goes to
+// each go test as it is. The exit status is that of the first go test (this module's first) that
+// did not exit with 0, or 0.
 package main
 
 import (
@@ -31,6 +32,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 func main() {
@@ -38,19 +40,25 @@ func main() {
 	runs := plan(args, hasGoMod)
 	verbose := slices.ContainsFunc(flagsOf(args), func(a string) bool { return a == "-v" || a == "-v=true" })
 	sum := newSummary(os.Stdout, verbose)
-	status := 0
-	for _, r := range runs {
-		code, err := goTest(r, sum)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "gotest: %v\n", err)
-			code = max(code, 1)
-		}
-		if status == 0 {
-			status = code
+	codes := make([]int, len(runs))
+	var wg sync.WaitGroup
+	for i, r := range runs {
+		wg.Go(func() {
+			code, err := goTest(r, sum)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "gotest: %v\n", err)
+				code = max(code, 1)
+			}
+			codes[i] = code
+		})
+	}
+	wg.Wait()
+	fmt.Fprintln(os.Stdout, sum.skipLine())
+	for _, code := range codes {
+		if code != 0 {
+			os.Exit(code)
 		}
 	}
-	fmt.Fprintln(os.Stdout, sum.skipLine())
-	os.Exit(status)
 }
 
 // run is one go test: its directory ("" for this one) and its arguments.
@@ -191,8 +199,10 @@ type event struct {
 	Output  string
 }
 
-// summary turns go test -json events back into go test's output, and counts the skips.
+// summary turns go test -json events back into go test's output, and counts the skips. Several
+// go tests may feed it at once.
 type summary struct {
+	mu      sync.Mutex
 	w       io.Writer
 	verbose bool
 	pkgs    map[string]*pkgState
@@ -218,7 +228,9 @@ func (s *summary) read(r io.Reader) error {
 		if len(line) > 0 {
 			var ev event
 			if line[0] != '{' || json.Unmarshal(line, &ev) != nil {
+				s.mu.Lock()
 				s.w.Write(line)
+				s.mu.Unlock()
 			} else {
 				s.handle(ev)
 			}
@@ -233,6 +245,8 @@ func (s *summary) read(r io.Reader) error {
 }
 
 func (s *summary) handle(ev event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	switch ev.Action {
 	case "build-output":
 		io.WriteString(s.w, ev.Output)
@@ -373,6 +387,8 @@ func (s *summary) countSkip(p *pkgState, test string) {
 
 // skipLine is the last line: how many tests skipped, by reason.
 func (s *summary) skipLine() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	total := 0
 	var parts []string
 	for _, r := range s.reasons {
