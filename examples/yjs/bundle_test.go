@@ -17,7 +17,7 @@ func TestBundleIsUpToDate(t *testing.T) {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("esbuild missing: CI must run `npm ci` in ginws/yjs/testdata/js")
 		}
-		t.Skip("esbuild missing: run `npm ci` in ginws/yjs/testdata/js to check the bundle")
+		t.Skip("needs Node 20+ and the pinned npm packages: run `npm ci` in ginws/yjs/testdata/js (esbuild is missing)")
 	}
 	out := filepath.Join(t.TempDir(), "app.js")
 	if b, err := exec.Command("sh", "build.sh", out).CombinedOutput(); err != nil {

@@ -15,8 +15,8 @@
 // Patterns that start with ./ or ../ and lie in a nested module (a directory below this one with a
 // go.mod of its own, such as examples/loadtest) are tested from that module's directory by a go
 // test of their own, which runs at the same time as this module's; every other argument goes to
-// each go test as it is. The exit status is that of the first go test (this module's first) that
-// did not exit with 0, or 0.
+// each go test as it is (so a flag's value that starts with "." needs the -flag=value form). The
+// exit status is that of the first go test (this module's first) that did not exit with 0, or 0.
 package main
 
 import (
@@ -112,17 +112,13 @@ func plan(args []string, hasGoMod func(dir string) bool) []run {
 	if len(order) == 0 {
 		order = []string{""} // go test's default: the package in this directory
 	}
-	slices.SortStableFunc(order, func(a, b string) int { // this module first
-		switch {
-		case a == b:
+	nested := func(dir string) int {
+		if dir == "" {
 			return 0
-		case a == "":
-			return -1
-		case b == "":
-			return 1
 		}
-		return 0
-	})
+		return 1
+	}
+	slices.SortStableFunc(order, func(a, b string) int { return nested(a) - nested(b) }) // this module first
 	runs := make([]run, 0, len(order))
 	for _, mod := range order {
 		a := append([]string{"test", "-json"}, flags...)

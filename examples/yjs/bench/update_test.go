@@ -24,12 +24,13 @@ func needNode(t *testing.T) string {
 		}
 		t.Skip(what)
 	}
+	const need = "needs Node 20+ and the pinned npm packages: run `npm ci` in ginws/yjs/testdata/js"
 	node, err := exec.LookPath("node")
 	if err != nil {
-		missing("node not found: install Node.js 20 to run this test")
+		missing(need + " (node is not on $PATH)")
 	}
 	if _, err := os.Stat(filepath.Join(jsDir, "node_modules", "yjs")); err != nil {
-		missing("yjs not installed: run `npm ci` in ginws/yjs/testdata/js")
+		missing(need + " (yjs is not installed)")
 	}
 	return node
 }
