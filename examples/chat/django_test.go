@@ -25,6 +25,7 @@ const djangoRedisURL = "redis://127.0.0.1:6379/9"
 // Needs Redis on 127.0.0.1:6379 and `apt-get install python3-django-channels python3-channels-redis
 // python3-daphne`.
 func TestChatWithDjango(t *testing.T) {
+	t.Parallel()
 	djangotest.FlushDB(t, djangoRedisURL)
 	lay, err := redislayer.New(redislayer.Config{Hosts: []string{djangoRedisURL}, Prefix: "asgi"})
 	if err != nil {

@@ -102,6 +102,7 @@ func TestRedisRestart(t *testing.T) {
 
 // New does not fail, nor block long, when Redis is down; Close is prompt and leaks nothing.
 func TestNewWithRedisDown(t *testing.T) {
+	t.Parallel()
 	port := freePort(t)
 	start := time.Now()
 	l, err := redislayer.New(redislayer.Config{Hosts: []string{fmt.Sprintf("redis://127.0.0.1:%d/0", port)}, CallTimeout: time.Second})
