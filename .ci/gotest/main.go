@@ -1,6 +1,6 @@
 // Command gotest runs go test and says at the end which tests skipped and why.
 //
-//	go run ./internal/gotest -race ./... ./examples/loadtest/...
+//	go run ./.ci/gotest -race ./... ./examples/loadtest/... ./.ci/gotest
 //
 // It runs go test -json with the given flags and packages, prints what go test prints — a line per
 // package, and the output of the tests that failed — and ends with one line that counts the
