@@ -19,6 +19,7 @@ import (
 // memory: pongs count against OutboundLimit, and the reader stops while a pong waits behind a
 // blocked write. (Before: 3 M unread pings grew the server by 626 MB.)
 func TestPingFloodIsHeldBack(t *testing.T) {
+	// Not parallel: it measures the heap of the whole test process.
 	a := newApp(t, ginws.Config{WriteTimeout: 3 * time.Second}, func() ginws.Consumer { return &echo{} })
 	c := dialRaw(t, a.ts.WSURL("/ws/x"))
 
@@ -79,6 +80,7 @@ func (tr *trickle) Connect(ctx context.Context) error {
 // A slow client gets the 1008 close frame behind the write that was blocked, if it reads again
 // within the write timeout; the log says whether the close frame was written.
 func TestSlowClientGetsItsCloseFrame(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, ginws.Config{OutboundLimit: 256 << 10, WriteTimeout: 20 * time.Second, CloseTimeout: 20 * time.Second},
 		func() ginws.Consumer { return &trickle{} })
 	c := dialRaw(t, a.ts.WSURL("/ws/x"))
@@ -113,6 +115,7 @@ func TestSlowClientGetsItsCloseFrame(t *testing.T) {
 // A slow client that never reads again is cut off when the blocked write times out, and the log
 // says that no close frame could be written (the client sees 1006, not 1008).
 func TestSlowClientThatNeverReadsIsCut(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, ginws.Config{OutboundLimit: 256 << 10, WriteTimeout: 500 * time.Millisecond},
 		func() ginws.Consumer { return &trickle{} })
 	dialRaw(t, a.ts.WSURL("/ws/x"))
@@ -141,6 +144,7 @@ func (r *relayMember) Disconnect(context.Context, int) {}
 // A group event too large for one member is not a slow client: that member misses it (counted and
 // logged with the group and size) and stays connected; members with room for it receive it.
 func TestGroupEventTooLargeForOneMember(t *testing.T) {
+	t.Parallel()
 	lay := layer.NewMemory(layer.MemoryConfig{})
 	a := newApp(t, ginws.Config{Layer: lay, OutboundLimit: 64 << 10}, func() ginws.Consumer { return &relayMember{} })
 	ctx := testCtx(t)
@@ -203,6 +207,7 @@ func (r *relayFromGoroutine) Disconnect(context.Context, int) {
 }
 
 func TestRelayJSONFromAnotherGoroutine(t *testing.T) {
+	t.Parallel()
 	lay := layer.NewMemory(layer.MemoryConfig{Capacity: 1000})
 	a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &relayFromGoroutine{} })
 	ctx := testCtx(t)

@@ -27,6 +27,7 @@ func mustPanicWithConfigError(t *testing.T, field string, build func()) {
 }
 
 func TestConfigRefusesInvalidFields(t *testing.T) {
+	t.Parallel()
 	neg := -time.Second
 	servers := map[string]ginws.Config{
 		"ginws.Config.HandshakeTimeout":  {HandshakeTimeout: neg},
@@ -54,6 +55,7 @@ func TestConfigRefusesInvalidFields(t *testing.T) {
 
 // Zero values are the defaults, and a negative PingInterval has its documented meaning (no pings).
 func TestConfigZeroAndDocumentedNegatives(t *testing.T) {
+	t.Parallel()
 	ginws.New(ginws.Config{})
 	ginws.New(ginws.Config{PingInterval: -1})
 	layer.NewMemory(layer.MemoryConfig{})

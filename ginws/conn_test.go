@@ -3,6 +3,7 @@ package ginws_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -37,6 +38,7 @@ func (e *echo) Disconnect(ctx context.Context, code int) {
 }
 
 func TestEchoTextAndBinary(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{} })
 	comm := a.ts.Communicator("/ws/lobby")
 	ctx := testCtx(t)
@@ -70,6 +72,7 @@ func TestEchoTextAndBinary(t *testing.T) {
 }
 
 func TestNotAWebSocketRequest(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{} })
 	resp, err := http.Get(a.ts.URL + "/ws/lobby")
 	if err != nil {
@@ -81,49 +84,42 @@ func TestNotAWebSocketRequest(t *testing.T) {
 	}
 }
 
-// refuser refuses in the way its mode says.
-type refuser struct {
-	ginws.WebsocketConsumer
-	mode string
-}
-
-func (r *refuser) Connect(ctx context.Context) error {
-	switch r.mode {
-	case "return":
-		return nil
-	case "close":
-		return r.Close(4000, "no")
-	case "refuse401":
-		return ginws.Refuse(http.StatusUnauthorized, "no token")
-	case "error":
-		return errors.New("database down")
-	case "panic":
-		panic("boom in connect")
-	case "send-before-accept":
-		if err := r.SendText("early"); !errors.Is(err, ginws.ErrNotAccepted) {
-			return errors.New("send before accept did not fail with ErrNotAccepted")
-		}
-		return nil
-	}
-	return r.Accept()
-}
-
 func TestRefusals(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
-		mode   string
-		status int
-		log    string
+		name    string
+		connect func(ctx context.Context, c *funcConsumer) error
+		status  int
+		log     string
 	}{
-		{"return", http.StatusForbidden, "Connect did not accept"},
-		{"close", http.StatusForbidden, "Connect did not accept"},
-		{"refuse401", http.StatusUnauthorized, "no token"},
-		{"error", http.StatusInternalServerError, "database down"},
-		{"panic", http.StatusInternalServerError, "boom in connect"},
-		{"send-before-accept", http.StatusForbidden, "Connect did not accept"},
+		{"Connect returns without accepting → 403", func(ctx context.Context, c *funcConsumer) error {
+			return nil
+		}, http.StatusForbidden, "Connect did not accept"},
+		{"Connect closes before accepting → 403", func(ctx context.Context, c *funcConsumer) error {
+			return c.Close(4000, "no")
+		}, http.StatusForbidden, "Connect did not accept"},
+		{"Connect returns Refuse(401) → 401", func(ctx context.Context, c *funcConsumer) error {
+			return ginws.Refuse(http.StatusUnauthorized, "no token")
+		}, http.StatusUnauthorized, "no token"},
+		{"Connect fails → 500", func(ctx context.Context, c *funcConsumer) error {
+			return errors.New("database down")
+		}, http.StatusInternalServerError, "database down"},
+		{"Connect panics → 500", func(ctx context.Context, c *funcConsumer) error {
+			panic("boom in connect")
+		}, http.StatusInternalServerError, "boom in connect"},
+		{"SendText before Accept → ErrNotAccepted, then 403", func(ctx context.Context, c *funcConsumer) error {
+			if err := c.SendText("early"); !errors.Is(err, ginws.ErrNotAccepted) {
+				return fmt.Errorf("send before accept: %v, want ErrNotAccepted", err)
+			}
+			return nil
+		}, http.StatusForbidden, "Connect did not accept"},
 	}
 	for _, tc := range cases {
-		t.Run(tc.mode, func(t *testing.T) {
-			a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &refuser{mode: tc.mode} })
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := newApp(t, ginws.Config{}, consumer(funcConsumer{connect: tc.connect}), func(r *gin.Engine, s *ginws.Server) {
+				r.GET("/echo", s.Mount(func() ginws.Consumer { return &echo{} }))
+			})
 			res, err := a.ts.Communicator("/ws/lobby").Connect(testCtx(t))
 			if err != nil {
 				t.Fatal(err)
@@ -136,15 +132,18 @@ func TestRefusals(t *testing.T) {
 				t.Fatalf("stats after refusal: %+v", got)
 			}
 			// The server lives on and accepts others.
-			ok := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{} })
-			ok.ts.Communicator("/ws/x").MustConnect(testCtx(t))
+			a.ts.Communicator("/echo").MustConnect(testCtx(t))
 		})
 	}
 }
 
 func TestRefusedHandshakeLeavesNoTrace(t *testing.T) {
+	t.Parallel()
 	lay := layer.NewMemory(layer.MemoryConfig{})
-	a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &grouped{refuse: true} })
+	a := newApp(t, ginws.Config{Layer: lay}, consumer(funcConsumer{
+		groups:  func(c *funcConsumer) []string { return []string{"room_" + c.Scope().Param("room"), "everyone"} },
+		connect: func(ctx context.Context, c *funcConsumer) error { return nil }, // refuse
+	}))
 	res, err := a.ts.Communicator("/ws/lobby").Connect(testCtx(t))
 	if err != nil || res.Status != http.StatusForbidden {
 		t.Fatalf("connect: %+v %v", res, err)
@@ -154,24 +153,20 @@ func TestRefusedHandshakeLeavesNoTrace(t *testing.T) {
 	}
 }
 
-// picky accepts with a subprotocol and a header.
-type picky struct{ ginws.WebsocketConsumer }
-
-func (p *picky) Connect(ctx context.Context) error {
-	if err := p.Accept(ginws.WithSubprotocol("not-offered")); err == nil {
-		return errors.New("accepting a subprotocol the client did not offer must fail")
-	}
-	if err := p.Accept(ginws.WithSubprotocol("chat.v2"), ginws.WithHeader("X-Room", p.Scope().Param("room"))); err != nil {
-		return err
-	}
-	if err := p.Accept(); !errors.Is(err, ginws.ErrAlreadyAccepted) {
-		return errors.New("second Accept did not fail")
-	}
-	return p.SendText("hello from connect")
-}
-
 func TestAcceptSubprotocolHeadersAndSendInConnect(t *testing.T) {
-	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &picky{} })
+	t.Parallel()
+	a := newApp(t, ginws.Config{}, consumer(funcConsumer{connect: func(ctx context.Context, c *funcConsumer) error {
+		if err := c.Accept(ginws.WithSubprotocol("not-offered")); err == nil {
+			return errors.New("accepting a subprotocol the client did not offer must fail")
+		}
+		if err := c.Accept(ginws.WithSubprotocol("chat.v2"), ginws.WithHeader("X-Room", c.Scope().Param("room"))); err != nil {
+			return err
+		}
+		if err := c.Accept(); !errors.Is(err, ginws.ErrAlreadyAccepted) {
+			return errors.New("second Accept did not fail")
+		}
+		return c.SendText("hello from connect")
+	}}))
 	comm := a.ts.Communicator("/ws/lobby", wstest.Subprotocols("chat.v1", "chat.v2"))
 	res := comm.MustConnect(testCtx(t))
 	if res.Subprotocol != "chat.v2" || res.Header.Get("X-Room") != "lobby" {
@@ -183,6 +178,7 @@ func TestAcceptSubprotocolHeadersAndSendInConnect(t *testing.T) {
 }
 
 func TestOriginDefaultIsSameOrigin(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{} })
 	ctx := testCtx(t)
 	for _, tc := range []struct {
@@ -223,79 +219,43 @@ func TestOriginDefaultIsSameOrigin(t *testing.T) {
 	}
 }
 
-// grouped joins declared groups and relays group events.
-type grouped struct {
-	ginws.WebsocketConsumer
-	refuse bool
-	codes  codes
-}
-
-func (g *grouped) Groups() []string { return []string{"room_" + g.Scope().Param("room"), "everyone"} }
-
-func (g *grouped) Events() ginws.Events {
-	return ginws.Events{
-		"chat.message": func(ctx context.Context, ev layer.Message) error {
-			s, _ := ev.Str("text")
-			return g.SendText("chat:" + s)
+// chatRoom is the consumer of Channels' chat tutorial: it joins room_ROOM and "everyone", announces
+// itself to its room before accepting, says every text frame to its room, and sends the room's
+// chat.message events to its client as "chat:TEXT".
+func chatRoom(cs codes) func() ginws.Consumer {
+	room := func(c *funcConsumer) string { return "room_" + c.Scope().Param("room") }
+	return consumer(funcConsumer{
+		groups: func(c *funcConsumer) []string { return []string{room(c), "everyone"} },
+		events: func(c *funcConsumer) ginws.Events {
+			return ginws.Events{"chat.message": func(ctx context.Context, ev layer.Message) error {
+				s, _ := ev.Str("text")
+				return c.SendText("chat:" + s)
+			}}
 		},
-		"ping_me": func(ctx context.Context, ev layer.Message) error { return g.SendText("pong:" + g.ChannelName()) },
-	}
-}
-
-func (g *grouped) Connect(ctx context.Context) error {
-	if g.refuse {
-		return nil
-	}
-	// Declared groups are joined before Connect: a group send now reaches this consumer once
-	// it is accepted.
-	if err := g.GroupSend(ctx, "room_"+g.Scope().Param("room"), layer.Message{"type": "chat.message", "text": "joined"}); err != nil {
-		return err
-	}
-	return g.Accept()
-}
-
-func (g *grouped) Receive(ctx context.Context, f ginws.ClientMessage) error {
-	switch {
-	case strings.HasPrefix(f.Text(), "say "):
-		return g.GroupSend(ctx, "room_"+g.Scope().Param("room"), layer.Message{"type": "chat.message", "text": strings.TrimPrefix(f.Text(), "say ")})
-	case f.Text() == "whoami":
-		return g.SendText(g.ChannelName())
-	case f.Text() == "panic":
-		panic("handler bug")
-	case f.Text() == "fail":
-		return errors.New("handler failed")
-	case f.Text() == "close4001":
-		return ginws.NewCloseError(4001, "bye now")
-	case strings.HasPrefix(f.Text(), "send-raw "):
-		// Send an arbitrary event to ourselves through the layer.
-		var ev layer.Message
-		switch strings.TrimPrefix(f.Text(), "send-raw ") {
-		case "notype":
-			ev = layer.Message{"text": "x"}
-		case "unknown":
-			ev = layer.Message{"type": "no.such.handler"}
-		case "underscore":
-			ev = layer.Message{"type": "_private"}
-		case "dot":
-			ev = layer.Message{"type": ".hidden"}
-		case "underscored":
-			ev = layer.Message{"type": "chat_message", "text": "underscored"}
-		}
-		return g.Layer().Send(ctx, g.ChannelName(), ev)
-	}
-	return nil
-}
-
-func (g *grouped) Disconnect(ctx context.Context, code int) {
-	if g.codes != nil {
-		g.codes <- code
-	}
+		connect: func(ctx context.Context, c *funcConsumer) error {
+			// Declared groups are joined before Connect: a group send now reaches this consumer
+			// once it is accepted.
+			if err := c.GroupSend(ctx, room(c), layer.Message{"type": "chat.message", "text": "joined"}); err != nil {
+				return err
+			}
+			return c.Accept()
+		},
+		receive: func(ctx context.Context, c *funcConsumer, f ginws.ClientMessage) error {
+			return c.GroupSend(ctx, room(c), layer.Message{"type": "chat.message", "text": f.Text()})
+		},
+		disconnect: func(ctx context.Context, c *funcConsumer, code int) {
+			if cs != nil {
+				cs <- code
+			}
+		},
+	})
 }
 
 func TestGroupsAndTypedEvents(t *testing.T) {
+	t.Parallel()
 	lay := layer.NewMemory(layer.MemoryConfig{})
 	cs := make(codes, 4)
-	a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &grouped{codes: cs} })
+	a := newApp(t, ginws.Config{Layer: lay}, chatRoom(cs))
 	ctx := testCtx(t)
 	alice := a.ts.Communicator("/ws/lobby")
 	alice.MustConnect(ctx)
@@ -314,7 +274,7 @@ func TestGroupsAndTypedEvents(t *testing.T) {
 	other.MustConnect(ctx)
 	recvText(t, other)
 
-	if err := alice.SendText(ctx, "say hi"); err != nil {
+	if err := alice.SendText(ctx, "hi"); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []*wstest.Communicator{alice, bob} {
@@ -326,11 +286,13 @@ func TestGroupsAndTypedEvents(t *testing.T) {
 		t.Fatalf("another room got the message: %v", err)
 	}
 	// chat_message names the same handler as chat.message, as in Channels.
-	if err := bob.SendText(ctx, "send-raw underscored"); err != nil {
+	if err := lay.GroupSend(ctx, "room_lobby", layer.Message{"type": "chat_message", "text": "underscored"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := recvText(t, bob); got != "chat:underscored" {
-		t.Fatalf("chat_message event: %q", got)
+	for _, c := range []*wstest.Communicator{alice, bob} {
+		if got := recvText(t, c); got != "chat:underscored" {
+			t.Fatalf("chat_message event: %q", got)
+		}
 	}
 	// Leaving: the groups are discarded when the connection ends.
 	if err := bob.Disconnect(ctx); err != nil {
@@ -339,7 +301,7 @@ func TestGroupsAndTypedEvents(t *testing.T) {
 	if code := cs.wait(t); code != websocket.CloseNormalClosure {
 		t.Fatalf("Disconnect code %d, want 1000", code)
 	}
-	if err := alice.SendText(ctx, "say after"); err != nil {
+	if err := alice.SendText(ctx, "after"); err != nil {
 		t.Fatal(err)
 	}
 	if got := recvText(t, alice); got != "chat:after" {
@@ -356,17 +318,101 @@ func TestGroupsAndTypedEvents(t *testing.T) {
 	}
 }
 
-func TestBadEventsClose1011(t *testing.T) {
-	for _, kind := range []string{"notype", "unknown", "underscore", "dot"} {
-		t.Run(kind, func(t *testing.T) {
+// A handler that fails ends its connection alone: the client gets the close code, Disconnect runs
+// with it, the groups are left, and the server accepts the next connection.
+func TestHandlerFailureClosesTheConnectionOnly(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		receive func(ctx context.Context, c *funcConsumer, f ginws.ClientMessage) error
+		code    int
+		reason  string
+		log     string // "": nothing at level ERROR
+		errors  uint64 // Stats.HandlerErrors
+	}{
+		{"Receive panics → 1011", func(context.Context, *funcConsumer, ginws.ClientMessage) error {
+			panic("handler bug")
+		}, websocket.CloseInternalServerErr, "", "handler bug", 1},
+		{"Receive fails → 1011", func(context.Context, *funcConsumer, ginws.ClientMessage) error {
+			return errors.New("handler failed")
+		}, websocket.CloseInternalServerErr, "", "handler failed", 1},
+		{"Receive returns a CloseError → its code, no error logged", func(context.Context, *funcConsumer, ginws.ClientMessage) error {
+			return ginws.NewCloseError(4001, "bye now")
+		}, 4001, "bye now", "", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			lay := layer.NewMemory(layer.MemoryConfig{})
-			cs := make(codes, 1)
-			a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &grouped{codes: cs} })
+			cs := make(codes, 2)
+			a := newApp(t, ginws.Config{Layer: lay}, consumer(funcConsumer{
+				groups:     func(*funcConsumer) []string { return []string{"room"} },
+				receive:    tc.receive,
+				disconnect: cs.record,
+			}))
 			ctx := testCtx(t)
 			comm := a.ts.Communicator("/ws/lobby")
 			comm.MustConnect(ctx)
-			recvText(t, comm)
-			if err := comm.SendText(ctx, "send-raw "+kind); err != nil {
+			if err := comm.SendText(ctx, "go"); err != nil {
+				t.Fatal(err)
+			}
+			code, reason, err := comm.WaitClosed(ctx)
+			if err != nil || code != tc.code || (tc.reason != "" && reason != tc.reason) {
+				t.Fatalf("close: %d %q %v, want %d %q", code, reason, err, tc.code, tc.reason)
+			}
+			if code := cs.wait(t); code != tc.code {
+				t.Fatalf("Disconnect ran with %d, want %d", code, tc.code)
+			}
+			if st := lay.Stats(); st.Groups != 0 {
+				t.Fatalf("a failed consumer left its groups: %+v", st)
+			}
+			if got := a.srv.Stats().HandlerErrors; got != tc.errors {
+				t.Fatalf("HandlerErrors = %d, want %d", got, tc.errors)
+			}
+			if tc.log != "" {
+				a.logs.waitFor(t, tc.log)
+			} else if strings.Contains(a.logs.String(), "level=ERROR") {
+				t.Fatalf("a deliberate close must not log an error:\n%s", a.logs)
+			}
+			a.ts.Communicator("/ws/lobby").MustConnect(ctx) // the process lives
+		})
+	}
+}
+
+// An event the consumer cannot handle closes its connection with 1011 and says why in the log.
+func TestBadEventsClose1011(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		event layer.Message
+		log   string
+	}{
+		{"no type", layer.Message{"text": "x"}, `has no \"type\"`},
+		{"no handler", layer.Message{"type": "no.such.handler"}, "no handler for event type"},
+		{"type starts with _", layer.Message{"type": "_private"}, "must not start with"},
+		{"type starts with .", layer.Message{"type": ".hidden"}, "must not start with"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lay := layer.NewMemory(layer.MemoryConfig{})
+			cs := make(codes, 1)
+			names := make(chan string, 1)
+			a := newApp(t, ginws.Config{Layer: lay}, consumer(funcConsumer{
+				groups: func(*funcConsumer) []string { return []string{"room"} },
+				events: func(*funcConsumer) ginws.Events {
+					return ginws.Events{"chat.message": func(context.Context, layer.Message) error { return nil }}
+				},
+				connect: func(ctx context.Context, c *funcConsumer) error {
+					names <- c.ChannelName()
+					return c.Accept()
+				},
+				disconnect: cs.record,
+			}))
+			ctx := testCtx(t)
+			comm := a.ts.Communicator("/ws/lobby")
+			comm.MustConnect(ctx)
+			if err := lay.Send(ctx, <-names, tc.event); err != nil {
 				t.Fatal(err)
 			}
 			if code := waitClosed(t, comm); code != websocket.CloseInternalServerErr {
@@ -375,8 +421,7 @@ func TestBadEventsClose1011(t *testing.T) {
 			if code := cs.wait(t); code != websocket.CloseInternalServerErr {
 				t.Fatalf("Disconnect code %d, want 1011", code)
 			}
-			want := map[string]string{"notype": `has no \"type\"`, "unknown": "no handler for event type", "underscore": "must not start with", "dot": "must not start with"}[kind]
-			a.logs.waitFor(t, want)
+			a.logs.waitFor(t, tc.log)
 			if st := lay.Stats(); st.Groups != 0 {
 				t.Fatalf("groups left behind: %+v", st)
 			}
@@ -384,65 +429,18 @@ func TestBadEventsClose1011(t *testing.T) {
 	}
 }
 
-func TestHandlerPanicAndErrorClose1011ProcessLives(t *testing.T) {
-	for _, what := range []string{"panic", "fail"} {
-		t.Run(what, func(t *testing.T) {
-			lay := layer.NewMemory(layer.MemoryConfig{})
-			cs := make(codes, 2)
-			a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &grouped{codes: cs} })
-			ctx := testCtx(t)
-			comm := a.ts.Communicator("/ws/lobby")
-			comm.MustConnect(ctx)
-			recvText(t, comm)
-			if err := comm.SendText(ctx, what); err != nil {
-				t.Fatal(err)
-			}
-			if code := waitClosed(t, comm); code != websocket.CloseInternalServerErr {
-				t.Fatalf("close code %d, want 1011", code)
-			}
-			if code := cs.wait(t); code != websocket.CloseInternalServerErr {
-				t.Fatalf("Disconnect ran with %d, want 1011", code)
-			}
-			if st := lay.Stats(); st.Groups != 0 {
-				t.Fatalf("a failed consumer left its groups: %+v", st)
-			}
-			if got := a.srv.Stats().HandlerErrors; got != 1 {
-				t.Fatalf("HandlerErrors = %d", got)
-			}
-			a.logs.waitFor(t, map[string]string{"panic": "handler bug", "fail": "handler failed"}[what])
-			again := a.ts.Communicator("/ws/lobby")
-			again.MustConnect(ctx)
-			if got := recvText(t, again); got != "chat:joined" {
-				t.Fatalf("a new connection after the failure: %q", got)
-			}
-		})
-	}
-}
-
-func TestHandlerReturnsCloseError(t *testing.T) {
-	cs := make(codes, 1)
-	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &grouped{codes: cs} })
-	ctx := testCtx(t)
-	comm := a.ts.Communicator("/ws/lobby")
-	comm.MustConnect(ctx)
-	recvText(t, comm)
-	if err := comm.SendText(ctx, "close4001"); err != nil {
-		t.Fatal(err)
-	}
-	code, reason, err := comm.WaitClosed(ctx)
-	if err != nil || code != 4001 || reason != "bye now" {
-		t.Fatalf("close: %d %q %v", code, reason, err)
-	}
-	if got := cs.wait(t); got != 4001 {
-		t.Fatalf("Disconnect code %d", got)
-	}
-	if strings.Contains(a.logs.String(), "level=ERROR") {
-		t.Fatalf("a deliberate close must not log an error:\n%s", a.logs)
-	}
-}
-
 func TestPointToPointFromHTTPHandler(t *testing.T) {
-	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &grouped{} }, func(r *gin.Engine, s *ginws.Server) {
+	t.Parallel()
+	tellName := func(ctx context.Context, c *funcConsumer) error {
+		if err := c.Accept(); err != nil {
+			return err
+		}
+		return c.SendText(c.ChannelName())
+	}
+	pong := func(c *funcConsumer) ginws.Events {
+		return ginws.Events{"ping_me": func(ctx context.Context, ev layer.Message) error { return c.SendText("pong:" + c.ChannelName()) }}
+	}
+	a := newApp(t, ginws.Config{}, consumer(funcConsumer{connect: tellName, events: pong}), func(r *gin.Engine, s *ginws.Server) {
 		r.POST("/poke/:channel", func(c *gin.Context) {
 			err := s.Layer().Send(c, c.Param("channel"), layer.Message{"type": "ping.me"})
 			if err != nil {
@@ -455,10 +453,6 @@ func TestPointToPointFromHTTPHandler(t *testing.T) {
 	ctx := testCtx(t)
 	comm := a.ts.Communicator("/ws/lobby")
 	comm.MustConnect(ctx)
-	recvText(t, comm)
-	if err := comm.SendText(ctx, "whoami"); err != nil {
-		t.Fatal(err)
-	}
 	name := recvText(t, comm)
 	if !layer.IsProcessLocal(name) {
 		t.Fatalf("channel name %q is not process-local", name)
@@ -485,46 +479,37 @@ func TestPointToPointFromHTTPHandler(t *testing.T) {
 	}
 }
 
-// serial checks that its handlers never overlap and mutates plain fields from all of them, so the
-// race detector sees any overlap too.
-type serial struct {
-	ginws.WebsocketConsumer
-	inside  atomic.Int32
-	count   int
-	overlap *atomic.Int32
-}
-
-func (s *serial) enter() func() {
-	if s.inside.Add(1) != 1 {
-		s.overlap.Add(1)
-	}
-	s.count++
-	return func() { s.inside.Add(-1) }
-}
-
-func (s *serial) Groups() []string { return []string{"serial"} }
-
-func (s *serial) Events() ginws.Events {
-	return ginws.Events{"tick": func(ctx context.Context, ev layer.Message) error {
-		defer s.enter()()
-		time.Sleep(50 * time.Microsecond)
-		return nil
-	}}
-}
-
-func (s *serial) Receive(ctx context.Context, f ginws.ClientMessage) error {
-	defer s.enter()()
-	time.Sleep(50 * time.Microsecond)
-	if f.Text() == "count" {
-		return s.SendJSON(map[string]int{"count": s.count})
-	}
-	return nil
-}
-
 func TestHandlersNeverRunConcurrently(t *testing.T) {
-	var overlap atomic.Int32
+	t.Parallel()
+	// Every handler checks that no other handler of the connection is inside, and counts itself in
+	// a plain int, so the race detector sees any overlap too. The frame "count" asks for the count.
+	var inside, overlap atomic.Int32
+	count := 0
+	enter := func() func() {
+		if inside.Add(1) != 1 {
+			overlap.Add(1)
+		}
+		count++
+		time.Sleep(50 * time.Microsecond)
+		return func() { inside.Add(-1) }
+	}
 	lay := layer.NewMemory(layer.MemoryConfig{Capacity: 10000})
-	a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &serial{overlap: &overlap} })
+	a := newApp(t, ginws.Config{Layer: lay}, consumer(funcConsumer{
+		groups: func(*funcConsumer) []string { return []string{"serial"} },
+		events: func(*funcConsumer) ginws.Events {
+			return ginws.Events{"tick": func(ctx context.Context, ev layer.Message) error {
+				defer enter()()
+				return nil
+			}}
+		},
+		receive: func(ctx context.Context, c *funcConsumer, f ginws.ClientMessage) error {
+			defer enter()()
+			if f.Text() == "count" {
+				return c.SendJSON(map[string]int{"count": count})
+			}
+			return nil
+		},
+	}))
 	ctx := testCtx(t)
 	comm := a.ts.Communicator("/ws/x")
 	comm.MustConnect(ctx)

@@ -61,6 +61,7 @@ func parseAll(p *frameParser, b []byte, step int) ([]frameEvent, *CloseError) {
 }
 
 func TestFrameParser(t *testing.T) {
+	t.Parallel()
 	key := [4]byte{0x37, 0xfa, 0x21, 0x3d}
 	big := bytes.Repeat([]byte("x"), 70000)
 	var stream []byte
@@ -98,6 +99,7 @@ func TestFrameParser(t *testing.T) {
 }
 
 func TestFrameParserRefusals(t *testing.T) {
+	t.Parallel()
 	key := [4]byte{1, 2, 3, 4}
 	unmasked := clientFrame(true, opText, []byte("hi"), key)
 	unmasked[1] &^= 0x80
@@ -144,6 +146,7 @@ func TestFrameParserRefusals(t *testing.T) {
 }
 
 func TestMaskBytes(t *testing.T) {
+	t.Parallel()
 	key := [4]byte{0xde, 0xad, 0xbe, 0xef}
 	for n := 0; n < 40; n++ {
 		b := bytes.Repeat([]byte{0x5a}, n)
@@ -235,6 +238,7 @@ func check(t *testing.T, ev frameEvent, limit int) {
 // Invalid text fails at the first bad piece, in a fragment or in the middle of a frame, not when the
 // message is whole (Autobahn 6.4.1-6.4.4).
 func TestFrameParserUTF8FailsFast(t *testing.T) {
+	t.Parallel()
 	key := [4]byte{0x11, 0x22, 0x33, 0x44}
 	part1, part2, part3 := []byte("κόσμε"), []byte{0xf4, 0x90, 0x80, 0x80}, []byte("edited")
 
@@ -270,6 +274,7 @@ func TestFrameParserUTF8FailsFast(t *testing.T) {
 // After a protocol error, skip mode steps over frames of any kind and size — including the rest
 // of the refused one — and finds the client's close frame.
 func TestFrameParserSkipsToClose(t *testing.T) {
+	t.Parallel()
 	key := [4]byte{5, 6, 7, 8}
 	closeFrame := clientFrame(true, opClose, binary.BigEndian.AppendUint16(nil, 1002), key)
 	tooBig := clientFrame(true, opBinary, bytes.Repeat([]byte{7}, 5000), key)

@@ -118,3 +118,66 @@ func (c codes) wait(t *testing.T) int {
 		return 0
 	}
 }
+
+// funcConsumer is a consumer made of the test's own functions, so that what a consumer does is
+// written where the test asserts what comes of it. A nil function keeps WebsocketConsumer's
+// default: Connect accepts, Receive ignores the frame, Disconnect does nothing; nil groups and
+// events declare none.
+type funcConsumer struct {
+	ginws.WebsocketConsumer
+	groups     func(c *funcConsumer) []string
+	events     func(c *funcConsumer) ginws.Events
+	connect    func(ctx context.Context, c *funcConsumer) error
+	receive    func(ctx context.Context, c *funcConsumer, f ginws.ClientMessage) error
+	disconnect func(ctx context.Context, c *funcConsumer, code int)
+}
+
+// consumer returns a factory of fresh copies of fc, one per connection.
+func consumer(fc funcConsumer) func() ginws.Consumer {
+	return func() ginws.Consumer {
+		c := fc
+		return &c
+	}
+}
+
+func (c *funcConsumer) Groups() []string {
+	if c.groups == nil {
+		return nil
+	}
+	return c.groups(c)
+}
+
+func (c *funcConsumer) Events() ginws.Events {
+	if c.events == nil {
+		return nil
+	}
+	return c.events(c)
+}
+
+func (c *funcConsumer) Connect(ctx context.Context) error {
+	if c.connect == nil {
+		return c.WebsocketConsumer.Connect(ctx)
+	}
+	return c.connect(ctx, c)
+}
+
+func (c *funcConsumer) Receive(ctx context.Context, f ginws.ClientMessage) error {
+	if c.receive == nil {
+		return nil
+	}
+	return c.receive(ctx, c, f)
+}
+
+func (c *funcConsumer) Disconnect(ctx context.Context, code int) {
+	if c.disconnect != nil {
+		c.disconnect(ctx, c, code)
+	}
+}
+
+// record is a funcConsumer's disconnect that records the code.
+func (c codes) record(ctx context.Context, _ *funcConsumer, code int) { c <- code }
+
+// acceptWith is a funcConsumer's connect that accepts with opts.
+func acceptWith(opts ...ginws.AcceptOption) func(context.Context, *funcConsumer) error {
+	return func(ctx context.Context, c *funcConsumer) error { return c.Accept(opts...) }
+}

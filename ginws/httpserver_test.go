@@ -40,6 +40,7 @@ func communicator(t *testing.T, ts *httptest.Server, path string, opts ...wstest
 // A handshake with an oversized header is refused with 431 before any handler runs, so anonymous
 // visitors cannot pin large headers in the Scopes of long-lived sockets.
 func TestHTTPServerRefusesHugeHeaders(t *testing.T) {
+	t.Parallel()
 	ws := ginws.New(ginws.Config{Logger: discard()})
 	r := gin.New()
 	r.GET("/ws/:room", ws.Mount(func() ginws.Consumer { return &echo{} }))
@@ -56,6 +57,7 @@ func TestHTTPServerRefusesHugeHeaders(t *testing.T) {
 // net/http's read deadline (ReadTimeout) does not cut an upgraded socket, even one without
 // pings, and Shutdown closes the socket with 1001.
 func TestHTTPServerTimeoutsSpareSockets(t *testing.T) {
+	t.Parallel()
 	ws := ginws.New(ginws.Config{Logger: discard(), PingInterval: -1})
 	r := gin.New()
 	r.GET("/ws/:room", ws.Mount(func() ginws.Consumer { return &echo{} }))

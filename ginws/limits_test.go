@@ -3,60 +3,48 @@ package ginws_test
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"testing"
+
+	"github.com/gin-gonic/gin"
 
 	"ginws.dev/ginws"
 )
 
-// roomy accepts with bigger limits than the server's in room "big", and with the server's
-// elsewhere; it echoes binary frames and, on "blob", sends 100 KB.
-type roomy struct{ ginws.WebsocketConsumer }
-
-func (r *roomy) Connect(ctx context.Context) error {
-	switch r.Scope().Param("room") {
-	case "big":
-		return r.Accept(ginws.WithReadLimit(64<<10), ginws.WithOutboundLimit(1<<20))
-	case "final":
-		return r.Accept(ginws.WithTooBigClose(4413, "update too large"))
-	case "badcode":
-		return r.Accept(ginws.WithTooBigClose(1006, "not sendable"))
-	}
-	return r.Accept()
-}
-
-func (r *roomy) Receive(ctx context.Context, f ginws.ClientMessage) error {
-	if !f.Binary && f.Text() == "blob" {
-		return r.SendBinary(bytes.Repeat([]byte{1}, 100_000))
-	}
-	if !f.Binary && f.Text() == "burst" {
-		for range 10 {
-			if err := r.SendBinary(bytes.Repeat([]byte{3}, 1000)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return r.SendBinary(f.Data)
+// tenfold answers every message with ten copies of it in one binary message.
+func tenfold(ctx context.Context, c *funcConsumer, f ginws.ClientMessage) error {
+	return c.SendBinary(bytes.Repeat(f.Data, 10))
 }
 
 func TestPerConnectionLimits(t *testing.T) {
-	a := newApp(t, ginws.Config{ReadLimit: 1024, OutboundLimit: 4096}, func() ginws.Consumer { return &roomy{} })
+	t.Parallel()
+	// The server's limits are 1 KiB in and 4 KiB queued out. /ws/:room keeps them; /raised
+	// accepts with 64 KiB in and 1 MiB out; /burst sends ten 1 KB messages for every message.
+	a := newApp(t, ginws.Config{ReadLimit: 1024, OutboundLimit: 4096}, consumer(funcConsumer{receive: tenfold}),
+		func(r *gin.Engine, s *ginws.Server) {
+			r.GET("/raised", s.Mount(consumer(funcConsumer{
+				connect: acceptWith(ginws.WithReadLimit(64<<10), ginws.WithOutboundLimit(1<<20)),
+				receive: tenfold,
+			})))
+			r.GET("/burst", s.Mount(consumer(funcConsumer{receive: func(ctx context.Context, c *funcConsumer, f ginws.ClientMessage) error {
+				for range 10 {
+					if err := c.SendBinary(bytes.Repeat([]byte{3}, 1000)); err != nil {
+						return err
+					}
+				}
+				return nil
+			}})))
+		})
 	ctx := testCtx(t)
-
-	big := a.ts.Communicator("/ws/big")
-	big.MustConnect(ctx)
 	msg := bytes.Repeat([]byte{2}, 10_000)
-	if err := big.SendBytes(ctx, msg); err != nil {
+
+	raised := a.ts.Communicator("/raised")
+	raised.MustConnect(ctx)
+	if err := raised.SendBytes(ctx, msg); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := big.ReceiveBytes(ctx); err != nil || !bytes.Equal(got, msg) {
-		t.Fatalf("echo of 10 KB under WithReadLimit(64 KiB): %d bytes, %v", len(got), err)
-	}
-	if err := big.SendText(ctx, "blob"); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := big.ReceiveBytes(ctx); err != nil || len(got) != 100_000 {
-		t.Fatalf("100 KB under WithOutboundLimit(1 MiB): %d bytes, %v", len(got), err)
+	if got, err := raised.ReceiveBytes(ctx); err != nil || !bytes.Equal(got, bytes.Repeat(msg, 10)) {
+		t.Fatalf("10 KB in under WithReadLimit(64 KiB), 100 KB out under WithOutboundLimit(1 MiB): %d bytes back, %v", len(got), err)
 	}
 
 	// The server's limits still hold for connections that did not raise them.
@@ -72,24 +60,24 @@ func TestPerConnectionLimits(t *testing.T) {
 	// this connection, counted, and the connection goes on.
 	large := a.ts.Communicator("/ws/small")
 	large.MustConnect(ctx)
-	if err := large.SendText(ctx, "blob"); err != nil {
+	if err := large.SendBytes(ctx, msg[:1000]); err != nil { // 10 KB back
 		t.Fatal(err)
 	}
 	if err := large.SendBytes(ctx, []byte("after")); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := large.ReceiveBytes(ctx); err != nil || string(got) != "after" {
-		t.Fatalf("after a 100 KB message over the 4 KiB OutboundLimit the connection must go on: %q %v", got, err)
+	if got, err := large.ReceiveBytes(ctx); err != nil || string(got) != string(bytes.Repeat([]byte("after"), 10)) {
+		t.Fatalf("after a 10 KB message over the 4 KiB OutboundLimit the connection must go on: %q %v", got, err)
 	}
 	if n := a.srv.Stats().TooLarge; n != 1 {
 		t.Fatalf("Stats.TooLarge = %d, want 1", n)
 	}
-	a.logs.waitFor(t, "size=100010")
+	a.logs.waitFor(t, "size=10010") // 10 000 bytes and room for the frame header
 
 	// Messages that pile up past the limit are a slow client.
-	slow := a.ts.Communicator("/ws/small")
+	slow := a.ts.Communicator("/burst")
 	slow.MustConnect(ctx)
-	if err := slow.SendText(ctx, "burst"); err != nil {
+	if err := slow.SendText(ctx, "go"); err != nil {
 		t.Fatal(err)
 	}
 	if code := waitClosed(t, slow); code != ginws.CloseSlowClient {
@@ -97,19 +85,26 @@ func TestPerConnectionLimits(t *testing.T) {
 	}
 }
 
-func TestTooBigCloseCode(t *testing.T) {
-	a := newApp(t, ginws.Config{ReadLimit: 1024}, func() ginws.Consumer { return &roomy{} })
-	ctx := testCtx(t)
-	c := a.ts.Communicator("/ws/final")
-	c.MustConnect(ctx)
-	_ = c.SendBytes(ctx, make([]byte, 2048)) // may fail once the server closed mid-frame
-	code, reason, err := c.WaitClosed(ctx)
-	if err != nil || code != 4413 || reason != "update too large" {
-		t.Fatalf("over the read limit with WithTooBigClose(4413): %d %q %v", code, reason, err)
-	}
-	bad := a.ts.Communicator("/ws/badcode")
-	res, err := bad.Connect(ctx)
-	if err != nil || res.Accepted || res.Status != 500 {
-		t.Fatalf("Accept with an unsendable close code must fail the handshake (500): %+v %v", res, err)
-	}
+func TestTooBigClose(t *testing.T) {
+	t.Parallel()
+	t.Run("WithTooBigClose(4413) → 4413 for a message over the limit", func(t *testing.T) {
+		t.Parallel()
+		a := newApp(t, ginws.Config{ReadLimit: 1024}, consumer(funcConsumer{connect: acceptWith(ginws.WithTooBigClose(4413, "update too large"))}))
+		ctx := testCtx(t)
+		c := a.ts.Communicator("/ws/x")
+		c.MustConnect(ctx)
+		_ = c.SendBytes(ctx, make([]byte, 2048)) // may fail once the server closed mid-frame
+		code, reason, err := c.WaitClosed(ctx)
+		if err != nil || code != 4413 || reason != "update too large" {
+			t.Fatalf("over the read limit with WithTooBigClose(4413): %d %q %v", code, reason, err)
+		}
+	})
+	t.Run("WithTooBigClose(1006) → the handshake fails with 500", func(t *testing.T) {
+		t.Parallel()
+		a := newApp(t, ginws.Config{}, consumer(funcConsumer{connect: acceptWith(ginws.WithTooBigClose(1006, "not sendable"))}))
+		res, err := a.ts.Communicator("/ws/x").Connect(testCtx(t))
+		if err != nil || res.Accepted || res.Status != http.StatusInternalServerError {
+			t.Fatalf("Accept with an unsendable close code must fail the handshake (500): %+v %v", res, err)
+		}
+	})
 }

@@ -47,6 +47,7 @@ func (p *prepared) Receive(ctx context.Context, f ginws.ClientMessage) error {
 }
 
 func TestSendPrepared(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, ginws.Config{ReadLimit: 1 << 20}, func() ginws.Consumer { return &prepared{} })
 	ctx := testCtx(t)
 	comms := make([]*wstest.Communicator, 3)

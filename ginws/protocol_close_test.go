@@ -23,6 +23,7 @@ func (s *slowEcho) Receive(ctx context.Context, f ginws.ClientMessage) error {
 // A valid message followed by a broken frame still gets its answer before the 1002 close
 // (Autobahn 3.2-3.4, 4.1.3-4.1.5, 4.2.3-4.2.5, 5.15: the reply must not be overtaken by the close).
 func TestReplyBeforeProtocolErrorClose(t *testing.T) {
+	t.Parallel()
 	broken := map[string][]byte{
 		"reserved bit":           frame(true, 0x20, 0x1, []byte("Hello")),
 		"reserved opcode":        frame(true, 0, 0x3, nil),
@@ -55,6 +56,7 @@ func TestReplyBeforeProtocolErrorClose(t *testing.T) {
 // After closing for a protocol error the server waits for the client's answer to its close
 // frame (up to CloseTimeout) and closes the TCP connection as soon as it arrives.
 func TestProtocolErrorCloseWaitsForTheClient(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, ginws.Config{CloseTimeout: 20 * time.Second}, func() ginws.Consumer { return &echo{} })
 	c := dialRaw(t, a.ts.WSURL("/ws/x"))
 	c.write(frame(true, 0, 0x0, []byte("orphan")))
@@ -81,6 +83,7 @@ func isTimeout(err error) bool {
 // A message far over the read limit gets a 1009 close frame the client can read — not a reset
 // that destroys it — however much of the message the client is still sending.
 func TestOverLimitMessageCloseFrameArrives(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{} })
 	for _, size := range []int{4 << 20, 8 << 20, 16 << 20} {
 		c := dialRaw(t, a.ts.WSURL("/ws/x"))
@@ -107,6 +110,7 @@ func TestOverLimitMessageCloseFrameArrives(t *testing.T) {
 // Invalid UTF-8 fails the connection at the first bad piece: in a fragment before the message's
 // last one (Autobahn 6.4.1/6.4.2), and in a chop before the frame's end (6.4.3/6.4.4).
 func TestInvalidUTF8FailsFast(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{} })
 	bad := []byte{0xf4, 0x90, 0x80, 0x80} // beyond U+10FFFF
 

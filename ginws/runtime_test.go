@@ -18,64 +18,57 @@ import (
 	"ginws.dev/ginws/wstest"
 )
 
-func TestReadLimitCloses1009(t *testing.T) {
-	cs := make(codes, 1)
-	a := newApp(t, ginws.Config{ReadLimit: 1024}, func() ginws.Consumer { return &echo{codes: cs} })
-	ctx := testCtx(t)
-	comm := a.ts.Communicator("/ws/x")
-	comm.MustConnect(ctx)
-	if err := comm.SendText(ctx, strings.Repeat("a", 1024)); err != nil {
-		t.Fatal(err)
+// A client that breaks the rules is closed with the code for what it broke; Disconnect runs with
+// the same code, and the log says why.
+func TestBrokenClientInputCloses(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		send func(t *testing.T, ctx context.Context, c *wstest.Communicator)
+		code int
+		log  string // "": not checked
+	}{
+		{"a message over ReadLimit → 1009 (one at the limit passes)", func(t *testing.T, ctx context.Context, c *wstest.Communicator) {
+			if err := c.SendText(ctx, strings.Repeat("a", 1024)); err != nil {
+				t.Fatal(err)
+			}
+			if got := recvText(t, c); len(got) != 1024 {
+				t.Fatalf("a message at the limit must pass, got %d bytes", len(got))
+			}
+			if err := c.SendText(ctx, strings.Repeat("a", 1025)); err != nil {
+				t.Fatal(err)
+			}
+		}, websocket.CloseMessageTooBig, "ReadLimit"},
+		{"invalid UTF-8 in a text message → 1007", func(t *testing.T, ctx context.Context, c *wstest.Communicator) {
+			if err := c.SendText(ctx, "ok\xff\xfe"); err != nil {
+				t.Fatal(err)
+			}
+		}, websocket.CloseInvalidFramePayloadData, "invalid UTF-8"},
+		{"a continuation frame with no message to continue → 1002", func(t *testing.T, ctx context.Context, c *wstest.Communicator) {
+			if _, err := c.Conn().NetConn().Write([]byte{0x80, 0x80, 1, 2, 3, 4}); err != nil {
+				t.Fatal(err)
+			}
+		}, websocket.CloseProtocolError, ""},
 	}
-	if got := recvText(t, comm); len(got) != 1024 {
-		t.Fatalf("a message at the limit must pass, got %d bytes", len(got))
-	}
-	if err := comm.SendText(ctx, strings.Repeat("a", 1025)); err != nil {
-		t.Fatal(err)
-	}
-	if code := waitClosed(t, comm); code != websocket.CloseMessageTooBig {
-		t.Fatalf("close code %d, want 1009", code)
-	}
-	if code := cs.wait(t); code != websocket.CloseMessageTooBig {
-		t.Fatalf("Disconnect code %d, want 1009", code)
-	}
-	a.logs.waitFor(t, "ReadLimit")
-}
-
-func TestInvalidUTF8Closes1007(t *testing.T) {
-	cs := make(codes, 1)
-	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{codes: cs} })
-	ctx := testCtx(t)
-	comm := a.ts.Communicator("/ws/x")
-	comm.MustConnect(ctx)
-	if err := comm.SendText(ctx, "ok\xff\xfe"); err != nil {
-		t.Fatal(err)
-	}
-	if code := waitClosed(t, comm); code != websocket.CloseInvalidFramePayloadData {
-		t.Fatalf("close code %d, want 1007", code)
-	}
-	if code := cs.wait(t); code != websocket.CloseInvalidFramePayloadData {
-		t.Fatalf("Disconnect code %d", code)
-	}
-	a.logs.waitFor(t, "invalid UTF-8")
-}
-
-func TestProtocolErrorCloses1002(t *testing.T) {
-	cs := make(codes, 1)
-	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{codes: cs} })
-	ctx := testCtx(t)
-	comm := a.ts.Communicator("/ws/x")
-	comm.MustConnect(ctx)
-	// A continuation frame with no message to continue breaks the protocol.
-	raw := comm.Conn().NetConn()
-	if _, err := raw.Write([]byte{0x80, 0x80, 1, 2, 3, 4}); err != nil {
-		t.Fatal(err)
-	}
-	if code := waitClosed(t, comm); code != websocket.CloseProtocolError {
-		t.Fatalf("close code %d, want 1002", code)
-	}
-	if code := cs.wait(t); code != websocket.CloseProtocolError {
-		t.Fatalf("Disconnect code %d", code)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cs := make(codes, 1)
+			a := newApp(t, ginws.Config{ReadLimit: 1024}, func() ginws.Consumer { return &echo{codes: cs} })
+			ctx := testCtx(t)
+			comm := a.ts.Communicator("/ws/x")
+			comm.MustConnect(ctx)
+			tc.send(t, ctx, comm)
+			if code := waitClosed(t, comm); code != tc.code {
+				t.Fatalf("close code %d, want %d", code, tc.code)
+			}
+			if code := cs.wait(t); code != tc.code {
+				t.Fatalf("Disconnect code %d, want %d", code, tc.code)
+			}
+			if tc.log != "" {
+				a.logs.waitFor(t, tc.log)
+			}
+		})
 	}
 }
 
@@ -103,6 +96,7 @@ func (l *lenientJSON) JSONError(ctx context.Context, f ginws.ClientMessage, err 
 }
 
 func TestJSONConsumer(t *testing.T) {
+	t.Parallel()
 	cs := make(codes, 4)
 	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &jsonEcho{codes: cs} })
 	ctx := testCtx(t)
@@ -184,6 +178,7 @@ func (f *flood) Disconnect(ctx context.Context, code int) { f.codes <- code }
 // TestSlowClientIsClosedAndNeverBlocksOthers: a client that stops reading is closed with
 // CloseSlowClient; group sends keep reaching the others and never wait for it.
 func TestSlowClientIsClosedAndNeverBlocksOthers(t *testing.T) {
+	t.Parallel()
 	const n = 1000 // 4 MB in all: far more than the socket buffers of a client that reads nothing
 	lay := layer.NewMemory(layer.MemoryConfig{Capacity: 2 * n})
 	cs := make(codes, 2)
@@ -227,10 +222,12 @@ func TestSlowClientIsClosedAndNeverBlocksOthers(t *testing.T) {
 }
 
 // TestDeadPeerIsDropped: a client that never answers pings is dropped with 1006; one that does
-// stays.
+// stays. (The live client has half a second to answer each ping: with 60 ms, a busy machine made
+// it miss one now and then.)
 func TestDeadPeerIsDropped(t *testing.T) {
+	t.Parallel()
 	cs := make(codes, 2)
-	a := newApp(t, ginws.Config{PingInterval: 30 * time.Millisecond, PingTimeout: 60 * time.Millisecond},
+	a := newApp(t, ginws.Config{PingInterval: 100 * time.Millisecond, PingTimeout: 500 * time.Millisecond},
 		func() ginws.Consumer { return &echo{codes: cs} })
 	ctx := testCtx(t)
 	dead, _, err := websocket.DefaultDialer.DialContext(ctx, a.ts.WSURL("/ws/x"), nil)
@@ -243,7 +240,7 @@ func TestDeadPeerIsDropped(t *testing.T) {
 	if code := cs.wait(t); code != websocket.CloseAbnormalClosure {
 		t.Fatalf("dead peer dropped with %d, want 1006", code)
 	}
-	time.Sleep(300 * time.Millisecond) // several ping intervals
+	time.Sleep(300 * time.Millisecond) // three more ping intervals
 	if err := alive.SendText(ctx, "still"); err != nil {
 		t.Fatal(err)
 	}
@@ -254,6 +251,7 @@ func TestDeadPeerIsDropped(t *testing.T) {
 }
 
 func TestDisconnectCodes(t *testing.T) {
+	t.Parallel()
 	cs := make(codes, 2)
 	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &echo{codes: cs} })
 	ctx := testCtx(t)
@@ -286,6 +284,7 @@ func (l *lastWords) Receive(ctx context.Context, f ginws.ClientMessage) error {
 }
 
 func TestFramesBeforeCloseAreHandled(t *testing.T) {
+	t.Parallel()
 	got := make(chan string, 100)
 	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &lastWords{got: got} })
 	ctx := testCtx(t)
@@ -327,6 +326,7 @@ func (s *slowDisconnect) Disconnect(ctx context.Context, code int) {
 }
 
 func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
 	var done atomic.Int32
 	srv := ginws.New(ginws.Config{Logger: discard()})
 	r := gin.New()
@@ -365,6 +365,7 @@ func TestGracefulShutdown(t *testing.T) {
 // TestShutdownDeadlineCutsOffStuckClients: a client that never answers the close handshake is cut
 // off when Shutdown's context ends.
 func TestShutdownDeadlineCutsOffStuckClients(t *testing.T) {
+	t.Parallel()
 	cs := make(codes, 1)
 	srv := ginws.New(ginws.Config{Logger: discard(), CloseTimeout: time.Minute})
 	r := gin.New()
@@ -404,6 +405,7 @@ func (r *relayer) Groups() []string { return []string{"relay"} }
 func (r *relayer) Events() ginws.Events { return ginws.Events{"chat.message": relayChat} }
 
 func TestRelayJSONEncodesOncePerGroupSend(t *testing.T) {
+	t.Parallel()
 	lay := layer.NewMemory(layer.MemoryConfig{})
 	a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &relayer{} })
 	ctx := testCtx(t)
@@ -439,16 +441,17 @@ func TestRelayJSONEncodesOncePerGroupSend(t *testing.T) {
 type pollOnly struct{ layer.Layer }
 
 func TestLayerWithoutSubscriber(t *testing.T) {
+	t.Parallel()
 	lay := pollOnly{layer.NewMemory(layer.MemoryConfig{})}
 	cs := make(codes, 1)
-	a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &grouped{codes: cs} })
+	a := newApp(t, ginws.Config{Layer: lay}, chatRoom(cs))
 	ctx := testCtx(t)
 	comm := a.ts.Communicator("/ws/lobby")
 	comm.MustConnect(ctx)
 	if got := recvText(t, comm); got != "chat:joined" {
 		t.Fatalf("got %q", got)
 	}
-	if err := comm.SendText(ctx, "say polled"); err != nil {
+	if err := comm.SendText(ctx, "polled"); err != nil {
 		t.Fatal(err)
 	}
 	if got := recvText(t, comm); got != "chat:polled" {
@@ -461,6 +464,7 @@ func TestLayerWithoutSubscriber(t *testing.T) {
 }
 
 func TestSendAfterCloseAndInvalidCloseCode(t *testing.T) {
+	t.Parallel()
 	errs := make(chan error, 4)
 	srv := ginws.New(ginws.Config{Logger: discard()})
 	r := gin.New()
@@ -501,6 +505,7 @@ func (c *closingConsumer) Connect(ctx context.Context) error {
 }
 
 func TestLargeReasonIsTruncated(t *testing.T) {
+	t.Parallel()
 	srv := ginws.New(ginws.Config{Logger: discard()})
 	r := gin.New()
 	long := strings.Repeat("é", 100) // 200 bytes: over the 123 a close frame can carry
@@ -531,6 +536,7 @@ func (r *reasonCloser) Connect(ctx context.Context) error {
 }
 
 func TestSendJSONErrorIsReported(t *testing.T) {
+	t.Parallel()
 	srv := ginws.New(ginws.Config{Logger: discard()})
 	r := gin.New()
 	errs := make(chan error, 1)

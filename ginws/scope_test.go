@@ -16,6 +16,7 @@ var userKey = ginws.NewKey[*user]("test.user")
 
 // TestScopeWithoutNetwork builds a Scope from a test context, as an app's unit tests can.
 func TestScopeWithoutNetwork(t *testing.T) {
+	t.Parallel()
 	w := httptest.NewRecorder()
 	c, r := gin.CreateTestContext(w)
 	var scope *ginws.Scope

@@ -19,13 +19,14 @@ import (
 // heap where they started. (The load tool's churn mode does the same at full size against the
 // chat example in its own process.)
 func TestSoakConnectDisconnect(t *testing.T) {
+	// Not parallel: it measures the whole test process's goroutines and heap.
 	if testing.Short() {
 		t.Skip("soak")
 	}
 	lay := layer.NewMemory(layer.MemoryConfig{})
 	srv := ginws.New(ginws.Config{Layer: lay, Logger: discard()})
 	r := gin.New()
-	r.GET("/ws/:room", srv.Mount(func() ginws.Consumer { return &grouped{} }))
+	r.GET("/ws/:room", srv.Mount(chatRoom(nil)))
 	ts := wstest.NewServer(t, r)
 	url := ts.WSURL("/ws/soak")
 	ctx := testCtx(t)
@@ -42,7 +43,7 @@ func TestSoakConnectDisconnect(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		if err := c.WriteMessage(websocket.TextMessage, []byte("say x")); err != nil {
+		if err := c.WriteMessage(websocket.TextMessage, []byte("x")); err != nil {
 			t.Error(err)
 			return
 		}

@@ -18,6 +18,7 @@ func utf8Pieces(pieces ...[]byte) (failedAt int, complete bool) {
 }
 
 func TestUTF8StreamAgreesWithValid(t *testing.T) {
+	t.Parallel()
 	texts := [][]byte{
 		[]byte(""), []byte("hello"), []byte("κόσμε"), []byte("\u20ac\U0001F600 end"),
 		{0xed, 0x9f, 0xbf}, {0xee, 0x80, 0x80}, {0xef, 0xbf, 0xbd}, {0xf4, 0x8f, 0xbf, 0xbf},
@@ -42,6 +43,7 @@ func TestUTF8StreamAgreesWithValid(t *testing.T) {
 
 // A piece that makes the text invalid fails at once, not when the message ends (Autobahn 6.4.x).
 func TestUTF8StreamFailsFast(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		pieces [][]byte

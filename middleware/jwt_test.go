@@ -85,6 +85,7 @@ func jwtApp(t *testing.T, cfg middleware.JWTConfig) (*harness, *wstest.Server) {
 // TestJWTRefusalMatrix: every bad token is refused before the upgrade with 401, and no log line
 // contains a token.
 func TestJWTRefusalMatrix(t *testing.T) {
+	t.Parallel()
 	log, logs := debugLogger()
 	priv := testRSAKey(t)
 	secret := []byte("an-hmac-secret-of-32-bytes-long!")
@@ -207,6 +208,7 @@ func toString(v any) string {
 
 // TestJWTKeyRotation: a Keyfunc picks the key by "kid", as with a JWKS document.
 func TestJWTKeyRotation(t *testing.T) {
+	t.Parallel()
 	old, cur := []byte("old-secret-old-secret-old-secret"), []byte("new-secret-new-secret-new-secret")
 	keys := map[string][]byte{"2025": old, "2026": cur}
 	h, ts := jwtApp(t, middleware.JWTConfig{
@@ -232,6 +234,7 @@ func TestJWTKeyRotation(t *testing.T) {
 }
 
 func TestJWTOptionalAndClaimsUser(t *testing.T) {
+	t.Parallel()
 	secret := []byte("an-hmac-secret-of-32-bytes-long!")
 	h := newHarness(t)
 	h.engine.GET("/ws",
@@ -259,6 +262,7 @@ func TestJWTOptionalAndClaimsUser(t *testing.T) {
 }
 
 func TestJWTConfigIsCheckedAtConstruction(t *testing.T) {
+	t.Parallel()
 	priv := testRSAKey(t)
 	bad := map[string]struct {
 		cfg   middleware.JWTConfig

@@ -32,6 +32,7 @@ func mustPanicWithConfigError(t *testing.T, field string, build func()) {
 }
 
 func TestFactoriesRefuseInvalidConfiguration(t *testing.T) {
+	t.Parallel()
 	store := sessions.NewCookieStore([]byte("0123456789abcdef0123456789abcdef"))
 	mustPanicWithConfigError(t, "middleware.Sessions(store)", func() { middleware.Sessions(nil, "s") })
 	mustPanicWithConfigError(t, "middleware.Sessions(name)", func() { middleware.Sessions(store, "") })
@@ -41,6 +42,7 @@ func TestFactoriesRefuseInvalidConfiguration(t *testing.T) {
 
 // The middleware logs to the logger it is given, not to the global one.
 func TestMiddlewareLogsToItsLogger(t *testing.T) {
+	t.Parallel()
 	log, buf := debugLogger()
 	store := sessions.NewCookieStore([]byte("0123456789abcdef0123456789abcdef"))
 	r := gin.New()

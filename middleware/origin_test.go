@@ -13,6 +13,7 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // The cases of Django Channels' tests/security/test_websocket.py, plus the missing-origin rule.
 func TestOriginValidatorChannelsCases(t *testing.T) {
+	t.Parallel()
 	none := "\x00none" // marks "send no Origin header"
 	cases := []struct {
 		allowed      []string
@@ -87,6 +88,7 @@ func joinPatterns(p []string) string {
 // TestOriginMiddlewareOverridesSameOriginDefault: an origin the middleware allows is not refused
 // again by Mount's own same-origin default.
 func TestOriginMiddlewareOverridesSameOriginDefault(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.engine.GET("/ws", middleware.Origins(middleware.OriginConfig{Allowed: []string{"https://app.example"}}),
 		h.mount(func(p *probe) map[string]any { return map[string]any{} }))

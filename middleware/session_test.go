@@ -32,8 +32,9 @@ func findAccount(ctx context.Context, id any) (*account, bool, error) {
 }
 
 // sessionApp is a small app: HTTP views that sign in and read/write the session, and a socket that
-// reads and writes the same session.
-func sessionApp(t *testing.T, store sessions.Store) (*harness, *wstest.Server) {
+// reads the same session: its consumer greets the client with the user and the session's color,
+// and hands every message to receive.
+func sessionApp(t *testing.T, store sessions.Store, receive func(ctx context.Context, c *sessionConsumer, in map[string]string) error) (*harness, *wstest.Server) {
 	h := newHarness(t)
 	r := h.engine
 	r.Use(middleware.Sessions(store, "sessionid"))
@@ -55,14 +56,16 @@ func sessionApp(t *testing.T, store sessions.Store) (*harness, *wstest.Server) {
 	r.GET("/ws",
 		middleware.LoadUser(middleware.SessionUser("user_id", findAccount)),
 		middleware.RequireUser(),
-		h.ws.Mount(func() ginws.Consumer { return &sessionConsumer{connects: &h.connects} }))
+		h.ws.Mount(func() ginws.Consumer { return &sessionConsumer{connects: &h.connects, receive: receive} }))
 	return h, h.start(t)
 }
 
-// sessionConsumer reports the user and the session's color, and sets a new color on request.
+// sessionConsumer greets the client with the user, the session's color and whether the request is
+// authenticated, then hands every message to receive.
 type sessionConsumer struct {
 	ginws.JSONConsumer[map[string]string]
 	connects interface{ Add(int32) int32 }
+	receive  func(ctx context.Context, c *sessionConsumer, in map[string]string) error
 }
 
 func (s *sessionConsumer) Connect(ctx context.Context) error {
@@ -79,19 +82,19 @@ func (s *sessionConsumer) Connect(ctx context.Context) error {
 }
 
 func (s *sessionConsumer) ReceiveJSON(ctx context.Context, in map[string]string) error {
-	sess, _ := middleware.SessionFrom(s.Scope())
-	switch in["op"] {
-	case "set":
-		sess.Values["color"] = in["color"]
-		err := sess.Persist(ctx)
-		return s.SendJSON(map[string]any{"saved": err == nil, "notSavable": errors.Is(err, middleware.ErrSessionNotSavable)})
-	case "reload":
-		if err := sess.Reload(ctx); err != nil {
-			return err
-		}
-		return s.SendJSON(map[string]any{"color": sess.Values["color"]})
+	if s.receive == nil {
+		return nil
 	}
-	return nil
+	return s.receive(ctx, s, in)
+}
+
+// persistColor sets the session's color to the message's and saves the session, telling the
+// client whether that worked.
+func persistColor(ctx context.Context, c *sessionConsumer, in map[string]string) error {
+	sess, _ := middleware.SessionFrom(c.Scope())
+	sess.Values["color"] = in["color"]
+	err := sess.Persist(ctx)
+	return c.SendJSON(map[string]any{"saved": err == nil, "notSavable": errors.Is(err, middleware.ErrSessionNotSavable)})
 }
 
 func login(t *testing.T, ts *wstest.Server, name string) *http.Client {
@@ -123,8 +126,20 @@ func getColor(t *testing.T, browser *http.Client, ts *wstest.Server) string {
 }
 
 func TestSessionSharedWithHTTPViews(t *testing.T) {
+	t.Parallel()
 	store := sessions.NewFilesystemStore(t.TempDir(), securecookie.GenerateRandomKey(32))
-	h, ts := sessionApp(t, store)
+	// The consumer saves the color it is sent; sent no color, it reloads the session and sends
+	// back the color there.
+	h, ts := sessionApp(t, store, func(ctx context.Context, c *sessionConsumer, in map[string]string) error {
+		if in["color"] != "" {
+			return persistColor(ctx, c, in)
+		}
+		sess, _ := middleware.SessionFrom(c.Scope())
+		if err := sess.Reload(ctx); err != nil {
+			return err
+		}
+		return c.SendJSON(map[string]any{"color": sess.Values["color"]})
+	})
 	ctx := ctxT(t)
 	browser := login(t, ts, "ada")
 
@@ -135,7 +150,7 @@ func TestSessionSharedWithHTTPViews(t *testing.T) {
 		t.Fatalf("consumer saw %v", seen)
 	}
 	// The consumer writes the session; the next HTTP request sees it.
-	if err := comm.SendJSON(ctx, map[string]string{"op": "set", "color": "green"}); err != nil {
+	if err := comm.SendJSON(ctx, map[string]string{"color": "green"}); err != nil {
 		t.Fatal(err)
 	}
 	var res map[string]bool
@@ -151,7 +166,7 @@ func TestSessionSharedWithHTTPViews(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if err := comm.SendJSON(ctx, map[string]string{"op": "reload"}); err != nil {
+	if err := comm.SendJSON(ctx, map[string]string{}); err != nil {
 		t.Fatal(err)
 	}
 	var reloaded map[string]string
@@ -161,8 +176,9 @@ func TestSessionSharedWithHTTPViews(t *testing.T) {
 }
 
 func TestCookieStoreCannotSaveAfterUpgrade(t *testing.T) {
+	t.Parallel()
 	store := sessions.NewCookieStore(securecookie.GenerateRandomKey(32))
-	h, ts := sessionApp(t, store)
+	h, ts := sessionApp(t, store, persistColor)
 	ctx := ctxT(t)
 	browser := login(t, ts, "ada")
 	comm := ts.Communicator("/ws", wstest.Jar(browser.Jar))
@@ -170,7 +186,7 @@ func TestCookieStoreCannotSaveAfterUpgrade(t *testing.T) {
 	if seen["user"] != "ada" {
 		t.Fatalf("consumer saw %v", seen)
 	}
-	if err := comm.SendJSON(ctx, map[string]string{"op": "set", "color": "red"}); err != nil {
+	if err := comm.SendJSON(ctx, map[string]string{"color": "red"}); err != nil {
 		t.Fatal(err)
 	}
 	var res map[string]bool
@@ -183,9 +199,10 @@ func TestCookieStoreCannotSaveAfterUpgrade(t *testing.T) {
 }
 
 func TestAnonymousTamperedAndExpiredSessionsAreRefused(t *testing.T) {
+	t.Parallel()
 	key := securecookie.GenerateRandomKey(32)
 	store := sessions.NewCookieStore(key)
-	h, ts := sessionApp(t, store)
+	h, ts := sessionApp(t, store, nil)
 
 	// No cookie at all.
 	h.refused(t, ts.Communicator("/ws"), http.StatusForbidden)
@@ -215,13 +232,15 @@ func TestAnonymousTamperedAndExpiredSessionsAreRefused(t *testing.T) {
 }
 
 func TestLoaderFailureIs500(t *testing.T) {
+	t.Parallel()
 	store := sessions.NewCookieStore(securecookie.GenerateRandomKey(32))
-	h, ts := sessionApp(t, store)
+	h, ts := sessionApp(t, store, nil)
 	browser := login(t, ts, "db-down")
 	h.refused(t, ts.Communicator("/ws", wstest.Jar(browser.Jar)), http.StatusInternalServerError)
 }
 
 func TestRequireUserStatusAndConsumerRefusal(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.engine.GET("/api", middleware.LoadUser(func(c *gin.Context) (string, bool, error) {
 		u := c.Query("as")

@@ -20,6 +20,7 @@ import (
 // TestChatInBrowser: two people in two headless Chromium profiles sign in through the page, enter
 // one room, and a message typed by one shows up on the other's page (and on the sender's).
 func TestChatInBrowser(t *testing.T) {
+	t.Parallel()
 	browser := browsertest.Start(t)
 	ts := startApp(t)
 	const wait = 30 * time.Second

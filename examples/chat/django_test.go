@@ -13,7 +13,9 @@ import (
 
 // djangoRedisURL is the Redis database shared with the Django side (DB 4 belongs to the Django
 // interop tests).
-const djangoRedisURL = "redis://127.0.0.1:6379/4"
+// djangoRedisURL is this test's own Redis database: it is flushed, and other packages' Django
+// interop tests (DB 4, DB 8) run at the same time.
+const djangoRedisURL = "redis://127.0.0.1:6379/9"
 
 // TestChatWithDjango: this Go chat and the Django Channels tutorial chat, run by Daphne, use one
 // Redis with channels_redis's key layout and prefix ("asgi"), so they are ONE chat — a room's
@@ -23,6 +25,7 @@ const djangoRedisURL = "redis://127.0.0.1:6379/4"
 // Needs Redis on 127.0.0.1:6379 and `apt-get install python3-django-channels python3-channels-redis
 // python3-daphne`.
 func TestChatWithDjango(t *testing.T) {
+	t.Parallel()
 	djangotest.FlushDB(t, djangoRedisURL)
 	lay, err := redislayer.New(redislayer.Config{Hosts: []string{djangoRedisURL}, Prefix: "asgi"})
 	if err != nil {

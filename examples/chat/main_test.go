@@ -68,6 +68,7 @@ type chatOut struct {
 }
 
 func TestChatRoundTrip(t *testing.T) {
+	t.Parallel()
 	ts := startApp(t)
 	ctx := ctxT(t)
 	alice := ts.Communicator("/ws/chat/lobby/", wstest.Jar(signIn(t, ts, "alice").Jar))
@@ -101,6 +102,7 @@ func TestChatRoundTrip(t *testing.T) {
 }
 
 func TestAnonymousSocketIsRefused(t *testing.T) {
+	t.Parallel()
 	ts := startApp(t)
 	res, err := ts.Communicator("/ws/chat/lobby/").Connect(ctxT(t))
 	if err != nil {
@@ -116,6 +118,7 @@ func TestAnonymousSocketIsRefused(t *testing.T) {
 }
 
 func TestPages(t *testing.T) {
+	t.Parallel()
 	ts := startApp(t)
 	anon := ts.Browser()
 	anon.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -24,6 +24,7 @@ import (
 // Two chat processes on one Redis (DB 3) are one chat: a client signed in on process A gets what a
 // client on process B sends to the room, and the other way round.
 func TestMultiProcessChat(t *testing.T) {
+	t.Parallel()
 	redistest.Need(t)
 	bin := filepath.Join(t.TempDir(), "chat")
 	build := exec.Command("go", "build", "-o", bin, ".")

@@ -25,6 +25,8 @@ func skipOrFail(t *testing.T, msg string) {
 // processes, in order; the figures must include both processes' CPU and Redis's; and stopping the
 // server must leave no Daphne process behind.
 func TestDjangoFanOut(t *testing.T) {
+	// Not parallel: it empties Redis DB 7, as TestCrossProcessFanOut does; sequential tests end
+	// before the parallel ones start.
 	if testing.Short() {
 		t.Skip("builds daphnechat and runs two Daphne processes")
 	}
@@ -84,6 +86,7 @@ func TestDjangoFanOut(t *testing.T) {
 
 // The report compares ginws-redis with django-redis when both ran.
 func TestDjangoRatios(t *testing.T) {
+	t.Parallel()
 	g := Result{Mode: "fanout", Server: "ginws-redis", Deliveries: 8000, Elapsed: time.Second, CPU: 80 * time.Millisecond, RedisCPU: 40 * time.Millisecond}
 	d := Result{Mode: "fanout", Server: "django-redis", Deliveries: 2000, Elapsed: time.Second, CPU: 800 * time.Millisecond, RedisCPU: 100 * time.Millisecond}
 	var b strings.Builder
@@ -101,6 +104,7 @@ func TestDjangoRatios(t *testing.T) {
 
 // Without Django Channels, the django-redis server fails with the apt packages to install.
 func TestDjangoMissing(t *testing.T) {
+	t.Parallel()
 	err := checkDjango(context.Background(), "/nonexistent/python3")
 	if !errors.Is(err, errNoDjango) {
 		t.Fatalf("checkDjango without python = %v, want errNoDjango", err)

@@ -34,19 +34,21 @@ func targetsForTest(t *testing.T) map[string]Target {
 // TestModesAgainstEveryServer runs each mode at a small size against each server: every message
 // must arrive, and the figures must be there.
 func TestModesAgainstEveryServer(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs four servers")
 	}
 	targets := targetsForTest(t)
 	o := Params{Conns: 60, Rooms: 3, Duration: time.Second, Window: 5, Rate: 20, Cycles: 60, Batch: 20, Size: 16, Par: 16}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	for _, name := range []string{"gorilla", "melody", "centrifuge", "ginws"} {
 		for _, mode := range []struct {
 			name string
 			run  func(context.Context, *Proc, Params) Result
 		}{{"idle", Idle}, {"fanout", FanOut}, {"rate", FixedRate}, {"churn", Churn}} {
 			t.Run(name+"/"+mode.name, func(t *testing.T) {
+				t.Parallel() // each case has a server process of its own, and most of them wait
+				ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+				defer cancel()
 				p, err := targets[name].Start(ctx)
 				if err != nil {
 					t.Fatal(err)
@@ -93,6 +95,7 @@ func TestModesAgainstEveryServer(t *testing.T) {
 // their baseline. CI runs 1 000 cycles; set GINWS_SOAK_CYCLES=10000 (or use the tool's churn
 // mode) for the full size.
 func TestSoakChurn(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the chat server")
 	}
@@ -125,6 +128,7 @@ func TestSoakChurn(t *testing.T) {
 // (DB 7): every message must reach the members on both processes, in order, and the figures must
 // include both processes' CPU and Redis's.
 func TestCrossProcessFanOut(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs two chat servers")
 	}
@@ -172,6 +176,7 @@ func TestCrossProcessFanOut(t *testing.T) {
 // The external server's processes come from -addr and -pid lists; one address keeps working as
 // before.
 func TestExternalTargets(t *testing.T) {
+	t.Parallel()
 	pids, err := parsePids("11, 22")
 	if err != nil || len(pids) != 2 || pids[1] != 22 {
 		t.Fatalf("parsePids = %v, %v", pids, err)

@@ -16,6 +16,7 @@ import (
 // typed in one textarea appears in the other; both type at once and the two pages converge on the
 // same text holding both edits; each page lists two people present.
 func TestEditorInBrowser(t *testing.T) {
+	t.Parallel()
 	browser := browsertest.Start(t)
 	_, ts := startApp(t, Options{})
 	const wait = 30 * time.Second
@@ -94,6 +95,7 @@ func TestEditorInBrowser(t *testing.T) {
 // TestSignedInEditorInBrowser: with RequireLogin, the page asks for a name, and after signing in
 // the socket (which refuses anonymous handshakes) connects and the person is listed by that name.
 func TestSignedInEditorInBrowser(t *testing.T) {
+	t.Parallel()
 	browser := browsertest.Start(t)
 	_, ts := startApp(t, Options{RequireLogin: true})
 	const wait = 30 * time.Second

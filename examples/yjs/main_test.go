@@ -149,6 +149,7 @@ func join(t *testing.T, ctx context.Context, ts *wstest.Server, room string, opt
 // other client in the room receives each update, a client in another room receives nothing, and a
 // client that joins later gets the document with both keystrokes in sync step 2.
 func TestSocketRelaysAndKeepsTheDocument(t *testing.T) {
+	t.Parallel()
 	_, ts := startApp(t, Options{})
 	ctx := ctxT(t)
 	alice, doc := join(t, ctx, ts, "notes")
@@ -181,6 +182,7 @@ func TestSocketRelaysAndKeepsTheDocument(t *testing.T) {
 
 // TestAwarenessReachesTheRoom: presence (a name and colour) sent by one client reaches the other.
 func TestAwarenessReachesTheRoom(t *testing.T) {
+	t.Parallel()
 	_, ts := startApp(t, Options{})
 	ctx := ctxT(t)
 	alice, _ := join(t, ctx, ts, "notes")
@@ -210,6 +212,7 @@ func TestAwarenessReachesTheRoom(t *testing.T) {
 
 // TestPageAndScript: the page names its room, loads the embedded bundle, and refuses odd rooms.
 func TestPageAndScript(t *testing.T) {
+	t.Parallel()
 	_, ts := startApp(t, Options{})
 	get := func(path string) (int, string, http.Header) {
 		resp, err := http.Get(ts.URL + path)
@@ -243,6 +246,7 @@ func TestPageAndScript(t *testing.T) {
 // TestRequireLogin: with -require-login, the page asks for a name, the socket refuses anonymous
 // handshakes with 403, and the session cookie set by the login view opens both.
 func TestRequireLogin(t *testing.T) {
+	t.Parallel()
 	_, ts := startApp(t, Options{RequireLogin: true})
 	ctx := ctxT(t)
 	res, err := ts.Communicator("/yjs/notes").Connect(ctx)
@@ -288,6 +292,7 @@ func TestRequireLogin(t *testing.T) {
 // TestBadInputKeepsServing: a garbage frame closes that one connection with a code saying why;
 // the room keeps working for the others.
 func TestBadInputKeepsServing(t *testing.T) {
+	t.Parallel()
 	_, ts := startApp(t, Options{})
 	ctx := ctxT(t)
 	for _, junk := range [][]byte{{0xff}, {0, 2, 5, 1}, {0, 2, 3, 1, 1, 0xff}, {9, 9, 9}} {
@@ -318,6 +323,7 @@ func TestBadInputKeepsServing(t *testing.T) {
 // TestLargeDocument: a 3 MB document (one paste) is accepted and sent whole to a newcomer, in one
 // frame — over ginws' default 1 MiB read and outbound limits, which the app raises.
 func TestLargeDocument(t *testing.T) {
+	t.Parallel()
 	_, ts := startApp(t, Options{})
 	ctx := ctxT(t)
 	paste := bytes.Repeat([]byte("lorem ipsum "), 3<<20/12)

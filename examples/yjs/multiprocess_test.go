@@ -22,6 +22,8 @@ const redisLayerURL = "redis://127.0.0.1:6379/6?prefix=yjsexample"
 // same -layer flag (as two processes would run), serve one room. Alice on the first and Bob on
 // the second see each other's keystrokes; a client of a neighbouring room does not.
 func TestRoomSpansProcesses(t *testing.T) {
+	// Not parallel: it empties the Redis prefix yjsexample, under which the other multi-process test
+	// keeps its documents.
 	redistest.Need(t)
 	ctx := ctxT(t)
 	log := slog.New(slog.DiscardHandler)
@@ -75,6 +77,7 @@ func TestRoomSpansProcesses(t *testing.T) {
 // TestDocumentOutlivesProcesses: with -store on Redis, a document typed into one process is
 // there for a client of a process started after the first one stopped.
 func TestDocumentOutlivesProcesses(t *testing.T) {
+	// Not parallel: it shares the Redis prefix yjsexample with TestRoomSpansProcesses.
 	redistest.Need(t)
 	ctx := ctxT(t)
 	const room = "kept"

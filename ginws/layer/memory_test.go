@@ -20,6 +20,7 @@ func TestMemoryLayerConformance(t *testing.T) {
 }
 
 func TestMemoryLayerChannelCapacityRules(t *testing.T) {
+	t.Parallel()
 	l := layer.NewMemory(layer.MemoryConfig{
 		Capacity:        5,
 		ChannelCapacity: []layer.CapacityRule{{Pattern: "http.*", Capacity: 1}},
@@ -40,6 +41,7 @@ func TestMemoryLayerChannelCapacityRules(t *testing.T) {
 }
 
 func TestMemoryLayerCountsGroupDrops(t *testing.T) {
+	t.Parallel()
 	l := layer.NewMemory(layer.MemoryConfig{Capacity: 1})
 	ctx := context.Background()
 	for _, ch := range []string{"a", "b"} {
@@ -58,6 +60,7 @@ func TestMemoryLayerCountsGroupDrops(t *testing.T) {
 }
 
 func TestMemoryLayerForgetsUnusedChannels(t *testing.T) {
+	t.Parallel()
 	l := layer.NewMemory(layer.MemoryConfig{})
 	ctx := context.Background()
 	if err := l.Send(ctx, "c", layer.Message{"type": "x"}); err != nil {
@@ -83,6 +86,7 @@ func TestMemoryLayerForgetsUnusedChannels(t *testing.T) {
 }
 
 func TestMemoryLayerSweepsIdleChannels(t *testing.T) {
+	t.Parallel()
 	l := layer.NewMemory(layer.MemoryConfig{Expiry: 50 * time.Millisecond})
 	ctx := context.Background()
 	for _, ch := range []string{"a", "b", "c"} {
@@ -101,6 +105,7 @@ func TestMemoryLayerSweepsIdleChannels(t *testing.T) {
 }
 
 func TestMemoryLayerSubscribeDeliversQueued(t *testing.T) {
+	t.Parallel()
 	l := layer.NewMemory(layer.MemoryConfig{})
 	ctx := context.Background()
 	ch, err := l.NewChannel(ctx, "")
@@ -133,6 +138,7 @@ func TestMemoryLayerSubscribeDeliversQueued(t *testing.T) {
 }
 
 func TestMemoryLayerClosed(t *testing.T) {
+	t.Parallel()
 	l := layer.NewMemory(layer.MemoryConfig{})
 	done := make(chan error, 1)
 	go func() {

@@ -9,6 +9,7 @@ import (
 )
 
 func TestValidateChannelName(t *testing.T) {
+	t.Parallel()
 	valid := []string{"a", "chat_lobby", "specific.abc!def", "specific.abc!", "A-Z.0_9", strings.Repeat("x", 99)}
 	for _, name := range valid {
 		if err := layer.ValidateChannelName(name); err != nil {
@@ -38,6 +39,7 @@ func TestValidateChannelName(t *testing.T) {
 }
 
 func TestValidateGroupName(t *testing.T) {
+	t.Parallel()
 	if err := layer.ValidateGroupName("chat_lobby.1-2"); err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +51,7 @@ func TestValidateGroupName(t *testing.T) {
 }
 
 func TestNonLocalName(t *testing.T) {
+	t.Parallel()
 	if got := layer.NonLocalName("specific.abc!def"); got != "specific.abc!" {
 		t.Fatalf("NonLocalName = %q", got)
 	}

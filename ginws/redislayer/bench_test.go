@@ -77,3 +77,20 @@ func BenchmarkGroupSendSharded(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGroupAdd measures GroupAdd of this process's own channels, which the layer also records
+// (to re-add them after a Redis fault and refresh them before GroupExpiry).
+func BenchmarkGroupAdd(b *testing.B) {
+	l := newLayer(b, redislayer.Config{})
+	ch, err := l.NewChannel(context.Background(), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := l.GroupAdd(ctx, fmt.Sprintf("room%d", i%100), ch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

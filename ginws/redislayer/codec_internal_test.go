@@ -20,6 +20,7 @@ import (
 const pythonMember = "8ca474797065ac636861742e6d657373616765a474657874a668c3a96c6c6fa16e05a36e6567d1fed4a3626967cf0000010000000000a166cb3ff8000000000000a26f6bc3a46e6f6e65c0a162c40200ffa16c9301a161c0a16d81a16b91c4017ab05f5f617367695f6368616e6e656c5f5f92ae73706563696669632e6162632178ae73706563696669632e6162632179"
 
 func TestDecodeChannelsRedisMember(t *testing.T) {
+	t.Parallel()
 	raw, err := hex.DecodeString(pythonMember)
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +66,7 @@ func TestDecodeChannelsRedisMember(t *testing.T) {
 // Encoding follows use_bin_type=True: str for strings, bin for []byte, compact ints, and the routing
 // key last, as Python adds it to the copied dict.
 func TestEncodeMember(t *testing.T) {
+	t.Parallel()
 	b, err := encodeBody(layer.Message{"b": []byte{1}})
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +95,7 @@ func TestEncodeMember(t *testing.T) {
 }
 
 func TestEncodeRefuses(t *testing.T) {
+	t.Parallel()
 	if _, err := encodeBody(layer.Message{"type": "x", channelKey: "y"}); !errors.Is(err, ErrReservedKey) {
 		t.Errorf("reserved key: %v", err)
 	}
@@ -107,6 +110,7 @@ func TestEncodeRefuses(t *testing.T) {
 }
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
+	t.Parallel()
 	msg := layer.Message{"type": "t", "u": uint64(math.MaxUint64), "i": math.MinInt64, "m": layer.Message{"x": []any{1.25}}}
 	b, err := encodeBody(msg)
 	if err != nil {
@@ -130,6 +134,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 // Malformed members (from a buggy or hostile writer to Redis) are errors, never panics or huge
 // allocations.
 func TestDecodeMalformed(t *testing.T) {
+	t.Parallel()
 	p := string(make([]byte, 12))
 	for _, m := range []string{
 		"", "short", p, p + "\xc1", p + "\x81", p + "\x81\xa1k", p + "\xdd\xff\xff\xff\xff",

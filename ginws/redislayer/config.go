@@ -3,6 +3,7 @@ package redislayer
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -16,8 +17,16 @@ import (
 // malformed ChannelCapacity rules and bad host URLs with a *layer.ConfigError naming the field.
 type Config struct {
 	// Hosts are Redis URLs, one per shard: "redis://[:password@]host:port/db" (rediss:// for TLS).
-	// The order matters: every process sharing the layer (Go or Django) must list the same hosts in
-	// the same order. Optional. Default ["redis://127.0.0.1:6379/0"].
+	// A shard behind Redis Sentinel is one URL that names its sentinels and the master set:
+	//
+	//	redis://[:password@]sentinel1:26379/db?addr=sentinel2:26379&addr=sentinel3:26379&master_set=mymaster
+	//
+	// The host and every addr are sentinels; password and db are the master's; the sentinels'
+	// own AUTH, if any, goes in sentinel_username and sentinel_password. The layer asks the
+	// sentinels for the master, follows +switch-master and re-checks every 5 s. The order matters:
+	// every process sharing the layer (Go or Django) must list the same shards in the same order
+	// (a channels_redis sentinel host, {"sentinels": [...], "master_name": "mymaster"}, is one
+	// shard too). Optional. Default ["redis://127.0.0.1:6379/0"].
 	Hosts []string
 	// Prefix starts every Redis key, as channels_redis' "prefix". Optional. Default "asgi".
 	Prefix string
@@ -151,7 +160,8 @@ func (cfg Config) validate() error {
 
 // clientOption turns one host URL into rueidis options: one connection per shard with automatic
 // pipelining, no client-side caching (the layer reads nothing twice), and no failure when the host
-// is down at start (the first calls fail instead and later ones reconnect).
+// is down at start (the first calls fail instead and later ones reconnect). A URL with master_set
+// makes a Sentinel client (rueidis.SentinelOption), which needs a sentinel to answer at start.
 func (cfg Config) clientOption(host string) (rueidis.ClientOption, error) {
 	opt, err := rueidis.ParseURL(host)
 	if err != nil {
@@ -160,8 +170,21 @@ func (cfg Config) clientOption(host string) (rueidis.ClientOption, error) {
 	opt.DisableCache = true
 	opt.ForceSingleClient = true
 	opt.Dialer.Timeout = cfg.DialTimeout
+	if opt.Sentinel.MasterSet != "" {
+		u, _ := url.Parse(host) // parsed above
+		q := u.Query()
+		opt.Sentinel.Username = q.Get("sentinel_username")
+		opt.Sentinel.Password = q.Get("sentinel_password")
+		opt.Sentinel.Dialer.Timeout = cfg.DialTimeout
+		// rueidis follows +switch-master; a missed event would pin it to a demoted master.
+		opt.Sentinel.TopologyRefreshInterval = sentinelRefresh
+	}
 	return opt, nil
 }
+
+// sentinelRefresh is how often a Sentinel shard asks its sentinels who the master is, besides
+// following their +switch-master events.
+const sentinelRefresh = 5 * time.Second
 
 // seconds rounds d up to whole seconds, at least 1: Redis expires keys in seconds.
 func seconds(d time.Duration) int64 {

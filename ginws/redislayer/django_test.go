@@ -153,6 +153,7 @@ func typed(v any) string {
 // all receive a group_send made from Django and one made from Go; members of another group, on
 // either side, receive neither; a Django consumer that leaves stops receiving.
 func TestDjangoGroupsAreShared(t *testing.T) {
+	// Not parallel: it empties Redis DB 4, as the other Django interop tests of this package do.
 	e := startInterop(t)
 	ctx := testCtx(t)
 	members := map[string]*djangotest.Client{
@@ -213,6 +214,7 @@ func TestDjangoGroupsAreShared(t *testing.T) {
 // channel_layer.send to a Go consumer's channel name reaches that one, and a Django send to an
 // ordinary (not process-local) channel is received by Layer.Receive in Go.
 func TestDjangoPointToPoint(t *testing.T) {
+	// Not parallel: it empties Redis DB 4, as the other Django interop tests of this package do.
 	e := startInterop(t)
 	ctx := testCtx(t)
 	goC := e.goClient(t, ctx, "p2p")
@@ -289,6 +291,7 @@ func payload(from string) layer.Message {
 // int stays an int (also beyond 32 bits), a float stays a float (also 2.0), bytes stay bytes,
 // null stays null.
 func TestDjangoMessageFieldsSurvive(t *testing.T) {
+	// Not parallel: it empties Redis DB 4, as the other Django interop tests of this package do.
 	e := startInterop(t)
 	ctx := testCtx(t)
 	goC := e.goClient(t, ctx, "types")

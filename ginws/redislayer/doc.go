@@ -77,14 +77,67 @@
 //
 // # Faults
 //
-// New does not fail when Redis is down. A call whose context has no deadline is bounded by
+// New does not fail when Redis is down (a Sentinel shard is the exception: rueidis must learn the
+// master's address from a sentinel at start). A call whose context has no deadline is bounded by
 // CallTimeout. A Receive on a normal channel returns promptly when its context ends or the Layer
 // closes (its blocking pop is woken with CLIENT UNBLOCK), but each Redis command in flight runs to
 // its end, bounded by CallTimeout, so that a popped message is never dropped with its reply; a
 // Receive whose context ends while Redis is unreachable can therefore take up to CallTimeout to
-// return. The receive loops log the failure, retry with backoff (50 ms
-// doubling to MaxBackoff) and resume when Redis is back; Stats counts LoopErrors and Reconnects.
-// Messages queued in a Redis that restarts without persistence are lost, as with channels_redis.
+// return. The receive loops log the failure, retry with backoff (50 ms doubling to MaxBackoff)
+// and resume when Redis is back; Stats counts LoopErrors and Reconnects.
+//
+// The process is the source of truth for its own memberships. channels_redis keeps groups only in
+// Redis, so a Redis that loses its data leaves every open socket deaf. This layer also keeps, in
+// memory, the memberships of its own process-local channels (GroupAdd and GroupDiscard of a
+// channel made by its NewChannel), and one keeper goroutine per shard:
+//
+//   - probes the shard every second, or every GroupExpiry/4 if that is shorter (EXPIRE of this process's marker key
+//     "<Prefix>:ginws:alive:<client>", TTL 60 s; the key's absence means Redis lost this process's
+//     data — a restart without persistence, a failover to a replica that never had it, a flush —
+//     even if no connection broke);
+//   - marks the shard degraded on a failed probe, a failed receive-loop round trip or a lost
+//     marker: it logs an error line when a degradation starts and another, with how long it
+//     lasted, when it ends, and Stats counts Degradations, DegradedFor and DegradedShards;
+//   - re-probes a degraded shard every 50 ms doubling to 250 ms; once Redis answers, re-adds every
+//     live membership (ZADD with the time as score, EXPIRE GroupExpiry, pipelined), rewrites the
+//     marker, and only then lets the receive loops pop again; after a data loss the shard stays
+//     degraded one second more (the recovery grace), so that the other processes, which see the
+//     same fault, have re-added their memberships before this one's group sends resume;
+//   - rewrites, every GroupExpiry/4, the memberships written more than GroupExpiry/2 ago, so
+//     that a live connection never leaves its groups by expiry.
+//
+// A tracked channel is live while it has a subscriber (every ginws connection has one) or is read
+// with Receive (a Receive waits on it, or its last Receive or GroupAdd is less than GroupExpiry
+// old: it is then written with that time as score, so it expires as in Channels). A channel whose
+// subscriber left is forgotten, and so is one that is no longer live: what Redis holds of it
+// expires GroupExpiry after its last write (plus up to a second: channels_redis' cutoff is in
+// whole seconds), as a dead process's memberships do. Memberships of normal channels, and of
+// other processes' channels, are not tracked: whichever process pops a normal channel, and any
+// process (Go or Django) may discard it, so none can vouch for it; they live in Redis only, as in
+// channels_redis. A GroupDiscard by another process of one of this process's channels is undone at
+// the next resync or refresh.
+//
+// While a shard is degraded, GroupSend to its groups fails at once with an error wrapping
+// ErrDegraded (the message is not sent), and Health reports it: a degraded layer refuses rather
+// than delivering to part of a group in silence. Send is not refused: it fails by itself while
+// Redis is unreachable, and a message it writes waits in Redis for its receiver.
+//
+// What a Redis fault loses. Messages are in Redis only between a send and the receiving process's
+// pop (its receive loop pops within milliseconds unless it lags): a Redis that dies without
+// persistence loses what its keys held then — the process keys' queued messages, normal channels'
+// queues, channels_redis' "$inflight" backups — and a failover loses what the dead master had not
+// yet replicated. The process-local key comes back empty (and is created again by the next send);
+// messages already popped live in this process's memory and are delivered. Sends that fail during
+// the fault are reported to their callers. See the README's "Delivery guarantees".
+//
+// # Sentinel
+//
+// A Hosts entry with master_set is a shard behind Redis Sentinel (see Config.Hosts): rueidis asks
+// the sentinels for the master, follows their +switch-master events, and checks again every 5 s.
+// When the master dies, the receive loops' connections break, the shard is degraded, and the
+// keeper re-adds the memberships on the promoted replica. channels_redis' sentinel host
+// ({"sentinels": [(host, port), ...], "master_name": ..., "sentinel_kwargs": {...}}) is the same
+// shard: list it at the same position.
 //
 // # Concurrency
 //

@@ -14,7 +14,7 @@ import (
 )
 
 // internalLayer returns a layer on Redis DB 1 with a fresh prefix, flushed and closed at the end.
-func internalLayer(t *testing.T, cfg Config) *Layer {
+func internalLayer(t testing.TB, cfg Config) *Layer {
 	t.Helper()
 	redistest.Need(t)
 	cfg.Hosts = []string{"redis://127.0.0.1:6379/1"}
@@ -35,6 +35,7 @@ func internalLayer(t *testing.T, cfg Config) *Layer {
 // A message put back after its key vanished (the pop took the last member) gets the key's expiry
 // again, as every send gives it.
 func TestPutBackKeepsExpiry(t *testing.T) {
+	t.Parallel()
 	l := internalLayer(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -53,6 +54,7 @@ func TestPutBackKeepsExpiry(t *testing.T) {
 // The set of unsubscribed channels stays bounded without any message arriving: entries older than
 // GroupExpiry are forgotten on the next unsubscribe, and at most maxGone are kept.
 func TestGoneBounded(t *testing.T) {
+	t.Parallel()
 	defer func(n int) { maxGone = n }(maxGone)
 	maxGone = 10
 	l := internalLayer(t, Config{GroupExpiry: time.Hour})
@@ -90,6 +92,7 @@ func TestGoneBounded(t *testing.T) {
 
 // A channel named twice in a group message's "__asgi_channel__" gets the message once.
 func TestDuplicateChannelDeliveredOnce(t *testing.T) {
+	t.Parallel()
 	l := internalLayer(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

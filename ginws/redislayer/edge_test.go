@@ -18,6 +18,7 @@ var shardSets = map[string][]string{"OneHost": {db1}, "TwoShards": {db1, db2}}
 // Receives whose deadlines end while their pop is in flight lose nothing: every message is received
 // exactly once or is still in Redis, and a key re-created by a put-back still expires.
 func TestReceiveDeadlinesLoseNothing(t *testing.T) {
+	t.Parallel()
 	for name, hosts := range shardSets {
 		t.Run(name, func(t *testing.T) {
 			prefix := testPrefix()
@@ -92,6 +93,7 @@ func TestReceiveDeadlinesLoseNothing(t *testing.T) {
 // channels_redis receiver, which waits on one shard, is not starved), the capacity bounds the
 // channel as a whole, and a Go Receive still gets one sender's messages in order.
 func TestNormalChannelRoundRobin(t *testing.T) {
+	t.Parallel()
 	prefix := testPrefix()
 	l := newLayer(t, redislayer.Config{Hosts: []string{db1, db2}, Prefix: prefix, Capacity: 10})
 	ch := "spread"
@@ -123,6 +125,7 @@ func TestNormalChannelRoundRobin(t *testing.T) {
 // Strings that are not UTF-8 are refused before anything is written: channels_redis decodes str
 // strictly and would fail in Django's receive after popping the message.
 func TestInvalidUTF8Refused(t *testing.T) {
+	t.Parallel()
 	l := newLayer(t, redislayer.Config{})
 	for _, msg := range []layer.Message{
 		{"type": "m", "text": "ok\xff"},
@@ -147,6 +150,7 @@ func TestInvalidUTF8Refused(t *testing.T) {
 // A channel whose subscriber left keeps discarding its late messages after Expiry (memberships
 // live GroupExpiry): nothing is buffered for it.
 func TestUnsubscribedStaysDiscarded(t *testing.T) {
+	t.Parallel()
 	l := newLayer(t, redislayer.Config{Expiry: time.Second})
 	ch, err := l.NewChannel(ctxT(t), "")
 	if err != nil {
@@ -172,6 +176,7 @@ func TestUnsubscribedStaysDiscarded(t *testing.T) {
 // Close racing normal-channel Receives loses no message: each is received or still in Redis, and
 // the receives end with ErrLayerClosed. Sends racing Close report ErrLayerClosed.
 func TestCloseRacingReceive(t *testing.T) {
+	t.Parallel()
 	for name, hosts := range shardSets {
 		for round := 0; round < 10; round++ { // the window is narrow: try it several times
 			t.Run(name, func(t *testing.T) { closeRacingReceive(t, hosts) })
@@ -245,6 +250,7 @@ func closeRacingReceive(t *testing.T, hosts []string) {
 // A Receive on an empty normal channel returns when its context is canceled or the layer closes,
 // without waiting for its blocking pop's PollTimeout.
 func TestReceiveWokenEarly(t *testing.T) {
+	t.Parallel()
 	l := newLayer(t, redislayer.Config{PollTimeout: 30 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 2)
@@ -277,6 +283,7 @@ func TestReceiveWokenEarly(t *testing.T) {
 // Invalid configuration is refused by New with a *layer.ConfigError naming the field — a malformed
 // ChannelCapacity pattern is not a rule silently ignored, a negative duration not a default.
 func TestConfigRefusesInvalidFields(t *testing.T) {
+	t.Parallel()
 	neg := -time.Second
 	cases := map[string]redislayer.Config{
 		"redislayer.Config.Capacity":                    {Capacity: -1},

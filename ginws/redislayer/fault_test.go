@@ -3,10 +3,6 @@ package redislayer_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -14,68 +10,12 @@ import (
 	"ginws.dev/ginws/redislayer"
 )
 
-const redisServer = "/usr/bin/redis-server"
-
-// ownRedis runs a private redis-server on port; stop kills it.
-type ownRedis struct {
-	port int
-	cmd  *exec.Cmd
-}
-
-func startRedis(t *testing.T, port int) *ownRedis {
-	t.Helper()
-	cmd := exec.Command(redisServer, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r := &ownRedis{port: port, cmd: cmd}
-	t.Cleanup(r.stop)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			return r
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on port %d did not start: %v", port, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (r *ownRedis) stop() {
-	if r.cmd.Process != nil && r.cmd.ProcessState == nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // Redis goes away and comes back on the same port: calls fail promptly meanwhile (also without a
 // deadline of their own), the receive loop reconnects, and a subscriber gets what is sent after.
 func TestRedisRestart(t *testing.T) {
-	if _, err := os.Stat(redisServer); err != nil {
-		msg := "redis-server is not installed at " + redisServer + " (apt-get install redis-server)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	port := freePort(t)
-	srv := startRedis(t, port)
+	srv := startRedis(t)
 	l, err := redislayer.New(redislayer.Config{
-		Hosts:       []string{fmt.Sprintf("redis://127.0.0.1:%d/0", port)},
+		Hosts:       []string{srv.url(0)},
 		CallTimeout: 2 * time.Second, MaxBackoff: 200 * time.Millisecond,
 	})
 	if err != nil {
@@ -108,7 +48,7 @@ func TestRedisRestart(t *testing.T) {
 	}
 	expect("before")
 
-	srv.stop()
+	srv.kill()
 	for _, call := range []struct {
 		name string
 		fn   func(context.Context) error
@@ -131,7 +71,7 @@ func TestRedisRestart(t *testing.T) {
 		t.Error("the receive loop did not report Redis going away")
 	}
 
-	startRedis(t, port) // empty: the group is gone with the old server
+	srv.restart() // empty: the group is gone with the old server
 	// The first call on each connection of the pipeline may still fail (EOF) before rueidis
 	// redials; traffic must resume within a few tries.
 	deadline := time.Now().Add(10 * time.Second)
@@ -162,6 +102,7 @@ func TestRedisRestart(t *testing.T) {
 
 // New does not fail, nor block long, when Redis is down; Close is prompt and leaks nothing.
 func TestNewWithRedisDown(t *testing.T) {
+	t.Parallel()
 	port := freePort(t)
 	start := time.Now()
 	l, err := redislayer.New(redislayer.Config{Hosts: []string{fmt.Sprintf("redis://127.0.0.1:%d/0", port)}, CallTimeout: time.Second})

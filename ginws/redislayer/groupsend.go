@@ -13,7 +13,10 @@ import (
 )
 
 // GroupSend sends msg to every member of group. It never fails because a member's key is full: that
-// member misses the message and Stats().Dropped counts it.
+// member misses the message and Stats().Dropped counts it. While the group's shard is degraded
+// (Redis unreachable, or memberships being restored after a fault: see Health) it fails at once
+// with an error wrapping ErrDegraded, and the message is not sent. Any other error means the
+// message may or may not have been written.
 //
 // The message is encoded once; each channel key gets one member, whose "__asgi_channel__" lists
 // the group's channels behind that key — one member per process for process-local channels, as
@@ -33,6 +36,10 @@ func (l *Layer) GroupSend(ctx context.Context, group string, msg layer.Message) 
 		return err
 	}
 	defer cancel()
+	if err := l.groupShardDown(group); err != nil {
+		l.st.refused.Add(1)
+		return err
+	}
 	now := time.Now()
 	if len(l.shards) == 1 && len(l.cfg.ChannelCapacity) == 0 {
 		err = l.groupSendOne(ctx, group, b, now)
@@ -40,6 +47,7 @@ func (l *Layer) GroupSend(ctx context.Context, group string, msg layer.Message) 
 		err = l.groupSendSharded(ctx, group, b, now)
 	}
 	if err != nil {
+		l.poke(group)
 		return l.callError(fmt.Sprintf("send to group %q", group), err)
 	}
 	l.st.groupSends.Add(1)

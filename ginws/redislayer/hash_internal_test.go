@@ -5,6 +5,7 @@ import "testing"
 // The vectors of channels_redis' own test_consistent_hash; every process sharing a layer must pick
 // the same shard for a name.
 func TestConsistentHashVectors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		ring int

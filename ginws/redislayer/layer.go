@@ -44,6 +44,9 @@ type Layer struct {
 	blocked sync.Map        // rueidis.DedicatedClient → blockedConn, the loops' connections
 	local                   // subscribers and buffers of this process's channels
 
+	members memberships   // this process's memberships, re-added after faults (members.go)
+	health  []*shardState // one per shard, kept by the keepers (keeper.go)
+
 	st counters
 }
 
@@ -65,10 +68,24 @@ type Stats struct {
 	LoopErrors   uint64 // failed receive-loop round trips (Redis unreachable...)
 	Reconnects   uint64 // times a receive loop resumed after failing
 	LocalBuffers int    // process-local channels with messages waiting for Receive
+
+	// Degradations counts the times a shard became degraded (see Health); DegradedFor adds up
+	// how long the ended ones lasted; DegradedShards is how many shards are degraded now.
+	Degradations   uint64
+	DegradedFor    time.Duration
+	DegradedShards int
+	// GroupSendsRefused counts group sends refused with ErrDegraded.
+	GroupSendsRefused uint64
+	// Memberships is how many memberships of this process's channels the layer keeps; Readded
+	// counts those written again after a fault, Refreshed those rewritten before GroupExpiry.
+	Memberships int
+	Readded     uint64
+	Refreshed   uint64
 }
 
 type counters struct {
 	sent, groupSends, received, delivered, dropped, expired, bad, loopErrors, reconnects atomic.Uint64
+	degradations, degradedNanos, refused, readded, refreshed                             atomic.Uint64
 }
 
 // New returns a Redis channel layer. It connects to each host once, but a host that is down is not
@@ -92,6 +109,7 @@ func New(cfg Config) (*Layer, error) {
 		log:          cfg.Logger,
 		loops:        make(map[string]bool),
 		local:        newLocal(),
+		members:      newMemberships(),
 	}
 	opts := make([]rueidis.ClientOption, len(cfg.Hosts))
 	for i, h := range cfg.Hosts {
@@ -113,8 +131,13 @@ func New(cfg Config) (*Layer, error) {
 			cfg.Logger.Warn("redislayer: Redis is unreachable; calls fail until it is back", "host", redact(cfg.Hosts[i]), "err", err)
 		}
 		l.shards = append(l.shards, c)
+		l.health = append(l.health, newShardState(i, redact(cfg.Hosts[i])))
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
+	for i := range l.shards {
+		l.wg.Add(1)
+		go l.keep(i)
+	}
 	return l, nil
 }
 
@@ -155,11 +178,20 @@ func (l *Layer) Stats() Stats {
 	l.mu.RLock()
 	buffers := len(l.bufs)
 	l.mu.RUnlock()
+	down := 0
+	for _, s := range l.health {
+		if s.downFlag.Load() {
+			down++
+		}
+	}
 	return Stats{
 		Sent: l.st.sent.Load(), GroupSends: l.st.groupSends.Load(), Received: l.st.received.Load(),
 		Delivered: l.st.delivered.Load(), Dropped: l.st.dropped.Load(), Expired: l.st.expired.Load(),
 		BadMessages: l.st.bad.Load(), LoopErrors: l.st.loopErrors.Load(), Reconnects: l.st.reconnects.Load(),
 		LocalBuffers: buffers,
+		Degradations: l.st.degradations.Load(), DegradedFor: time.Duration(l.st.degradedNanos.Load()),
+		DegradedShards: down, GroupSendsRefused: l.st.refused.Load(),
+		Memberships: l.members.len(), Readded: l.st.readded.Load(), Refreshed: l.st.refreshed.Load(),
 	}
 }
 
@@ -226,6 +258,7 @@ func (l *Layer) Send(ctx context.Context, channel string, msg layer.Message) err
 	})
 	ok, err := res.AsInt64()
 	if err != nil {
+		l.poke(keyName)
 		return l.callError(fmt.Sprintf("send to %q", channel), err)
 	}
 	if ok == 0 {
@@ -238,6 +271,11 @@ func (l *Layer) Send(ctx context.Context, channel string, msg layer.Message) err
 // GroupAdd adds channel to group, refreshing the group's expiry: ZADD with the time as score, then
 // EXPIRE, pipelined in one round trip on the group's shard (not a script: each command is
 // idempotent, and a failure between them leaves the previous expiry in place).
+//
+// A process-local channel of this Layer is also recorded here, before the write, so that a resync
+// running meanwhile includes it: the layer then keeps the membership while the channel lives
+// (see the package documentation, "Faults"). When the write fails, a membership recorded by this
+// call alone is forgotten again; like any failed write, the ZADD may still have reached Redis.
 func (l *Layer) GroupAdd(ctx context.Context, group, channel string) error {
 	if err := validGroupChannel(group, channel); err != nil {
 		return err
@@ -247,22 +285,33 @@ func (l *Layer) GroupAdd(ctx context.Context, group, channel string) error {
 		return err
 	}
 	defer cancel()
+	now := time.Now()
+	tracked := l.tracks(channel) && l.members.add(group, channel, now)
 	c, key := l.shard(group), l.groupKey(group)
 	for _, r := range c.DoMulti(ctx,
-		c.B().Zadd().Key(key).ScoreMember().ScoreMember(scoreFloat(time.Now()), channel).Build(),
+		c.B().Zadd().Key(key).ScoreMember().ScoreMember(scoreFloat(now), channel).Build(),
 		c.B().Expire().Key(key).Seconds(l.groupSec).Build(),
 	) {
 		if err := r.Error(); err != nil {
+			if tracked {
+				l.members.forget(group, channel)
+			}
 			return l.callError(fmt.Sprintf("add %q to group %q", channel, group), err)
 		}
 	}
 	return nil
 }
 
-// GroupDiscard removes channel from group (ZREM).
+// GroupDiscard removes channel from group (ZREM), and from the memberships this layer keeps —
+// also when the ZREM fails, so that the layer never writes the membership again (what Redis still
+// holds expires after GroupExpiry, and this process discards what reaches the channel after its
+// subscriber left).
 func (l *Layer) GroupDiscard(ctx context.Context, group, channel string) error {
 	if err := validGroupChannel(group, channel); err != nil {
 		return err
+	}
+	if l.tracks(channel) {
+		l.members.forget(group, channel)
 	}
 	ctx, cancel, err := l.call(ctx)
 	if err != nil {
@@ -276,14 +325,33 @@ func (l *Layer) GroupDiscard(ctx context.Context, group, channel string) error {
 	return nil
 }
 
+// tracks reports whether the layer keeps channel's memberships: a process-local channel of this
+// Layer.
+func (l *Layer) tracks(channel string) bool {
+	if !layer.IsProcessLocal(channel) {
+		return false
+	}
+	_, err := l.ownChannel(channel)
+	return err == nil
+}
+
 // Flush deletes every key that starts with Prefix on every shard, as channels_redis' flush, and
-// empties this process's local buffers.
+// empties this process's local buffers and the memberships it keeps.
 func (l *Layer) Flush(ctx context.Context) error {
 	ctx, cancel, err := l.call(ctx)
 	if err != nil {
 		return err
 	}
 	defer cancel()
+	l.members.clear()
+	for _, s := range l.health {
+		s.flushing(+1)
+	}
+	defer func() {
+		for _, s := range l.health {
+			s.flushing(-1)
+		}
+	}()
 	pattern := globEscape(l.cfg.Prefix) + "*"
 	for i, c := range l.shards {
 		if err := flushScript.Exec(ctx, c, nil, []string{pattern}).Error(); err != nil {
@@ -365,8 +433,17 @@ func globEscape(s string) string {
 	return b.String()
 }
 
-// redact hides a password in a host URL for logs.
+// redact hides the passwords in a host URL for logs: its user info and a sentinel_password.
 func redact(host string) string {
+	if q := strings.IndexByte(host, '?'); q >= 0 {
+		params := strings.Split(host[q+1:], "&")
+		for i, p := range params {
+			if strings.HasPrefix(p, "sentinel_password=") {
+				params[i] = "sentinel_password=***"
+			}
+		}
+		host = host[:q+1] + strings.Join(params, "&")
+	}
 	if at := strings.LastIndexByte(host, '@'); at >= 0 {
 		if scheme := strings.Index(host, "://"); scheme >= 0 && scheme < at {
 			return host[:scheme+3] + "***" + host[at:]

@@ -34,6 +34,7 @@ func TestConformanceTwoShards(t *testing.T) {
 // All process-local channels of a process share one Redis key, bounded by ProcessCapacity; normal
 // channels by Capacity and the ChannelCapacity rules.
 func TestProcessCapacity(t *testing.T) {
+	t.Parallel()
 	for _, rules := range [][]layer.CapacityRule{nil, {{Pattern: "big.*", Capacity: 50}}} { // script paths
 		l := newLayer(t, redislayer.Config{Capacity: 1, ProcessCapacity: 2, ChannelCapacity: rules})
 		a, _ := l.NewChannel(ctxT(t), "")

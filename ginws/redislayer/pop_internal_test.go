@@ -13,6 +13,7 @@ import (
 
 // The receive loop's fallback for Redis before 7 (no BZMPOP): BZPOPMIN, then ZPOPMIN for the rest.
 func TestPopWithoutBzmpop(t *testing.T) {
+	t.Parallel()
 	redistest.Need(t)
 	l, err := New(Config{Hosts: []string{"redis://127.0.0.1:6379/1"}, Prefix: fmt.Sprintf("asgitest%08x:", rand.Uint32())})
 	if err != nil {

@@ -107,6 +107,9 @@ func (l *Layer) Subscribe(channel string, deliver func(*layer.Envelope) error) (
 			// Group messages already on their way to a closed connection are discarded, not
 			// buffered for a Receive that will never come.
 			l.gone.add(channel, time.Now(), l.cfg.GroupExpiry)
+			// The process no longer vouches for the channel's memberships: if its GroupDiscards
+			// failed, what Redis holds expires as in Channels instead of being refreshed.
+			l.members.dropChannel(channel)
 		}
 		l.mu.Unlock()
 	}, nil
@@ -156,6 +159,7 @@ func (l *Layer) Receive(ctx context.Context, channel string) (layer.Message, err
 	defer l.mu.Unlock()
 	l.startLoops(keyName)
 	l.gone.remove(channel)
+	l.members.touch(channel, time.Now()) // a channel read with Receive lives on while it is read
 	for {
 		if l.closed.Load() {
 			return nil, layer.ErrClosed

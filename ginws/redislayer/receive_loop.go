@@ -20,17 +20,21 @@ func (l *Layer) startLoops(keyName string) {
 		return
 	}
 	l.loops[keyName] = true
-	for _, c := range l.shards {
+	for i := range l.shards {
 		l.wg.Add(1)
-		go l.loop(c, l.cfg.Prefix+keyName)
+		go l.loop(i, l.cfg.Prefix+keyName)
 	}
 }
 
-// loop pops key until Close, delivering what it pops. It blocks on a dedicated connection whose
-// Redis client ID it registers, so that Close can end the wait at once with CLIENT UNBLOCK. When
-// Redis fails it logs, waits (50 ms, doubling up to MaxBackoff) and tries again on a new connection.
-func (l *Layer) loop(c rueidis.Client, key string) {
+// loop pops key on shard i until Close, delivering what it pops. It blocks on a dedicated
+// connection whose Redis client ID it registers, so that Close can end the wait at once with
+// CLIENT UNBLOCK. When Redis fails it marks the shard degraded, logs, waits (50 ms, doubling up to
+// MaxBackoff, or until the keeper has restored the shard) and tries again on a new connection; it
+// pops again only once the keeper has re-added this process's memberships on the shard, so that
+// deliveries resume with the groups whole.
+func (l *Layer) loop(i int, key string) {
 	defer l.wg.Done()
+	c := l.shards[i]
 	var (
 		dc      rueidis.DedicatedClient
 		release func()
@@ -52,6 +56,11 @@ func (l *Layer) loop(c rueidis.Client, key string) {
 			var id int64
 			if id, err = dc.Do(l.ctx, dc.B().ClientId().Build()).AsInt64(); err == nil {
 				l.blocked.Store(dc, blockedConn{c, id})
+				select { // deliveries resume once the memberships are back
+				case <-l.health[i].syncedCh():
+				case <-l.ctx.Done():
+					return
+				}
 			}
 		}
 		if err == nil && l.ctx.Err() == nil {
@@ -63,6 +72,7 @@ func (l *Layer) loop(c rueidis.Client, key string) {
 				return
 			}
 			l.st.loopErrors.Add(1)
+			l.degrade(i, err, false)
 			if backoff == 0 {
 				l.log.Warn("redislayer: receive loop failed; retrying", "key", key, "err", err)
 				backoff = 50 * time.Millisecond
@@ -71,6 +81,7 @@ func (l *Layer) loop(c rueidis.Client, key string) {
 			}
 			select {
 			case <-time.After(backoff):
+			case <-l.health[i].syncedCh(): // the keeper reached Redis and restored the shard
 			case <-l.ctx.Done():
 				return
 			}

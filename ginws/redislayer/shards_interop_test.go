@@ -40,6 +40,7 @@ asyncio.run(main(a[0], a[1], a[2], a[3], a[4], int(a[5])))
 // spreads them round-robin as channels_redis does, so the receiver's shard is never left empty.
 // And a Go Receive gets a channels_redis sender's round-robin messages in send order.
 func TestTwoShardsWithChannelsRedis(t *testing.T) {
+	t.Parallel()
 	redistest.Need(t)
 	if err := djangotest.Check(djangotest.DefaultPython); err != nil {
 		djangotest.SkipOrFail(t, err.Error())

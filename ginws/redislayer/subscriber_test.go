@@ -13,6 +13,7 @@ import (
 // Many local members of one group get one message decoded once: every subscriber is handed the
 // same *Envelope (so RelayJSON encodes it once for all), and Redis holds one member per process.
 func TestSubscribersShareOneEnvelope(t *testing.T) {
+	t.Parallel()
 	l := newLayer(t, redislayer.Config{})
 	const members = 50
 	var mu sync.Mutex
@@ -70,6 +71,7 @@ func TestSubscribersShareOneEnvelope(t *testing.T) {
 
 // A subscriber that refuses (full) counts a drop; the loop goes on for the others.
 func TestSubscriberFullCountsDrop(t *testing.T) {
+	t.Parallel()
 	l := newLayer(t, redislayer.Config{})
 	full, _ := l.NewChannel(ctxT(t), "")
 	ok, _ := l.NewChannel(ctxT(t), "")
@@ -111,6 +113,7 @@ func TestSubscriberFullCountsDrop(t *testing.T) {
 // Messages that reach a channel after its subscriber left (a closed connection still in a group)
 // are discarded, not buffered for a Receive that never comes.
 func TestUnsubscribedChannelKeepsNothing(t *testing.T) {
+	t.Parallel()
 	l := newLayer(t, redislayer.Config{})
 	gone, _ := l.NewChannel(ctxT(t), "")
 	live, _ := l.NewChannel(ctxT(t), "")
@@ -146,6 +149,7 @@ func TestUnsubscribedChannelKeepsNothing(t *testing.T) {
 // A backlog popped in one batch reaches each channel complete and in order, whether the channel is
 // subscribed already or buffered until it is.
 func TestBatchKeepsOrder(t *testing.T) {
+	t.Parallel()
 	l := newLayer(t, redislayer.Config{})
 	a, _ := l.NewChannel(ctxT(t), "")
 	b, _ := l.NewChannel(ctxT(t), "")
@@ -230,6 +234,7 @@ func TestBatchKeepsOrder(t *testing.T) {
 // With ReceiveLinger the loop pauses between pops; messages still all arrive, in order, and Close
 // does not wait for the pause.
 func TestReceiveLinger(t *testing.T) {
+	t.Parallel()
 	l := newLayer(t, redislayer.Config{ReceiveLinger: 50 * time.Millisecond})
 	ch, _ := l.NewChannel(ctxT(t), "")
 	got := make(chan int64, 10)

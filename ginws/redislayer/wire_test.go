@@ -53,6 +53,7 @@ func nearNow(t *testing.T, score float64) {
 }
 
 func TestWireSend(t *testing.T) {
+	t.Parallel()
 	prefix := testPrefix()
 	l := newLayer(t, redislayer.Config{Prefix: prefix})
 	raw := rawClient(t, db1)
@@ -104,6 +105,7 @@ func TestWireSend(t *testing.T) {
 }
 
 func TestWireGroupAdd(t *testing.T) {
+	t.Parallel()
 	prefix := testPrefix()
 	l := newLayer(t, redislayer.Config{Prefix: prefix})
 	raw := rawClient(t, db1)
@@ -130,6 +132,7 @@ func TestWireGroupAdd(t *testing.T) {
 // A group send writes one member per channel key: the channels of one process share one member
 // that lists them all. Checked on both write paths (single script, and per shard).
 func TestWireGroupSend(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		cfg  redislayer.Config
@@ -186,6 +189,7 @@ func TestWireGroupSend(t *testing.T) {
 // A member written by channels_redis (bytes from Python's msgpack) into this process's key reaches
 // every local channel it names.
 func TestReceiveChannelsRedisMember(t *testing.T) {
+	t.Parallel()
 	prefix := testPrefix()
 	l := newLayer(t, redislayer.Config{Prefix: prefix})
 	raw := rawClient(t, db1)
@@ -227,6 +231,7 @@ func TestReceiveChannelsRedisMember(t *testing.T) {
 // Receive on a normal channel puts back what a channels_redis receiver left in its $inflight
 // backup, as channels_redis' receive does before popping.
 func TestReceiveRestoresInflight(t *testing.T) {
+	t.Parallel()
 	prefix := testPrefix()
 	l := newLayer(t, redislayer.Config{Prefix: prefix})
 	raw := rawClient(t, db1)
@@ -250,6 +255,7 @@ func TestReceiveRestoresInflight(t *testing.T) {
 // Two shards: a process-local channel's key lives on the shard of its non-local part — the key
 // receivers watch — on send as on group send.
 func TestShardPlacement(t *testing.T) {
+	t.Parallel()
 	prefix := testPrefix()
 	l := newLayer(t, redislayer.Config{Prefix: prefix, Hosts: []string{db1, db2}})
 	shards := []rueidis.Client{rawClient(t, db1), rawClient(t, db2)}

@@ -14,6 +14,7 @@ import (
 // The reviewer's poison: client ID 2^64-1, which Yjs cannot read. It closes its sender with
 // 1007, reaches nobody, and leaves the room empty; so does awareness with such an ID or clock.
 func TestIntegersBeyondJavaScriptRefused(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{})
 	other, _ := a.dial(t, "/yjs/poison")
 	poison := unhex("0101ffffffffffffffffff01000401017401780" + "0")
@@ -40,6 +41,7 @@ func TestIntegersBeyondJavaScriptRefused(t *testing.T) {
 // does; y-protocols takes a null state with an equal clock as a removal. A hello at that clock is
 // not asked to renew: the next clock would be unreadable for JavaScript peers.
 func TestAwarenessClockSaturates(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{})
 	c1, _ := a.dial(t, "/yjs/clock")
 	c2, _ := a.dial(t, "/yjs/clock")
@@ -62,6 +64,7 @@ func TestAwarenessClockSaturates(t *testing.T) {
 // MaxAwarenessTotalSize, is ignored — not relayed, not shown to joiners — and its connection
 // stays open.
 func TestAwarenessSizeLimits(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{MaxAwarenessStateSize: 100, MaxAwarenessTotalSize: 250})
 	c1, _ := a.dial(t, "/yjs/aw")
 	c2, _ := a.dial(t, "/yjs/aw")
@@ -100,6 +103,7 @@ func TestAwarenessSizeLimits(t *testing.T) {
 // is new, so nothing is applied, counted or relayed, and a read-only client is not told
 // "permission denied". A step 2 with something new is cut down to that.
 func TestStep2WithNothingNewIsDropped(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{})
 	w, _ := a.dial(t, "/yjs/re")
 	obs, _ := a.dial(t, "/yjs/re")
@@ -137,6 +141,7 @@ func TestStep2WithNothingNewIsDropped(t *testing.T) {
 // Updates that repeat each other count once their tail is merged: the document limit is checked
 // again after a merge before the sender is closed.
 func TestDocumentLimitFoldsTail(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{MaxDocumentSize: 40})
 	c, _ := a.dial(t, "/yjs/fold")
 	for range 4 {
@@ -153,23 +158,25 @@ func TestDocumentLimitFoldsTail(t *testing.T) {
 	}
 }
 
-// An update over MaxUpdateSize closes with a code y-websocket does not reconnect after.
-func TestUpdateTooLargeIsFinal(t *testing.T) {
-	a := newApp(t, nil, yjs.Config{MaxUpdateSize: 10})
-	c, _ := a.dial(t, "/yjs/big")
-	c.send(yproto.AppendSyncUpdate(nil, fxHello))
-	if code, _, err := c.WaitClosed(ctxT(t)); err != nil || code != yjs.CloseUpdateTooLarge || code < 4400 || code > 4499 {
-		t.Fatalf("closed with %d (%v), want %d", code, err, yjs.CloseUpdateTooLarge)
-	}
-}
-
-// A frame over the read limit is closed by the ginws runtime before yjs reads it; it must still
-// get the final 4413, or y-websocket would reconnect and resend it forever.
-func TestFrameOverReadLimitIsFinal(t *testing.T) {
-	a := newApp(t, nil, yjs.Config{MaxUpdateSize: 10})
-	c, _ := a.dial(t, "/yjs/big")
-	_ = c.SendBytes(ctxT(t), yproto.AppendSyncUpdate(nil, make([]byte, 4096))) // may fail once closed mid-frame
-	if code, _, err := c.WaitClosed(ctxT(t)); err != nil || code != yjs.CloseUpdateTooLarge {
-		t.Fatalf("closed with %d (%v), want %d", code, err, yjs.CloseUpdateTooLarge)
+// An update too large closes with a code y-websocket does not reconnect after (44xx): one over
+// MaxUpdateSize, and a frame over the read limit, which the ginws runtime closes before yjs reads
+// it — with anything else y-websocket would reconnect and resend it forever.
+func TestTooLargeIsFinal(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+	}{
+		{"update over MaxUpdateSize", yproto.AppendSyncUpdate(nil, fxHello)},
+		{"frame over the read limit", yproto.AppendSyncUpdate(nil, make([]byte, 4096))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newApp(t, nil, yjs.Config{MaxUpdateSize: 10})
+			c, _ := a.dial(t, "/yjs/big")
+			_ = c.SendBytes(ctxT(t), tc.msg) // may fail once the server closed mid-frame
+			if code, _, err := c.WaitClosed(ctxT(t)); err != nil || code != yjs.CloseUpdateTooLarge || code < 4400 || code > 4499 {
+				t.Fatalf("closed with %d (%v), want %d", code, err, yjs.CloseUpdateTooLarge)
+			}
+		})
 	}
 }

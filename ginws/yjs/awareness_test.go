@@ -34,6 +34,7 @@ func (a *app) joinRoom(t *testing.T, path string, states int) *client {
 // many; publishing new IDs, taking over another connection's ID with a newer clock, and churning
 // through IDs (publish, remove, publish another) all count, for the connection's whole life.
 func TestAwarenessClaimsPerConnection(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{MaxClientsPerConn: 2})
 	owners := make([]*client, 3)
 	for i := range owners {
@@ -96,6 +97,7 @@ func TestAwarenessClaimsPerConnection(t *testing.T) {
 // room's clock, which makes a y-protocols client re-send its state with the next clock. Peers that
 // knew the client before it reconnected ignore its state at the old clock; they take the new one.
 func TestHelloIsAskedToRenew(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{})
 	peer, _ := a.dial(t, "/yjs/hello")
 	c := a.joinRoom(t, "/yjs/hello", 0)

@@ -15,6 +15,7 @@ import (
 
 // Every invalid field makes New panic with a *ginws.ConfigError naming that field.
 func TestConfigRefusesInvalidFields(t *testing.T) {
+	t.Parallel()
 	ws := ginws.New(ginws.Config{Logger: quietLogger()})
 	t.Cleanup(func() { _ = ws.Shutdown(context.Background()) })
 	cases := []struct {
@@ -53,6 +54,7 @@ func TestConfigRefusesInvalidFields(t *testing.T) {
 
 // The zero Config works, and so do the negative durations whose meaning is documented.
 func TestConfigZeroAndDocumentedNegatives(t *testing.T) {
+	t.Parallel()
 	for name, cfg := range map[string]yjs.Config{
 		"zero": {},
 		"negative SaveDelay, UnloadDelay, ResyncInterval": {SaveDelay: -1, UnloadDelay: -time.Second, ResyncInterval: -1},

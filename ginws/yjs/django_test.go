@@ -16,6 +16,7 @@ import (
 // the Go server's clients get the update; the Django consumer, joined to the room's group, sees
 // the Go clients' updates as bytes.
 func TestDjangoSendDocUpdate(t *testing.T) {
+	t.Parallel()
 	prefix := redisPrefix()
 	p := newRedisProcess(t, prefix)
 	d := djangotest.Start(t, djangotest.Options{RedisHosts: []string{redisURL}, Prefix: "asgi" + prefix})

@@ -6,6 +6,7 @@ import "testing"
 // number of updates: a large document is not re-merged every few hundred keystrokes, and a tail
 // of tiny updates is still merged once its bookkeeping adds up.
 func TestMergeDueScalesWithDocument(t *testing.T) {
+	t.Parallel()
 	keystroke := make([]byte, 20)
 	fill := func(d *document, n int) {
 		for range n {

@@ -25,6 +25,7 @@ import (
 // already there (a stock client relays every remote awareness change it applies): relays are not
 // claims, so nobody is closed for "too many awareness clients", and everybody sees everybody.
 func TestInteropCrowdAwareness(t *testing.T) {
+	t.Parallel()
 	const n = 50
 	a := newApp(t, nil, yjs.Config{})
 	var res struct {
@@ -53,6 +54,7 @@ func TestInteropCrowdAwareness(t *testing.T) {
 // within a round trip or two of reconnecting — not at the other's next awareness renewal, 15 s
 // after its last change (13-14 s before the server told reconnecting clients to renew).
 func TestInteropAwarenessAfterRestart(t *testing.T) {
+	t.Parallel()
 	node := needNode(t)
 	store := ystore.NewMemory() // the document survives the restart, as in a real store
 	srv := startProcess(t, "127.0.0.1:0", store)

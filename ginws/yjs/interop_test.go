@@ -63,6 +63,7 @@ func runDriver(t *testing.T, scenario string, args map[string]any, out any) {
 func (a *app) url() string { return a.http.WSURL("/yjs") }
 
 func TestInteropConverge(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{})
 	var res struct{ A, B jsState }
 	runDriver(t, "converge", map[string]any{"urls": []string{a.url()}, "room": "team/notes/2024"}, &res)
@@ -93,6 +94,7 @@ func assertConverged(t *testing.T, a, b jsState) {
 }
 
 func TestInteropAwareness(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{})
 	var res struct {
 		ASeesBob, BSeesAlice bool
@@ -108,6 +110,7 @@ func TestInteropAwareness(t *testing.T) {
 }
 
 func TestInteropOfflineEdits(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{})
 	var res struct {
 		A, B          jsState
@@ -128,6 +131,7 @@ func TestInteropOfflineEdits(t *testing.T) {
 }
 
 func TestInteropLateJoiner(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{})
 	var res struct {
 		Late      jsState
@@ -141,6 +145,7 @@ func TestInteropLateJoiner(t *testing.T) {
 
 // A room that emptied, and was unloaded, still serves its document.
 func TestInteropUnloadedRoomServesDocument(t *testing.T) {
+	t.Parallel()
 	store := ystore.NewMemory()
 	a := newApp(t, nil, yjs.Config{Store: store, UnloadDelay: -1, SaveDelay: 50 * time.Millisecond})
 	var w jsState
@@ -157,6 +162,7 @@ func TestInteropUnloadedRoomServesDocument(t *testing.T) {
 }
 
 func TestInteropReadOnly(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{})
 	var res struct {
 		Denied           string
@@ -178,6 +184,7 @@ func TestInteropReadOnly(t *testing.T) {
 
 // Two processes on one channel layer, one client on each.
 func TestInteropCrossProcess(t *testing.T) {
+	t.Parallel()
 	lay := layer.NewMemory(layer.MemoryConfig{})
 	defer lay.Close()
 	store := ystore.NewMemory() // shared, as a Redis store would be

@@ -38,6 +38,7 @@ func appendVarUint(b []byte, v uint64) []byte {
 // Thousands of keystrokes are applied one by one (merged in batches by the room goroutine),
 // relayed in order, and the document ends with all of them — in memory and in the store.
 func TestManyKeystrokes(t *testing.T) {
+	t.Parallel()
 	const n = 3000
 	store := ystore.NewMemory()
 	a := newApp(t, nil, yjs.Config{Store: store, UnloadDelay: -1, SaveDelay: 5 * time.Millisecond, CompactAfter: 8})

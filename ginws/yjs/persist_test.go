@@ -70,6 +70,7 @@ func storedSV(t *testing.T, s ystore.Store, room string) []byte {
 // A room whose saves fail stays loaded with its updates, retries, and unloads only once the
 // store has them: nothing is lost across the unload and the reload.
 func TestFailedSavesKeepTheRoomLoaded(t *testing.T) {
+	t.Parallel()
 	store := &faultyStore{Memory: ystore.NewMemory()}
 	store.fail.Store(true)
 	a := newApp(t, nil, yjs.Config{Store: store, UnloadDelay: -1, SaveDelay: -1})
@@ -101,6 +102,7 @@ func TestFailedSavesKeepTheRoomLoaded(t *testing.T) {
 // While the store is down, more updates than the unsaved backlog holds are applied: the backlog is
 // replaced by the whole document, which is saved once the store is back.
 func TestUnsavedBacklogIsBounded(t *testing.T) {
+	t.Parallel()
 	store := &faultyStore{Memory: ystore.NewMemory()}
 	store.fail.Store(true)
 	a := newApp(t, nil, yjs.Config{Store: store, UnloadDelay: -1, SaveDelay: -1})
@@ -129,6 +131,7 @@ func TestUnsavedBacklogIsBounded(t *testing.T) {
 
 // Close reports the rooms it could not save when its context ends with the store still down.
 func TestCloseReportsUnsavedRooms(t *testing.T) {
+	t.Parallel()
 	store := &faultyStore{Memory: ystore.NewMemory()}
 	store.fail.Store(true)
 	ws := ginws.New(ginws.Config{Logger: quietLogger()})
@@ -177,6 +180,7 @@ func (l *slowLayer) GroupDiscard(ctx context.Context, group, channel string) err
 // A doc_update that arrives while the room unloads is applied and saved, not dropped: the next
 // client gets it from the store.
 func TestDocUpdateDuringUnloadIsSaved(t *testing.T) {
+	t.Parallel()
 	lay := &slowLayer{Memory: layer.NewMemory(layer.MemoryConfig{}), group: yjs.GroupName("late"), update: fxWorld}
 	defer lay.Close()
 	store := ystore.NewMemory()
@@ -199,6 +203,7 @@ func TestDocUpdateDuringUnloadIsSaved(t *testing.T) {
 // Two Servers on one layer with different namespaces keep rooms of the same name apart; a Server
 // of the same namespace shares them.
 func TestNamespacesKeepRoomsApart(t *testing.T) {
+	t.Parallel()
 	lay := layer.NewMemory(layer.MemoryConfig{})
 	defer lay.Close()
 	pub := newApp(t, lay, yjs.Config{Namespace: "public"})
@@ -235,6 +240,7 @@ func TestNamespacesKeepRoomsApart(t *testing.T) {
 
 // Read-only visitors of a seeded room store nothing; the seed is stored with the first change.
 func TestInitialDocStoredOnlyWithAChange(t *testing.T) {
+	t.Parallel()
 	store := ystore.NewMemory()
 	var calls atomic.Int32
 	a := newApp(t, nil, yjs.Config{Store: store, UnloadDelay: -1, InitialDoc: func(ctx context.Context, room string) ([]byte, error) {
@@ -274,6 +280,7 @@ func TestInitialDocStoredOnlyWithAChange(t *testing.T) {
 // A slow OnChange does not make the backlog grow without bound: past maxChangeBacklog the calls
 // still due are replaced by one call with the whole document.
 func TestOnChangeBacklogIsBounded(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var calls int
@@ -310,6 +317,7 @@ func TestOnChangeBacklogIsBounded(t *testing.T) {
 // retrying the whole load-merge-compact at every save; saves go on meanwhile, and once the store
 // compacts again the log is merged.
 func TestCompactionBacksOff(t *testing.T) {
+	t.Parallel()
 	store := &faultyStore{Memory: ystore.NewMemory()}
 	store.failCompact.Store(true)
 	a := newApp(t, nil, yjs.Config{Store: store, SaveDelay: -1, CompactAfter: 1})

@@ -64,6 +64,7 @@ func redisPrefix() string { return fmt.Sprintf("%08x", rand.Uint32()) }
 // Two processes on the Redis channel layer and the Redis store: real y-websocket clients, one on
 // each, converge and see each other's awareness and departures.
 func TestRedisInteropCrossProcess(t *testing.T) {
+	t.Parallel()
 	prefix := redisPrefix()
 	p1, p2 := newRedisProcess(t, prefix), newRedisProcess(t, prefix)
 	a := newApp(t, p1.layer, yjs.Config{Store: p1.store})
@@ -85,6 +86,7 @@ func TestRedisInteropCrossProcess(t *testing.T) {
 // A document written through one process is read back through another after the first unloaded
 // the room: the Redis store carries it.
 func TestRedisStorePersistsAcrossProcesses(t *testing.T) {
+	t.Parallel()
 	prefix := redisPrefix()
 	p1, p2 := newRedisProcess(t, prefix), newRedisProcess(t, prefix)
 	a := newApp(t, p1.layer, yjs.Config{Store: p1.store, UnloadDelay: -1, SaveDelay: 20 * time.Millisecond, CompactAfter: 2})

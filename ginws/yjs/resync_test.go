@@ -34,6 +34,7 @@ func (l *lossyLayer) GroupSend(ctx context.Context, group string, msg layer.Mess
 
 // An update whose layer message was lost reaches the other process at the next resync.
 func TestResyncRepairsLostMessages(t *testing.T) {
+	t.Parallel()
 	lay := &lossyLayer{Memory: layer.NewMemory(layer.MemoryConfig{}), dropType: "yjs.update"}
 	defer lay.Close()
 	cfg := yjs.Config{ResyncInterval: 100 * time.Millisecond}
@@ -58,6 +59,7 @@ func TestResyncRepairsLostMessages(t *testing.T) {
 // A doc_update group-sent by anyone (ypy's send_doc_update, a Django process) reaches the
 // room's clients and is stored.
 func TestDocUpdateFromTheLayer(t *testing.T) {
+	t.Parallel()
 	store := ystore.NewMemory()
 	a := newApp(t, nil, yjs.Config{Store: store, SaveDelay: -1})
 	c, _ := a.dial(t, "/yjs/ypy")
@@ -90,6 +92,7 @@ func mustSV(t *testing.T, u []byte) []byte {
 // saving — here, its store is simply another one) are written by this process when it unloads
 // the room.
 func TestUnloadReconcilesUpdatesOthersDidNotStore(t *testing.T) {
+	t.Parallel()
 	lay := layer.NewMemory(layer.MemoryConfig{})
 	defer lay.Close()
 	kept := ystore.NewMemory()
@@ -115,6 +118,7 @@ func TestUnloadReconcilesUpdatesOthersDidNotStore(t *testing.T) {
 // Awareness states nobody renews expire on the server too, so late joiners are not shown clients
 // that vanished with another process.
 func TestAwarenessExpires(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{AwarenessTimeout: 100 * time.Millisecond})
 	c, _ := a.dial(t, "/yjs/exp")
 	c.send(awarenessMsg(5, 1, `{"user":"gone soon"}`))

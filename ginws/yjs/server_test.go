@@ -21,6 +21,7 @@ import (
 // client's step 1 is answered with the step 2 it lacks (also when that is empty), and a late
 // joiner gets the state from the server, not from peers.
 func TestHandshakeAndSync(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{})
 	c1, sv := a.dial(t, "/yjs/notes/2024")
 	if !bytes.Equal(sv, []byte{0}) {
@@ -59,6 +60,7 @@ func TestHandshakeAndSync(t *testing.T) {
 // Updates are relayed, byte for byte, to the other members and not echoed to the sender; rooms
 // are separate.
 func TestRelay(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{})
 	c1, _ := a.dial(t, "/yjs/r")
 	c2, _ := a.dial(t, "/yjs/r")
@@ -98,6 +100,7 @@ func mustMerge(t *testing.T, u ...[]byte) []byte {
 // Awareness is echoed to its sender, relayed to the others, shown to late joiners, answered on
 // query, and removed for everybody when its connection ends — with a close frame or without.
 func TestAwareness(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{})
 	c1, _ := a.dial(t, "/yjs/r")
 	c2, _ := a.dial(t, "/yjs/r")
@@ -165,6 +168,7 @@ func decodeAw(t *testing.T, m yproto.Message) []yproto.AwarenessEntry {
 // A read-only client receives everything; its changes are refused with the permission-denied
 // message and never applied or relayed. Its awareness is relayed.
 func TestReadOnly(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{})
 	w, _ := a.dial(t, "/yjs/r")
 	ro, _ := a.dial(t, "/yjs/r?view=1")
@@ -194,6 +198,7 @@ func TestReadOnly(t *testing.T) {
 
 // Bad input closes the connection with a code that says why; the server goes on.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{MaxDocumentSize: 40})
 	cases := []struct {
 		name string
@@ -237,6 +242,7 @@ func TestBadInput(t *testing.T) {
 
 // A room that empties is saved, unloaded, and loaded again from the store for the next client.
 func TestPersistenceAndReload(t *testing.T) {
+	t.Parallel()
 	store := ystore.NewMemory()
 	a := newApp(t, nil, yjs.Config{Store: store, UnloadDelay: -1, CompactAfter: 2})
 	c, _ := a.dial(t, "/yjs/kept")
@@ -275,6 +281,7 @@ func TestPersistenceAndReload(t *testing.T) {
 // InitialDoc seeds an unknown room; the seed is stored only with a change (see
 // TestInitialDocStoredOnlyWithAChange).
 func TestInitialDoc(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int32
 	store := ystore.NewMemory()
 	a := newApp(t, nil, yjs.Config{Store: store, UnloadDelay: -1, InitialDoc: func(ctx context.Context, room string) ([]byte, error) {
@@ -299,6 +306,7 @@ func TestInitialDoc(t *testing.T) {
 // Server.Update reaches the room's clients (ypy's send_doc_update), and is stored for a room
 // that is not loaded.
 func TestServerUpdate(t *testing.T) {
+	t.Parallel()
 	var changes atomic.Int32
 	a := newApp(t, nil, yjs.Config{OnChange: func(room string, u []byte) { changes.Add(1) }})
 	c, _ := a.dial(t, "/yjs/r")
@@ -325,6 +333,7 @@ func TestServerUpdate(t *testing.T) {
 // later in the second process gets the first one's state through the layer even with separate
 // stores, and a client's departure is seen on the other side.
 func TestTwoServersConverge(t *testing.T) {
+	t.Parallel()
 	lay := layer.NewMemory(layer.MemoryConfig{})
 	defer lay.Close()
 	a := newApp(t, lay, yjs.Config{})
@@ -383,6 +392,7 @@ func awarenessFrom(t *testing.T, c *client, clientID uint64, ok func(yproto.Awar
 
 // A client that comes back within UnloadDelay (a page reload) finds the room still loaded.
 func TestReloadWithinUnloadDelay(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, nil, yjs.Config{UnloadDelay: time.Hour})
 	c, _ := a.dial(t, "/yjs/reload")
 	c.send(yproto.AppendSyncUpdate(nil, fxHello))
@@ -399,6 +409,7 @@ func TestReloadWithinUnloadDelay(t *testing.T) {
 // Close saves what was not saved yet, even with a long SaveDelay and clients still connected,
 // and later handshakes are refused with 503.
 func TestCloseSavesPendingUpdates(t *testing.T) {
+	t.Parallel()
 	store := ystore.NewMemory()
 	a := newApp(t, nil, yjs.Config{Store: store, SaveDelay: time.Hour})
 	c, _ := a.dial(t, "/yjs/pending")

@@ -19,6 +19,7 @@ func TestMain(m *testing.M) {
 // that every keystroke reached every other editor, and prints the comparison. It keeps the
 // benchmark working; its figures mean nothing.
 func TestBenchSmoke(t *testing.T) {
+	t.Parallel()
 	needNode(t)
 	if testing.Short() {
 		t.Skip("builds and runs two servers; skipped with -short")

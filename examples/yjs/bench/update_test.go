@@ -24,12 +24,13 @@ func needNode(t *testing.T) string {
 		}
 		t.Skip(what)
 	}
+	const need = "needs Node 20+ and the pinned npm packages: run `npm ci` in ginws/yjs/testdata/js"
 	node, err := exec.LookPath("node")
 	if err != nil {
-		missing("node not found: install Node.js 20 to run this test")
+		missing(need + " (node is not on $PATH)")
 	}
 	if _, err := os.Stat(filepath.Join(jsDir, "node_modules", "yjs")); err != nil {
-		missing("yjs not installed: run `npm ci` in ginws/yjs/testdata/js")
+		missing(need + " (yjs is not installed)")
 	}
 	return node
 }
@@ -77,6 +78,7 @@ console.log(JSON.stringify(out))
 // TestKeystrokesAreWhatYjsSends: the benchmark's updates equal real yjs output byte for byte,
 // and the span parser reads single, merged and whole-document updates from real yjs correctly.
 func TestKeystrokesAreWhatYjsSends(t *testing.T) {
+	t.Parallel()
 	var got struct {
 		Keystrokes []struct {
 			Client uint32
@@ -125,6 +127,7 @@ func TestKeystrokesAreWhatYjsSends(t *testing.T) {
 }
 
 func TestUpdateSpansRejectsGarbage(t *testing.T) {
+	t.Parallel()
 	good := keystroke(firstClient, 3, 'x')[3:]
 	for i := range len(good) - 1 {
 		if _, err := updateSpans(nil, good[:i]); err == nil {

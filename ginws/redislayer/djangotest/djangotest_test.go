@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ func ctxT(t *testing.T) context.Context {
 // TestTypedJSON pins the wire form shared with the Python side (project/typedjson.py): floats keep
 // a '.', bytes are wrapped, and decoding gives back the same kinds.
 func TestTypedJSON(t *testing.T) {
+	t.Parallel()
 	in := layer.Message{"type": "t", "f": 2.0, "i": int8(2), "u": uint64(math.MaxUint64), "b": []byte{0, 255},
 		"s": "é", "n": nil, "l": []any{}, "m": map[string]any{"x": float32(0.5)}, "nb": []byte(nil)}
 	b, err := djangotest.MarshalTyped(in)
@@ -64,12 +66,16 @@ func TestTypedJSON(t *testing.T) {
 	}
 }
 
+// harnessRedisURL is this package's Redis database. Packages' tests run in parallel, and the
+// Django interop tests of redislayer (DB 4) and of the chat example (DB 9) flush their own.
+const harnessRedisURL = "redis://127.0.0.1:6379/8"
+
 // TestDjangoProject checks the harness on its own: Daphne starts from the embedded project, the
 // login view answers as the load tool expects, the interop consumer round-trips typed values
 // through channels_redis, answers bad commands without dying, and the tutorial chat works.
 func TestDjangoProject(t *testing.T) {
-	djangotest.FlushDB(t, djangotest.DefaultRedisURL)
-	d := djangotest.Start(t, djangotest.Options{})
+	djangotest.FlushDB(t, harnessRedisURL)
+	d := djangotest.Start(t, djangotest.Options{RedisHosts: []string{harnessRedisURL}})
 	ctx := ctxT(t)
 
 	resp, err := http.PostForm(d.URL("/login"), url.Values{"username": {"alice"}})
@@ -156,6 +162,7 @@ func TestDjangoProject(t *testing.T) {
 // TestMissingServices: without Python or Redis the helpers say what to install or start, and a
 // test that needs them skips — unless CI=true, where SkipOrFail fails it instead.
 func TestMissingServices(t *testing.T) {
+	// Not parallel: t.Setenv.
 	err := djangotest.Check("/nonexistent/python3")
 	if !errors.Is(err, djangotest.ErrMissing) || !strings.Contains(err.Error(), djangotest.InstallHint) {
 		t.Fatalf("Check with no interpreter: %v, want ErrMissing with the install hint", err)
@@ -170,14 +177,20 @@ func TestMissingServices(t *testing.T) {
 		t.Fatal("Command accepted an http:// URL")
 	}
 
-	t.Setenv("CI", "")
-	var skipped bool
-	t.Run("no redis", func(t *testing.T) {
-		defer func() { skipped = t.Skipped() }()
-		djangotest.FlushDB(t, "redis://127.0.0.1:1/4")
-	})
-	if !skipped {
-		t.Fatal("FlushDB with Redis absent did not skip")
+	// A test that needs Redis, with Redis absent: skipped with a hint, or failed under CI=true.
+	// It runs on a recorder rather than a subtest, so the run's skip count has only real skips.
+	for _, ci := range []string{"", "true"} {
+		t.Setenv("CI", ci)
+		r := &outcome{TB: t}
+		r.run(func(tb testing.TB) { djangotest.FlushDB(tb, "redis://127.0.0.1:1/4") })
+		switch {
+		case ci == "" && (!r.skipped || r.failed):
+			t.Errorf("FlushDB with Redis absent: skipped %v, failed %v (%q); want a skip", r.skipped, r.failed, r.msg)
+		case ci == "true" && (r.skipped || !r.failed):
+			t.Errorf("FlushDB with Redis absent under CI=true: skipped %v, failed %v (%q); want a failure", r.skipped, r.failed, r.msg)
+		case !strings.Contains(r.msg, "redis-server"):
+			t.Errorf("CI=%q: the message does not say what to start: %q", ci, r.msg)
+		}
 	}
 }
 
@@ -185,8 +198,8 @@ func TestMissingServices(t *testing.T) {
 // from the embedded project, and the project's view POST /send hands it a job (Django to Django),
 // which it handles as examples/worker does.
 func TestDjangoWorker(t *testing.T) {
-	o := djangotest.Options{Prefix: fmt.Sprintf("asgidjworker%08x", rand.Uint32())}
-	redistest.Need(t) // a prefix of its own on DB 4: no flush, so it runs beside the other tests
+	o := djangotest.Options{RedisHosts: []string{harnessRedisURL}, Prefix: fmt.Sprintf("asgidjworker%08x", rand.Uint32())}
+	redistest.Need(t) // a prefix of its own: no flush, so it runs beside TestDjangoProject
 	d := djangotest.Start(t, o)
 	w := djangotest.StartWorker(t, o, "thumbnails-generate")
 	ctx := ctxT(t)
@@ -207,3 +220,35 @@ func TestDjangoWorker(t *testing.T) {
 		t.Error("RunWorker with no channel must fail")
 	}
 }
+
+// outcome records how a helper ended a test — skipped, or failed, and with what message — without
+// ending the real test.
+type outcome struct {
+	testing.TB
+	skipped, failed bool
+	msg             string
+}
+
+// run calls f with the recorder on a goroutine of its own, which Skip and Fatal end.
+func (o *outcome) run(f func(testing.TB)) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(o)
+	}()
+	<-done
+}
+
+func (o *outcome) Helper() {}
+
+func (o *outcome) Skip(args ...any) {
+	o.skipped, o.msg = true, fmt.Sprint(args...)
+	runtime.Goexit()
+}
+
+func (o *outcome) Fatal(args ...any) {
+	o.failed, o.msg = true, fmt.Sprint(args...)
+	runtime.Goexit()
+}
+
+func (o *outcome) Fatalf(format string, args ...any) { o.Fatal(fmt.Sprintf(format, args...)) }

@@ -60,6 +60,7 @@ func ctxT(t *testing.T) context.Context {
 }
 
 func TestAppendLoadCompact(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	ctx := ctxT(t)
 	room := "notes/2024 ünïcode"
@@ -129,6 +130,7 @@ func TestAppendLoadCompact(t *testing.T) {
 
 // Appends from many writers while one compacts: no append is lost.
 func TestConcurrentAppendsSurviveCompaction(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	ctx := ctxT(t)
 	const writers, each = 4, 50
@@ -175,6 +177,7 @@ func TestConcurrentAppendsSurviveCompaction(t *testing.T) {
 // changed (the first one's merge, then appends) and must leave it alone instead of deleting the
 // merge and the appends that followed. Run against Redis and against MemoryStore.
 func TestInterleavedCompactionsKeepEveryEntry(t *testing.T) {
+	t.Parallel()
 	rs, _ := newStore(t)
 	for _, tc := range []struct {
 		name  string
@@ -228,6 +231,7 @@ func TestInterleavedCompactionsKeepEveryEntry(t *testing.T) {
 
 // Keys cannot collide across prefixes that start alike, whatever the room names contain.
 func TestKeysDoNotCollideAcrossPrefixes(t *testing.T) {
+	t.Parallel()
 	rs, client := newStore(t)
 	ctx := ctxT(t)
 	base := rs.Key("")[:len(rs.Key(""))-64] // this test's prefix

@@ -47,6 +47,7 @@ func load(t testing.TB) fixtures {
 
 // Every frame y-protocols writes decodes to its parts, and our encoder writes the same bytes.
 func TestGoldenFrames(t *testing.T) {
+	t.Parallel()
 	for _, f := range load(t).Frames {
 		frame := jstest.Unhex(t, f.Hex)
 		m, err := yproto.Decode(frame)
@@ -80,6 +81,7 @@ func TestGoldenFrames(t *testing.T) {
 }
 
 func TestGoldenAwareness(t *testing.T) {
+	t.Parallel()
 	for _, c := range load(t).Awareness {
 		update := jstest.Unhex(t, c.Update)
 		entries, err := yproto.DecodeAwareness(update)
@@ -106,6 +108,7 @@ func TestGoldenAwareness(t *testing.T) {
 }
 
 func TestDecodeMalformed(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		in      []byte
@@ -141,6 +144,7 @@ func TestDecodeMalformed(t *testing.T) {
 }
 
 func TestDecodeIgnoresTrailingBytes(t *testing.T) {
+	t.Parallel()
 	frame := append(yproto.AppendSyncUpdate(nil, []byte{0, 0}), 0xde, 0xad)
 	m, err := yproto.Decode(frame)
 	if err != nil || m.SyncType != yproto.SyncUpdate || !bytes.Equal(m.Payload, []byte{0, 0}) {
@@ -149,6 +153,7 @@ func TestDecodeIgnoresTrailingBytes(t *testing.T) {
 }
 
 func TestDecodeAwarenessMalformed(t *testing.T) {
+	t.Parallel()
 	cases := map[string][]byte{
 		"empty":               nil,
 		"count beyond input":  {0xff, 0xff, 0xff, 0xff, 0x0f, 1, 1, 0},
@@ -166,6 +171,7 @@ func TestDecodeAwarenessMalformed(t *testing.T) {
 }
 
 func TestAwarenessRoundTripBigIDs(t *testing.T) {
+	t.Parallel()
 	in := []yproto.AwarenessEntry{
 		{ClientID: 1<<53 - 1, Clock: 3, State: []byte(`{"user":{"name":"Zoë 😀"}}`)},
 		{ClientID: 1<<53 - 1, Clock: 1<<53 - 1, State: nil},
@@ -183,6 +189,7 @@ func TestAwarenessRoundTripBigIDs(t *testing.T) {
 // Client IDs and clocks JavaScript cannot read exactly (y-protocols peers would throw on them)
 // are malformed, whichever entry holds them.
 func TestAwarenessBeyond2To53IsMalformed(t *testing.T) {
+	t.Parallel()
 	ok := yproto.AwarenessEntry{ClientID: 7, Clock: 1, State: []byte("{}")}
 	for name, bad := range map[string]yproto.AwarenessEntry{
 		"client 2^64-1": {ClientID: 1<<64 - 1, Clock: 1, State: []byte("{}")},

@@ -21,6 +21,7 @@ func allocated(f func()) uint64 {
 // Hostile updates cost memory in proportion to their size, not to the counts they claim: a
 // megabyte of the smallest structs or deletions, or a count of 2^40 structs.
 func TestAllocationsAreBounded(t *testing.T) {
+	// Not parallel: it counts the allocations of the whole process.
 	const n = 1 << 19
 	gcs := section(n, 3, 0)
 	for i := 0; i < n; i++ {
@@ -60,6 +61,7 @@ func TestAllocationsAreBounded(t *testing.T) {
 
 // A small diff of a large document allocates about what it writes, not the document's size.
 func TestDiffAllocatesWhatItWrites(t *testing.T) {
+	// Not parallel: it counts the allocations of the whole process.
 	const n = 1 << 19
 	gcs := section(n, 3, 0)
 	for i := 0; i < n; i++ {

@@ -28,6 +28,7 @@ func mustCompact(t testing.TB, u []byte) []byte {
 // Consecutive keystrokes of one client fold into one string item, as in a live document; the
 // state vector and the delete set do not change.
 func TestCompactJoinsTyping(t *testing.T) {
+	t.Parallel()
 	const c = 1<<53 - 1 // the largest client ID JavaScript reads: nothing here depends on small IDs
 	us := [][]byte{rootString(c, 0, "h"), afterString(c, 1, "é"), afterString(c, 2, "😀"), afterString(c, 4, "中!")}
 	del := new(builder).uint(0).uint(1).uint(c).uint(1).uint(1).uint(2).bytes() // deletes clocks 1-2
@@ -60,6 +61,7 @@ func TestCompactJoinsTyping(t *testing.T) {
 
 // What Compact must leave apart.
 func TestCompactKeepsUnjoinable(t *testing.T) {
+	t.Parallel()
 	const c = 9
 	item := func(info byte, origin *[2]uint64, right *[2]uint64, content func(*builder)) func(*builder) {
 		return func(b *builder) {
@@ -132,6 +134,7 @@ func TestCompactKeepsUnjoinable(t *testing.T) {
 // Sections stay where the input opens them, even for the same client (Yjs reads a repeated
 // client section differently from one section), and GC and Skip ranges join like in Merge.
 func TestCompactKeepsSections(t *testing.T) {
+	t.Parallel()
 	two := new(builder).uint(2).
 		uint(1).uint(4).uint(0).byte(4).uint(1).str("t").str("a").
 		uint(1).uint(4).uint(1).byte(4 | 0x80).uint(4).uint(0).str("b").
@@ -150,6 +153,7 @@ func TestCompactKeepsSections(t *testing.T) {
 }
 
 func TestCompactRefusesMalformed(t *testing.T) {
+	t.Parallel()
 	good := mustMerge(t, rootString(3, 0, "ab"), afterString(3, 2, "c"))
 	for i := 0; i < len(good); i++ {
 		if _, err := yupdate.Compact(good[:i]); !errors.Is(err, yupdate.ErrMalformed) {
@@ -175,6 +179,7 @@ func TestCompactRefusesMalformed(t *testing.T) {
 // against client states, and a server's cycle of merging new updates into a compacted document
 // and compacting again all give the original document and state vector.
 func TestCompactSemanticWithYjs(t *testing.T) {
+	t.Parallel()
 	needNode(t)
 	var cases []checkCase
 	for _, s := range loadFixtures(t).Scenarios {
@@ -242,6 +247,7 @@ type typingScenario struct {
 // (Y.encodeStateAsUpdate) after typing: byte for byte where the document never deleted or split
 // an item, by size and with the checker otherwise. The sizes are logged (run with -v).
 func TestCompactMatchesLiveDocument(t *testing.T) {
+	t.Parallel()
 	node := needNode(t)
 	cmd := exec.CommandContext(t.Context(), node, "gen/compact-check.mjs")
 	cmd.Dir = jsDir

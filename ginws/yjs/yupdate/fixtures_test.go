@@ -71,6 +71,7 @@ func (s *scenario) inputs(t testing.TB, ix []int) [][]byte {
 }
 
 func TestGoldenValidate(t *testing.T) {
+	t.Parallel()
 	for _, s := range loadFixtures(t).Scenarios {
 		for i := range s.Inputs {
 			if err := yupdate.Validate(s.input(t, i)); err != nil {
@@ -81,6 +82,7 @@ func TestGoldenValidate(t *testing.T) {
 }
 
 func TestGoldenStateVector(t *testing.T) {
+	t.Parallel()
 	n := 0
 	for _, s := range loadFixtures(t).Scenarios {
 		for i := range s.Inputs {
@@ -98,6 +100,7 @@ func TestGoldenStateVector(t *testing.T) {
 }
 
 func TestGoldenMerge(t *testing.T) {
+	t.Parallel()
 	n := 0
 	for _, s := range loadFixtures(t).Scenarios {
 		for _, m := range s.Merges {
@@ -115,6 +118,7 @@ func TestGoldenMerge(t *testing.T) {
 }
 
 func TestGoldenDiff(t *testing.T) {
+	t.Parallel()
 	n := 0
 	for _, s := range loadFixtures(t).Scenarios {
 		for _, d := range s.Diffs {

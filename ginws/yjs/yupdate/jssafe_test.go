@@ -18,6 +18,7 @@ const poisonHex = "0101" + "ffffffffffffffffff01" + "00" + "04" + "0101" + "74" 
 const safeHex = "0101" + "ffffffffffffff0f" + "00" + "04" + "0101" + "74" + "0178" + "00"
 
 func TestIntegersBeyondJavaScriptAreMalformed(t *testing.T) {
+	t.Parallel()
 	poison, safe := jstest.Unhex(t, poisonHex), jstest.Unhex(t, safeHex)
 	if err := yupdate.Validate(poison); !errors.Is(err, yupdate.ErrMalformed) {
 		t.Fatalf("Validate(poison) = %v, want ErrMalformed", err)
@@ -38,6 +39,7 @@ func TestIntegersBeyondJavaScriptAreMalformed(t *testing.T) {
 
 // What Go refuses, yjs cannot read; what Go accepts at the edge, yjs reads.
 func TestIntegersBeyondJavaScriptWithYjs(t *testing.T) {
+	t.Parallel()
 	roots := map[string]string{"t": "text"}
 	results := checkWithYjs(t, []checkCase{
 		{Name: "client 2^53-1", Roots: roots, Candidate: []string{safeHex}, Expect: []string{safeHex}},

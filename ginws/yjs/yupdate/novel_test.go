@@ -14,6 +14,7 @@ import (
 // exactly what Novel keeps (checked with the real yjs: the partial document plus Novel's result
 // equals the whole).
 func TestNovelWithYjs(t *testing.T) {
+	t.Parallel()
 	needNode(t)
 	var cases []checkCase
 	withDeletes := 0
@@ -64,6 +65,7 @@ func TestNovelWithYjs(t *testing.T) {
 
 // Deleted ranges the document holds are cut out of the update's, to the unit.
 func TestNovelSubtractsDeleteSet(t *testing.T) {
+	t.Parallel()
 	doc := new(builder).uint(0).uint(2).
 		uint(9).uint(1).uint(0).uint(5).                        // client 9: [0,5)
 		uint(3).uint(2).uint(2).uint(2).uint(6).uint(1).bytes() // client 3: [2,4) [6,7)
@@ -111,6 +113,7 @@ func TestNovelSubtractsDeleteSet(t *testing.T) {
 // vectors differ, in how often they repeat client 1, because Merge (like Y.mergeUpdates) keeps
 // a copy of an out-of-order section per input.
 func TestNovelUnsortedSections(t *testing.T) {
+	t.Parallel()
 	update := new(builder).uint(2).
 		uint(1).uint(1).uint(0).byte(4).uint(1).str("t").str("a"). // client 1: "a" at clock 0
 		uint(1).uint(7).uint(1).byte(4).uint(1).str("t").str("b"). // client 7: "b" at clock 1

@@ -105,6 +105,7 @@ func mustMerge(t *testing.T, us ...[]byte) []byte {
 // shuffled orders, with duplicates, and merged in trees; diffs against the state vectors of
 // real documents and against state vectors Go computes itself from the subset's merge.
 func TestSemanticWithYjs(t *testing.T) {
+	t.Parallel()
 	needNode(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var cases []checkCase
@@ -177,6 +178,7 @@ func TestSemanticWithYjs(t *testing.T) {
 
 // The checker must notice a wrong answer, or the semantic test proves nothing.
 func TestCheckerDetectsDifferences(t *testing.T) {
+	t.Parallel()
 	s := loadFixtures(t).Scenarios[0]
 	emitted := s.inputs(t, seq(s.Updates))
 	results := checkWithYjs(t, []checkCase{
@@ -201,5 +203,6 @@ func seq(n int) []int {
 // TestFixturesAreCurrent regenerates the golden fixtures with the pinned yjs and checks that the
 // committed file matches, so the fixtures cannot silently drift from the generator.
 func TestFixturesAreCurrent(t *testing.T) {
+	t.Parallel()
 	jstest.FixtureCurrent(t, "yjs", "gen/yupdate-fixtures.mjs", "testdata/fixtures.json")
 }

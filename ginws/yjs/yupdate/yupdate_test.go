@@ -34,6 +34,7 @@ func afterString(client, clock uint64, s string) []byte {
 }
 
 func TestEmptyUpdates(t *testing.T) {
+	t.Parallel()
 	empty := []byte{0, 0}
 	for name, got := range map[string]func() ([]byte, error){
 		"Merge()":             func() ([]byte, error) { return yupdate.Merge() },
@@ -66,6 +67,7 @@ func TestEmptyUpdates(t *testing.T) {
 // Client IDs up to JavaScript's Number.MAX_SAFE_INTEGER (2^53-1, which Yjs reads) survive
 // merge, state vector and diff.
 func TestClientIDsUpTo2To53(t *testing.T) {
+	t.Parallel()
 	for _, client := range []uint64{1 << 52, 1<<53 - 1} {
 		first := rootString(client, 0, "héllo😀") // 7 UTF-16 units
 		second := afterString(client, 7, "abc")
@@ -93,6 +95,7 @@ func TestClientIDsUpTo2To53(t *testing.T) {
 // Cutting a text struct inside a surrogate pair writes U+FFFD for the half left over, as Yjs
 // does, and keeps the lengths in UTF-16 units.
 func TestDiffCutsSurrogatePair(t *testing.T) {
+	t.Parallel()
 	update := rootString(5, 0, "a😀b") // units: a, high, low, b
 	cases := []struct {
 		clock uint64
@@ -119,6 +122,7 @@ func TestDiffCutsSurrogatePair(t *testing.T) {
 
 // Merging an update that overlaps what was merged already cuts it where the known part ends.
 func TestMergeCutsOverlap(t *testing.T) {
+	t.Parallel()
 	whole := rootString(9, 0, "abcdef")
 	tail, err := yupdate.Diff(whole, yupdate.EncodeStateVector(map[uint64]uint64{9: 2}))
 	if err != nil {
@@ -150,6 +154,7 @@ func TestMergeCutsOverlap(t *testing.T) {
 }
 
 func TestMergeJoinsDeleteSets(t *testing.T) {
+	t.Parallel()
 	ds := func(client uint64, ranges ...uint64) []byte {
 		b := new(builder).uint(0).uint(1).uint(client).uint(uint64(len(ranges) / 2))
 		for _, r := range ranges {
@@ -169,6 +174,7 @@ func TestMergeJoinsDeleteSets(t *testing.T) {
 }
 
 func TestStateVectorCodec(t *testing.T) {
+	t.Parallel()
 	sv := map[uint64]uint64{1: 5, 1<<53 - 1: 1, 1 << 52: 7, 300: 0}
 	enc := yupdate.EncodeStateVector(sv)
 	want := new(builder).uint(4).uint(1<<53 - 1).uint(1).uint(1 << 52).uint(7).uint(300).uint(0).uint(1).uint(5).bytes()
@@ -201,6 +207,7 @@ func TestStateVectorCodec(t *testing.T) {
 }
 
 func TestMalformedUpdates(t *testing.T) {
+	t.Parallel()
 	item := func(info byte, content ...byte) []byte {
 		return section(1, 1, 0).byte(info).uint(1).str("t").raw(content...).uint(0).bytes()
 	}
@@ -270,6 +277,7 @@ func TestMalformedUpdates(t *testing.T) {
 
 // Every strict prefix of a real update is refused: nothing is half-applied.
 func TestTruncatedUpdatesAreRefused(t *testing.T) {
+	t.Parallel()
 	for _, s := range loadFixtures(t).Scenarios {
 		u := s.input(t, len(s.Inputs)-1)
 		for i := 0; i < len(u); i += 1 + len(u)/200 {
@@ -281,6 +289,7 @@ func TestTruncatedUpdatesAreRefused(t *testing.T) {
 }
 
 func TestInputsAreNotModifiedOrAliased(t *testing.T) {
+	t.Parallel()
 	s := loadFixtures(t).Scenarios[0]
 	ins := s.inputs(t, seq(len(s.Inputs)))
 	copies := make([][]byte, len(ins))

@@ -41,6 +41,7 @@ func loadGolden(t testing.TB) golden {
 }
 
 func TestGoldenVarUint(t *testing.T) {
+	t.Parallel()
 	for _, c := range loadGolden(t).Varuint {
 		v, err := strconv.ParseUint(c.Value, 10, 64)
 		if err != nil {
@@ -62,6 +63,7 @@ func TestGoldenVarUint(t *testing.T) {
 }
 
 func TestGoldenVarInt(t *testing.T) {
+	t.Parallel()
 	for _, c := range loadGolden(t).Varint {
 		v, err := strconv.ParseInt(c.Value, 10, 64)
 		if err != nil {
@@ -80,6 +82,7 @@ func TestGoldenVarInt(t *testing.T) {
 }
 
 func TestGoldenStringsFloatsBigInts(t *testing.T) {
+	t.Parallel()
 	g := loadGolden(t)
 	for _, c := range g.String {
 		want := jstest.Unhex(t, c.Hex)
@@ -126,6 +129,7 @@ func TestGoldenStringsFloatsBigInts(t *testing.T) {
 
 // Every any value lib0 writes is skipped exactly, also when followed by more data.
 func TestGoldenAny(t *testing.T) {
+	t.Parallel()
 	for _, c := range loadGolden(t).Any {
 		enc := jstest.Unhex(t, c.Hex)
 		withTail := append(append([]byte{}, enc...), 0xAA, 0xBB)
@@ -148,6 +152,7 @@ func TestGoldenAny(t *testing.T) {
 }
 
 func TestVarUintEdges(t *testing.T) {
+	t.Parallel()
 	maxSafe := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f}
 	if got := AppendVarUint(nil, MaxSafeInteger); !bytes.Equal(got, maxSafe) {
 		t.Fatalf("AppendVarUint(MaxSafeInteger) = %x", got)
@@ -180,6 +185,7 @@ func TestVarUintEdges(t *testing.T) {
 }
 
 func TestVarIntEdges(t *testing.T) {
+	t.Parallel()
 	for _, v := range []int64{0, -1, 63, -64, MaxSafeInteger, -MaxSafeInteger, 1 << 52, -(1 << 52)} {
 		enc := AppendVarInt(nil, v)
 		got, err := NewDecoder(enc).ReadVarInt()
@@ -211,6 +217,7 @@ func TestVarIntEdges(t *testing.T) {
 }
 
 func TestLengthsAreBoundedByInput(t *testing.T) {
+	// Not parallel: testing.AllocsPerRun counts the allocations of the whole process.
 	// A length of 2^40 must fail on the bounds check, not try to allocate.
 	huge := AppendVarUint(nil, 1<<40)
 	if _, err := NewDecoder(huge).ReadVarBytes(); !errors.Is(err, ErrUnexpectedEnd) {
@@ -228,6 +235,7 @@ func TestLengthsAreBoundedByInput(t *testing.T) {
 }
 
 func TestAnyMalformed(t *testing.T) {
+	t.Parallel()
 	deep := bytes.Repeat([]byte{AnyArray, 1}, MaxAnyDepth+1)
 	deep = append(deep, AnyNull)
 	okDeep := append(bytes.Repeat([]byte{AnyArray, 1}, MaxAnyDepth-1), AnyNull)
@@ -257,6 +265,7 @@ func TestAnyMalformed(t *testing.T) {
 }
 
 func TestReadVarBytesDoesNotShareCapacity(t *testing.T) {
+	t.Parallel()
 	in := []byte{2, 'a', 'b', 'c'}
 	b, err := NewDecoder(in).ReadVarBytes()
 	if err != nil {
