@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -243,20 +245,24 @@ type decoded struct {
 
 // decodeMember decodes a sorted-set member written by this layer or by channels_redis. It never
 // panics on malformed input: the structure is checked (lengths within the buffer, nesting depth)
-// before the msgpack decoder sees it.
-func decodeMember(member []byte) (decoded, error) {
+// before the msgpack decoder sees it. The channel names are substrings of member (no copy: a group
+// message names every local member), in the order written; a name listed twice stays twice (the
+// receive loop delivers it once).
+func decodeMember(member string) (decoded, error) {
 	if len(member) < randomPrefixLen {
 		return decoded{}, fmt.Errorf("%w: %d bytes is shorter than the random prefix", ErrBadMessage, len(member))
 	}
-	b := member[randomPrefixLen:]
+	body := member[randomPrefixLen:]
+	b := unsafe.Slice(unsafe.StringData(body), len(body)) // read only
 	if end, err := skipValue(b, 0, 0); err != nil {
 		return decoded{}, fmt.Errorf("%w: %w", ErrBadMessage, err)
 	} else if end != len(b) {
 		return decoded{}, fmt.Errorf("%w: %d trailing bytes", ErrBadMessage, len(b)-end)
 	}
+	r := strings.NewReader(body)
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
-	dec.Reset(bytes.NewReader(b))
+	dec.Reset(r)
 	n, err := dec.DecodeMapLen()
 	if err != nil || n < 0 {
 		return decoded{}, fmt.Errorf("%w: not a map", ErrBadMessage)
@@ -267,31 +273,75 @@ func decodeMember(member []byte) (decoded, error) {
 		if err != nil {
 			return decoded{}, fmt.Errorf("%w: map key: %w", ErrBadMessage, err)
 		}
+		if k == channelKey {
+			start := len(body) - r.Len()
+			end, _ := skipValue(b, start, 0) // checked above, as part of the whole
+			out.channels = channelNames(body, b, start, end)
+			if err := dec.Skip(); err != nil {
+				return decoded{}, fmt.Errorf("%w: value of %q: %w", ErrBadMessage, k, err)
+			}
+			continue
+		}
 		v, err := dec.DecodeInterface()
 		if err != nil {
 			return decoded{}, fmt.Errorf("%w: value of %q: %w", ErrBadMessage, k, err)
 		}
-		v = normalize(v)
-		if k != channelKey {
-			out.msg[k] = v
-			continue
-		}
-		switch v := v.(type) {
-		case string:
-			out.channels = []string{v}
-		case []any:
-			// A name listed twice is delivered once.
-			out.channels = make([]string, 0, len(v))
-			seen := make(map[string]bool, len(v))
-			for _, c := range v {
-				if s, ok := c.(string); ok && !seen[s] {
-					seen[s] = true
-					out.channels = append(out.channels, s)
-				}
-			}
-		}
+		out.msg[k] = normalize(v)
 	}
 	return out, nil
+}
+
+// channelNames returns the "__asgi_channel__" value at body[start:end] — a str, or an array whose
+// str items are channel names — as substrings of body. b is body's bytes.
+func channelNames(body string, b []byte, start, end int) []string {
+	str := func(i int) (name string, next int, ok bool) {
+		c := b[i]
+		var n int
+		switch {
+		case c&0xe0 == 0xa0:
+			n, i = int(c&0x1f), i+1
+		case c == 0xd9 || c == 0xda || c == 0xdb:
+			var err error
+			if n, i, err = length(b, i+1, c); err != nil {
+				return "", 0, false
+			}
+		default:
+			next, err := skipValue(b, i, 1)
+			return "", next, err == nil
+		}
+		if i+n > end {
+			return "", 0, false
+		}
+		return body[i : i+n], i + n, true
+	}
+	c := b[start]
+	var count, i int
+	switch {
+	case c&0xf0 == 0x90:
+		count, i = int(c&0x0f), start+1
+	case c == 0xdc || c == 0xdd:
+		var err error
+		if count, i, err = length(b, start+1, c); err != nil {
+			return nil
+		}
+	default:
+		if name, _, ok := str(start); ok && name != "" {
+			return []string{name}
+		}
+		return nil
+	}
+	names := make([]string, 0, count)
+	for ; count > 0 && i < end; count-- {
+		name, next, ok := str(i)
+		if !ok {
+			break
+		}
+		if name != "" {
+			names = append(names, name)
+		}
+		i = next
+	}
+	return names
 }
 
 // normalize gives decoded values the types users expect: every integer as int64 (uint64 only above

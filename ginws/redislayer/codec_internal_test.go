@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"testing"
 
 	"ginws.dev/ginws/layer"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // pythonMember is msgpack.packb(m, use_bin_type=True) by Python's msgpack 1.0 (the serializer of
@@ -25,7 +27,7 @@ func TestDecodeChannelsRedisMember(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := decodeMember(append(bytes.Repeat([]byte{0xAB}, 12), raw...))
+	d, err := decodeMember(string(append(bytes.Repeat([]byte{0xAB}, 12), raw...)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +118,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := decodeMember(b.member(randomPrefix(), "specific.a!b", nil))
+	d, err := decodeMember(string(b.member(randomPrefix(), "specific.a!b", nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +143,7 @@ func TestDecodeMalformed(t *testing.T) {
 		p + "\x81\xa1k\xdd\x7f\xff\xff\xff", p + "\xdf\xff\xff\xff\xff", p + "\x81\xa1k\xc6\xff\xff\xff\xf0",
 		p + "\x81\x01\x02", p + "\x92\x01\x02", p + "\x80\x00", p + string(bytes.Repeat([]byte{0x91}, 200)) + "\x01",
 	} {
-		if _, err := decodeMember([]byte(m)); !errors.Is(err, ErrBadMessage) {
+		if _, err := decodeMember(m); !errors.Is(err, ErrBadMessage) {
 			t.Errorf("decodeMember(%x) error = %v, want ErrBadMessage", m, err)
 		}
 	}
@@ -151,7 +153,33 @@ func FuzzDecodeMember(f *testing.F) {
 	raw, _ := hex.DecodeString(pythonMember)
 	f.Add(append(make([]byte, 12), raw...))
 	f.Add(make([]byte, 13))
+	f.Add(append(make([]byte, 12), 0x81, 0xb0, '_', '_', 'a', 's', 'g', 'i', '_', 'c', 'h', 'a', 'n', 'n', 'e', 'l', '_', '_',
+		0x93, 0xa3, 'a', '!', 'b', 0x01, 0xd9, 0x03, 'a', '!', 'c'))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = decodeMember(b) // must not panic
+		d, err := decodeMember(string(b)) // must not panic
+		if err != nil {
+			return
+		}
+		// The names read in place are the str items the msgpack decoder sees in the same value.
+		var m map[string]any
+		if msgpack.Unmarshal(b[randomPrefixLen:], &m) != nil {
+			return
+		}
+		var want []string
+		switch v := m[channelKey].(type) {
+		case string:
+			if v != "" {
+				want = []string{v}
+			}
+		case []any:
+			for _, e := range v {
+				if s, ok := e.(string); ok && s != "" {
+					want = append(want, s)
+				}
+			}
+		}
+		if !slices.Equal(d.channels, want) {
+			t.Fatalf("channels %q, want %q", d.channels, want)
+		}
 	})
 }

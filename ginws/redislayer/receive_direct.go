@@ -243,7 +243,7 @@ func (l *Layer) accept(z rueidis.ZScore) (layer.Message, bool) {
 		l.st.expired.Add(1)
 		return nil, false
 	}
-	d, err := decodeMember([]byte(z.Member))
+	d, err := decodeMember(z.Member)
 	if err != nil {
 		l.st.bad.Add(1)
 		l.log.Warn("redislayer: skipping an undecodable message", "err", err)

@@ -39,6 +39,7 @@ func (l *Layer) loop(i int, key string) {
 		dc      rueidis.DedicatedClient
 		release func()
 		backoff time.Duration
+		scratch dispatchScratch
 	)
 	drop := func() {
 		if dc != nil {
@@ -93,7 +94,7 @@ func (l *Layer) loop(i int, key string) {
 			l.log.Info("redislayer: receive loop resumed", "key", key)
 		}
 		if len(items) > 0 {
-			l.dispatch(items)
+			l.dispatch(items, &scratch)
 			if l.cfg.ReceiveLinger > 0 && len(items) < l.cfg.ReceiveBatch {
 				select { // let the next messages gather, to be popped and written together
 				case <-time.After(l.cfg.ReceiveLinger):
@@ -206,53 +207,85 @@ type routed struct {
 	channels []string
 }
 
+// dispatchScratch is what dispatch reuses from one batch to the next, so that handing a batch to
+// the local recipients allocates nothing per delivery. One receive loop owns it.
+type dispatchScratch struct {
+	batch []routed
+	order []string                // the batch's channels, in order of first appearance
+	lists map[string]chanMessages // channel → its messages in the batch, as a list through links
+	links []link
+	rest  []string // channels with no subscriber
+}
+
+// chanMessages is a channel's list of messages in links: first and last link.
+type chanMessages struct{ head, tail int32 }
+
+// link is one message of a channel's list: the message's index in the batch, and the next link
+// (-1 at the end).
+type link struct{ msg, next int32 }
+
+// reset empties s for the next batch, keeping its memory (but not its references).
+func (s *dispatchScratch) reset() {
+	clear(s.batch)
+	s.batch = s.batch[:0]
+	clear(s.order)
+	s.order = s.order[:0]
+	clear(s.lists)
+	s.links = s.links[:0]
+	clear(s.rest)
+	s.rest = s.rest[:0]
+}
+
+// group builds, for each channel of the batch, the list of its messages in batch order.
+func (s *dispatchScratch) group() {
+	if s.lists == nil {
+		s.lists = make(map[string]chanMessages)
+	}
+	for i, r := range s.batch {
+		for _, ch := range r.channels {
+			n := int32(len(s.links))
+			s.links = append(s.links, link{msg: int32(i), next: -1})
+			if cm, ok := s.lists[ch]; ok {
+				if s.links[cm.tail].msg == int32(i) {
+					s.links = s.links[:n] // a channel named twice in one message gets it once
+					continue
+				}
+				s.links[cm.tail].next = n
+				cm.tail = n
+				s.lists[ch] = cm
+			} else {
+				s.lists[ch] = chanMessages{head: n, tail: n}
+				s.order = append(s.order, ch)
+			}
+		}
+	}
+}
+
 // dispatch decodes a popped batch — each message once — and delivers it to the local recipients:
 // the same Envelope to every subscriber of a message, so that they share one decode and one JSON
 // encoding. A channel's messages of the batch are handed over back to back, in order, so that its
 // connection can write them with one system call.
-func (l *Layer) dispatch(items []rueidis.ZScore) {
+func (l *Layer) dispatch(items []rueidis.ZScore, s *dispatchScratch) {
+	defer s.reset()
 	now := time.Now()
-	batch := make([]routed, 0, len(items))
 	for _, it := range items {
 		if r, ok := l.decodeItem(it, now); ok {
-			batch = append(batch, r)
+			s.batch = append(s.batch, r)
 		}
 	}
-	if len(batch) == 0 {
+	if len(s.batch) == 0 {
 		return
 	}
-	// Channels in order of first appearance, with the indexes of their messages.
-	var order []string
-	var perCh map[string][]int
-	if len(batch) == 1 {
-		order = batch[0].channels
-	} else {
-		perCh = make(map[string][]int)
-		for i, r := range batch {
-			for _, ch := range r.channels {
-				if _, ok := perCh[ch]; !ok {
-					order = append(order, ch)
-				}
-				perCh[ch] = append(perCh[ch], i)
-			}
-		}
-	}
-	msgsOf := func(ch string) []int {
-		if perCh == nil {
-			return []int{0}
-		}
-		return perCh[ch]
-	}
-	var rest []string
+	s.group()
 	l.mu.RLock()
-	for _, ch := range order {
+	for _, ch := range s.order {
 		sub := l.subs[ch]
 		if sub == nil {
-			rest = append(rest, ch)
+			s.rest = append(s.rest, ch)
 			continue
 		}
-		for _, i := range msgsOf(ch) {
-			if sub.deliver(batch[i].env) != nil {
+		for n := s.lists[ch].head; n >= 0; n = s.links[n].next {
+			if sub.deliver(s.batch[s.links[n].msg].env) != nil {
 				l.st.dropped.Add(1)
 			} else {
 				l.st.delivered.Add(1)
@@ -261,15 +294,15 @@ func (l *Layer) dispatch(items []rueidis.ZScore) {
 	}
 	sweep := len(l.bufs)+l.gone.len() > 0 && !now.Before(l.local.sweep)
 	l.mu.RUnlock()
-	if len(rest) == 0 && !sweep {
+	if len(s.rest) == 0 && !sweep {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	expires := now.Add(l.cfg.Expiry)
-	for _, ch := range rest {
-		for _, i := range msgsOf(ch) {
-			l.buffer(ch, batch[i].env, now, expires)
+	for _, ch := range s.rest {
+		for n := s.lists[ch].head; n >= 0; n = s.links[n].next {
+			l.buffer(ch, s.batch[s.links[n].msg].env, now, expires)
 		}
 	}
 	if !now.Before(l.local.sweep) {
@@ -284,7 +317,7 @@ func (l *Layer) decodeItem(it rueidis.ZScore, now time.Time) (routed, bool) {
 		l.st.expired.Add(1)
 		return routed{}, false
 	}
-	d, err := decodeMember([]byte(it.Member))
+	d, err := decodeMember(it.Member)
 	if err != nil {
 		l.st.bad.Add(1)
 		l.log.Warn("redislayer: skipping an undecodable message", "err", err)
