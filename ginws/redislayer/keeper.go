@@ -58,6 +58,10 @@ type shardState struct {
 	cause   error         // what started it
 	lost    bool          // this degradation lost this process's data in Redis
 	synced  chan struct{} // closed while this process's memberships are in place
+	// restored is when the memberships were last put back in place. A call that began before it
+	// and failed later (it was stuck in the outage and timed out after Redis came back) is no
+	// news: it does not degrade the shard again.
+	restored time.Time
 	graceTo time.Time     // after a data loss: degraded until then, though synced
 	marked  bool          // the marker key was written (so its absence means data loss)
 	flushes int           // Flush calls under way: the marker's absence is no data loss
@@ -102,10 +106,16 @@ func (s *shardState) poke() {
 }
 
 // degrade marks shard i degraded because of err (a no-op for the start time when it already is),
-// and wakes its keeper. It is called by the keeper's probe and by the receive loops.
-func (l *Layer) degrade(i int, err error, lost bool) {
+// and wakes its keeper. It is called by the keeper's probe and by the receive loops, with the time
+// the failed call began; a failure of a call older than the last restoration is ignored.
+func (l *Layer) degrade(i int, err error, lost bool, callStart time.Time) {
 	s := l.health[i]
 	s.mu.Lock()
+	if !lost && callStart.Before(s.restored) {
+		s.mu.Unlock()
+		s.poke() // probe anyway: if Redis failed again, the probe says so
+		return
+	}
 	start := !s.down
 	if start {
 		s.down, s.since = true, time.Now()
@@ -178,12 +188,13 @@ func (l *Layer) keep(i int) {
 func (l *Layer) check(i int) error {
 	s := l.health[i]
 	c := l.shards[i]
+	callStart := time.Now()
 	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.CallTimeout)
 	defer cancel()
 	n, err := c.Do(ctx, c.B().Expire().Key(l.markerKey()).Seconds(markerTTL).Build()).AsInt64()
 	if err != nil {
 		if l.ctx.Err() == nil {
-			l.degrade(i, err, false)
+			l.degrade(i, err, false, callStart)
 		}
 		return err
 	}
@@ -191,7 +202,7 @@ func (l *Layer) check(i int) error {
 	marked, needSync := s.marked && s.flushes == 0, !isClosed(s.synced)
 	s.mu.Unlock()
 	if n == 0 && marked {
-		l.degrade(i, errors.New("Redis lost this process's data (restart without persistence, failover, or flush)"), true)
+		l.degrade(i, errors.New("Redis lost this process's data (restart without persistence, failover, or flush)"), true, callStart)
 		needSync = true
 	}
 	if !needSync {
@@ -209,7 +220,7 @@ func (l *Layer) check(i int) error {
 	readded, err := l.resync(ctx, i)
 	if err != nil {
 		if l.ctx.Err() == nil {
-			l.degrade(i, err, false)
+			l.degrade(i, err, false, start)
 		}
 		return err
 	}
@@ -221,6 +232,7 @@ func (l *Layer) check(i int) error {
 		s.graceTo = time.Now().Add(recoveryGrace)
 	}
 	close(s.synced)
+	s.restored = time.Now()
 	s.mu.Unlock()
 	l.log.Info("redislayer: memberships restored", "shard", i, "readded", readded,
 		"took", time.Since(start).Round(time.Millisecond), "data_lost", lost)

@@ -64,6 +64,7 @@ func (l *Layer) loop(i int, key string) {
 				}
 			}
 		}
+		callStart := time.Now()
 		if err == nil && l.ctx.Err() == nil {
 			items, err = l.pop(dc, key)
 		}
@@ -73,7 +74,7 @@ func (l *Layer) loop(i int, key string) {
 				return
 			}
 			l.st.loopErrors.Add(1)
-			l.degrade(i, err, false)
+			l.degrade(i, err, false, callStart)
 			if backoff == 0 {
 				l.log.Warn("redislayer: receive loop failed; retrying", "key", key, "err", err)
 				backoff = 50 * time.Millisecond
