@@ -44,7 +44,14 @@ func (c *ChatConsumer) ReceiveJSON(ctx context.Context, in chatIn) error {
 	if in.Message == "" || utf8.RuneCountInString(in.Message) > 2000 {
 		return c.SendJSON(map[string]string{"error": "message: 1 to 2000 characters"})
 	}
-	return c.GroupSend(ctx, c.group, layer.Message{"type": "chat.message", "message": in.Message, "user": c.user})
+	err := c.GroupSend(ctx, c.group, layer.Message{"type": "chat.message", "message": in.Message, "user": c.user})
+	if err != nil {
+		// The layer could not take it (Redis down or recovering: redislayer.ErrDegraded). The
+		// message is not sent; say so rather than closing the socket, and let the user retry.
+		c.Logger().Warn("chat: message not sent", "error", err)
+		return c.SendJSON(map[string]string{"error": "message not sent, try again"})
+	}
+	return nil
 }
 
 // Events routes layer events to handlers, as Channels routes "chat.message" to chat_message.
