@@ -52,19 +52,19 @@ type shardState struct {
 	nudge    chan struct{}
 	downFlag atomic.Bool
 
-	mu      sync.Mutex
-	down    bool          // degraded: GroupSend fails
-	since   time.Time     // when the degradation started
-	cause   error         // what started it
-	lost    bool          // this degradation lost this process's data in Redis
-	synced  chan struct{} // closed while this process's memberships are in place
+	mu     sync.Mutex
+	down   bool          // degraded: GroupSend fails
+	since  time.Time     // when the degradation started
+	cause  error         // what started it
+	lost   bool          // this degradation lost this process's data in Redis
+	synced chan struct{} // closed while this process's memberships are in place
 	// restored is when the memberships were last put back in place. A call that began before it
 	// and failed later (it was stuck in the outage and timed out after Redis came back) is no
 	// news: it does not degrade the shard again.
 	restored time.Time
-	graceTo time.Time     // after a data loss: degraded until then, though synced
-	marked  bool          // the marker key was written (so its absence means data loss)
-	flushes int           // Flush calls under way: the marker's absence is no data loss
+	graceTo  time.Time // after a data loss: degraded until then, though synced
+	marked   bool      // the marker key was written (so its absence means data loss)
+	flushes  int       // Flush calls under way: the marker's absence is no data loss
 }
 
 // flushing counts a Flush in (+1) or out (-1). The marker a Flush deletes is written again.

@@ -10,6 +10,8 @@ package yupdate_test
 
 import (
 	"bytes"
+	"fmt"
+	"sync"
 	"testing"
 
 	"ginws.dev/ginws/yjs/internal/jstest"
@@ -44,20 +46,30 @@ type scenario struct {
 	} `json:"states"`
 }
 
-var fixtureCache *fixtureFile
+// fixtures holds the file once loaded: tests that read it run in parallel.
+var fixtures struct {
+	once sync.Once
+	f    *fixtureFile
+	err  error
+}
 
 func loadFixtures(t testing.TB) *fixtureFile {
 	t.Helper()
-	if fixtureCache != nil {
-		return fixtureCache
+	fixtures.once.Do(func() {
+		var f fixtureFile
+		if fixtures.err = jstest.ReadJSON("testdata/fixtures.json", &f); fixtures.err != nil {
+			return
+		}
+		if len(f.Scenarios) < 10 {
+			fixtures.err = fmt.Errorf("fixture file has only %d scenarios", len(f.Scenarios))
+			return
+		}
+		fixtures.f = &f
+	})
+	if fixtures.err != nil {
+		t.Fatal(fixtures.err)
 	}
-	var f fixtureFile
-	jstest.LoadJSON(t, "testdata/fixtures.json", &f)
-	if len(f.Scenarios) < 10 {
-		t.Fatalf("fixture file has only %d scenarios", len(f.Scenarios))
-	}
-	fixtureCache = &f
-	return fixtureCache
+	return fixtures.f
 }
 
 func (s *scenario) input(t testing.TB, i int) []byte { return jstest.Unhex(t, s.Inputs[i]) }

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,13 +63,21 @@ func FixtureCurrent(t *testing.T, pkg, script, committed string) {
 // LoadJSON decodes a committed fixture file into v.
 func LoadJSON(t testing.TB, path string, v any) {
 	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
+	if err := ReadJSON(path, v); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
+}
+
+// ReadJSON is LoadJSON for callers that load once for many tests (under a sync.Once).
+func ReadJSON(path string, v any) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
 	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 // Unhex decodes the hex of a fixture's bytes.
