@@ -69,7 +69,7 @@ func TestSoakConnectDisconnect(t *testing.T) {
 		for srv.Stats().Open != 0 && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(ginws.PumpIdleTimeout + 50*time.Millisecond) // idle pump workers are gone by then
 		runtime.GC()
 		runtime.GC()
 		var m runtime.MemStats
