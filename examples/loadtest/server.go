@@ -52,6 +52,20 @@ func buildTargets(ctx context.Context, repo, dir string, names []string) (map[st
 		bin := filepath.Join(dir, name)
 		var args []string
 		w := wireChat
+		switch {
+		case strings.HasPrefix(name, "ginws@"):
+			// Another checkout of ginws (an older revision, say), for before/after figures in one
+			// run: "ginws@/path/to/checkout".
+			other := strings.TrimPrefix(name, "ginws@")
+			bin = filepath.Join(dir, fmt.Sprintf("ginws-other-%d", len(out)))
+			cmd = exec.CommandContext(ctx, "go", "build", "-C", other, "-o", bin, "./examples/chat")
+			args = []string{"-debug", "-secret", secret}
+			if b, err := cmd.CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("building %s: %v\n%s", name, err, b)
+			}
+			out[name] = Target{Name: name, bin: bin, args: args, procs: 1, wire: w}
+			continue
+		}
 		switch name {
 		case "ginws":
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", repo, "-o", bin, "./examples/chat")
