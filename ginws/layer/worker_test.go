@@ -13,33 +13,10 @@ import (
 	"time"
 
 	"ginws.dev/ginws/layer"
+	"ginws.dev/ginws/layertest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// runWorker runs w until the test ends and fails the test if Run does not return nil.
-func runWorker(t *testing.T, w *layer.Worker) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Error("Run did not return within 10 s of its context ending")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
-}
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -129,7 +106,7 @@ func TestWorkerOrderAndOneAtATime(t *testing.T) {
 			return nil
 		},
 	}}}})
-	runWorker(t, w)
+	layertest.StartWorker(t, w)
 	const n = 300
 	for i := range n {
 		send(t, l, "ordered", layer.Message{"type": "n", "n": i})
@@ -164,7 +141,7 @@ func TestWorkerConcurrencyBoundAndNoPrefetch(t *testing.T) {
 	for i := range 10 {
 		send(t, l, "wide", layer.Message{"type": "job", "i": i})
 	}
-	stop := runWorker(t, w)
+	stop := layertest.StartWorker(t, w)
 	waitFor(t, "four handlers running", func() bool { return w.Stats().Running == 4 })
 	time.Sleep(20 * time.Millisecond) // a fifth would have been taken by now
 	if st := w.Stats(); st.Received != 4 || st.Running != 4 {
@@ -275,7 +252,7 @@ func TestWorkerPanicContained(t *testing.T) {
 			return nil
 		},
 	}}}})
-	runWorker(t, w)
+	layertest.StartWorker(t, w)
 	send(t, l, "c", layer.Message{"type": "job", "boom": true})
 	send(t, l, "c", layer.Message{"type": "job"})
 	send(t, l, "c", layer.Message{"type": "no.such"})
@@ -323,7 +300,7 @@ func TestWorkersShareAChannel(t *testing.T) {
 				return nil
 			},
 		}}}})
-		runWorker(t, w)
+		layertest.StartWorker(t, w)
 		workers = append(workers, w)
 	}
 	const n = 600
@@ -366,7 +343,7 @@ func TestWorkerChannelsAreIndependent(t *testing.T) {
 	}})
 	send(t, l, "busy", layer.Message{"type": "job"})
 	send(t, l, "fast", layer.Message{"type": "job"})
-	stop := runWorker(t, w)
+	stop := layertest.StartWorker(t, w)
 	select {
 	case <-fast:
 	case <-time.After(5 * time.Second):
@@ -399,7 +376,7 @@ func TestWorkerLayerFailures(t *testing.T) {
 		l.failures.Store(2)
 		w := layer.NewWorker(l, layer.WorkerConfig{Logger: quiet, Channels: map[string]layer.Route{"c": {Handlers: layer.Handlers{"x": func(context.Context, layer.Message) error { return nil }}}}})
 		send(t, l, "c", layer.Message{"type": "x"})
-		runWorker(t, w)
+		layertest.StartWorker(t, w)
 		waitFor(t, "the message after two failed receives", func() bool { return w.Stats().Handled == 1 })
 		if st := w.Stats(); st.ReceiveErrors != 2 {
 			t.Errorf("Stats = %+v, want 2 receive errors", st)
