@@ -107,6 +107,15 @@ func readItem(d *lib0.Decoder, b *block, info byte) error {
 			return err
 		}
 	}
+	// A client's structs integrate in clock order, so Yjs takes an origin of the item's own
+	// client as present: one at or after the item throws in Y.applyUpdate. No Yjs item has one
+	// (its neighbours existed before it; a split-off part's origin is the unit before it).
+	if b.hasOrigin && b.origin.client == b.client && b.origin.clock >= b.clock {
+		return detail("origin %d:%d is not before the item", b.origin.client, b.origin.clock)
+	}
+	if b.hasRightOrigin && b.rightOrigin.client == b.client && b.rightOrigin.clock >= b.clock {
+		return detail("right origin %d:%d is not before the item", b.rightOrigin.client, b.rightOrigin.clock)
+	}
 	if !b.hasOrigin && !b.hasRightOrigin {
 		isKey, err := d.ReadVarUint()
 		if err != nil {

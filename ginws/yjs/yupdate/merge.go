@@ -5,7 +5,8 @@ import "slices"
 // Merge combines v1 updates into one, like Y.mergeUpdates: structs of all inputs, client by
 // client in descending order, each client's structs in clock order with duplicates dropped,
 // overlaps cut, adjacent GC ranges joined and gaps filled with Skip structs; the delete sets
-// united, sorted and joined. Inputs may overlap, repeat, arrive in any order and leave gaps.
+// united, sorted and joined. Inputs may overlap, repeat, arrive in any order and leave gaps;
+// each lists its clients in descending order, each once (Validate), and so does the output.
 // The output is byte-for-byte what Yjs 13.6 produces for updates made by Yjs.
 //
 // Merge() and Merge of only empty updates return the empty update {0, 0}. A single update is

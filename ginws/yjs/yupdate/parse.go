@@ -15,6 +15,7 @@ type reader struct {
 	sections      uint64 // client sections not started yet
 	left          uint64 // structs left in the current section
 	client, clock uint64
+	started       bool  // a section has been read; client is its client
 	cur           block // the struct read last; its slices alias the update
 	err           error
 }
@@ -61,16 +62,29 @@ func (r *reader) next() bool {
 	return true
 }
 
+// startSection reads a client section's header. Sections must list clients in descending
+// order, each once, as every Yjs encoder writes them (Y.encodeStateAsUpdate, a transaction's
+// update, Y.mergeUpdates and Y.diffUpdate of such updates; yrs sorts the same way). Yjs reads a
+// client listed twice inconsistently: Y.applyUpdate keeps only its last section, while
+// Y.mergeUpdates keeps the first and Y.diffUpdate runs the sections together under new clocks,
+// so no merged or diffed form of such an update holds what a peer applying it holds; and the
+// order is what lets Merge write each client once (out of order it repeats a client per input).
 func (r *reader) startSection() bool {
 	var err error
 	if r.left, err = r.d.ReadVarUint(); err != nil {
 		r.err = wrap("struct count", err)
 		return false
 	}
+	prev := r.client
 	if r.client, err = r.d.ReadVarUint(); err != nil {
 		r.err = wrap("client", err)
 		return false
 	}
+	if r.started && r.client >= prev {
+		r.err = errorf("client %d after client %d: clients must be listed in descending order, each once", r.client, prev)
+		return false
+	}
+	r.started = true
 	if r.clock, err = r.d.ReadVarUint(); err != nil {
 		r.err = wrap("clock", err)
 		return false

@@ -19,7 +19,10 @@
 // Validation is strict so that a server can refuse poison before it reaches a room: malformed
 // varints, lengths beyond the input, invalid UTF-8, content that is not JSON where Yjs will
 // JSON.parse it, unknown content or type references, zero-length structs, integers and clocks
-// above 2^53-1 and bytes after the delete set are all errors wrapping ErrMalformed.
+// above 2^53-1, client sections not in descending client order (or listing a client twice, which
+// Yjs reads differently in Y.applyUpdate and Y.mergeUpdates), an item whose origin or right
+// origin is a clock of its own client at or after it (Y.applyUpdate throws on it) and bytes
+// after the delete set are all errors wrapping ErrMalformed.
 //
 // Concurrency: all functions are pure and safe for concurrent use. Outputs never alias inputs.
 package yupdate

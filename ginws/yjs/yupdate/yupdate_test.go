@@ -251,6 +251,11 @@ func TestMalformedUpdates(t *testing.T) {
 		"parentSub truncated":       section(1, 1, 0).byte(8|0x20).uint(1).str("m").raw(5, 'a').bytes(),
 		"origin truncated":          section(1, 1, 0).byte(4 | 0x80).uint(1).bytes(),
 		"overlong varuint":          {0x80, 0x00, 0x00},
+		"client listed twice":       dupSections(),
+		"clients ascending":         unsortedSections(),
+		"origin after the item":     forwardOrigin(0x80),
+		"right origin after item":   forwardOrigin(0x40),
+		"origin is the item":        section(1, 1, 0).byte(4 | 0x80).uint(1).uint(0).str("x").uint(0).bytes(),
 	}
 	for name, u := range cases {
 		if err := yupdate.Validate(u); !errors.Is(err, yupdate.ErrMalformed) {
