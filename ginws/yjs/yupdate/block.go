@@ -107,9 +107,10 @@ func readItem(d *lib0.Decoder, b *block, info byte) error {
 			return err
 		}
 	}
-	// A client's structs integrate in clock order, so Yjs takes an origin of the item's own
-	// client as present: one at or after the item throws in Y.applyUpdate. No Yjs item has one
-	// (its neighbours existed before it; a split-off part's origin is the unit before it).
+	// A client's structs integrate in clock order, so Yjs takes an origin or parent of the
+	// item's own client as present: one at or after the item throws in Y.applyUpdate. No Yjs
+	// item has one (its neighbours and parent existed before it; a split-off part's origin is
+	// the unit before it).
 	if b.hasOrigin && b.origin.client == b.client && b.origin.clock >= b.clock {
 		return detail("origin %d:%d is not before the item", b.origin.client, b.origin.clock)
 	}
@@ -128,6 +129,8 @@ func readItem(d *lib0.Decoder, b *block, info byte) error {
 			}
 		} else if b.parentID, err = readID(d); err != nil {
 			return err
+		} else if b.parentID.client == b.client && b.parentID.clock >= b.clock {
+			return detail("parent %d:%d is not before the item", b.parentID.client, b.parentID.clock)
 		}
 		if info&infoParentSub != 0 {
 			b.hasParentSub = true

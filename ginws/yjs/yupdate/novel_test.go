@@ -128,6 +128,13 @@ func forwardOrigin(info byte) []byte {
 		byte(4).uint(1).str("t").str("b").uint(0).bytes()
 }
 
+// forwardParent is client 7's "a" at clock 0 in the type at its own clock 1, then that type
+// (a Y.Array named "t").
+func forwardParent() []byte {
+	return section(2, 7, 0).byte(4).uint(0).uint(7).uint(1).str("a").
+		byte(7).uint(1).str("t").uint(0).uint(0).bytes()
+}
+
 // FuzzUpdate reported Novel as inventing content: for testdata/fuzz/FuzzUpdate/ac005ca208e4b609,
 // which lists client 7 in two sections from clock 0, Novel (and Diff) wrote the second section on
 // from the first one's end, so the structs got clocks they never had and client 7's state reached
@@ -135,9 +142,9 @@ func forwardOrigin(info byte) []byte {
 // 48 as known. Y.diffUpdate does exactly the same, and Yjs has no consistent reading of such an
 // update at all: Y.applyUpdate keeps only a client's last section, Y.mergeUpdates its first, and
 // Y.diffUpdate joins them. The first section of that input also has items whose origin is a later
-// clock of their own client, which makes Y.applyUpdate throw. Both are refused now (ErrMalformed),
-// as are clients out of descending order (Merge would repeat them, see startSection). The bytes
-// of the Yjs answers below were taken from yjs 13.6.33.
+// clock of their own client, which makes Y.applyUpdate throw (as does such a parent). Both are
+// refused now (ErrMalformed), as are clients out of descending order (Merge would repeat them,
+// see startSection). The bytes of the Yjs answers below were taken from yjs 13.6.33.
 func TestRefusesWhatYjsCannotHold(t *testing.T) {
 	t.Parallel()
 	roots := map[string]string{"t": "text"}
@@ -151,6 +158,7 @@ func TestRefusesWhatYjsCannotHold(t *testing.T) {
 		{Name: "applyUpdate vs diffUpdate", Roots: roots, Candidate: hexAll(dup), Expect: hexAll(yDiff)},
 		{Name: "origin after the item", Roots: roots, Candidate: hexAll(forwardOrigin(0x80))},
 		{Name: "right origin after the item", Roots: roots, Candidate: hexAll(forwardOrigin(0x40))},
+		{Name: "parent after the item", Roots: map[string]string{"t": "array"}, Candidate: hexAll(forwardParent())},
 	})
 	for _, r := range results[:2] {
 		if r.OK || r.Error != "" {
@@ -162,7 +170,7 @@ func TestRefusesWhatYjsCannotHold(t *testing.T) {
 			t.Errorf("%s: yjs applied it (%+v): refusing it would be unnecessary", r.Name, r)
 		}
 	}
-	for name, u := range map[string][]byte{"repeated client": dup, "unsorted clients": unsortedSections(), "forward origin": forwardOrigin(0x80)} {
+	for name, u := range map[string][]byte{"repeated client": dup, "unsorted clients": unsortedSections(), "forward origin": forwardOrigin(0x80), "forward parent": forwardParent()} {
 		if err := yupdate.Validate(u); !errors.Is(err, yupdate.ErrMalformed) {
 			t.Errorf("%s: Validate = %v, want ErrMalformed", name, err)
 		}

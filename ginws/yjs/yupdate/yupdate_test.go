@@ -256,6 +256,7 @@ func TestMalformedUpdates(t *testing.T) {
 		"origin after the item":     forwardOrigin(0x80),
 		"right origin after item":   forwardOrigin(0x40),
 		"origin is the item":        section(1, 1, 0).byte(4 | 0x80).uint(1).uint(0).str("x").uint(0).bytes(),
+		"parent after the item":     forwardParent(),
 	}
 	for name, u := range cases {
 		if err := yupdate.Validate(u); !errors.Is(err, yupdate.ErrMalformed) {
