@@ -157,7 +157,7 @@ func testPresenceEvents(t *testing.T, newPair PairFactory) {
 		t.Fatalf("join event info = %v", m)
 	}
 	track(t, l, group, chs[1], "carol", nil) // a second tab: no event
-	untrack(t, l, group, chs[0])            // one of two left: no event
+	untrack(t, l, group, chs[0])             // one of two left: no event
 	untrack(t, l, group, chs[1])
 	wantEvent(t, l, watcher, group, layer.PresenceLeave, "carol")
 	receiveNothing(t, l, watcher, 300*time.Millisecond)
