@@ -14,11 +14,11 @@ import (
 // info map) to be seen as. It needs a layer that implements layer.Presence (layer.Memory and the
 // Redis layer do; Mount refuses the handshake with 500 otherwise).
 //
-// After Connect accepts, the connection joins each group (to hear the events) and is tracked
-// there; before Disconnect it is untracked. The group's members — this connection too — get
-// "presence.join" when a user's first connection arrives and "presence.leave" when its last one
-// goes (or its process dies): once per user, not per tab, on every process. Handle them like any
-// event (Events). A consumer whose Events has a "presence.state" handler gets, right after it is
+// After Connect accepts, the connection is tracked in each group and joins its companion group
+// (layer.PresenceGroup), which hears the events; before Disconnect it is untracked. The tracked
+// connections — this one too — get "presence.join" when a user's first connection arrives and
+// "presence.leave" when its last one goes (or its process dies): once per user, not per tab, on
+// every process. Handle them like any event (Events). The group itself gets no presence events. A consumer whose Events has a "presence.state" handler gets, right after it is
 // tracked, {"type": "presence.state", "group": g, "members": []layer.PresenceEntry} per group:
 // who is there, sorted, itself included — what a page shows before the first join. An HTTP view
 // reads a group's presence from the Server's layer:
@@ -56,7 +56,7 @@ func (c *Conn) trackPresence(ctx context.Context) {
 	groups, info := pm.Presence()
 	state := c.handles(presenceState)
 	for _, g := range groups {
-		if err := c.GroupAdd(ctx, g); err != nil {
+		if err := c.GroupAdd(ctx, layer.PresenceGroup(g)); err != nil {
 			c.failed("Presence", "", g, fmt.Errorf("ginws: join presence group: %w", err))
 			return
 		}

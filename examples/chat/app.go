@@ -74,6 +74,7 @@ func NewApp(o Options) *App {
 	socket := ws.Mount(func() ginws.Consumer { return new(ChatConsumer) })
 	r.GET("/ws/chat/:room", middleware.RequireUser(), socket)
 	r.GET("/ws/chat/:room/", middleware.RequireUser(), socket)
+	r.GET("/rooms/:room/members", middleware.RequireUser(), members(ws))
 
 	if o.Debug {
 		debugRoutes(r, ws)
@@ -143,6 +144,31 @@ func room(c *gin.Context) {
 		return
 	}
 	c.HTML(http.StatusOK, "room.html", gin.H{"Room": name, "User": user})
+}
+
+// members is an ordinary HTTP view reading presence from the socket server's layer: who is in the
+// room, {"members": [{"user": "alice", "connections": 2}, ...]} sorted by user.
+func members(ws *ginws.Server) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Header("Cache-Control", "no-store")
+		name := c.Param("room")
+		if !validRoom(name) {
+			c.JSON(http.StatusNotFound, gin.H{"error": "bad room name"})
+			return
+		}
+		p, ok := ws.Layer().(layer.Presence)
+		if !ok {
+			c.JSON(http.StatusNotImplemented, gin.H{"error": "the channel layer has no presence"})
+			return
+		}
+		list, err := p.PresenceList(c, "chat_"+name)
+		if err != nil {
+			ws.Logger().Warn("chat: listing members failed", "room", name, "error", err)
+			c.JSON(http.StatusServiceUnavailable, gin.H{"error": "members unavailable, try again"})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"members": list})
+	}
 }
 
 func validRoom(name string) bool {

@@ -13,14 +13,16 @@ import (
 //
 // A connection is tracked by its channel name, with the user it belongs to. A user with several
 // connections in a group (browser tabs, processes) is listed once, with how many there are. When a
-// user's first connection is tracked in a group, the layer sends the group the event
+// user's first connection is tracked in a group, the layer sends the event
 // {"type": "presence.join", "group": g, "user": u, "info": {...}}; when its last one is untracked,
 // or expires because its process died, {"type": "presence.leave", "group": g, "user": u}. Each
-// such change is announced once, by the one process that made it, through GroupSend: only the
-// group's members get the events, so a channel that should hear them also joins the group.
+// such change is announced once, by the one process that made it, with GroupSend to the group's
+// companion PresenceGroup(g) — not to g itself, so that the group's other members (a Django
+// consumer sharing the room, say) get no events they have no handler for. A channel that should
+// hear them joins the companion group (ginws does it for a PresenceMember).
 //
-// Every method may be called from any goroutine; a bad group or channel name is a *NameError, an
-// empty user ErrNoUser.
+// Every method may be called from any goroutine; a bad group or channel name is a *NameError (a
+// group name must leave room for the companion's suffix), an empty user ErrNoUser.
 type Presence interface {
 	// PresenceAdd tracks channel in group as a connection of p.User (again, refreshing p.Info, if
 	// it already is).
@@ -54,6 +56,9 @@ const (
 	PresenceJoin  = "presence.join"
 	PresenceLeave = "presence.leave"
 )
+
+// PresenceGroup returns the group that hears the presence events of group: group + ".presence".
+func PresenceGroup(group string) string { return group + ".presence" }
 
 // ErrNoUser is returned by PresenceAdd when PresenceInfo.User is empty.
 var ErrNoUser = errors.New("layer: presence needs a user")
@@ -116,10 +121,19 @@ func (o *outbox) send(evs []outEvent, send func(group string, msg Message)) {
 }
 
 func checkPresence(group, channel string) error {
-	if err := ValidateGroupName(group); err != nil {
+	if err := ValidatePresenceGroup(group); err != nil {
 		return err
 	}
 	return ValidateChannelName(channel)
+}
+
+// ValidatePresenceGroup checks a group name for presence (for layers implementing Presence): a
+// valid group name whose companion, PresenceGroup(group), is valid too.
+func ValidatePresenceGroup(group string) error {
+	if err := ValidateGroupName(group); err != nil {
+		return err
+	}
+	return ValidateGroupName(PresenceGroup(group))
 }
 
 // PresenceAdd tracks channel in group; see Presence.
@@ -201,7 +215,7 @@ func (l *Memory) PresenceDiscard(ctx context.Context, group, channel string) err
 
 // PresenceList returns the users present in group; see Presence.
 func (l *Memory) PresenceList(ctx context.Context, group string) ([]PresenceEntry, error) {
-	if err := ValidateGroupName(group); err != nil {
+	if err := ValidatePresenceGroup(group); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -233,7 +247,7 @@ func (l *Memory) PresenceList(ctx context.Context, group string) ([]PresenceEntr
 
 // PresenceCount returns how many users and connections are present in group; see Presence.
 func (l *Memory) PresenceCount(ctx context.Context, group string) (users, connections int, err error) {
-	if err := ValidateGroupName(group); err != nil {
+	if err := ValidatePresenceGroup(group); err != nil {
 		return 0, 0, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -252,7 +266,7 @@ func (l *Memory) PresenceCount(ctx context.Context, group string) (users, connec
 
 // announce sends one presence event; a failure (the layer closed meanwhile) loses it.
 func (l *Memory) announce(group string, msg Message) {
-	_ = l.GroupSend(context.Background(), group, msg)
+	_ = l.GroupSend(context.Background(), PresenceGroup(group), msg)
 }
 
 // PresenceEvent returns the event a Presence layer sends to group when user joins it (join true,

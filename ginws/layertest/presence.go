@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,7 +149,7 @@ func testPresenceEvents(t *testing.T, newPair PairFactory) {
 	group := unique(t, "presence-events")
 	chs := newChannels(t, l, 3)
 	watcher := chs[2]
-	if err := l.GroupAdd(ctx(t), group, watcher); err != nil {
+	if err := l.GroupAdd(ctx(t), layer.PresenceGroup(group), watcher); err != nil {
 		t.Fatal(err)
 	}
 	track(t, l, group, chs[0], "carol", map[string]any{"name": "Carol"})
@@ -172,7 +173,7 @@ func testPresenceTwoProcesses(t *testing.T, newPair PairFactory) {
 		l  layer.Layer
 		ch string
 	}{{a, wa}, {b, wb}} {
-		if err := w.l.GroupAdd(ctx(t), group, w.ch); err != nil {
+		if err := w.l.GroupAdd(ctx(t), layer.PresenceGroup(group), w.ch); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -203,7 +204,7 @@ func testPresenceTwoProcesses(t *testing.T, newPair PairFactory) {
 }
 
 func testPresenceProcessDies(t *testing.T, newPair PairFactory) {
-	const ttl = 2 * time.Second
+	const ttl = 4 * time.Second
 	a, b := newPair(t, Config{PresenceTTL: ttl})
 	if a == b {
 		t.Skip("one-process layer: no other process can die")
@@ -214,7 +215,7 @@ func testPresenceProcessDies(t *testing.T, newPair PairFactory) {
 	}
 	group := unique(t, "presence-dies")
 	ca, cb := newChannels(t, a, 2), newChannels(t, b, 1)
-	if err := a.GroupAdd(ctx(t), group, ca[1]); err != nil {
+	if err := a.GroupAdd(ctx(t), layer.PresenceGroup(group), ca[1]); err != nil {
 		t.Fatal(err)
 	}
 	track(t, a, group, ca[0], "dave", nil)
@@ -246,6 +247,10 @@ func testPresenceBadInput(t *testing.T, newPair PairFactory) {
 	}
 	if err := p.PresenceAdd(ctx(t), "ok", ch, layer.PresenceInfo{}); !errors.Is(err, layer.ErrNoUser) {
 		t.Fatalf("PresenceAdd without a user: %v, want ErrNoUser", err)
+	}
+	long := strings.Repeat("g", layer.MaxNameLength) // valid, but its companion group is not
+	if err := p.PresenceAdd(ctx(t), long, ch, layer.PresenceInfo{User: "u"}); !errors.Is(err, layer.ErrInvalidName) {
+		t.Fatalf("PresenceAdd with a group too long for its companion: %v, want ErrInvalidName", err)
 	}
 	if _, err := p.PresenceList(ctx(t), "bad group!"); !errors.Is(err, layer.ErrInvalidName) {
 		t.Fatalf("PresenceList with a bad group: %v, want ErrInvalidName", err)

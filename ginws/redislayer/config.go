@@ -57,9 +57,10 @@ type Config struct {
 	GroupExpiry time.Duration
 	// PresenceTTL bounds how long a connection tracked for presence (PresenceAdd) outlives its
 	// process when the process dies without untracking it (SIGKILL, a crash, a network cut): its
-	// user has left — and the departure is announced to the group — at most about 3/4 of
-	// PresenceTTL later. Each process refreshes its tracked connections, and sweeps the groups it
-	// tracks in, every PresenceTTL/4. At least 1 s. Optional. Default 30 s.
+	// user has left — and the departure is announced — at most about 5/8 of PresenceTTL later.
+	// Each process refreshes its tracked connections, and sweeps the groups it tracks in, every
+	// PresenceTTL/8; a connection not refreshed for PresenceTTL/2 is taken for gone. At least 1 s.
+	// Optional. Default 30 s.
 	PresenceTTL time.Duration
 	// Logger receives the receive loop's reports (Redis unreachable, resumed, undecodable
 	// messages). Optional. Default slog.Default().

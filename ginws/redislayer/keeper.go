@@ -143,7 +143,7 @@ func (l *Layer) keep(i int) {
 	tick := min(keeperTick, l.cfg.GroupExpiry/4)
 	refreshEvery := l.cfg.GroupExpiry / 4
 	nextRefresh := time.Now().Add(refreshEvery)
-	beatEvery := l.cfg.PresenceTTL / 4
+	beatEvery := l.cfg.PresenceTTL / 8
 	nextBeat := time.Now().Add(beatEvery)
 	var backoff time.Duration
 	timer := time.NewTimer(0) // probe at once

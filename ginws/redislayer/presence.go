@@ -17,11 +17,12 @@ import (
 
 // Presence (layer.Presence) on Redis. The process is the source of truth for its own tracked
 // connections, as for its memberships (members.go): this table holds them, and the keeper
-// (keeper.go) refreshes them every PresenceTTL/4 — which also sweeps the group's dead entries and
+// (keeper.go) refreshes them every PresenceTTL/8 — which also sweeps the group's dead entries and
 // puts back what Redis lost (a restart without persistence, a failover, a flush). In Redis a
-// connection lives PresenceTTL/2 past its last refresh, and a process sweeps its groups every
-// PresenceTTL/4, so a killed process's users leave (and the leave is announced) at most about
-// 3/4 of PresenceTTL after it died. The Redis layout and the scripts are in presence_scripts.go.
+// connection lives PresenceTTL/2 past its last refresh (so a live process may be late by three
+// refreshes before its users are taken for gone), and a process sweeps its groups at each
+// refresh, so a killed process's users leave (and the leave is announced) at most about 5/8 of
+// PresenceTTL after it died. The Redis layout and the scripts are in presence_scripts.go.
 
 // presenceTable is this Layer's tracked connections. Guarded by its own mutex, which is never held
 // during a Redis call; a caller holding Layer.mu may take it, never the reverse.
@@ -124,7 +125,7 @@ func (l *Layer) keysMS() string { return strconv.FormatInt(l.cfg.PresenceTTL.Mil
 // keeps it in Redis — refreshed, and put back after Redis lost it — until PresenceDiscard or the
 // process's end; after that it is gone within PresenceTTL.
 func (l *Layer) PresenceAdd(ctx context.Context, group, channel string, p layer.PresenceInfo) error {
-	if err := validGroupChannel(group, channel); err != nil {
+	if err := validPresence(group, channel); err != nil {
 		return err
 	}
 	if p.User == "" {
@@ -196,7 +197,7 @@ func (l *Layer) presenceTrack(ctx context.Context, group string, conns map[strin
 // also when the write fails, so it never refreshes it again: what Redis still holds is gone
 // within PresenceTTL, and its departure announced then.
 func (l *Layer) PresenceDiscard(ctx context.Context, group, channel string) error {
-	if err := validGroupChannel(group, channel); err != nil {
+	if err := validPresence(group, channel); err != nil {
 		return err
 	}
 	l.presence.remove(group, channel, nil)
@@ -216,7 +217,7 @@ func (l *Layer) PresenceDiscard(ctx context.Context, group, channel string) erro
 // PresenceList returns the users present in group, sorted; see layer.Presence. It is one round
 // trip, which also removes (and announces) the connections of dead processes.
 func (l *Layer) PresenceList(ctx context.Context, group string) ([]layer.PresenceEntry, error) {
-	if err := layer.ValidateGroupName(group); err != nil {
+	if err := layer.ValidatePresenceGroup(group); err != nil {
 		return nil, err
 	}
 	ctx, cancel, err := l.call(ctx)
@@ -266,7 +267,7 @@ func (l *Layer) PresenceList(ctx context.Context, group string) ([]layer.Presenc
 // PresenceCount returns how many users and connections are present in group; see
 // layer.Presence. One round trip, whatever the group's size.
 func (l *Layer) PresenceCount(ctx context.Context, group string) (users, connections int, err error) {
-	if err := layer.ValidateGroupName(group); err != nil {
+	if err := layer.ValidatePresenceGroup(group); err != nil {
 		return 0, 0, err
 	}
 	ctx, cancel, err := l.call(ctx)
@@ -391,7 +392,7 @@ func (l *Layer) announceLeft(group string, users []string) {
 	l.announce(evs)
 }
 
-// announce sends events to their groups, in the order this process learned of them (see
+// announce sends events to their groups' companions (layer.PresenceGroup), in the order this process learned of them (see
 // eventQueue). A send that fails (Redis degraded) is logged: the event is lost, the list stays
 // right.
 func (l *Layer) announce(evs []presenceEvent) {
@@ -399,10 +400,17 @@ func (l *Layer) announce(evs []presenceEvent) {
 		msg := layer.PresenceEvent(e.group, e.join, layer.PresenceInfo{User: e.user, Info: e.info})
 		ctx, cancel := context.WithTimeout(l.ctx, l.cfg.CallTimeout)
 		defer cancel()
-		if err := l.GroupSend(ctx, e.group, msg); err != nil && l.ctx.Err() == nil {
+		if err := l.GroupSend(ctx, layer.PresenceGroup(e.group), msg); err != nil && l.ctx.Err() == nil {
 			l.log.Warn("redislayer: presence event not sent", "group", e.group, "type", msg.Type(), "user", e.user, "err", err)
 		}
 	})
+}
+
+func validPresence(group, channel string) error {
+	if err := layer.ValidatePresenceGroup(group); err != nil {
+		return err
+	}
+	return layer.ValidateChannelName(channel)
 }
 
 func decodeInfo(v string) map[string]any {

@@ -22,8 +22,9 @@ import (
 // Usage describes the flag's values, for flag.String's usage text.
 const Usage = `channel layer: "memory", or Redis URLs "redis://host:port/db[,redis://...][?prefix=asgi&linger=2ms]" (one per shard)`
 
-// Parse returns the layer s names and the function that closes it.
-func Parse(s string, log *slog.Logger) (layer.Layer, func() error, error) {
+// Parse returns the layer s names and the function that closes it. Each adjust function may change
+// the configuration of a Redis layer (an example's own flags) before it is built.
+func Parse(s string, log *slog.Logger, adjust ...func(*redislayer.Config)) (layer.Layer, func() error, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "memory" {
 		l := layer.NewMemory(layer.MemoryConfig{})
@@ -56,6 +57,9 @@ func Parse(s string, log *slog.Logger) (layer.Layer, func() error, error) {
 		q.Del("linger")
 		u.RawQuery = q.Encode()
 		cfg.Hosts = append(cfg.Hosts, u.String())
+	}
+	for _, f := range adjust {
+		f(&cfg)
 	}
 	l, err := redislayer.New(cfg)
 	if err != nil {
