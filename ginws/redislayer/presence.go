@@ -421,8 +421,12 @@ func decodeInfo(v string) map[string]any {
 	return d.I
 }
 
-// eventQueue sends presence events in order without holding a lock while sending: the goroutine
-// that queues events sends the queue unless another one already is. Guarded by mu.
+// eventQueue sends presence events without holding a lock while sending, in the order this
+// process learned of them for each user of a group (a join is never overtaken by the leave that
+// followed it): the goroutine that queues events sends the queue unless another one already is.
+// It takes the whole queue at once and sends the events of different users concurrently — each
+// send is a Redis round trip, and under a storm of joins one at a time would fall behind — then
+// takes what was queued meanwhile. Guarded by mu.
 type eventQueue struct {
 	mu       sync.Mutex
 	queue    []presenceEvent
@@ -444,11 +448,45 @@ func (q *eventQueue) send(evs []presenceEvent, send func(presenceEvent)) {
 		batch := q.queue
 		q.queue = nil
 		q.mu.Unlock()
-		for _, e := range batch {
-			send(e)
-		}
+		sendBatch(batch, send)
 		q.mu.Lock()
 	}
 	q.draining = false
 	q.mu.Unlock()
 }
+
+// sendBatch sends the events of each (group, user) in order, different ones concurrently (at
+// most maxAnnounce at a time), and returns when all are sent.
+func sendBatch(batch []presenceEvent, send func(presenceEvent)) {
+	if len(batch) == 1 {
+		send(batch[0])
+		return
+	}
+	type key struct{ group, user string }
+	order := make([]key, 0, len(batch))
+	byKey := make(map[key][]presenceEvent, len(batch))
+	for _, e := range batch {
+		k := key{e.group, e.user}
+		if byKey[k] == nil {
+			order = append(order, k)
+		}
+		byKey[k] = append(byKey[k], e)
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxAnnounce)
+	for _, k := range order {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(evs []presenceEvent) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			for _, e := range evs {
+				send(e)
+			}
+		}(byKey[k])
+	}
+	wg.Wait()
+}
+
+// maxAnnounce bounds the presence events one process sends at once.
+const maxAnnounce = 256
