@@ -30,6 +30,7 @@ type Options struct {
 	Debug      bool          // serve /debug/stats and /debug/pprof/
 	Logger     *slog.Logger  // default slog.Default()
 	WSConfig   *ginws.Config // overrides for tests; Layer and Logger above win
+	NoPresence bool          // serve the chat without who-is-here (load comparisons with peers)
 }
 
 // App is the chat application: Gin routes for the pages and the socket.
@@ -71,7 +72,11 @@ func NewApp(o Options) *App {
 	r.GET("/chat/:room/", room)
 	r.GET("/chat/:room", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/chat/"+c.Param("room")+"/") })
 
-	socket := ws.Mount(func() ginws.Consumer { return new(ChatConsumer) })
+	factory := func() ginws.Consumer { return new(PresenceChat) }
+	if o.NoPresence {
+		factory = func() ginws.Consumer { return new(ChatConsumer) }
+	}
+	socket := ws.Mount(factory)
 	r.GET("/ws/chat/:room", middleware.RequireUser(), socket)
 	r.GET("/ws/chat/:room/", middleware.RequireUser(), socket)
 	r.GET("/rooms/:room/members", middleware.RequireUser(), members(ws))

@@ -54,25 +54,33 @@ func (c *ChatConsumer) ReceiveJSON(ctx context.Context, in chatIn) error {
 	return nil
 }
 
+// Events routes layer events to handlers, as Channels routes "chat.message" to chat_message.
+func (c *ChatConsumer) Events() ginws.Events {
+	return ginws.Events{"chat.message": chatMessage}
+}
+
+// PresenceChat is the chat that also shows who is here (the default; -presence=false serves
+// ChatConsumer alone).
+type PresenceChat struct{ ChatConsumer }
+
 // Presence makes the room show who is here: the connection is tracked in the room's group as its
 // user once Connect has accepted it, and untracked when it ends.
-func (c *ChatConsumer) Presence() ([]string, layer.PresenceInfo) {
+func (c *PresenceChat) Presence() ([]string, layer.PresenceInfo) {
 	return []string{c.group}, layer.PresenceInfo{User: c.user}
 }
 
-// Events routes layer events to handlers, as Channels routes "chat.message" to chat_message.
-func (c *ChatConsumer) Events() ginws.Events {
-	return ginws.Events{
-		"chat.message":   chatMessage,
-		"presence.state": c.members,
-		"presence.join":  c.joinLeave("join"),
-		"presence.leave": c.joinLeave("leave"),
-	}
+// Events adds the presence events to the chat's.
+func (c *PresenceChat) Events() ginws.Events {
+	ev := c.ChatConsumer.Events()
+	ev["presence.state"] = c.members
+	ev["presence.join"] = c.joinLeave("join")
+	ev["presence.leave"] = c.joinLeave("leave")
+	return ev
 }
 
 // members tells a new socket who is here: {"event": "members", "users": [sorted names]}, itself
 // included.
-func (c *ChatConsumer) members(ctx context.Context, ev layer.Message) error {
+func (c *PresenceChat) members(ctx context.Context, ev layer.Message) error {
 	entries, _ := ev["members"].([]layer.PresenceEntry)
 	users := make([]string, 0, len(entries))
 	for _, e := range entries {
@@ -84,7 +92,7 @@ func (c *ChatConsumer) members(ctx context.Context, ev layer.Message) error {
 // joinLeave relays a user's arrival (first tab) or departure (last tab, or its server died):
 // {"event": "join", "user": "carol"}. A socket is not told of its own user's arrival: the members
 // list it got says it.
-func (c *ChatConsumer) joinLeave(event string) ginws.EventHandler {
+func (c *PresenceChat) joinLeave(event string) ginws.EventHandler {
 	return func(ctx context.Context, ev layer.Message) error {
 		user, _ := ev.Str("user")
 		if user == "" || user == c.user {

@@ -46,6 +46,7 @@ func main() {
 	debug := flag.Bool("debug", false, "serve /debug/stats and /debug/pprof/ (goroutines, heap, connections)")
 	layerFlag := flag.String("layer", "memory", layerflag.Usage)
 	presenceTTL := flag.Duration("presence-ttl", redislayer.DefaultPresenceTTL, "with a Redis layer: how soon the users of a process that died (killed, cut off) leave their rooms (at least 1s)")
+	presence := flag.Bool("presence", true, "show who is in each room (false: the plain chat, as the load tool compares it with peers)")
 	flag.Parse()
 
 	log := serve.Logger()
@@ -59,7 +60,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(2)
 	}
-	app := NewApp(Options{SessionKey: key, Layer: lay, Debug: *debug, Logger: log})
+	app := NewApp(Options{SessionKey: key, Layer: lay, Debug: *debug, Logger: log, NoPresence: !*presence})
 	err = serve.Run(*addr, app.Handler(), app.WS, log)
 	if cerr := closeLayer(); err == nil {
 		err = cerr
