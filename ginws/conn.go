@@ -99,7 +99,8 @@ type Conn struct {
 	closeTimer   *time.Timer // cuts a close handshake (or a protocol-error close) that takes too long
 	cut          bool        // the socket was closed: nothing more is written
 
-	groups []string // joined through the connection; left when it ends
+	groups  []string // joined through the connection; left when it ends
+	tracked []string // presence groups it is tracked in (presence.go); untracked when it ends
 }
 
 // handshake is what Accept needs from Mount while Connect runs.

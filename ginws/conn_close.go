@@ -191,6 +191,7 @@ func (c *Conn) finish() {
 	c.cancel()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), c.srv.cfg.DisconnectTimeout)
 	defer cancel()
+	c.untrackPresence(ctx)
 	// Leave the groups while still subscribed, so that a group send in between reaches the
 	// (ended) connection and is dropped, rather than queued on a channel nobody will read.
 	c.leaveGroups(ctx)

@@ -33,6 +33,8 @@ import (
 //     (Channels' groups attribute); see GroupMember.
 //   - Events() Events — handlers for layer events by type (Channels' chat_message methods); see
 //     EventRouter.
+//   - Presence() ([]string, layer.PresenceInfo) — groups the connection is tracked in, as which
+//     user, after Connect accepts (join and leave events, who is here); see PresenceMember.
 type Consumer interface {
 	// Connect decides whether to accept the handshake. Call Accept to accept; return without
 	// accepting (or call Close) to refuse with HTTP 403; return Refuse(status, reason) for another

@@ -3,6 +3,7 @@ package ginws_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -185,4 +186,75 @@ func ExampleServer_Shutdown() {
 	_ = srv.Shutdown(ctx)
 	fmt.Println(ws.Shutdown(ctx)) // waits for every Disconnect handler
 	// Output: <nil>
+}
+
+// Lobby says who is connected: it is tracked in "lobby" as the user named in the query (an app
+// would take it from its session), and shows who is here, then who comes and goes.
+type Lobby struct{ ginws.WebsocketConsumer }
+
+func (l *Lobby) Presence() ([]string, layer.PresenceInfo) {
+	return []string{"lobby"}, layer.PresenceInfo{User: l.Scope().Query().Get("user")}
+}
+
+func (l *Lobby) Events() ginws.Events {
+	return ginws.Events{
+		"presence.state": func(ctx context.Context, ev layer.Message) error {
+			var users []string
+			for _, e := range ev["members"].([]layer.PresenceEntry) {
+				users = append(users, e.User)
+			}
+			return l.SendText("here: " + strings.Join(users, ", "))
+		},
+		"presence.join": func(ctx context.Context, ev layer.Message) error {
+			user, _ := ev.Str("user")
+			return l.SendText("joined: " + user)
+		},
+	}
+}
+
+// Presence: a socket learns who is here, then who joins; an HTTP view lists the group.
+func ExamplePresenceMember() {
+	ws := ginws.New(ginws.Config{Logger: slog.New(slog.DiscardHandler)})
+	r := gin.New()
+	r.GET("/ws/lobby", ws.Mount(func() ginws.Consumer { return new(Lobby) }))
+	r.GET("/lobby/members", func(c *gin.Context) {
+		list, err := ws.Layer().(layer.Presence).PresenceList(c, "lobby")
+		if err != nil {
+			c.AbortWithStatus(http.StatusServiceUnavailable)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"members": list})
+	})
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	defer ws.Shutdown(context.Background())
+
+	dial := func(user string) *websocket.Conn {
+		conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/lobby?user="+user, nil)
+		if err != nil {
+			panic(err)
+		}
+		return conn
+	}
+	read := func(conn *websocket.Conn) string { _, b, _ := conn.ReadMessage(); return string(b) }
+	ada := dial("ada")
+	defer ada.Close()
+	fmt.Println(read(ada)) // ada's own join
+	fmt.Println(read(ada))
+	bob := dial("bob")
+	defer bob.Close()
+	fmt.Println(read(ada))
+	resp, err := http.Get(srv.URL + "/lobby/members")
+	if err != nil {
+		panic(err)
+	}
+	defer resp.Body.Close()
+	body := new(strings.Builder)
+	_, _ = io.Copy(body, resp.Body)
+	fmt.Println(body)
+	// Output:
+	// joined: ada
+	// here: ada
+	// joined: bob
+	// {"members":[{"user":"ada","connections":1},{"user":"bob","connections":1}]}
 }

@@ -115,6 +115,10 @@ func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err e
 			return http.StatusInternalServerError, err
 		}
 	}
+	if err := c.checkPresence(); err != nil {
+		c.release(ctx)
+		return http.StatusInternalServerError, err
+	}
 	if gm, ok := consumer.(GroupMember); ok {
 		for _, g := range gm.Groups() {
 			if err := c.GroupAdd(ctx, g); err != nil {
@@ -153,6 +157,7 @@ func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err e
 	if err != nil {
 		c.failed("Connect", "", "", err)
 	}
+	c.trackPresence(ctx)
 	c.start()
 	return 0, nil
 }

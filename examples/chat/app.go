@@ -30,6 +30,7 @@ type Options struct {
 	Debug      bool          // serve /debug/stats and /debug/pprof/
 	Logger     *slog.Logger  // default slog.Default()
 	WSConfig   *ginws.Config // overrides for tests; Layer and Logger above win
+	NoPresence bool          // serve the chat without who-is-here (load comparisons with peers)
 }
 
 // App is the chat application: Gin routes for the pages and the socket.
@@ -71,9 +72,14 @@ func NewApp(o Options) *App {
 	r.GET("/chat/:room/", room)
 	r.GET("/chat/:room", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/chat/"+c.Param("room")+"/") })
 
-	socket := ws.Mount(func() ginws.Consumer { return new(ChatConsumer) })
+	factory := func() ginws.Consumer { return new(PresenceChat) }
+	if o.NoPresence {
+		factory = func() ginws.Consumer { return new(ChatConsumer) }
+	}
+	socket := ws.Mount(factory)
 	r.GET("/ws/chat/:room", middleware.RequireUser(), socket)
 	r.GET("/ws/chat/:room/", middleware.RequireUser(), socket)
+	r.GET("/rooms/:room/members", middleware.RequireUser(), members(ws))
 
 	if o.Debug {
 		debugRoutes(r, ws)
@@ -143,6 +149,31 @@ func room(c *gin.Context) {
 		return
 	}
 	c.HTML(http.StatusOK, "room.html", gin.H{"Room": name, "User": user})
+}
+
+// members is an ordinary HTTP view reading presence from the socket server's layer: who is in the
+// room, {"members": [{"user": "alice", "connections": 2}, ...]} sorted by user.
+func members(ws *ginws.Server) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Header("Cache-Control", "no-store")
+		name := c.Param("room")
+		if !validRoom(name) {
+			c.JSON(http.StatusNotFound, gin.H{"error": "bad room name"})
+			return
+		}
+		p, ok := ws.Layer().(layer.Presence)
+		if !ok {
+			c.JSON(http.StatusNotImplemented, gin.H{"error": "the channel layer has no presence"})
+			return
+		}
+		list, err := p.PresenceList(c, "chat_"+name)
+		if err != nil {
+			ws.Logger().Warn("chat: listing members failed", "room", name, "error", err)
+			c.JSON(http.StatusServiceUnavailable, gin.H{"error": "members unavailable, try again"})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"members": list})
+	}
 }
 
 func validRoom(name string) bool {

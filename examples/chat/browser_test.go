@@ -54,6 +54,16 @@ func TestChatInBrowser(t *testing.T) {
 			t.Fatalf("%s's page shows %q, want the message with its author", name, log)
 		}
 	}
+
+	// Who is here, live: both pages list both users; when bob's tab closes, alice's page says so.
+	const here = `Array.from(document.querySelectorAll("#members li")).map(li => li.textContent).join(",")`
+	for _, tab := range []context.Context{alice, bob} {
+		browsertest.Value(t, tab, wait, chromedp.Poll[bool](here+` === "alice,bob"`))
+	}
+	cancelBob()
+	browsertest.Value(t, alice, wait, chromedp.Poll[bool](here+` === "alice"`))
+	browsertest.Value(t, alice, wait,
+		chromedp.Poll[bool](`document.querySelector("#chat-log").textContent.includes("bob left")`))
 }
 
 // TestChatPageAcrossRestarts: the room page disables sending while it has no socket, reconnects by

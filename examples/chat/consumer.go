@@ -59,6 +59,49 @@ func (c *ChatConsumer) Events() ginws.Events {
 	return ginws.Events{"chat.message": chatMessage}
 }
 
+// PresenceChat is the chat that also shows who is here (the default; -presence=false serves
+// ChatConsumer alone).
+type PresenceChat struct{ ChatConsumer }
+
+// Presence makes the room show who is here: the connection is tracked in the room's group as its
+// user once Connect has accepted it, and untracked when it ends.
+func (c *PresenceChat) Presence() ([]string, layer.PresenceInfo) {
+	return []string{c.group}, layer.PresenceInfo{User: c.user}
+}
+
+// Events adds the presence events to the chat's.
+func (c *PresenceChat) Events() ginws.Events {
+	ev := c.ChatConsumer.Events()
+	ev["presence.state"] = c.members
+	ev["presence.join"] = c.joinLeave("join")
+	ev["presence.leave"] = c.joinLeave("leave")
+	return ev
+}
+
+// members tells a new socket who is here: {"event": "members", "users": [sorted names]}, itself
+// included.
+func (c *PresenceChat) members(ctx context.Context, ev layer.Message) error {
+	entries, _ := ev["members"].([]layer.PresenceEntry)
+	users := make([]string, 0, len(entries))
+	for _, e := range entries {
+		users = append(users, e.User) // sorted by the layer, one per user
+	}
+	return c.SendJSON(map[string]any{"event": "members", "users": users})
+}
+
+// joinLeave relays a user's arrival (first tab) or departure (last tab, or its server died):
+// {"event": "join", "user": "carol"}. A socket is not told of its own user's arrival: the members
+// list it got says it.
+func (c *PresenceChat) joinLeave(event string) ginws.EventHandler {
+	return func(ctx context.Context, ev layer.Message) error {
+		user, _ := ev.Str("user")
+		if user == "" || user == c.user {
+			return nil
+		}
+		return c.SendJSON(map[string]any{"event": event, "user": user})
+	}
+}
+
 // chatMessage writes a room message to the client. RelayJSON encodes it once for every member
 // of the room on this process.
 var chatMessage = ginws.RelayJSON(func(ev layer.Message) (any, error) {

@@ -57,7 +57,7 @@ func TestChatWithDjango(t *testing.T) {
 	}
 	for name, c := range map[string]*wstest.Communicator{"alice (Go)": alice, "bob (Django)": bob} {
 		var got chatOut
-		if err := c.ReceiveJSON(ctx, &got); err != nil {
+		if err := receiveChat(ctx, c, &got); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if got.Message != "hello from Django ✓" {
@@ -76,11 +76,15 @@ func TestChatWithDjango(t *testing.T) {
 	if got.Message != "hello from Go <b>✓</b>" {
 		t.Fatalf("bob (Django) got %+v", got)
 	}
-	if err := alice.ReceiveJSON(ctx, &got); err != nil || got.Message != "hello from Go <b>✓</b>" || got.User != "alice" {
+	if err := receiveChat(ctx, alice, &got); err != nil || got.Message != "hello from Go <b>✓</b>" || got.User != "alice" {
 		t.Fatalf("alice (Go) got her own message as %+v (%v)", got, err)
 	}
 
 	// Rooms stay apart across the two servers.
+	var members chatOut
+	if err := dave.ReceiveJSON(ctx, &members); err != nil || members.Event != "members" {
+		t.Fatalf("dave (Go): %+v, %v; want the members of his room first", members, err)
+	}
 	for name, c := range map[string]*wstest.Communicator{"carol (Django, other room)": carol, "dave (Go, other room)": dave} {
 		if err := c.ReceiveNothing(ctx, 300*time.Millisecond); err != nil {
 			t.Errorf("%s: %v", name, err)

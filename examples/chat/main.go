@@ -34,6 +34,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"ginws.dev/ginws/redislayer"
+
 	"ginws.dev/examples/internal/layerflag"
 	"ginws.dev/examples/internal/serve"
 )
@@ -43,6 +45,8 @@ func main() {
 	secret := flag.String("secret", "", "session signing key, hex, at least 32 bytes (default: a key generated once and kept in the user's config directory)")
 	debug := flag.Bool("debug", false, "serve /debug/stats and /debug/pprof/ (goroutines, heap, connections)")
 	layerFlag := flag.String("layer", "memory", layerflag.Usage)
+	presenceTTL := flag.Duration("presence-ttl", redislayer.DefaultPresenceTTL, "with a Redis layer: how soon the users of a process that died (killed, cut off) leave their rooms (at least 1s)")
+	presence := flag.Bool("presence", true, "show who is in each room (false: the plain chat, as the load tool compares it with peers)")
 	flag.Parse()
 
 	log := serve.Logger()
@@ -51,12 +55,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(2)
 	}
-	lay, closeLayer, err := layerflag.Parse(*layerFlag, log)
+	lay, closeLayer, err := layerflag.Parse(*layerFlag, log, func(cfg *redislayer.Config) { cfg.PresenceTTL = *presenceTTL })
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(2)
 	}
-	app := NewApp(Options{SessionKey: key, Layer: lay, Debug: *debug, Logger: log})
+	app := NewApp(Options{SessionKey: key, Layer: lay, Debug: *debug, Logger: log, NoPresence: !*presence})
 	err = serve.Run(*addr, app.Handler(), app.WS, log)
 	if cerr := closeLayer(); err == nil {
 		err = cerr

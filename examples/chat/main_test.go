@@ -62,9 +62,21 @@ func ctxT(t *testing.T) context.Context {
 }
 
 type chatOut struct {
-	Message string `json:"message"`
-	User    string `json:"user"`
-	Error   string `json:"error"`
+	Message string   `json:"message"`
+	User    string   `json:"user"`
+	Error   string   `json:"error"`
+	Event   string   `json:"event"` // presence: "members", "join" or "leave"
+	Users   []string `json:"users"`
+}
+
+// receiveChat returns the next chat message or error frame, skipping presence frames.
+func receiveChat(ctx context.Context, c *wstest.Communicator, got *chatOut) error {
+	for {
+		*got = chatOut{}
+		if err := c.ReceiveJSON(ctx, got); err != nil || got.Event == "" {
+			return err
+		}
+	}
 }
 
 func TestChatRoundTrip(t *testing.T) {
@@ -82,12 +94,16 @@ func TestChatRoundTrip(t *testing.T) {
 	}
 	for name, c := range map[string]*wstest.Communicator{"alice": alice, "bob": bob} {
 		var got chatOut
-		if err := c.ReceiveJSON(ctx, &got); err != nil {
+		if err := receiveChat(ctx, c, &got); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if got.Message != "hello <b>room</b>" || got.User != "alice" {
 			t.Fatalf("%s got %+v", name, got)
 		}
+	}
+	var members chatOut
+	if err := carol.ReceiveJSON(ctx, &members); err != nil || members.Event != "members" || len(members.Users) != 1 || members.Users[0] != "carol" {
+		t.Fatalf("carol's first frame: %+v, %v; want the members of her room", members, err)
 	}
 	if err := carol.ReceiveNothing(ctx, 100*time.Millisecond); err != nil {
 		t.Fatalf("another room received the message: %v", err)
@@ -96,7 +112,7 @@ func TestChatRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got chatOut
-	if err := bob.ReceiveJSON(ctx, &got); err != nil || got.Error == "" {
+	if err := receiveChat(ctx, bob, &got); err != nil || got.Error == "" {
 		t.Fatalf("empty message: %+v %v", got, err)
 	}
 }
@@ -230,5 +246,77 @@ func TestWhoami(t *testing.T) {
 	resp.Body.Close()
 	if code, _ := get(alice); code != http.StatusUnauthorized {
 		t.Fatalf("after signing out: %d", code)
+	}
+}
+
+// Who is in a room: a new socket first gets the members, then others' arrivals and departures
+// (once per user, not per tab); GET /rooms/ROOM/members lists them with their connection counts.
+func TestChatPresence(t *testing.T) {
+	t.Parallel()
+	ts := startApp(t)
+	ctx := ctxT(t)
+	next := func(name string, c *wstest.Communicator) string {
+		t.Helper()
+		s, err := c.ReceiveText(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return s
+	}
+	aliceJar, bobJar := signIn(t, ts, "alice"), signIn(t, ts, "bob")
+	alice := ts.Communicator("/ws/chat/lobby/", wstest.Jar(aliceJar.Jar))
+	alice.MustConnect(ctx)
+	if got := next("alice", alice); got != `{"event":"members","users":["alice"]}` {
+		t.Fatalf("alice's first frame: %s", got)
+	}
+	bob := ts.Communicator("/ws/chat/lobby/", wstest.Jar(bobJar.Jar))
+	bob.MustConnect(ctx)
+	if got := next("bob", bob); got != `{"event":"members","users":["alice","bob"]}` {
+		t.Fatalf("bob's first frame: %s", got)
+	}
+	if got := next("alice", alice); got != `{"event":"join","user":"bob"}` {
+		t.Fatalf("alice got %s, want bob's join", got)
+	}
+	bob2 := ts.Communicator("/ws/chat/lobby/", wstest.Jar(bobJar.Jar)) // a second tab
+	bob2.MustConnect(ctx)
+	if got := next("bob's second tab", bob2); got != `{"event":"members","users":["alice","bob"]}` {
+		t.Fatalf("bob's second tab: %s", got)
+	}
+
+	get := func(client *http.Client, path string) (int, string) {
+		t.Helper()
+		resp, err := client.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(b))
+	}
+	if code, body := get(aliceJar, "/rooms/lobby/members"); code != http.StatusOK ||
+		body != `{"members":[{"user":"alice","connections":1},{"user":"bob","connections":2}]}` {
+		t.Fatalf("GET /rooms/lobby/members: %d %s", code, body)
+	}
+	if code, _ := get(ts.Browser(), "/rooms/lobby/members"); code != http.StatusForbidden {
+		t.Fatalf("GET /rooms/lobby/members signed out: %d, want 403", code)
+	}
+	if code, _ := get(aliceJar, "/rooms/no%20spaces/members"); code != http.StatusNotFound {
+		t.Fatalf("GET members of a bad room name: %d, want 404", code)
+	}
+
+	if err := bob.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.ReceiveNothing(ctx, 200*time.Millisecond); err != nil {
+		t.Fatalf("one of bob's tabs closed: %v", err)
+	}
+	if err := bob2.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := next("alice", alice); got != `{"event":"leave","user":"bob"}` {
+		t.Fatalf("alice got %s, want bob's leave", got)
+	}
+	if code, body := get(aliceJar, "/rooms/lobby/members"); code != http.StatusOK || body != `{"members":[{"user":"alice","connections":1}]}` {
+		t.Fatalf("GET /rooms/lobby/members after bob left: %d %s", code, body)
 	}
 }

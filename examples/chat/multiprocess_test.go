@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,8 +55,11 @@ func TestMultiProcessChat(t *testing.T) {
 		for name, c := range map[string]*websocket.Conn{"alice (process A)": alice, "bob (process B)": bob} {
 			var got chatOut
 			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if err := c.ReadJSON(&got); err != nil {
-				t.Fatalf("%s waiting for %q: %v", name, tc.text, err)
+			for got.Event != "" || got.Message == "" {
+				got = chatOut{}
+				if err := c.ReadJSON(&got); err != nil {
+					t.Fatalf("%s waiting for %q: %v", name, tc.text, err)
+				}
 			}
 			if got.Message != tc.text || got.User != tc.user {
 				t.Fatalf("%s got %+v, want %q from %s", name, got, tc.text, tc.user)
@@ -64,8 +68,128 @@ func TestMultiProcessChat(t *testing.T) {
 	}
 }
 
+// Presence across two chat processes on one Redis: who is in a room is the same on both, a user
+// joining on one is announced on the other, and when a process is killed (SIGKILL: it untracks
+// nothing) its users leave the room on the survivor within -presence-ttl.
+func TestMultiProcessPresence(t *testing.T) {
+	t.Parallel()
+	redistest.Need(t)
+	bin := filepath.Join(t.TempDir(), "chat")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	prefix := fmt.Sprintf("asgichattest%08x:", rand.Uint32())
+	layerURL := "redis://127.0.0.1:6379/3?prefix=" + prefix
+	t.Cleanup(func() { flushPrefix(t, prefix) })
+	secret := "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	const ttl = 4 * time.Second
+	a, _ := startChatProc(t, bin, layerURL, secret, "-presence-ttl", ttl.String())
+	b, procB := startChatProc(t, bin, layerURL, secret, "-presence-ttl", ttl.String())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	next := func(name string, c *websocket.Conn) chatOut {
+		t.Helper()
+		var got chatOut
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if err := c.ReadJSON(&got); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return got
+	}
+	alice, aliceHTTP := dialRoomClient(ctx, t, a, "alice", "pres")
+	if got := next("alice", alice); got.Event != "members" || fmt.Sprint(got.Users) != "[alice]" {
+		t.Fatalf("alice's first frame: %+v", got)
+	}
+	bob := dialRoom(ctx, t, b, "bob", "pres")
+	if got := next("bob", bob); got.Event != "members" || fmt.Sprint(got.Users) != "[alice bob]" {
+		t.Fatalf("bob's first frame (process B): %+v, want alice and bob", got)
+	}
+	if got := next("alice", alice); got.Event != "join" || got.User != "bob" {
+		t.Fatalf("alice (process A) got %+v, want bob's join", got)
+	}
+	bob2 := dialRoom(ctx, t, a, "bob", "pres") // bob's second tab, on process A
+	if got := next("bob's second tab", bob2); got.Event != "members" || fmt.Sprint(got.Users) != "[alice bob]" {
+		t.Fatalf("bob's second tab: %+v", got)
+	}
+	membersOn := func(addr string) string {
+		t.Helper()
+		resp, err := aliceHTTP.Get("http://" + addr + "/rooms/pres/members")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body bytes.Buffer
+		_, _ = body.ReadFrom(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /rooms/pres/members on %s: %d %s", addr, resp.StatusCode, body.String())
+		}
+		return strings.TrimSpace(body.String())
+	}
+	const both = `{"members":[{"user":"alice","connections":1},{"user":"bob","connections":2}]}`
+	for _, addr := range []string{a, b} {
+		if got := membersOn(addr); got != both {
+			t.Fatalf("members on %s: %s, want %s", addr, got, both)
+		}
+	}
+
+	// Process B dies: bob's tab there is gone, his tab on A stays, so nobody leaves.
+	if err := procB.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	const afterKill = `{"members":[{"user":"alice","connections":1},{"user":"bob","connections":1}]}`
+	for membersOn(a) != afterKill {
+		if time.Since(killed) > ttl+2*time.Second {
+			t.Fatalf("members on A %v after B was killed: %s, want %s", time.Since(killed), membersOn(a), afterKill)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = alice.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	var extra chatOut
+	if err := alice.ReadJSON(&extra); err == nil {
+		t.Fatalf("alice got %+v after one of bob's two tabs died", extra)
+	}
+	t.Logf("B's connection was gone from A's list %v after SIGKILL (TTL %v)", time.Since(killed).Round(10*time.Millisecond), ttl)
+
+	// Now a user whose only connection is on a process that gets killed: carol on C.
+	c, procC := startChatProc(t, bin, layerURL, secret, "-presence-ttl", ttl.String())
+	alice2 := dialRoom(ctx, t, a, "alice", "pres") // a fresh socket for alice: the old one timed out reading
+	if got := next("alice", alice2); got.Event != "members" {
+		t.Fatalf("alice's new socket: %+v", got)
+	}
+	carol := dialRoom(ctx, t, c, "carol", "pres")
+	if got := next("carol", carol); got.Event != "members" || fmt.Sprint(got.Users) != "[alice bob carol]" {
+		t.Fatalf("carol's first frame: %+v", got)
+	}
+	if got := next("alice", alice2); got.Event != "join" || got.User != "carol" {
+		t.Fatalf("alice got %+v, want carol's join", got)
+	}
+	if err := procC.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed = time.Now()
+	if got := next("alice", alice2); got.Event != "leave" || got.User != "carol" {
+		t.Fatalf("alice got %+v, want carol's leave", got)
+	}
+	if d := time.Since(killed); d > ttl+time.Second {
+		t.Fatalf("carol's leave came %v after her process was killed; -presence-ttl is %v", d, ttl)
+	} else {
+		t.Logf("carol's leave reached alice %v after SIGKILL (TTL %v)", d.Round(10*time.Millisecond), ttl)
+	}
+}
+
 // startChat runs the chat binary on a free port until the test ends.
 func startChat(t *testing.T, bin, lay, secret string) string {
+	t.Helper()
+	addr, _ := startChatProc(t, bin, lay, secret)
+	return addr
+}
+
+// startChatProc runs the chat binary with extra flags on a free port until the test ends (or the
+// test kills it) and returns its address and process.
+func startChatProc(t *testing.T, bin, lay, secret string, extra ...string) (string, *exec.Cmd) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -74,7 +198,7 @@ func startChat(t *testing.T, bin, lay, secret string) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	var out syncBuffer
-	cmd := exec.Command(bin, "-addr", addr, "-layer", lay, "-secret", secret)
+	cmd := exec.Command(bin, append([]string{"-addr", addr, "-layer", lay, "-secret", secret}, extra...)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -91,7 +215,7 @@ func startChat(t *testing.T, bin, lay, secret string) string {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return addr
+			return addr, cmd
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("chat did not listen on %s: %v\n%s", addr, err, out.String())
@@ -102,6 +226,13 @@ func startChat(t *testing.T, bin, lay, secret string) string {
 
 // dialRoom signs user in on the server at addr (POST /login) and opens the room's socket.
 func dialRoom(ctx context.Context, t *testing.T, addr, user, room string) *websocket.Conn {
+	t.Helper()
+	conn, _ := dialRoomClient(ctx, t, addr, user, room)
+	return conn
+}
+
+// dialRoomClient is dialRoom that also returns the signed-in HTTP client.
+func dialRoomClient(ctx context.Context, t *testing.T, addr, user, room string) (*websocket.Conn, *http.Client) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -128,7 +259,7 @@ func dialRoom(ctx context.Context, t *testing.T, addr, user, room string) *webso
 		t.Fatalf("dial %s as %s: %v (HTTP %d)", addr, user, err, status)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return conn
+	return conn, hc
 }
 
 func flushPrefix(t *testing.T, prefix string) {

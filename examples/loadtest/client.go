@@ -145,7 +145,10 @@ func connect(ctx context.Context, hc *http.Client, addr string, room *Room, name
 	return c, nil
 }
 
-var messageKey = []byte(`"message":"`)
+var (
+	messageKey    = []byte(`"message":"`)
+	presenceFrame = []byte(`{"event":`)
+)
 
 // read counts messages. A frame may hold several newline-separated messages (the gorilla hub
 // coalesces them).
@@ -163,6 +166,9 @@ func (c *Client) read() {
 				line, data = data[:i], data[i+1:]
 			} else {
 				data = nil
+			}
+			if bytes.HasPrefix(line, presenceFrame) {
+				continue // who is here (the chat with presence): not a room message
 			}
 			if c.wire == wireCentrifuge {
 				var pub bool

@@ -199,3 +199,48 @@ func TestExternalTargets(t *testing.T) {
 		t.Error("-pid x must be an error")
 	}
 }
+
+// -mode presence at a small size: the big list is right, the storm's joins and leaves reach the
+// watchers on both processes once each, and the fan-out runs with and without the storm. Not
+// parallel: it shares Redis DB 7 with TestCrossProcessFanOut, and each start empties it.
+func TestPresenceMode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs two chat servers")
+	}
+	if c, err := net.DialTimeout("tcp", defaultRedis.addr, time.Second); err != nil {
+		msg := "Redis is not reachable at " + defaultRedis.addr + ": start redis-server"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	} else {
+		c.Close()
+	}
+	repo, err := findRepo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	targets, err := buildTargets(ctx, repo, t.TempDir(), []string{"ginws-presence"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := targets["ginws-presence"].Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	rs := PresenceLoad(ctx, p, Params{Conns: 40, Rooms: 2, Duration: time.Second, Window: 5, Size: 16, Par: 16}, 100, 300)
+	if len(rs) != 2 {
+		t.Fatalf("results: %+v", rs)
+	}
+	for _, r := range rs {
+		if r.Err != nil {
+			t.Fatalf("%s: %v\n%s", r.Server, r.Err, p.Tail())
+		}
+		if r.Lost != 0 || r.Deliveries == 0 {
+			t.Fatalf("%s: figures %+v", r.Server, r)
+		}
+	}
+}

@@ -15,6 +15,7 @@
 //	go run . -mode fanout -servers ginws-redis -linger 2ms  # ... with the layer's ReceiveLinger
 //	go run . -mode fanout -servers ginws-redis,django-redis  # ... against Django Channels
 //	go run . -mode fanout -addr 127.0.0.1:8001,127.0.0.1:8002 -pid 101,102 -redis 127.0.0.1:6379
+//	go run . -mode presence -servers ginws-presence    # who-is-here at scale: see presence.go
 //
 // The server "centrifuge" is cmd/centrifugechat: centrifugal/centrifuge with its default
 // configuration and in-memory broker, one channel per room. Its sockets speak centrifuge's client
@@ -47,7 +48,7 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "all", "idle, fanout, rate, churn, or all")
+	mode := flag.String("mode", "all", "idle, fanout, rate, churn, presence (with -servers ginws-presence), or all")
 	servers := flag.String("servers", "gorilla,melody,ginws", "comma-separated servers to compare, run alternately")
 	conns := flag.Int("conns", 1000, "clients (idle, fanout, rate)")
 	idleConns := flag.Int("idle-conns", 5000, "clients for the idle mode when -mode all")
@@ -64,6 +65,8 @@ func main() {
 	pid := flag.String("pid", "", "with -addr: the server's process IDs (comma-separated, in the order of -addr), to read their RSS and CPU time")
 	linger := flag.Duration("linger", 0, "ginws-redis: the chat processes' Redis layer ReceiveLinger (e.g. 2ms)")
 	redisAddr := flag.String("redis", "", "with -addr: `host:port` of the Redis the server's processes share, to report its CPU time")
+	storm := flag.Int("storm", 1000, "presence: joins per second of the storm, over two processes")
+	bigGroup := flag.Int("big", 10000, "presence: members of the group whose list is timed")
 	flag.Parse()
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -113,6 +116,7 @@ func main() {
 		"rate":   {"rate", FixedRate, o},
 		"churn":  {"churn", Churn, o},
 	}
+	presenceMode := scenario{"presence", nil, o}
 	var plan []scenario
 	if *mode == "all" {
 		idle := all["idle"]
@@ -121,6 +125,9 @@ func main() {
 	} else {
 		for _, m := range strings.Split(*mode, ",") {
 			sc, ok := all[m]
+			if m == "presence" {
+				sc, ok = presenceMode, true
+			}
 			if !ok {
 				fail(fmt.Errorf("unknown mode %q", m))
 			}
@@ -139,13 +146,20 @@ func main() {
 					fail(err)
 				}
 				fmt.Fprintf(os.Stderr, "… %s on %s (round %d)\n", sc.name, name, round+1)
-				res := sc.run(ctx, p, sc.o)
-				p.Stop()
-				if res.Err != nil {
-					failed = true
-					fmt.Fprintf(os.Stderr, "FAIL %s on %s: %v\n%s\n", sc.name, name, res.Err, p.Tail())
+				var rs []Result
+				if sc.name == "presence" {
+					rs = PresenceLoad(ctx, p, sc.o, *storm, *bigGroup)
+				} else {
+					rs = []Result{sc.run(ctx, p, sc.o)}
 				}
-				results = append(results, res)
+				p.Stop()
+				for _, res := range rs {
+					if res.Err != nil {
+						failed = true
+						fmt.Fprintf(os.Stderr, "FAIL %s on %s: %v\n%s\n", sc.name, name, res.Err, p.Tail())
+					}
+				}
+				results = append(results, rs...)
 				if ctx.Err() != nil {
 					fail(ctx.Err())
 				}

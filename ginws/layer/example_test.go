@@ -33,3 +33,31 @@ func ExampleValidateGroupName() {
 	// <nil>
 	// layer: invalid group name "chat lobby": only ASCII letters, digits, '-', '_' and '.' are allowed (found ' ')
 }
+
+// Presence on any layer that has it: track connections with their user, list one entry per user,
+// and hear joins and leaves in the companion group.
+func ExamplePresence() {
+	ctx := context.Background()
+	var lay layer.Layer = layer.NewMemory(layer.MemoryConfig{})
+	p := lay.(layer.Presence)
+	_ = lay.GroupAdd(ctx, layer.PresenceGroup("room"), "watcher") // hears presence.join/leave
+
+	_ = p.PresenceAdd(ctx, "room", "tab-1", layer.PresenceInfo{User: "ada"})
+	_ = p.PresenceAdd(ctx, "room", "tab-2", layer.PresenceInfo{User: "ada"}) // a second tab: no event
+	_ = p.PresenceAdd(ctx, "room", "tab-3", layer.PresenceInfo{User: "bob"})
+	list, _ := p.PresenceList(ctx, "room")
+	for _, e := range list {
+		fmt.Println(e.User, e.Connections)
+	}
+	_ = p.PresenceDiscard(ctx, "room", "tab-3")
+	for range 3 {
+		ev, _ := lay.Receive(ctx, "watcher")
+		fmt.Println(ev.Type(), ev["user"])
+	}
+	// Output:
+	// ada 2
+	// bob 1
+	// presence.join ada
+	// presence.join bob
+	// presence.leave bob
+}

@@ -66,6 +66,9 @@ type Memory struct {
 	groups    map[string]map[string]*memMember
 	nextSweep time.Time
 	subSeq    uint64
+	presence  map[string]*memPresence // group → who is present (presence.go)
+
+	events outbox // presence events, sent in order (presence.go)
 
 	dropped atomic.Uint64
 	expired atomic.Uint64
@@ -75,6 +78,7 @@ var (
 	_ Layer            = (*Memory)(nil)
 	_ Subscriber       = (*Memory)(nil)
 	_ CapacityReporter = (*Memory)(nil)
+	_ Presence         = (*Memory)(nil)
 )
 
 type memChannel struct {
@@ -120,6 +124,7 @@ func NewMemory(cfg MemoryConfig) *Memory {
 		groupExpiry: cfg.GroupExpiry,
 		channels:    make(map[string]*memChannel),
 		groups:      make(map[string]map[string]*memMember),
+		presence:    make(map[string]*memPresence),
 	}
 	if l.expiry <= 0 {
 		l.expiry = DefaultExpiry
@@ -389,11 +394,13 @@ func (l *Memory) GroupSend(ctx context.Context, group string, msg Message) error
 	return nil
 }
 
-// Flush empties every channel and group. Subscriptions stay in place.
+// Flush empties every channel, group and presence list (announcing nothing). Subscriptions stay
+// in place.
 func (l *Memory) Flush(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.groups = make(map[string]map[string]*memMember)
+	l.presence = make(map[string]*memPresence)
 	for name, ch := range l.channels {
 		clear(ch.queue)
 		ch.queue, ch.head, ch.refs = ch.queue[:0], 0, 0

@@ -19,6 +19,15 @@ func TestMemoryLayerConformance(t *testing.T) {
 	})
 }
 
+func TestMemoryLayerPresenceConformance(t *testing.T) {
+	t.Parallel()
+	layertest.RunPresence(t, func(t *testing.T, cfg layertest.Config) (layer.Layer, layer.Layer) {
+		l := layer.NewMemory(layer.MemoryConfig{})
+		t.Cleanup(func() { _ = l.Close() })
+		return l, l
+	})
+}
+
 func TestMemoryLayerChannelCapacityRules(t *testing.T) {
 	t.Parallel()
 	l := layer.NewMemory(layer.MemoryConfig{

@@ -35,6 +35,9 @@ type Config struct {
 	Capacity    int
 	Expiry      time.Duration
 	GroupExpiry time.Duration
+	// PresenceTTL is how soon a dead process's presence must be gone (RunPresence); layers of one
+	// process ignore it.
+	PresenceTTL time.Duration
 }
 
 // Factory makes a fresh layer for one test.

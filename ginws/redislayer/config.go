@@ -55,6 +55,13 @@ type Config struct {
 	// GroupExpiry is how long a group membership lives after its last GroupAdd, in whole seconds.
 	// Optional. Default 86 400 s.
 	GroupExpiry time.Duration
+	// PresenceTTL bounds how long a connection tracked for presence (PresenceAdd) outlives its
+	// process when the process dies without untracking it (SIGKILL, a crash, a network cut): its
+	// user has left — and the departure is announced — at most about 5/8 of PresenceTTL later.
+	// Each process refreshes its tracked connections, and sweeps the groups it tracks in, every
+	// PresenceTTL/8; a connection not refreshed for PresenceTTL/2 is taken for gone. At least 1 s.
+	// Optional. Default 30 s.
+	PresenceTTL time.Duration
 	// Logger receives the receive loop's reports (Redis unreachable, resumed, undecodable
 	// messages). Optional. Default slog.Default().
 	Logger *slog.Logger
@@ -91,6 +98,7 @@ const (
 	DefaultPollTimeout  = time.Second
 	DefaultMaxBackoff   = 5 * time.Second
 	DefaultReceiveBatch = 256
+	DefaultPresenceTTL  = 30 * time.Second
 	// DefaultProcessCapacity is the default of Config.ProcessCapacity.
 	DefaultProcessCapacity = 10000
 )
@@ -114,6 +122,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.GroupExpiry <= 0 {
 		cfg.GroupExpiry = layer.DefaultGroupExpiry
+	}
+	if cfg.PresenceTTL <= 0 {
+		cfg.PresenceTTL = DefaultPresenceTTL
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -148,11 +159,14 @@ func (cfg Config) validate() error {
 		{"Expiry", int64(cfg.Expiry)}, {"GroupExpiry", int64(cfg.GroupExpiry)},
 		{"DialTimeout", int64(cfg.DialTimeout)}, {"CallTimeout", int64(cfg.CallTimeout)},
 		{"PollTimeout", int64(cfg.PollTimeout)}, {"MaxBackoff", int64(cfg.MaxBackoff)},
-		{"ReceiveLinger", int64(cfg.ReceiveLinger)},
+		{"ReceiveLinger", int64(cfg.ReceiveLinger)}, {"PresenceTTL", int64(cfg.PresenceTTL)},
 	} {
 		if f.v < 0 {
 			return &layer.ConfigError{Field: "redislayer.Config." + f.name, Value: f.v, Rule: "must not be negative (zero means the default)"}
 		}
+	}
+	if cfg.PresenceTTL > 0 && cfg.PresenceTTL < time.Second {
+		return &layer.ConfigError{Field: "redislayer.Config.PresenceTTL", Value: cfg.PresenceTTL, Rule: "must be at least 1s (zero means the default, 30s)"}
 	}
 	_, err := layer.NewCapacities("redislayer.Config.ChannelCapacity", 1, cfg.ChannelCapacity)
 	return err

@@ -130,6 +130,20 @@
 // messages already popped live in this process's memory and are delivered. Sends that fail during
 // the fault are reported to their callers. See the README's "Delivery guarantees".
 //
+// # Presence
+//
+// The layer implements layer.Presence: who is in a group, across every process sharing the Redis.
+// A group's presence is three keys on its shard, "{prefix}:ginws:pz:{group}" (channel → deadline),
+// "…:ph:{group}" (channel → user and info, JSON) and "…:pu:{group}" (user → connections),
+// changed only by Lua scripts, so that a user's first arrival and last departure are each seen by
+// exactly one process, which announces it (presence.join, presence.leave) to the companion group
+// layer.PresenceGroup(group). Deadlines use Redis' clock. Each process is the source of truth for
+// the connections it tracks: its keeper refreshes them every PresenceTTL/8, sweeping the groups'
+// dead entries as it goes, and tracks again what Redis lost — so a killed process's users leave
+// within about 5/8 of PresenceTTL, and presence comes back after a Redis restart like memberships
+// (without announcing the users again). channels_redis has no presence; Django processes neither
+// read nor write these keys.
+//
 // # Sentinel
 //
 // A Hosts entry with master_set is a shard behind Redis Sentinel (see Config.Hosts): rueidis asks

@@ -143,6 +143,8 @@ func (l *Layer) keep(i int) {
 	tick := min(keeperTick, l.cfg.GroupExpiry/4)
 	refreshEvery := l.cfg.GroupExpiry / 4
 	nextRefresh := time.Now().Add(refreshEvery)
+	beatEvery := l.cfg.PresenceTTL / 8
+	nextBeat := time.Now().Add(beatEvery)
 	var backoff time.Duration
 	timer := time.NewTimer(0) // probe at once
 	defer timer.Stop()
@@ -178,6 +180,11 @@ func (l *Layer) keep(i int) {
 					nextRefresh = now.Add(tick)
 				}
 			}
+			if now := time.Now(); !now.Before(nextBeat) {
+				nextBeat = now.Add(beatEvery)
+				l.beat(i, true)
+			}
+			wait = min(wait, max(time.Until(nextBeat), 0))
 		}
 		timer.Reset(wait)
 	}
@@ -225,6 +232,7 @@ func (l *Layer) check(i int) error {
 		return err
 	}
 	l.st.readded.Add(uint64(readded))
+	l.beat(i, false) // presence too: put back what Redis lost, now
 	s.mu.Lock()
 	s.marked = true
 	lost := s.lost
@@ -238,6 +246,18 @@ func (l *Layer) check(i int) error {
 		"took", time.Since(start).Round(time.Millisecond), "data_lost", lost)
 	l.endGrace(i)
 	return nil
+}
+
+// beat refreshes this process's presence on shard i (presence.go), bounded by CallTimeout;
+// rejoin: see refreshPresence.
+func (l *Layer) beat(i int, rejoin bool) {
+	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.CallTimeout)
+	defer cancel()
+	n, err := l.refreshPresence(ctx, i, rejoin)
+	l.st.presenceReadded.Add(uint64(n))
+	if err != nil && l.ctx.Err() == nil {
+		l.log.Warn("redislayer: refreshing presence failed; retrying", "shard", i, "err", err)
+	}
 }
 
 // graceLeft is how long shard i stays degraded after its resync.

@@ -47,6 +47,9 @@ type Layer struct {
 	members memberships   // this process's memberships, re-added after faults (members.go)
 	health  []*shardState // one per shard, kept by the keepers (keeper.go)
 
+	presence presenceTable // this process's tracked connections, refreshed by the keepers (presence.go)
+	events   eventQueue    // presence events waiting to be sent, in order (presence.go)
+
 	st counters
 }
 
@@ -54,6 +57,7 @@ var (
 	_ layer.Layer            = (*Layer)(nil)
 	_ layer.Subscriber       = (*Layer)(nil)
 	_ layer.CapacityReporter = (*Layer)(nil)
+	_ layer.Presence         = (*Layer)(nil)
 )
 
 // Stats is a snapshot of a Layer's counters.
@@ -81,11 +85,15 @@ type Stats struct {
 	Memberships int
 	Readded     uint64
 	Refreshed   uint64
+	// Tracked is how many connections this process tracks for presence; PresenceReadded counts
+	// those tracked again after Redis lost them (or swept them while this process was stalled).
+	Tracked         int
+	PresenceReadded uint64
 }
 
 type counters struct {
 	sent, groupSends, received, delivered, dropped, expired, bad, loopErrors, reconnects atomic.Uint64
-	degradations, degradedNanos, refused, readded, refreshed                             atomic.Uint64
+	degradations, degradedNanos, refused, readded, refreshed, presenceReadded            atomic.Uint64
 }
 
 // New returns a Redis channel layer. It connects to each host once, but a host that is down is not
@@ -110,6 +118,7 @@ func New(cfg Config) (*Layer, error) {
 		loops:        make(map[string]bool),
 		local:        newLocal(),
 		members:      newMemberships(),
+		presence:     newPresenceTable(),
 	}
 	opts := make([]rueidis.ClientOption, len(cfg.Hosts))
 	for i, h := range cfg.Hosts {
@@ -192,6 +201,7 @@ func (l *Layer) Stats() Stats {
 		Degradations: l.st.degradations.Load(), DegradedFor: time.Duration(l.st.degradedNanos.Load()),
 		DegradedShards: down, GroupSendsRefused: l.st.refused.Load(),
 		Memberships: l.members.len(), Readded: l.st.readded.Load(), Refreshed: l.st.refreshed.Load(),
+		Tracked: l.presence.len(), PresenceReadded: l.st.presenceReadded.Load(),
 	}
 }
 
@@ -336,7 +346,8 @@ func (l *Layer) tracks(channel string) bool {
 }
 
 // Flush deletes every key that starts with Prefix on every shard, as channels_redis' flush, and
-// empties this process's local buffers and the memberships it keeps.
+// empties this process's local buffers and the memberships and presence it keeps (announcing
+// nothing).
 func (l *Layer) Flush(ctx context.Context) error {
 	ctx, cancel, err := l.call(ctx)
 	if err != nil {
@@ -344,6 +355,7 @@ func (l *Layer) Flush(ctx context.Context) error {
 	}
 	defer cancel()
 	l.members.clear()
+	l.presence.clear()
 	for _, s := range l.health {
 		s.flushing(+1)
 	}

@@ -5,6 +5,7 @@
 //	"redis://a:6379/0,redis://b:6379/0"  the Redis layer with one shard per URL
 //	"redis://host:6379/0?prefix=myapp"   ... with a key prefix other than "asgi"
 //	"redis://host:6379/0?linger=2ms"     ... with redislayer.Config.ReceiveLinger
+//	"redis://host:6379/0?capacity=1000"  ... with redislayer.Config.Capacity (a connection's queue of events)
 package layerflag
 
 import (
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,10 +22,11 @@ import (
 )
 
 // Usage describes the flag's values, for flag.String's usage text.
-const Usage = `channel layer: "memory", or Redis URLs "redis://host:port/db[,redis://...][?prefix=asgi&linger=2ms]" (one per shard)`
+const Usage = `channel layer: "memory", or Redis URLs "redis://host:port/db[,redis://...][?prefix=asgi&linger=2ms&capacity=100]" (one per shard)`
 
-// Parse returns the layer s names and the function that closes it.
-func Parse(s string, log *slog.Logger) (layer.Layer, func() error, error) {
+// Parse returns the layer s names and the function that closes it. Each adjust function may change
+// the configuration of a Redis layer (an example's own flags) before it is built.
+func Parse(s string, log *slog.Logger, adjust ...func(*redislayer.Config)) (layer.Layer, func() error, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "memory" {
 		l := layer.NewMemory(layer.MemoryConfig{})
@@ -54,8 +57,19 @@ func Parse(s string, log *slog.Logger) (layer.Layer, func() error, error) {
 			cfg.ReceiveLinger = d
 		}
 		q.Del("linger")
+		if v := q.Get("capacity"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return nil, nil, fmt.Errorf("layer %q: capacity: want a positive number of messages", part)
+			}
+			cfg.Capacity = n
+		}
+		q.Del("capacity")
 		u.RawQuery = q.Encode()
 		cfg.Hosts = append(cfg.Hosts, u.String())
+	}
+	for _, f := range adjust {
+		f(&cfg)
 	}
 	l, err := redislayer.New(cfg)
 	if err != nil {

@@ -32,7 +32,7 @@ func TestMemory(t *testing.T) {
 }
 
 func TestBad(t *testing.T) {
-	for _, s := range []string{"memcached://x", "redis://a/0?prefix=x,redis://b/0?prefix=y", "::", "redis://a/0?linger=soon"} {
+	for _, s := range []string{"memcached://x", "redis://a/0?prefix=x,redis://b/0?prefix=y", "::", "redis://a/0?linger=soon", "redis://a/0?capacity=0", "redis://a/0?capacity=many"} {
 		if _, _, err := layerflag.Parse(s, slog.Default()); err == nil {
 			t.Errorf("Parse(%q) succeeded", s)
 		}
@@ -41,13 +41,21 @@ func TestBad(t *testing.T) {
 
 func TestRedis(t *testing.T) {
 	redistest.Need(t)
-	l, closeFn, err := layerflag.Parse("redis://127.0.0.1:6379/1?prefix=layerflagtest&linger=1ms,redis://127.0.0.1:6379/2", slog.Default())
+	var adjusted redislayer.Config
+	l, closeFn, err := layerflag.Parse("redis://127.0.0.1:6379/1?prefix=layerflagtest&linger=1ms&capacity=7,redis://127.0.0.1:6379/2", slog.Default(),
+		func(cfg *redislayer.Config) { cfg.PresenceTTL = 5 * time.Second; adjusted = *cfg })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeFn()
 	if _, ok := l.(*redislayer.Layer); !ok {
 		t.Fatalf("got %T, want *redislayer.Layer", l)
+	}
+	if adjusted.Capacity != 7 || adjusted.Prefix != "layerflagtest" || len(adjusted.Hosts) != 2 {
+		t.Errorf("the adjust function saw %+v", adjusted)
+	}
+	if got := l.(*redislayer.Layer).Capacity("x"); got != 7 {
+		t.Errorf("Capacity = %d, want 7 (?capacity=7)", got)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
