@@ -35,6 +35,9 @@ type Config struct {
 	Capacity    int
 	Expiry      time.Duration
 	GroupExpiry time.Duration
+	// History, for the history tests: the layer keeps the history of matching groups (and must
+	// implement layer.Resumer and layer.Subscriber; the tests skip otherwise).
+	History []layer.HistoryRule
 }
 
 // Factory makes a fresh layer for one test.
@@ -68,6 +71,11 @@ func Run(t *testing.T, newLayer Factory) {
 		{"ExpiryMulti", testExpiryMulti},
 		{"GroupExpiry", testGroupExpiry},
 		{"Subscriber", testSubscriber},
+		{"HistoryPositions", testHistoryPositions},
+		{"HistoryResume", testHistoryResume},
+		{"HistoryResumeConcurrent", testHistoryResumeConcurrent},
+		{"HistoryGap", testHistoryGap},
+		{"HistoryAge", testHistoryAge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newLayer) })
