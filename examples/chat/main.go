@@ -51,7 +51,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(2)
 	}
-	lay, closeLayer, err := layerflag.Parse(*layerFlag, log)
+	lay, closeLayer, err := layerflag.Parse(*layerFlag, log, History)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(2)

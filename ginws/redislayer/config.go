@@ -55,6 +55,13 @@ type Config struct {
 	// GroupExpiry is how long a group membership lives after its last GroupAdd, in whole seconds.
 	// Optional. Default 86 400 s.
 	GroupExpiry time.Duration
+	// History keeps the last messages of the groups whose name matches a rule, in Redis next to
+	// the group, so that a connection can join from a position (GroupAddSince, layer.Resumer); the
+	// first matching rule wins. Every process sending to such a group must have the same rules:
+	// a Go process without them, and a Django process (channels_redis knows nothing of history),
+	// send messages that are delivered live, without a position, and are not kept. Optional: by
+	// default no group has history.
+	History []layer.HistoryRule
 	// Logger receives the receive loop's reports (Redis unreachable, resumed, undecodable
 	// messages). Optional. Default slog.Default().
 	Logger *slog.Logger
@@ -154,7 +161,10 @@ func (cfg Config) validate() error {
 			return &layer.ConfigError{Field: "redislayer.Config." + f.name, Value: f.v, Rule: "must not be negative (zero means the default)"}
 		}
 	}
-	_, err := layer.NewCapacities("redislayer.Config.ChannelCapacity", 1, cfg.ChannelCapacity)
+	if _, err := layer.NewCapacities("redislayer.Config.ChannelCapacity", 1, cfg.ChannelCapacity); err != nil {
+		return err
+	}
+	_, err := layer.NewHistories("redislayer.Config.History", cfg.History)
 	return err
 }
 
