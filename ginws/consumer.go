@@ -165,6 +165,7 @@ func reasonFor(err error) string {
 // under it.
 type relay struct {
 	key   layer.MemoKey // the frames it builds are kept per Envelope under &key
+	sse   layer.MemoKey // the server-sent events it builds, likewise
 	build func(ev layer.Message, pos layer.Position) (any, error)
 }
 
@@ -208,6 +209,9 @@ func RelayJSON[B func(ev layer.Message) (any, error) | func(ev layer.Message, po
 	return func(ctx context.Context, ev layer.Message) error {
 		c := connFromContext(ctx)
 		if c == nil {
+			if st := streamFromContext(ctx); st != nil {
+				return r.stream(st, ev)
+			}
 			return errRelayOutside
 		}
 		var frame []byte
@@ -224,6 +228,35 @@ func RelayJSON[B func(ev layer.Message) (any, error) | func(ev layer.Message, po
 		}
 		return c.enqueue(outFrame{op: opText, framed: true, data: frame})
 	}
+}
+
+// stream sends what build makes of ev as a server-sent event, its id the event's position; one
+// encoding per Envelope for every stream of this process.
+func (r *relay) stream(st *Stream, ev layer.Message) error {
+	enc := func(pos layer.Position) ([]byte, error) {
+		v, err := r.build(ev, pos)
+		if err != nil {
+			return nil, err
+		}
+		payload, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		return sseEvent(nil, pos, payload), nil
+	}
+	var b []byte
+	var err error
+	if env := st.current.Load(); env != nil && sameMap(env.Message, ev) {
+		var v any
+		v, err = env.Memo(&r.sse, func() (any, error) { return enc(env.Position) })
+		b, _ = v.([]byte)
+	} else {
+		b, err = enc(layer.Position{})
+	}
+	if err != nil {
+		return err
+	}
+	return st.send(b)
 }
 
 // sameMap reports whether a and b are the same map (not equal contents: the same one). A map value
