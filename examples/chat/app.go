@@ -77,6 +77,8 @@ func NewApp(o Options) *App {
 	socket := ws.Mount(func() ginws.Consumer { return new(ChatConsumer) })
 	r.GET("/ws/chat/:room", middleware.RequireUser(), socket)
 	r.GET("/ws/chat/:room/", middleware.RequireUser(), socket)
+	events := ws.MountSSE(func() ginws.StreamConsumer { return ChatStream{} })
+	r.GET("/events/chat/:room/", middleware.RequireUser(), events)
 
 	if o.Debug {
 		debugRoutes(r, ws)

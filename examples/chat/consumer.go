@@ -89,3 +89,33 @@ var chatMessage = ginws.RelayJSON(func(ev layer.Message, pos layer.Position) (an
 	}
 	return out, nil
 })
+
+// ChatStream is GET /events/chat/ROOM/: the room's messages as server-sent events, each the same
+// JSON as the socket's frames, with the message's id as the event id. A browser's EventSource
+// resumes by itself after a drop (it sends Last-Event-ID); {"event": "history-gap"} comes first when
+// the history cannot cover it.
+type ChatStream struct{}
+
+// Connect runs after RequireUser, like the socket's.
+func (ChatStream) Connect(ctx context.Context, s *ginws.Stream) error {
+	if _, ok := middleware.UserFrom[string](s.Scope()); !ok {
+		return ginws.Refuse(403, "anonymous")
+	}
+	room := s.Scope().Param("room")
+	if !validRoom(room) {
+		return ginws.Refuse(404, "bad room name")
+	}
+	since, err := s.LastEventID()
+	gap := err != nil
+	rec, err := s.GroupAddSince(ctx, "chat_"+room, since)
+	if err != nil {
+		return err
+	}
+	if gap || rec.Gap {
+		return s.SendJSON(map[string]string{"event": "history-gap"})
+	}
+	return nil
+}
+
+// Events relays room messages as the socket does.
+func (ChatStream) Events() ginws.Events { return ginws.Events{"chat.message": chatMessage} }

@@ -19,7 +19,11 @@
 // The contract load tools rely on: POST /login with form field "username" sets the session
 // cookie; GET /ws/chat/ROOM/ (with or without the trailing slash) is the socket; a client sends
 // {"message": "..."} and every member of ROOM, the sender included, receives
-// {"message": "...", "user": "..."}.
+// {"message": "...", "user": "...", "id": "..."}. The id is the message's position in the room's
+// history: /ws/chat/ROOM/?since=ID replays the messages after it, then goes live (the first frame
+// is {"event": "history-gap"} when the history no longer reaches back to ID). GET
+// /events/chat/ROOM/ (signed in) streams the same JSON as server-sent events, and resumes from
+// Last-Event-ID.
 package main
 
 import (

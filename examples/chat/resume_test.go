@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"net"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -268,4 +271,68 @@ func dialRoomSince(ctx context.Context, t *testing.T, addr, user, room, id strin
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
+}
+
+// GET /events/chat/ROOM/ streams the room's messages as server-sent events with the socket's JSON;
+// Last-Event-ID resumes; anonymous requests get 403.
+func TestChatEventStream(t *testing.T) {
+	t.Parallel()
+	ts := startApp(t)
+	ctx := ctxT(t)
+	if resp, err := http.Get(ts.URL + "/events/chat/sse/"); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("anonymous stream: %v %v", resp.StatusCode, err)
+	} else {
+		resp.Body.Close()
+	}
+	browser := signIn(t, ts, "carol")
+	open := func(lastID string) (*http.Response, *bufio.Scanner) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/events/chat/sse/", nil)
+		if lastID != "" {
+			req.Header.Set("Last-Event-ID", lastID)
+		}
+		resp, err := browser.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream: %v %v", resp, err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp, bufio.NewScanner(resp.Body)
+	}
+	next := func(sc *bufio.Scanner) (id, data string) {
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "id: "):
+				id = line[4:]
+			case strings.HasPrefix(line, "data: "):
+				data = line[6:]
+			case line == "" && data != "":
+				return id, data
+			}
+		}
+		t.Fatalf("stream ended: %v", sc.Err())
+		return "", ""
+	}
+	resp, sc := open("")
+	alice := ts.Communicator("/ws/chat/sse/", wstest.Jar(signIn(t, ts, "alice").Jar))
+	alice.MustConnect(ctx)
+	if err := alice.SendJSON(ctx, map[string]string{"message": "one"}); err != nil {
+		t.Fatal(err)
+	}
+	id, data := next(sc)
+	var f chatFrame
+	if err := json.Unmarshal([]byte(data), &f); err != nil || f.Message != "one" || f.User != "alice" || f.ID != id || id == "" {
+		t.Fatalf("event id %q data %s", id, data)
+	}
+	resp.Body.Close()
+	if err := alice.SendJSON(ctx, map[string]string{"message": "two"}); err != nil {
+		t.Fatal(err)
+	}
+	_, sc = open(id)
+	if _, data := next(sc); !strings.Contains(data, `"message":"two"`) {
+		t.Fatalf("resumed stream: %s, want message two", data)
+	}
+	_, sc = open("3-nosuchepoch")
+	if _, data := next(sc); data != `{"event":"history-gap"}` {
+		t.Fatalf("stream from an unknown position: %s, want history-gap first", data)
+	}
 }
