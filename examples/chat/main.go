@@ -39,6 +39,7 @@ import (
 	"strings"
 
 	"ginws.dev/examples/internal/layerflag"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/examples/internal/serve"
 )
 
@@ -47,6 +48,7 @@ func main() {
 	secret := flag.String("secret", "", "session signing key, hex, at least 32 bytes (default: a key generated once and kept in the user's config directory)")
 	debug := flag.Bool("debug", false, "serve /debug/stats and /debug/pprof/ (goroutines, heap, connections)")
 	layerFlag := flag.String("layer", "memory", layerflag.Usage)
+	history := flag.Bool("history", true, "keep each room's recent messages, so that pages resume where they stopped (?since=, Last-Event-ID); false for load comparisons")
 	flag.Parse()
 
 	log := serve.Logger()
@@ -55,7 +57,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(2)
 	}
-	lay, closeLayer, err := layerflag.Parse(*layerFlag, log, History)
+	var rules []layer.HistoryRule
+	if *history {
+		rules = append(rules, History)
+	}
+	lay, closeLayer, err := layerflag.Parse(*layerFlag, log, rules...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(2)
