@@ -39,8 +39,8 @@ import (
 	"strings"
 
 	"ginws.dev/examples/internal/layerflag"
-	"ginws.dev/ginws/layer"
 	"ginws.dev/examples/internal/serve"
+	"ginws.dev/ginws/layer"
 )
 
 func main() {
