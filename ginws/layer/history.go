@@ -63,8 +63,8 @@ func ParsePosition(s string) (Position, error) {
 	return Position{Epoch: epoch, Offset: n}, nil
 }
 
-// NewEpoch returns a fresh random epoch (12 letters and digits), for layers implementing history.
-func NewEpoch() string {
+// newEpoch returns a fresh random epoch (12 letters and digits).
+func newEpoch() string {
 	const digits = "abcdefghijklmnopqrstuvwxyz0123456789"
 	var b [12]byte
 	for i := range b {

@@ -44,7 +44,7 @@ func (l *Memory) historyOf(group string, rule HistoryRule) (*memHistory, error) 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if h = l.history[group]; h == nil {
-		h = &memHistory{rule: rule, epoch: NewEpoch(), ring: make([]histMsg, rule.Size)}
+		h = &memHistory{rule: rule, epoch: newEpoch(), ring: make([]histMsg, rule.Size)}
 		l.history[group] = h
 	}
 	return h, nil

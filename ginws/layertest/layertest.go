@@ -3,7 +3,9 @@
 // send/receive, FIFO order, capacity, process-local channels, groups, a full member not failing a
 // group send, expiry of messages and of group memberships, and the naming rules — and what
 // layer.Worker relies on: receivers competing for a named channel get each message once, and a
-// canceled receive loses nothing. StartWorker and WaitHandled test a Worker's handlers on any
+// canceled receive loses nothing — and, for layers with group history (layer.Resumer), positions in
+// delivery order, resume from a position with no gap and no duplicate under concurrent sends, and
+// gaps reported when the history was trimmed. StartWorker and WaitHandled test a Worker's handlers on any
 // layer.
 //
 //	func TestConformance(t *testing.T) {

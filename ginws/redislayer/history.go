@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -32,6 +33,17 @@ type hold struct {
 	held  []*layer.Envelope // guarded by mu
 }
 
+// newEpoch returns a random epoch for a group whose history Redis does not hold: 12 letters and
+// digits, as layer.ParsePosition accepts.
+func newEpoch() string {
+	const digits = "abcdefghijklmnopqrstuvwxyz0123456789"
+	var b [12]byte
+	for i := range b {
+		b[i] = digits[rand.IntN(len(digits))]
+	}
+	return string(b[:])
+}
+
 // histKeys are the keys of group's history: its hash and its stream.
 func (l *Layer) histKeys(group string) []string {
 	return []string{l.cfg.Prefix + ":hist:" + group, l.cfg.Prefix + ":histlog:" + group}
@@ -39,7 +51,7 @@ func (l *Layer) histKeys(group string) []string {
 
 // histArgs are the history arguments of the send scripts: new epoch, size, age in ms, hash expiry.
 func (l *Layer) histArgs(rule layer.HistoryRule) []string {
-	return []string{layer.NewEpoch(), strconv.Itoa(rule.Size), strconv.FormatInt(rule.Age.Milliseconds(), 10), strconv.FormatInt(l.histTTL(rule), 10)}
+	return []string{newEpoch(), strconv.Itoa(rule.Size), strconv.FormatInt(rule.Age.Milliseconds(), 10), strconv.FormatInt(l.histTTL(rule), 10)}
 }
 
 // histTTL is how long a group's epoch and last offset outlive its last send or join, in seconds:
@@ -75,7 +87,7 @@ func (l *Layer) GroupAddSince(ctx context.Context, group, channel string, since 
 	h := l.startHold(channel, group)
 	keys := append([]string{l.groupKey(group)}, l.histKeys(group)...)
 	arr, err := joinScript.Exec(ctx, l.shard(group), keys, []string{
-		channel, score(now), strconv.FormatInt(l.groupSec, 10), layer.NewEpoch(), strconv.FormatInt(l.histTTL(rule), 10),
+		channel, score(now), strconv.FormatInt(l.groupSec, 10), newEpoch(), strconv.FormatInt(l.histTTL(rule), 10),
 		since.Epoch, strconv.FormatUint(since.Offset, 10), strconv.FormatInt(rule.Age.Milliseconds(), 10),
 	}).AsStrSlice()
 	if err == nil && (len(arr) < 3 || len(arr)%2 == 0) {
