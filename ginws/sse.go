@@ -29,9 +29,9 @@ import (
 // A stream runs on its request's goroutine: it writes, handles events one at a time and sends a
 // keep-alive comment every Config.PingInterval. It ends when the client goes away, when the server
 // shuts down (the client reconnects with Last-Event-ID, to this process or another), and when the
-// client falls behind: its queue of events holds the layer's capacity, and an event that finds it
-// full while a write has been blocked for a while ends the stream (counted in Stats.SlowClients);
-// the client reconnects and resumes from its last id.
+// client falls behind: its queue of events holds the layer's capacity (and its unwritten data
+// Config.OutboundLimit), and an event that finds it full ends the stream instead of being dropped
+// in silence (counted in Stats.SlowClients); the client reconnects and resumes from its last id.
 
 // StreamConsumer is the code behind one server-sent event stream. Mount it with MountSSE. Like a
 // Consumer it may add Groups() (joined from the client's Last-Event-ID before Connect) and Events()
@@ -56,14 +56,13 @@ type Stream struct {
 
 	current atomic.Pointer[layer.Envelope] // the event being handled, set by the stream goroutine
 
-	mu         sync.Mutex
-	events     []*layer.Envelope // queued for the stream goroutine; guarded by mu
-	out        []byte            // written by the next flush; guarded by mu
-	wake       chan struct{}     // signalled when events or out get something; capacity 1
-	writeSince time.Time         // when the write under way began (zero: none); guarded by mu
-	slow       bool              // ended because the client fell behind; guarded by mu
-	groups     []string          // joined; left when the stream ends; guarded by mu
-	replaying  int               // GroupAddSince calls under way: the queue takes the replay; guarded by mu
+	mu        sync.Mutex
+	events    []*layer.Envelope // queued for the stream goroutine; guarded by mu
+	out       []byte            // written by the next flush; guarded by mu
+	wake      chan struct{}     // signalled when events or out get something; capacity 1
+	slow      bool              // ended because the client fell behind; guarded by mu
+	groups    []string          // joined; left when the stream ends; guarded by mu
+	replaying int               // GroupAddSince calls under way: the queue takes the replay; guarded by mu
 }
 
 type streamCtxKey struct{}
@@ -198,9 +197,9 @@ func (st *Stream) deliver(env *layer.Envelope) error {
 		return nil
 	}
 	if len(st.events) >= st.capacity && st.replaying == 0 {
-		if !st.writeSince.IsZero() && time.Since(st.writeSince) > slowWrite {
-			st.slowLocked()
-		}
+		// Rather than miss an event in silence, end the stream: the client reconnects with its
+		// Last-Event-ID and the history gives it what it missed.
+		st.slowLocked()
 		st.srv.droppedEvents.Add(1)
 		return layer.ErrChannelFull
 	}
@@ -362,9 +361,6 @@ func (st *Stream) run(w gin.ResponseWriter, r *http.Request, consumer StreamCons
 		st.mu.Lock()
 		out := st.out
 		st.out = nil
-		if len(out) > 0 {
-			st.writeSince = time.Now()
-		}
 		st.mu.Unlock()
 		if len(out) > 0 {
 			if err := st.write(rc, bw, out); err != nil {
@@ -394,9 +390,6 @@ func (st *Stream) write(rc *http.ResponseController, bw *bufio.Writer, b []byte)
 	if err == nil {
 		err = rc.Flush()
 	}
-	st.mu.Lock()
-	st.writeSince = time.Time{}
-	st.mu.Unlock()
 	st.srv.writes.Add(1)
 	if err != nil {
 		st.cancel()

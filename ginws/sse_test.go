@@ -186,3 +186,27 @@ func TestSSERefuseAndShutdown(t *testing.T) {
 		t.Fatalf("stream during shutdown: HTTP %d", resp.StatusCode)
 	}
 }
+
+// A client that stops reading is ended once its queue is full, not left to miss events in silence.
+func TestSSESlowClientEnded(t *testing.T) {
+	t.Parallel()
+	ws, ts, lay := startSSE(t, ginws.Config{})
+	resp, _ := getStream(t, ts.URL+"/room/slow", "")
+	defer resp.Body.Close()
+	waitMembers(t, ws, 1)
+	pad := strings.Repeat("x", 8<<10)
+	for i := 0; ws.Stats().SlowClients == 0; i++ {
+		if i == 20000 {
+			t.Fatalf("20000 events of 8 KiB to a client that reads nothing, and it was not ended: %+v", ws.Stats())
+		}
+		if err := lay.GroupSend(context.Background(), "news.slow", layer.Message{"type": "news.item", "text": pad}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); ws.Stats().Open != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the slow stream is still open: %+v", ws.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
