@@ -17,9 +17,8 @@ type memHistory struct {
 	mu    sync.Mutex
 	epoch string    // guarded by mu
 	top   uint64    // the last offset handed out; guarded by mu
-	ring  []histMsg // guarded by mu; ring[(start+i)%len] for i < n, oldest first
-	start int       // guarded by mu
-	n     int       // guarded by mu
+	ring  []histMsg // guarded by mu; ring[(start+i)%len(ring)], oldest first; grows up to rule.Size
+	start int       // guarded by mu; 0 until the ring is full
 	used  time.Time // last send or join; guarded by mu, read by the sweep under Memory.mu and mu
 }
 
@@ -44,7 +43,7 @@ func (l *Memory) historyOf(group string, rule HistoryRule) (*memHistory, error) 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if h = l.history[group]; h == nil {
-		h = &memHistory{rule: rule, epoch: newEpoch(), ring: make([]histMsg, rule.Size)}
+		h = &memHistory{rule: rule, epoch: newEpoch()}
 		l.history[group] = h
 	}
 	return h, nil
@@ -66,16 +65,16 @@ func (l *Memory) groupSendHistory(group string, m Message, rule HistoryRule) err
 	return l.groupSend(group, m, env)
 }
 
-// add appends env to the ring, dropping the oldest message when it is full. Callers hold h.mu.
+// add appends env to the ring, replacing the oldest message when it is full. Callers hold h.mu.
 func (h *memHistory) add(env *Envelope, now time.Time) {
 	h.used = now
-	if h.n == len(h.ring) {
-		h.ring[h.start] = histMsg{}
-		h.start = (h.start + 1) % len(h.ring)
-		h.n--
+	m := histMsg{env: env, at: now}
+	if len(h.ring) < h.rule.Size {
+		h.ring = append(h.ring, m)
+		return
 	}
-	h.ring[(h.start+h.n)%len(h.ring)] = histMsg{env: env, at: now}
-	h.n++
+	h.ring[h.start] = m
+	h.start = (h.start + 1) % len(h.ring)
 }
 
 // after returns the kept messages younger than the rule's Age with offsets above off, oldest
@@ -84,7 +83,7 @@ func (h *memHistory) after(off uint64, now time.Time) (out []*Envelope, complete
 	cutoff := now.Add(-h.rule.Age)
 	next := off + 1
 	complete = true
-	for i := 0; i < h.n; i++ {
+	for i := range h.ring {
 		m := h.ring[(h.start+i)%len(h.ring)]
 		if m.at.Before(cutoff) || m.env.Position.Offset <= off {
 			continue
