@@ -210,3 +210,29 @@ func TestSSESlowClientEnded(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// http.Server's ReadTimeout (30 s in Server.HTTPServer) must not end a stream that lives longer.
+func TestSSEOutlivesReadTimeout(t *testing.T) {
+	t.Parallel()
+	lay := layer.NewMemory(layer.MemoryConfig{History: []layer.HistoryRule{{Pattern: "news.*"}}})
+	defer lay.Close()
+	ws := ginws.New(ginws.Config{Layer: lay, Logger: slog.New(slog.DiscardHandler)})
+	r := gin.New()
+	r.GET("/room/:room", func(c *gin.Context) {
+		ws.MountSSE(func() ginws.StreamConsumer { return &newsStream{room: c.Param("room")} })(c)
+	})
+	ts := httptest.NewUnstartedServer(r)
+	ts.Config.ReadTimeout = 100 * time.Millisecond
+	ts.Start()
+	defer ts.Close()
+	defer ws.Shutdown(context.Background())
+	_, rd := getStream(t, ts.URL+"/room/long", "")
+	waitMembers(t, ws, 1)
+	time.Sleep(400 * time.Millisecond)
+	if err := lay.GroupSend(context.Background(), "news.long", layer.Message{"type": "news.item", "text": "late"}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := rd.next(t); ev.data != `{"text":"late"}` {
+		t.Fatalf("event after the read timeout: %+v", ev)
+	}
+}
