@@ -245,7 +245,10 @@ func (s *Server) pingLater() {
 
 func (s *Server) pingAll() {
 	s.mu.Lock()
+	// Take the buffer: on a loaded machine the timer may fire again while this run still pings,
+	// and two runs must not share one array.
 	conns := s.pingBuf[:0]
+	s.pingBuf = nil
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
