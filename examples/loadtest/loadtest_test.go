@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,5 +198,26 @@ func TestExternalTargets(t *testing.T) {
 	}
 	if _, err := parsePids("x"); err == nil {
 		t.Error("-pid x must be an error")
+	}
+}
+
+// The -nohistory variants run the same chat with -history=false and the run's session key.
+func TestNoHistoryTarget(t *testing.T) {
+	repo, err := findRepo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	targets, err := buildTargets(ctx, repo, t.TempDir(), []string{"ginws", "ginws-nohistory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	with, without := targets["ginws"], targets["ginws-nohistory"]
+	if got := strings.Join(without.args, " "); got != strings.Join(with.args, " ")+" -history=false" {
+		t.Fatalf("ginws-nohistory args %q, want those of ginws (%q) and -history=false", got, with.args)
+	}
+	if without.Name != "ginws-nohistory" || without.procs != with.procs {
+		t.Fatalf("ginws-nohistory target %+v", without)
 	}
 }
