@@ -23,12 +23,21 @@ import (
 )
 
 // BenchmarkMemoryGroupSend measures the in-memory layer's fan-out: one GroupSend to a group of
-// subscribed channels, as connections subscribe them. ns/delivery is the cost per member.
+// subscribed channels, as connections subscribe them. ns/delivery is the cost per member. With
+// history=true the group keeps its history (a position per message, the last 100 kept).
 func BenchmarkMemoryGroupSend(b *testing.B) {
-	for _, members := range []int{1, 100, 10000} {
-		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
+	for _, tc := range []struct {
+		members int
+		history bool
+	}{{1, false}, {1, true}, {100, false}, {100, true}, {10000, false}, {10000, true}} {
+		members := tc.members
+		b.Run(fmt.Sprintf("members=%d/history=%v", members, tc.history), func(b *testing.B) {
 			ctx := context.Background()
-			lay := layer.NewMemory(layer.MemoryConfig{})
+			var cfg layer.MemoryConfig
+			if tc.history {
+				cfg.History = []layer.HistoryRule{{Pattern: "bench"}}
+			}
+			lay := layer.NewMemory(cfg)
 			var delivered atomic.Int64
 			for i := 0; i < members; i++ {
 				ch, _ := lay.NewChannel(ctx, "")

@@ -101,6 +101,9 @@ type Conn struct {
 
 	groups  []string // joined through the connection; left when it ends
 	tracked []string // presence groups it is tracked in (presence.go); untracked when it ends
+	// replaying counts GroupAddSince calls under way: while it is not zero, deliver takes the
+	// replayed history beyond inboxCap (the history's size bounds it).
+	replaying int32
 }
 
 // handshake is what Accept needs from Mount while Connect runs.
@@ -298,6 +301,52 @@ func (c *Conn) GroupAdd(ctx context.Context, group string) error {
 	if err := c.srv.cfg.Layer.GroupAdd(ctx, group, c.channel); err != nil {
 		return err
 	}
+	return c.joined(ctx, group)
+}
+
+// GroupAddSince joins group like GroupAdd, and first delivers the group's messages sent after
+// since — the position of the last one the client saw, e.g. from a "since" query parameter or an
+// SSE Last-Event-ID — to the event handlers, in order, before any live one, each once. It needs a
+// layer with history for the group (layer.Resumer; see layer.MemoryConfig.History and
+// redislayer.Config.History). When the history cannot cover since (too old, or lost), the
+// Recovery's Gap is true and what the history holds is delivered: tell the client to reload.
+// A zero since replays nothing; the Recovery's Last is then where the client can resume from if
+// it sees no message before it goes away. With a layer without history it is GroupAdd, and Gap is
+// true for any non-zero since.
+//
+// The replayed events are queued even beyond the layer's capacity; call it from Connect (the
+// events are handled after Accept) or from a handler.
+func (c *Conn) GroupAddSince(ctx context.Context, group string, since layer.Position) (layer.Recovery, error) {
+	r, ok := c.srv.cfg.Layer.(layer.Resumer)
+	if !ok {
+		return layer.Recovery{Gap: !since.IsZero()}, c.GroupAdd(ctx, group)
+	}
+	c.mu.Lock()
+	c.replaying++
+	c.mu.Unlock()
+	rec, err := r.GroupAddSince(ctx, group, c.channel, since)
+	c.mu.Lock()
+	c.replaying--
+	c.mu.Unlock()
+	if err != nil {
+		return rec, err
+	}
+	return rec, c.joined(ctx, group)
+}
+
+// EventPosition returns the position of the event being handled, in its group's history (see
+// GroupAddSince), or the zero Position: outside an event handler, for an event of a group without
+// history, or one sent to the channel.
+func (c *Conn) EventPosition() layer.Position {
+	if env := c.current.Load(); env != nil {
+		return env.Position
+	}
+	return layer.Position{}
+}
+
+// joined records group, just joined, for leaveGroups; it leaves it again at once if the
+// connection ended meanwhile.
+func (c *Conn) joined(ctx context.Context, group string) error {
 	c.mu.Lock()
 	left := c.stateNow() == stateClosed // leaveGroups has run
 	if !left && !slices.Contains(c.groups, group) {

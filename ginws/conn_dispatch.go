@@ -65,7 +65,7 @@ func (c *Conn) deliver(env *layer.Envelope) error {
 	default:
 		return nil // the connection is going away; the event has nobody to reach
 	}
-	if c.pendingEvents >= c.inboxCap {
+	if c.pendingEvents >= c.inboxCap && c.replaying == 0 {
 		if c.pump == pumpWriting && monoNow()-c.writeStart > int64(slowWrite) {
 			c.slowLocked("event queue full while a write is blocked")
 		}

@@ -128,6 +128,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	conns     map[*Conn]struct{}
+	streams   map[*Stream]struct{} // server-sent event streams (sse.go)
 	shutting  bool
 	drained   chan struct{} // closed when no connection is left, for Wait
 	pingTimer *time.Timer   // pings every connection each PingInterval, while there are any
@@ -244,7 +245,10 @@ func (s *Server) pingLater() {
 
 func (s *Server) pingAll() {
 	s.mu.Lock()
+	// Take the buffer: on a loaded machine the timer may fire again while this run still pings,
+	// and two runs must not share one array.
 	conns := s.pingBuf[:0]
+	s.pingBuf = nil
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
@@ -276,7 +280,12 @@ func (s *Server) forget(c *Conn) {
 		s.pingTimer.Stop()
 		s.pingTimer, s.pingBuf = nil, nil
 	}
-	if len(s.conns) == 0 && s.drained != nil {
+	s.drainedLocked()
+}
+
+// drainedLocked wakes Wait once no connection and no stream is left. Callers hold s.mu.
+func (s *Server) drainedLocked() {
+	if len(s.conns) == 0 && len(s.streams) == 0 && s.drained != nil {
 		close(s.drained)
 		s.drained = nil
 	}
@@ -292,6 +301,9 @@ func (s *Server) OnShutdown() {
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
+	for st := range s.streams {
+		st.cancel() // the client reconnects with Last-Event-ID
+	}
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.shutdown()
@@ -302,7 +314,7 @@ func (s *Server) OnShutdown() {
 // Call it after OnShutdown.
 func (s *Server) Wait(ctx context.Context) error {
 	s.mu.Lock()
-	if len(s.conns) == 0 {
+	if len(s.conns) == 0 && len(s.streams) == 0 {
 		s.mu.Unlock()
 		return nil
 	}

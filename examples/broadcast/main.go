@@ -197,7 +197,7 @@ func main() {
 	layerFlag := flag.String("layer", "memory", layerflag.Usage+"; the thumbnail worker needs Redis")
 	flag.Parse()
 	log := serve.Logger()
-	lay, closeLayer, err := layerflag.Parse(*layerFlag, log)
+	lay, closeLayer, err := layerflag.Parse(*layerFlag, log, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "broadcast:", err)
 		os.Exit(2)

@@ -26,7 +26,7 @@ var templates embed.FS
 // Options configures the app.
 type Options struct {
 	SessionKey []byte        // signs the session cookie
-	Layer      layer.Layer   // default: in-memory
+	Layer      layer.Layer   // default: in-memory, with History for the rooms
 	Debug      bool          // serve /debug/stats and /debug/pprof/
 	Logger     *slog.Logger  // default slog.Default()
 	WSConfig   *ginws.Config // overrides for tests; Layer and Logger above win
@@ -48,6 +48,9 @@ func NewApp(o Options) *App {
 		cfg = *o.WSConfig
 	}
 	cfg.Layer, cfg.Logger = o.Layer, o.Logger
+	if cfg.Layer == nil {
+		cfg.Layer = layer.NewMemory(layer.MemoryConfig{History: []layer.HistoryRule{History}})
+	}
 	ws := ginws.New(cfg)
 
 	store := sessions.NewCookieStore(o.SessionKey)
@@ -80,6 +83,8 @@ func NewApp(o Options) *App {
 	r.GET("/ws/chat/:room", middleware.RequireUser(), socket)
 	r.GET("/ws/chat/:room/", middleware.RequireUser(), socket)
 	r.GET("/rooms/:room/members", middleware.RequireUser(), members(ws))
+	events := ws.MountSSE(func() ginws.StreamConsumer { return ChatStream{} })
+	r.GET("/events/chat/:room/", middleware.RequireUser(), events)
 
 	if o.Debug {
 		debugRoutes(r, ws)

@@ -3,18 +3,22 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"ginws.dev/examples/internal/browsertest"
+	"ginws.dev/ginws/redislayer/redistest"
 )
 
 // TestChatInBrowser: two people in two headless Chromium profiles sign in through the page, enter
@@ -197,5 +201,72 @@ func (a *appRun) stop(t *testing.T) {
 	}
 	if err := <-a.done; !errors.Is(err, http.ErrServerClosed) {
 		t.Fatal(err)
+	}
+}
+
+// TestChatPageResumesAfterRestart: the page's chat process is killed and started again (with
+// -secret and the Redis layer) while a client on another chat process keeps chatting. The page
+// reconnects with the id of the last message it showed and then shows every message exactly once,
+// in order.
+func TestChatPageResumesAfterRestart(t *testing.T) {
+	t.Parallel()
+	redistest.Need(t)
+	browser := browsertest.Start(t)
+	const wait = 30 * time.Second
+	bin := filepath.Join(t.TempDir(), "chat")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	prefix := fmt.Sprintf("asgichatbrowser%08x:", time.Now().UnixNano()&0xffffffff)
+	layerURL := "redis://127.0.0.1:6379/3?prefix=" + prefix
+	t.Cleanup(func() { flushPrefix(t, prefix) })
+	secret := "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	other := startChat(t, bin, layerURL, secret)
+	addr, proc := startChatProc(t, bin, layerURL, secret, "")
+
+	tab, cancel := browser.NewUser()
+	defer cancel()
+	browsertest.Do(t, tab, wait,
+		chromedp.Navigate("http://"+addr+"/?next=/chat/restart/"),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), "alice"),
+		chromedp.Click(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-connected="true"]`)),
+	)
+	ctx, cancelCtx := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancelCtx()
+	bob := dialRoom(ctx, t, other, "bob", "restart")
+	const total = 150
+	sent := make(chan error, 1)
+	go func() {
+		for i := 0; i < total; i++ {
+			if err := bob.WriteJSON(map[string]string{"message": fmt.Sprint("n", i)}); err != nil {
+				sent <- err
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		sent <- nil
+	}()
+	browsertest.Value(t, tab, wait, chromedp.Poll[bool](`document.querySelector("#chat-log").textContent.includes("n30")`))
+	_ = proc.Process.Signal(syscall.SIGKILL)
+	_, _ = proc.Process.Wait()
+	startChatProc(t, bin, layerURL, secret, addr)
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	browsertest.Value(t, tab, wait, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector("#chat-log").textContent.includes("n%d")`, total-1)))
+	time.Sleep(200 * time.Millisecond) // anything after the last message would be a duplicate
+	lines := browsertest.Value(t, tab, wait, chromedp.Evaluate[[]string](
+		`Array.from(document.querySelectorAll("#chat-log .message")).map(d => d.lastChild.textContent)`))
+	want := make([]string, total)
+	for i := range want {
+		want[i] = fmt.Sprint("n", i)
+	}
+	if strings.Join(lines, " ") != strings.Join(want, " ") {
+		t.Fatalf("the page shows %d messages:\n%v\nwant n0..n%d once each, in order", len(lines), lines, total-1)
+	}
+	if gaps := browsertest.Value(t, tab, wait, chromedp.Evaluate[int](`document.querySelectorAll("#chat-log .gap").length`)); gaps != 0 {
+		t.Fatalf("the page reported %d history gaps", gaps)
 	}
 }

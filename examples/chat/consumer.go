@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 	"unicode/utf8"
 
 	"ginws.dev/ginws"
@@ -22,7 +23,14 @@ type ChatConsumer struct {
 	group string
 }
 
-// Connect runs after RequireUser: the session has a user.
+// History is what the layer keeps of every room, so that a page that lost its socket (a network
+// blip, a server restart) gets what it missed when it reconnects with ?since=ID: the last 1000
+// messages, each for 15 minutes.
+var History = layer.HistoryRule{Pattern: "chat_*", Size: 1000, Age: 15 * time.Minute}
+
+// Connect runs after RequireUser: the session has a user. With ?since=ID (the "id" of the last
+// message the page showed) the room's messages after it are sent first, then live ones; when the
+// history no longer reaches back to ID the first frame is {"event": "history-gap"}.
 func (c *ChatConsumer) Connect(ctx context.Context) error {
 	user, ok := middleware.UserFrom[string](c.Scope())
 	if !ok {
@@ -33,10 +41,19 @@ func (c *ChatConsumer) Connect(ctx context.Context) error {
 		return ginws.Refuse(404, "bad room name")
 	}
 	c.user, c.group = user, "chat_"+room
-	if err := c.GroupAdd(ctx, c.group); err != nil { // left automatically on disconnect
+	since, err := layer.ParsePosition(c.Scope().Query().Get("since"))
+	gap := err != nil                                // a malformed id resumes nothing: the page must reload
+	rec, err := c.GroupAddSince(ctx, c.group, since) // left automatically on disconnect
+	if err != nil {
 		return err
 	}
-	return c.Accept()
+	if err := c.Accept(); err != nil {
+		return err
+	}
+	if gap || rec.Gap {
+		return c.SendJSON(map[string]string{"event": "history-gap"})
+	}
+	return nil
 }
 
 // ReceiveJSON sends what the client typed to everyone in the room, the sender included.
@@ -102,12 +119,46 @@ func (c *PresenceChat) joinLeave(event string) ginws.EventHandler {
 	}
 }
 
-// chatMessage writes a room message to the client. RelayJSON encodes it once for every member
-// of the room on this process.
-var chatMessage = ginws.RelayJSON(func(ev layer.Message) (any, error) {
+// chatMessage writes a room message to the client, with its position in the room's history as
+// "id" (absent for a message without one, e.g. sent by a Django process). RelayJSON encodes it
+// once for every member of the room on this process.
+var chatMessage = ginws.RelayJSON(func(ev layer.Message, pos layer.Position) (any, error) {
 	out := map[string]any{"message": ev["message"]}
 	if u, ok := ev.Str("user"); ok {
 		out["user"] = u
 	}
+	if !pos.IsZero() {
+		out["id"] = pos.String()
+	}
 	return out, nil
 })
+
+// ChatStream is GET /events/chat/ROOM/: the room's messages as server-sent events, each the same
+// JSON as the socket's frames, with the message's id as the event id. A browser's EventSource
+// resumes by itself after a drop (it sends Last-Event-ID); {"event": "history-gap"} comes first when
+// the history cannot cover it.
+type ChatStream struct{}
+
+// Connect runs after RequireUser, like the socket's.
+func (ChatStream) Connect(ctx context.Context, s *ginws.Stream) error {
+	if _, ok := middleware.UserFrom[string](s.Scope()); !ok {
+		return ginws.Refuse(403, "anonymous")
+	}
+	room := s.Scope().Param("room")
+	if !validRoom(room) {
+		return ginws.Refuse(404, "bad room name")
+	}
+	since, err := s.LastEventID()
+	gap := err != nil
+	rec, err := s.GroupAddSince(ctx, "chat_"+room, since)
+	if err != nil {
+		return err
+	}
+	if gap || rec.Gap {
+		return s.SendJSON(map[string]string{"event": "history-gap"})
+	}
+	return nil
+}
+
+// Events relays room messages as the socket does.
+func (ChatStream) Events() ginws.Events { return ginws.Events{"chat.message": chatMessage} }

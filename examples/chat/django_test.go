@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer"
 	"ginws.dev/ginws/redislayer/djangotest"
 	"ginws.dev/ginws/wstest"
@@ -27,7 +28,9 @@ const djangoRedisURL = "redis://127.0.0.1:6379/9"
 func TestChatWithDjango(t *testing.T) {
 	t.Parallel()
 	djangotest.FlushDB(t, djangoRedisURL)
-	lay, err := redislayer.New(redislayer.Config{Hosts: []string{djangoRedisURL}, Prefix: "asgi"})
+	// The rooms keep history, as the chat command's do: Django's sends are delivered live without
+	// an id, Go's with one, and Django's consumers take Go's messages with the extra position key.
+	lay, err := redislayer.New(redislayer.Config{Hosts: []string{djangoRedisURL}, Prefix: "asgi", History: []layer.HistoryRule{History}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +63,8 @@ func TestChatWithDjango(t *testing.T) {
 		if err := receiveChat(ctx, c, &got); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if got.Message != "hello from Django ✓" {
-			t.Fatalf("%s got %+v", name, got)
+		if got.Message != "hello from Django ✓" || got.ID != "" {
+			t.Fatalf("%s got %+v, want the message without an id (Django assigns no position)", name, got)
 		}
 	}
 
@@ -76,8 +79,9 @@ func TestChatWithDjango(t *testing.T) {
 	if got.Message != "hello from Go <b>✓</b>" {
 		t.Fatalf("bob (Django) got %+v", got)
 	}
-	if err := receiveChat(ctx, alice, &got); err != nil || got.Message != "hello from Go <b>✓</b>" || got.User != "alice" {
-		t.Fatalf("alice (Go) got her own message as %+v (%v)", got, err)
+	var mine chatOut
+	if err := receiveChat(ctx, alice, &mine); err != nil || mine.Message != "hello from Go <b>✓</b>" || mine.User != "alice" || mine.ID == "" {
+		t.Fatalf("alice (Go) got her own message as %+v (%v), want it with an id", mine, err)
 	}
 
 	// Rooms stay apart across the two servers.

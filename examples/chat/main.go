@@ -19,7 +19,11 @@
 // The contract load tools rely on: POST /login with form field "username" sets the session
 // cookie; GET /ws/chat/ROOM/ (with or without the trailing slash) is the socket; a client sends
 // {"message": "..."} and every member of ROOM, the sender included, receives
-// {"message": "...", "user": "..."}.
+// {"message": "...", "user": "...", "id": "..."}. The id is the message's position in the room's
+// history: /ws/chat/ROOM/?since=ID replays the messages after it, then goes live (the first frame
+// is {"event": "history-gap"} when the history no longer reaches back to ID). GET
+// /events/chat/ROOM/ (signed in) streams the same JSON as server-sent events, and resumes from
+// Last-Event-ID.
 package main
 
 import (
@@ -38,6 +42,7 @@ import (
 
 	"ginws.dev/examples/internal/layerflag"
 	"ginws.dev/examples/internal/serve"
+	"ginws.dev/ginws/layer"
 )
 
 func main() {
@@ -47,6 +52,7 @@ func main() {
 	layerFlag := flag.String("layer", "memory", layerflag.Usage)
 	presenceTTL := flag.Duration("presence-ttl", redislayer.DefaultPresenceTTL, "with a Redis layer: how soon the users of a process that died (killed, cut off) leave their rooms (at least 1s)")
 	presence := flag.Bool("presence", true, "show who is in each room (false: the plain chat, as the load tool compares it with peers)")
+	history := flag.Bool("history", true, "keep each room's recent messages, so that pages resume where they stopped (?since=, Last-Event-ID); false for load comparisons")
 	flag.Parse()
 
 	log := serve.Logger()
@@ -55,7 +61,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(2)
 	}
-	lay, closeLayer, err := layerflag.Parse(*layerFlag, log, func(cfg *redislayer.Config) { cfg.PresenceTTL = *presenceTTL })
+	var rules []layer.HistoryRule
+	if *history {
+		rules = append(rules, History)
+	}
+	lay, closeLayer, err := layerflag.Parse(*layerFlag, log, rules, func(cfg *redislayer.Config) { cfg.PresenceTTL = *presenceTTL })
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(2)

@@ -65,15 +65,22 @@ type chatOut struct {
 	Message string   `json:"message"`
 	User    string   `json:"user"`
 	Error   string   `json:"error"`
-	Event   string   `json:"event"` // presence: "members", "join" or "leave"
+	ID      string   `json:"id"`    // the message's position in the room's history
+	Event   string   `json:"event"` // presence: "members", "join" or "leave"; or "history-gap"
 	Users   []string `json:"users"`
 }
 
-// receiveChat returns the next chat message or error frame, skipping presence frames.
+// presenceFrame reports whether a frame's event is one of presence's (members, join, leave).
+func presenceFrame(event string) bool {
+	return event == "members" || event == "join" || event == "leave"
+}
+
+// receiveChat returns the next frame that is not presence's: a chat message, an error or a
+// history gap.
 func receiveChat(ctx context.Context, c *wstest.Communicator, got *chatOut) error {
 	for {
 		*got = chatOut{}
-		if err := c.ReceiveJSON(ctx, got); err != nil || got.Event == "" {
+		if err := c.ReceiveJSON(ctx, got); err != nil || !presenceFrame(got.Event) {
 			return err
 		}
 	}

@@ -84,8 +84,8 @@ func TestMultiProcessPresence(t *testing.T) {
 	t.Cleanup(func() { flushPrefix(t, prefix) })
 	secret := "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 	const ttl = 4 * time.Second
-	a, _ := startChatProc(t, bin, layerURL, secret, "-presence-ttl", ttl.String())
-	b, procB := startChatProc(t, bin, layerURL, secret, "-presence-ttl", ttl.String())
+	a, _ := startChatProc(t, bin, layerURL, secret, "", "-presence-ttl", ttl.String())
+	b, procB := startChatProc(t, bin, layerURL, secret, "", "-presence-ttl", ttl.String())
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -154,7 +154,7 @@ func TestMultiProcessPresence(t *testing.T) {
 	t.Logf("B's connection was gone from A's list %v after SIGKILL (TTL %v)", time.Since(killed).Round(10*time.Millisecond), ttl)
 
 	// Now a user whose only connection is on a process that gets killed: carol on C.
-	c, procC := startChatProc(t, bin, layerURL, secret, "-presence-ttl", ttl.String())
+	c, procC := startChatProc(t, bin, layerURL, secret, "", "-presence-ttl", ttl.String())
 	alice2 := dialRoom(ctx, t, a, "alice", "pres") // a fresh socket for alice: the old one timed out reading
 	if got := next("alice", alice2); got.Event != "members" {
 		t.Fatalf("alice's new socket: %+v", got)
@@ -183,20 +183,17 @@ func TestMultiProcessPresence(t *testing.T) {
 // startChat runs the chat binary on a free port until the test ends.
 func startChat(t *testing.T, bin, lay, secret string) string {
 	t.Helper()
-	addr, _ := startChatProc(t, bin, lay, secret)
+	addr, _ := startChatProc(t, bin, lay, secret, "")
 	return addr
 }
 
-// startChatProc runs the chat binary with extra flags on a free port until the test ends (or the
-// test kills it) and returns its address and process.
-func startChatProc(t *testing.T, bin, lay, secret string, extra ...string) (string, *exec.Cmd) {
+// startChatProc runs the chat binary with extra flags on addr (a free port if empty) until the
+// test ends (or the test kills it) and returns its address and process.
+func startChatProc(t *testing.T, bin, lay, secret, addr string, extra ...string) (string, *exec.Cmd) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if addr == "" {
+		addr = freeAddr(t)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	var out syncBuffer
 	cmd := exec.Command(bin, append([]string{"-addr", addr, "-layer", lay, "-secret", secret}, extra...)...)
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -242,5 +243,26 @@ func TestPresenceMode(t *testing.T) {
 		if r.Lost != 0 || r.Deliveries == 0 {
 			t.Fatalf("%s: figures %+v", r.Server, r)
 		}
+	}
+}
+
+// The -nohistory variants run the same chat with -history=false and the run's session key.
+func TestNoHistoryTarget(t *testing.T) {
+	repo, err := findRepo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	targets, err := buildTargets(ctx, repo, t.TempDir(), []string{"ginws", "ginws-nohistory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	with, without := targets["ginws"], targets["ginws-nohistory"]
+	if got := strings.Join(without.args, " "); got != strings.Join(with.args, " ")+" -history=false" {
+		t.Fatalf("ginws-nohistory args %q, want those of ginws (%q) and -history=false", got, with.args)
+	}
+	if without.Name != "ginws-nohistory" || without.procs != with.procs {
+		t.Fatalf("ginws-nohistory target %+v", without)
 	}
 }

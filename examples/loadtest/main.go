@@ -14,6 +14,7 @@
 //	go run . -mode fanout -servers ginws,ginws-redis    # two chat processes sharing rooms through Redis
 //	go run . -mode fanout -servers ginws-redis -linger 2ms  # ... with the layer's ReceiveLinger
 //	go run . -mode fanout -servers ginws-redis,django-redis  # ... against Django Channels
+//	go run . -mode fanout -servers ginws,ginws-nohistory     # the cost of room history (chat -history=false)
 //	go run . -mode fanout -addr 127.0.0.1:8001,127.0.0.1:8002 -pid 101,102 -redis 127.0.0.1:6379
 //	go run . -mode presence -servers ginws-presence    # who-is-here at scale: see presence.go
 //

@@ -52,6 +52,23 @@ func buildTargets(ctx context.Context, repo, dir string, names []string) (map[st
 		bin := filepath.Join(dir, name)
 		var args []string
 		w := wireChat
+		if base, ok := strings.CutSuffix(name, "-nohistory"); ok && (base == "ginws" || base == "ginws-redis") {
+			// The same chat with -history=false: its rooms keep no history, for the cost of
+			// history (positions, the kept messages) in one run.
+			sub := filepath.Join(dir, "nohistory")
+			if err := os.MkdirAll(sub, 0o700); err != nil {
+				return nil, err
+			}
+			t, err := buildTargets(ctx, repo, sub, []string{base})
+			if err != nil {
+				return nil, err
+			}
+			t[base].args[2] = secret // one session key for the run
+			nt := t[base]
+			nt.Name, nt.args = name, append(nt.args, "-history=false")
+			out[name] = nt
+			continue
+		}
 		switch {
 		case strings.HasPrefix(name, "ginws@"):
 			// Another checkout of ginws (an older revision, say), for before/after figures in one
@@ -107,7 +124,7 @@ func buildTargets(ctx context.Context, repo, dir string, names []string) (map[st
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", here, "-o", bin, "./cmd/centrifugechat")
 			w = wireCentrifuge
 		default:
-			return nil, fmt.Errorf("unknown server %q (ginws, ginws-redis, ginws-presence, django-redis, gorilla, melody, centrifuge)", name)
+			return nil, fmt.Errorf("unknown server %q (ginws, ginws-redis, their -nohistory variants, ginws-presence, django-redis, gorilla, melody, centrifuge)", name)
 		}
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("building %s: %v\n%s", name, err, b)

@@ -99,7 +99,7 @@ func run(layerURL string, o Options) (err error) {
 	if o.Concurrency < 1 {
 		return errors.New("-concurrency: want 1 or more")
 	}
-	lay, closeLayer, err := layerflag.Parse(layerURL, o.Logger)
+	lay, closeLayer, err := layerflag.Parse(layerURL, o.Logger, nil)
 	if err != nil {
 		return err
 	}

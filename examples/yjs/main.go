@@ -42,7 +42,7 @@ func main() {
 }
 
 func run(addr, layerSpec, storeSpec string, requireLogin bool, log *slog.Logger) error {
-	lay, closeLayer, err := layerflag.Parse(layerSpec, log)
+	lay, closeLayer, err := layerflag.Parse(layerSpec, log, nil)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func TestRoomSpansProcesses(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	var apps [2]*wstest.Server
 	for i := range apps {
-		lay, closeLayer, err := layerflag.Parse(redisLayerURL, log)
+		lay, closeLayer, err := layerflag.Parse(redisLayerURL, log, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -61,3 +61,31 @@ func ExamplePresence() {
 	// presence.join bob
 	// presence.leave bob
 }
+
+// A group with history: a reader that went away resumes from the position of the last message it
+// saw and receives what it missed, then live messages.
+func ExampleMemory_GroupAddSince() {
+	ctx := context.Background()
+	lay := layer.NewMemory(layer.MemoryConfig{History: []layer.HistoryRule{{Pattern: "news*", Size: 100}}})
+	got := make(chan *layer.Envelope, 10)
+	unsubscribe, _ := lay.Subscribe("reader!1", func(e *layer.Envelope) error { got <- e; return nil })
+	defer unsubscribe()
+
+	_ = lay.GroupAdd(ctx, "news", "reader!1")
+	_ = lay.GroupSend(ctx, "news", layer.Message{"type": "news.item", "title": "one"})
+	seen := (<-got).Position // what a client would keep, as seen.String()
+	_ = lay.GroupDiscard(ctx, "news", "reader!1")
+
+	_ = lay.GroupSend(ctx, "news", layer.Message{"type": "news.item", "title": "two"}) // missed
+	rec, _ := lay.GroupAddSince(ctx, "news", "reader!1", seen)
+	_ = lay.GroupSend(ctx, "news", layer.Message{"type": "news.item", "title": "three"})
+	fmt.Println("gap:", rec.Gap, "replayed:", rec.Replayed)
+	for range 2 {
+		e := <-got
+		fmt.Println(e.Position.Offset, e.Message["title"])
+	}
+	// Output:
+	// gap: false replayed: 1
+	// 2 two
+	// 3 three
+}

@@ -66,6 +66,9 @@ type CapacityReporter interface {
 // say — is done once for all of them (see Memo). Recipients must treat Message as read-only.
 type Envelope struct {
 	Message Message
+	// Position is the message's place in its group's history (see Resumer), set by the layer for
+	// groups with history; zero otherwise.
+	Position Position
 
 	typ   string // Message.Type(), looked up once for all recipients
 	group string // the group it was sent to, where the layer knows it (for logs)

@@ -25,6 +25,10 @@ type MemoryConfig struct {
 	// GroupExpiry is how long a group membership lives after its last GroupAdd. Connections that
 	// live longer than this drop out of their groups, as in Channels. Optional. Default 86 400 s.
 	GroupExpiry time.Duration
+	// History keeps the last messages of the groups whose name matches a rule, so that a channel
+	// can join from a position (GroupAddSince). The first matching rule wins. Optional: by default
+	// no group has history.
+	History []HistoryRule
 }
 
 func (cfg MemoryConfig) check() (Capacities, error) {
@@ -57,6 +61,7 @@ const (
 // A Memory is safe for concurrent use. Its zero value is not usable; call NewMemory.
 type Memory struct {
 	capacity    Capacities
+	histories   Histories
 	expiry      time.Duration
 	groupExpiry time.Duration
 
@@ -67,6 +72,7 @@ type Memory struct {
 	nextSweep time.Time
 	subSeq    uint64
 	presence  map[string]*memPresence // group → who is present (presence.go)
+	history   map[string]*memHistory  // groups with history that have had a message or a join
 
 	events outbox // presence events, sent in order (presence.go)
 
@@ -79,6 +85,7 @@ var (
 	_ Subscriber       = (*Memory)(nil)
 	_ CapacityReporter = (*Memory)(nil)
 	_ Presence         = (*Memory)(nil)
+	_ Resumer          = (*Memory)(nil)
 )
 
 type memChannel struct {
@@ -118,8 +125,14 @@ func NewMemory(cfg MemoryConfig) *Memory {
 	if err != nil {
 		panic(err)
 	}
+	hist, err := NewHistories("layer.MemoryConfig.History", cfg.History)
+	if err != nil {
+		panic(err)
+	}
 	l := &Memory{
 		capacity:    caps,
+		histories:   hist,
+		history:     make(map[string]*memHistory),
 		expiry:      cfg.Expiry,
 		groupExpiry: cfg.GroupExpiry,
 		channels:    make(map[string]*memChannel),
@@ -351,9 +364,17 @@ func (l *Memory) GroupSend(ctx context.Context, group string, msg Message) error
 	if err != nil {
 		return err
 	}
+	if rule, ok := l.histories.Of(group); ok {
+		return l.groupSendHistory(group, m, rule)
+	}
+	return l.groupSend(group, m, nil)
+}
+
+// groupSend delivers m to the members of group: env when it is not nil (a message with a
+// position), else an Envelope made on first use.
+func (l *Memory) groupSend(group string, m Message, env *Envelope) error {
 	now := time.Now()
 	cutoff := now.Add(-l.groupExpiry)
-	var env *Envelope
 	var rest bool // members to queue for, or to expire
 	l.mu.RLock()
 	if l.closed {
@@ -401,6 +422,7 @@ func (l *Memory) Flush(ctx context.Context) error {
 	defer l.mu.Unlock()
 	l.groups = make(map[string]map[string]*memMember)
 	l.presence = make(map[string]*memPresence)
+	l.history = make(map[string]*memHistory)
 	for name, ch := range l.channels {
 		clear(ch.queue)
 		ch.queue, ch.head, ch.refs = ch.queue[:0], 0, 0
@@ -527,4 +549,5 @@ func (l *Memory) maybeSweep(now time.Time) {
 		l.dropExpired(ch, now)
 		l.release(ch)
 	}
+	l.sweepHistory(now)
 }

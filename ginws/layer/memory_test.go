@@ -13,7 +13,7 @@ import (
 func TestMemoryLayerConformance(t *testing.T) {
 	t.Parallel()
 	layertest.Run(t, func(t *testing.T, cfg layertest.Config) layer.Layer {
-		l := layer.NewMemory(layer.MemoryConfig{Capacity: cfg.Capacity, Expiry: cfg.Expiry, GroupExpiry: cfg.GroupExpiry})
+		l := layer.NewMemory(layer.MemoryConfig{Capacity: cfg.Capacity, Expiry: cfg.Expiry, GroupExpiry: cfg.GroupExpiry, History: cfg.History})
 		t.Cleanup(func() { _ = l.Close() })
 		return l
 	})

@@ -3,7 +3,9 @@
 // send/receive, FIFO order, capacity, process-local channels, groups, a full member not failing a
 // group send, expiry of messages and of group memberships, and the naming rules — and what
 // layer.Worker relies on: receivers competing for a named channel get each message once, and a
-// canceled receive loses nothing. StartWorker and WaitHandled test a Worker's handlers on any
+// canceled receive loses nothing — and, for layers with group history (layer.Resumer), positions in
+// delivery order, resume from a position with no gap and no duplicate under concurrent sends, and
+// gaps reported when the history was trimmed. StartWorker and WaitHandled test a Worker's handlers on any
 // layer.
 //
 //	func TestConformance(t *testing.T) {
@@ -38,6 +40,9 @@ type Config struct {
 	// PresenceTTL is how soon a dead process's presence must be gone (RunPresence); layers of one
 	// process ignore it.
 	PresenceTTL time.Duration
+	// History, for the history tests: the layer keeps the history of matching groups (and must
+	// implement layer.Resumer and layer.Subscriber; the tests skip otherwise).
+	History []layer.HistoryRule
 }
 
 // Factory makes a fresh layer for one test.
@@ -71,6 +76,11 @@ func Run(t *testing.T, newLayer Factory) {
 		{"ExpiryMulti", testExpiryMulti},
 		{"GroupExpiry", testGroupExpiry},
 		{"Subscriber", testSubscriber},
+		{"HistoryPositions", testHistoryPositions},
+		{"HistoryResume", testHistoryResume},
+		{"HistoryResumeConcurrent", testHistoryResumeConcurrent},
+		{"HistoryGap", testHistoryGap},
+		{"HistoryAge", testHistoryAge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newLayer) })

@@ -25,7 +25,10 @@ import (
 const (
 	randomPrefixLen = 12
 	channelKey      = "__asgi_channel__"
-	maxDepth        = 64 // nesting accepted when encoding or decoding
+	// posKey carries the group and position of a message of a group with history (history.go):
+	// [group, "<offset>-<epoch>"]. It is not part of the message handed to the recipients.
+	posKey   = "__ginws_pos__"
+	maxDepth = 64 // nesting accepted when encoding or decoding
 )
 
 var (
@@ -175,14 +178,27 @@ func encodeMap(e *msgpack.Encoder, m map[string]any, depth int) error {
 // member returns the sorted-set member for one Redis key: random prefix, map header, the body, and
 // the routing entry when channels is not empty (a string for Send, a list for GroupSend).
 func (b body) member(rnd [randomPrefixLen]byte, single string, group []string) []byte {
+	return b.memberAt(rnd, single, group, "", layer.Position{})
+}
+
+// memberAt is member with the posKey entry of a message of group g at pos, unless pos is zero.
+func (b body) memberAt(rnd [randomPrefixLen]byte, single string, group []string, g string, pos layer.Position) []byte {
 	out := make([]byte, 0, randomPrefixLen+5+len(b.entries)+24+len(single)+len(group)*80)
 	out = append(out, rnd[:]...)
 	n := b.n
 	if single != "" || group != nil {
 		n++
 	}
+	if !pos.IsZero() {
+		n++
+	}
 	out = appendMapHeader(out, n)
 	out = append(out, b.entries...)
+	if !pos.IsZero() {
+		out = appendStr(out, posKey)
+		out = appendArrayHeader(out, 2)
+		out = appendStr(appendStr(out, g), pos.String())
+	}
 	switch {
 	case single != "":
 		out = appendStr(appendStr(out, channelKey), single)
@@ -241,6 +257,8 @@ func appendStr(b []byte, s string) []byte {
 type decoded struct {
 	msg      layer.Message
 	channels []string
+	group    string         // from posKey, for a message of a group with history
+	pos      layer.Position // from posKey
 }
 
 // decodeMember decodes a sorted-set member written by this layer or by channels_redis. It never
@@ -285,6 +303,17 @@ func decodeMember(member string) (decoded, error) {
 		v, err := dec.DecodeInterface()
 		if err != nil {
 			return decoded{}, fmt.Errorf("%w: value of %q: %w", ErrBadMessage, k, err)
+		}
+		if k == posKey {
+			if l, ok := v.([]any); ok && len(l) == 2 {
+				g, _ := l[0].(string)
+				p, _ := l[1].(string)
+				if pos, err := layer.ParsePosition(p); err == nil {
+					out.group, out.pos = g, pos
+					continue
+				}
+			}
+			return decoded{}, fmt.Errorf("%w: malformed %q", ErrBadMessage, posKey)
 		}
 		out.msg[k] = normalize(v)
 	}

@@ -62,6 +62,13 @@ type Config struct {
 	// PresenceTTL/8; a connection not refreshed for PresenceTTL/2 is taken for gone. At least 1 s.
 	// Optional. Default 30 s.
 	PresenceTTL time.Duration
+	// History keeps the last messages of the groups whose name matches a rule, in Redis next to
+	// the group, so that a connection can join from a position (GroupAddSince, layer.Resumer); the
+	// first matching rule wins. Every process sending to such a group must have the same rules:
+	// a Go process without them, and a Django process (channels_redis knows nothing of history),
+	// send messages that are delivered live, without a position, and are not kept. Optional: by
+	// default no group has history.
+	History []layer.HistoryRule
 	// Logger receives the receive loop's reports (Redis unreachable, resumed, undecodable
 	// messages). Optional. Default slog.Default().
 	Logger *slog.Logger
@@ -168,7 +175,10 @@ func (cfg Config) validate() error {
 	if cfg.PresenceTTL > 0 && cfg.PresenceTTL < time.Second {
 		return &layer.ConfigError{Field: "redislayer.Config.PresenceTTL", Value: cfg.PresenceTTL, Rule: "must be at least 1s (zero means the default, 30s)"}
 	}
-	_, err := layer.NewCapacities("redislayer.Config.ChannelCapacity", 1, cfg.ChannelCapacity)
+	if _, err := layer.NewCapacities("redislayer.Config.ChannelCapacity", 1, cfg.ChannelCapacity); err != nil {
+		return err
+	}
+	_, err := layer.NewHistories("redislayer.Config.History", cfg.History)
 	return err
 }
 

@@ -143,6 +143,19 @@
 // within about 5/8 of PresenceTTL, and presence comes back after a Redis restart like memberships
 // (without announcing the users again). channels_redis has no presence; Django processes neither
 // read nor write these keys.
+// # History
+//
+// Groups matching a Config.History rule keep their last messages (layer.Resumer): a hash with the
+// epoch and last offset and a stream of the kept messages on the group's shard (see
+// scripts_history.go). The group send script assigns the next position, appends the message to
+// the stream (trimmed by MAXLEN and, by Redis' time, MINID) and writes the members' copies with a
+// "__ginws_pos__" entry, in one script, so every process key receives the group's messages in
+// position order. GroupAddSince adds the membership and reads the history after a position in one
+// script; live messages of that group reaching the channel meanwhile are held and delivered after
+// the replay, without those it covered. A Redis that lost the hash gives the group a new epoch, and
+// a resume from the old one reports a gap. channels_redis senders know nothing of this: their group
+// sends reach every member live, without a position, and are not kept; Django members receive the
+// "__ginws_pos__" entry as an extra key of the event.
 //
 // # Sentinel
 //

@@ -41,10 +41,11 @@ func (l *Layer) GroupSend(ctx context.Context, group string, msg layer.Message) 
 		return err
 	}
 	now := time.Now()
+	rule, hist := l.histories.Of(group)
 	if len(l.shards) == 1 && len(l.cfg.ChannelCapacity) == 0 {
-		err = l.groupSendOne(ctx, group, b, now)
+		err = l.groupSendOne(ctx, group, b, now, rule, hist)
 	} else {
-		err = l.groupSendSharded(ctx, group, b, now)
+		err = l.groupSendSharded(ctx, group, b, now, rule, hist)
 	}
 	if err != nil {
 		l.poke(group)
@@ -54,12 +55,19 @@ func (l *Layer) GroupSend(ctx context.Context, group string, msg layer.Message) 
 	return nil
 }
 
-func (l *Layer) groupSendOne(ctx context.Context, group string, b body, now time.Time) error {
+func (l *Layer) groupSendOne(ctx context.Context, group string, b body, now time.Time, rule layer.HistoryRule, hist bool) error {
 	rnd := randomPrefix()
-	res, err := groupSendScript.Exec(ctx, l.shards[0], []string{l.groupKey(group)}, []string{
+	script, keys := groupSendScript, []string{l.groupKey(group)}
+	args := []string{
 		l.cutoff(now, l.groupSec), l.cfg.Prefix, strconv.Itoa(b.n), string(b.entries), string(rnd[:]),
 		score(now), strconv.Itoa(l.cfg.Capacity), strconv.Itoa(l.cfg.ProcessCapacity), strconv.FormatInt(l.expirySec, 10), l.cutoff(now, l.expirySec),
-	}).AsIntSlice()
+	}
+	if hist {
+		script = groupSendHistoryScript
+		keys = append(keys, l.histKeys(group)...)
+		args = append(append(args, l.histArgs(rule)...), group)
+	}
+	res, err := script.Exec(ctx, l.shards[0], keys, args).AsIntSlice()
 	if err != nil {
 		return err
 	}
@@ -75,9 +83,28 @@ type keyBatch struct {
 	keys, members, capacities []string
 }
 
-func (l *Layer) groupSendSharded(ctx context.Context, group string, b body, now time.Time) error {
-	names, err := membersScript.Exec(ctx, l.shard(group), []string{l.groupKey(group)},
-		[]string{l.cutoff(now, l.groupSec)}).AsStrSlice()
+func (l *Layer) groupSendSharded(ctx context.Context, group string, b body, now time.Time, rule layer.HistoryRule, hist bool) error {
+	rnd := randomPrefix()
+	var names []string
+	var pos layer.Position
+	var err error
+	if hist {
+		args := append([]string{l.cutoff(now, l.groupSec), string(b.member(rnd, "", nil))}, l.histArgs(rule)...)
+		names, err = membersHistoryScript.Exec(ctx, l.shard(group), append([]string{l.groupKey(group)}, l.histKeys(group)...), args).AsStrSlice()
+		if err == nil && len(names) < 2 {
+			err = fmt.Errorf("redislayer: history script replied with %d elements", len(names))
+		}
+		if err == nil {
+			off, perr := strconv.ParseUint(names[1], 10, 64)
+			if perr != nil {
+				return fmt.Errorf("redislayer: history script replied offset %q", names[1])
+			}
+			pos, names = layer.Position{Epoch: names[0], Offset: off}, names[2:]
+		}
+	} else {
+		names, err = membersScript.Exec(ctx, l.shard(group), []string{l.groupKey(group)},
+			[]string{l.cutoff(now, l.groupSec)}).AsStrSlice()
+	}
 	if err != nil || len(names) == 0 {
 		return err
 	}
@@ -104,13 +131,12 @@ func (l *Layer) groupSendSharded(ctx context.Context, group string, b body, now 
 			return err
 		}
 	}
-	rnd := randomPrefix()
 	batches := make([]keyBatch, len(l.shards))
 	for _, keyName := range order {
 		e := byKey[keyName]
 		kb := &batches[consistentHash(keyName, len(l.shards))]
 		kb.keys = append(kb.keys, l.cfg.Prefix+keyName)
-		kb.members = append(kb.members, string(b.member(rnd, "", e.names)))
+		kb.members = append(kb.members, string(b.memberAt(rnd, "", e.names, group, pos)))
 		kb.capacities = append(kb.capacities, strconv.Itoa(e.capacity))
 	}
 	sc, exp, cut := score(now), strconv.FormatInt(l.expirySec, 10), l.cutoff(now, l.expirySec)

@@ -25,6 +25,7 @@ import (
 type Layer struct {
 	cfg          Config
 	capacity     layer.Capacities // Capacity and ChannelCapacity
+	histories    layer.Histories  // History
 	shards       []rueidis.Client
 	clientPrefix string // the uuid4 hex shared by this Layer's process-local channels
 	expirySec    int64
@@ -39,10 +40,15 @@ type Layer struct {
 	sendIdx  atomic.Uint64 // round-robin shard of normal-channel sends
 	noBzmpop atomic.Bool   // Redis older than 7: pop with BZPOPMIN + ZPOPMIN
 
+	// holding counts the joins from a position under way (history.go): while it is not zero, the
+	// receive loops look up holds before delivering.
+	holding atomic.Int32
+
 	mu      sync.RWMutex
-	loops   map[string]bool // process-local keys (prefix+"...!") with running loops
-	blocked sync.Map        // rueidis.DedicatedClient → blockedConn, the loops' connections
-	local                   // subscribers and buffers of this process's channels
+	holds   map[string][]*hold // channel → its joins from a position under way (history.go)
+	loops   map[string]bool    // process-local keys (prefix+"...!") with running loops
+	blocked sync.Map           // rueidis.DedicatedClient → blockedConn, the loops' connections
+	local                      // subscribers and buffers of this process's channels
 
 	members memberships   // this process's memberships, re-added after faults (members.go)
 	health  []*shardState // one per shard, kept by the keepers (keeper.go)
@@ -58,6 +64,7 @@ var (
 	_ layer.Subscriber       = (*Layer)(nil)
 	_ layer.CapacityReporter = (*Layer)(nil)
 	_ layer.Presence         = (*Layer)(nil)
+	_ layer.Resumer          = (*Layer)(nil)
 )
 
 // Stats is a snapshot of a Layer's counters.
@@ -89,11 +96,13 @@ type Stats struct {
 	// those tracked again after Redis lost them (or swept them while this process was stalled).
 	Tracked         int
 	PresenceReadded uint64
+	// Replayed counts messages delivered from a group's history by GroupAddSince.
+	Replayed uint64
 }
 
 type counters struct {
 	sent, groupSends, received, delivered, dropped, expired, bad, loopErrors, reconnects atomic.Uint64
-	degradations, degradedNanos, refused, readded, refreshed, presenceReadded            atomic.Uint64
+	degradations, degradedNanos, refused, readded, refreshed, presenceReadded, replayed  atomic.Uint64
 }
 
 // New returns a Redis channel layer. It connects to each host once, but a host that is down is not
@@ -108,9 +117,15 @@ func New(cfg Config) (*Layer, error) {
 	if err != nil {
 		return nil, err
 	}
+	hist, err := layer.NewHistories("redislayer.Config.History", cfg.History)
+	if err != nil {
+		return nil, err
+	}
 	l := &Layer{
 		cfg:          cfg,
 		capacity:     caps,
+		histories:    hist,
+		holds:        make(map[string][]*hold),
 		clientPrefix: uuidHex(),
 		expirySec:    seconds(cfg.Expiry),
 		groupSec:     seconds(cfg.GroupExpiry),
@@ -202,6 +217,7 @@ func (l *Layer) Stats() Stats {
 		DegradedShards: down, GroupSendsRefused: l.st.refused.Load(),
 		Memberships: l.members.len(), Readded: l.st.readded.Load(), Refreshed: l.st.refreshed.Load(),
 		Tracked: l.presence.len(), PresenceReadded: l.st.presenceReadded.Load(),
+		Replayed: l.st.replayed.Load(),
 	}
 }
 

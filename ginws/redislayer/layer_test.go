@@ -13,7 +13,7 @@ import (
 func conformance(hosts ...string) layertest.Factory {
 	return func(t *testing.T, cfg layertest.Config) layer.Layer {
 		return newLayer(t, redislayer.Config{
-			Hosts: hosts, Capacity: cfg.Capacity, Expiry: cfg.Expiry, GroupExpiry: cfg.GroupExpiry,
+			Hosts: hosts, Capacity: cfg.Capacity, Expiry: cfg.Expiry, GroupExpiry: cfg.GroupExpiry, History: cfg.History,
 		})
 	}
 }

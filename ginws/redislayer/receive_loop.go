@@ -279,6 +279,7 @@ func (l *Layer) dispatch(items []rueidis.ZScore, s *dispatchScratch) {
 	}
 	s.group()
 	l.mu.RLock()
+	holding := l.holding.Load() > 0 // joins from a position under way (history.go)
 	for _, ch := range s.order {
 		sub := l.subs[ch]
 		if sub == nil {
@@ -286,7 +287,11 @@ func (l *Layer) dispatch(items []rueidis.ZScore, s *dispatchScratch) {
 			continue
 		}
 		for n := s.lists[ch].head; n >= 0; n = s.links[n].next {
-			if sub.deliver(s.batch[s.links[n].msg].env) != nil {
+			env := s.batch[s.links[n].msg].env
+			if holding && l.held(ch, env) {
+				continue
+			}
+			if sub.deliver(env) != nil {
 				l.st.dropped.Add(1)
 			} else {
 				l.st.delivered.Add(1)
@@ -301,9 +306,12 @@ func (l *Layer) dispatch(items []rueidis.ZScore, s *dispatchScratch) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	expires := now.Add(l.cfg.Expiry)
+	holding = l.holding.Load() > 0
 	for _, ch := range s.rest {
 		for n := s.lists[ch].head; n >= 0; n = s.links[n].next {
-			l.buffer(ch, s.batch[s.links[n].msg].env, now, expires)
+			if env := s.batch[s.links[n].msg].env; !holding || !l.held(ch, env) {
+				l.buffer(ch, env, now, expires)
+			}
 		}
 	}
 	if !now.Before(l.local.sweep) {
@@ -329,7 +337,9 @@ func (l *Layer) decodeItem(it rueidis.ZScore, now time.Time) (routed, bool) {
 		l.log.Warn("redislayer: skipping a message without \"__asgi_channel__\" on a process-local key")
 		return routed{}, false
 	}
-	return routed{env: layer.NewEnvelope(d.msg, ""), channels: d.channels}, true
+	env := layer.NewEnvelope(d.msg, d.group)
+	env.Position = d.pos
+	return routed{env: env, channels: d.channels}, true
 }
 
 // buffer hands env to channel's subscriber if one arrived meanwhile, or queues it for Receive,

@@ -1,6 +1,10 @@
 package redislayer
 
-import "github.com/redis/rueidis"
+import (
+	"strings"
+
+	"github.com/redis/rueidis"
+)
 
 // The Lua scripts have the effect of channels_redis 4.0.0's commands, one round trip each. Scripts
 // are sent once and then called by SHA (EVALSHA), and concurrent calls from many goroutines share
@@ -59,10 +63,14 @@ return over
 // KEYS[1] group key. ARGV: group cutoff, key prefix, number of message entries, encoded entries,
 // random prefix, score, capacity of a normal channel key, capacity of a process-local key, expiry
 // seconds, expiry cutoff.
-var groupSendScript = rueidis.NewLuaScript(`
-redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-if #members == 0 then return {0, 0} end
+var groupSendScript = rueidis.NewLuaScript(strings.Replace(groupSendLua, historyHere, noHistory, 1))
+
+// groupSendLua is groupSendScript's source, with historyHere where the script with history
+// (groupSendHistoryScript) assigns the position.
+// historyHere marks the place of the position's assignment in groupSendLua.
+const historyHere = "-- history --"
+
+const groupSendLua = `
 local prefix, nentries, entries, rnd = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local now, capacity, pcapacity, expiry, cutoff = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9], ARGV[10]
 local function be16(n) return string.char(math.floor(n / 256) % 256, n % 256) end
@@ -79,6 +87,10 @@ local function header(n, fix, c16, c32)
   elseif n < 65536 then return c16 .. be16(n) end
   return c32 .. be32(n)
 end
+-- history --
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+if #members == 0 then return {0, 0} end
 local order, names, caps = {}, {}, {}
 for _, ch in ipairs(members) do
   local bang = string.find(ch, '!', 1, true)
@@ -95,7 +107,7 @@ end
 local over = 0
 for _, key in ipairs(order) do
   local list = names[key]
-  local parts = {rnd, header(nentries + 1, 128, '\222', '\223'), entries, '\176__asgi_channel__', header(#list, 144, '\220', '\221')}
+  local parts = {rnd, header(nentries + 1 + extra, 128, '\222', '\223'), entries, posEntry, '\176__asgi_channel__', header(#list, 144, '\220', '\221')}
   for _, ch in ipairs(list) do parts[#parts + 1] = str(ch) end
   redis.call('ZREMRANGEBYSCORE', key, 0, cutoff)
   if redis.call('ZCOUNT', key, '-inf', '+inf') < caps[key] then
@@ -106,7 +118,7 @@ for _, key in ipairs(order) do
   end
 end
 return {over, #order}
-`)
+`
 
 // popScript pops the oldest message of a normal channel without blocking, after putting back what
 // a channels_redis receiver left in its "$inflight" backup key (the cleanup channels_redis' receive

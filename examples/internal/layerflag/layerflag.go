@@ -24,15 +24,16 @@ import (
 // Usage describes the flag's values, for flag.String's usage text.
 const Usage = `channel layer: "memory", or Redis URLs "redis://host:port/db[,redis://...][?prefix=asgi&linger=2ms&capacity=100]" (one per shard)`
 
-// Parse returns the layer s names and the function that closes it. Each adjust function may change
-// the configuration of a Redis layer (an example's own flags) before it is built.
-func Parse(s string, log *slog.Logger, adjust ...func(*redislayer.Config)) (layer.Layer, func() error, error) {
+// Parse returns the layer s names and the function that closes it. The groups matching history
+// keep their history (layer.MemoryConfig.History, redislayer.Config.History). Each adjust function
+// may change the configuration of a Redis layer (an example's own flags) before it is built.
+func Parse(s string, log *slog.Logger, history []layer.HistoryRule, adjust ...func(*redislayer.Config)) (layer.Layer, func() error, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "memory" {
-		l := layer.NewMemory(layer.MemoryConfig{})
+		l := layer.NewMemory(layer.MemoryConfig{History: history})
 		return l, l.Close, nil
 	}
-	cfg := redislayer.Config{Logger: log}
+	cfg := redislayer.Config{Logger: log, History: history}
 	for _, part := range strings.Split(s, ",") {
 		u, err := url.Parse(strings.TrimSpace(part))
 		if err != nil {

@@ -18,7 +18,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestMemory(t *testing.T) {
 	for _, s := range []string{"", "memory"} {
-		l, closeFn, err := layerflag.Parse(s, slog.Default())
+		l, closeFn, err := layerflag.Parse(s, slog.Default(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,7 +33,7 @@ func TestMemory(t *testing.T) {
 
 func TestBad(t *testing.T) {
 	for _, s := range []string{"memcached://x", "redis://a/0?prefix=x,redis://b/0?prefix=y", "::", "redis://a/0?linger=soon", "redis://a/0?capacity=0", "redis://a/0?capacity=many"} {
-		if _, _, err := layerflag.Parse(s, slog.Default()); err == nil {
+		if _, _, err := layerflag.Parse(s, slog.Default(), nil); err == nil {
 			t.Errorf("Parse(%q) succeeded", s)
 		}
 	}
@@ -42,7 +42,7 @@ func TestBad(t *testing.T) {
 func TestRedis(t *testing.T) {
 	redistest.Need(t)
 	var adjusted redislayer.Config
-	l, closeFn, err := layerflag.Parse("redis://127.0.0.1:6379/1?prefix=layerflagtest&linger=1ms&capacity=7,redis://127.0.0.1:6379/2", slog.Default(),
+	l, closeFn, err := layerflag.Parse("redis://127.0.0.1:6379/1?prefix=layerflagtest&linger=1ms&capacity=7,redis://127.0.0.1:6379/2", slog.Default(), nil,
 		func(cfg *redislayer.Config) { cfg.PresenceTTL = 5 * time.Second; adjusted = *cfg })
 	if err != nil {
 		t.Fatal(err)
