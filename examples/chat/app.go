@@ -30,6 +30,9 @@ type Options struct {
 	Debug      bool          // serve /debug/stats and /debug/pprof/
 	Logger     *slog.Logger  // default slog.Default()
 	WSConfig   *ginws.Config // overrides for tests; Layer and Logger above win
+	// Compress negotiates permessage-deflate with clients that offer it (browsers do): each
+	// room message is compressed once for all its members. See the README's "Compression".
+	Compress bool
 }
 
 // App is the chat application: Gin routes for the pages and the socket.
@@ -71,7 +74,7 @@ func NewApp(o Options) *App {
 	r.GET("/chat/:room/", room)
 	r.GET("/chat/:room", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/chat/"+c.Param("room")+"/") })
 
-	socket := ws.Mount(func() ginws.Consumer { return new(ChatConsumer) })
+	socket := ws.Mount(func() ginws.Consumer { return &ChatConsumer{compress: o.Compress} })
 	r.GET("/ws/chat/:room", middleware.RequireUser(), socket)
 	r.GET("/ws/chat/:room/", middleware.RequireUser(), socket)
 

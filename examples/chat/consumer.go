@@ -18,8 +18,9 @@ type chatIn struct {
 // group_send what the client types, relay chat.message events to the client.
 type ChatConsumer struct {
 	ginws.JSONConsumer[chatIn]
-	user  string
-	group string
+	user     string
+	group    string
+	compress bool // accept permessage-deflate (-compress)
 }
 
 // Connect runs after RequireUser: the session has a user.
@@ -35,6 +36,9 @@ func (c *ChatConsumer) Connect(ctx context.Context) error {
 	c.user, c.group = user, "chat_"+room
 	if err := c.GroupAdd(ctx, c.group); err != nil { // left automatically on disconnect
 		return err
+	}
+	if c.compress {
+		return c.Accept(ginws.WithCompression(ginws.Compression{}))
 	}
 	return c.Accept()
 }

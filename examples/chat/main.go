@@ -43,6 +43,7 @@ func main() {
 	secret := flag.String("secret", "", "session signing key, hex, at least 32 bytes (default: a key generated once and kept in the user's config directory)")
 	debug := flag.Bool("debug", false, "serve /debug/stats and /debug/pprof/ (goroutines, heap, connections)")
 	layerFlag := flag.String("layer", "memory", layerflag.Usage)
+	compress := flag.Bool("compress", false, "negotiate permessage-deflate with clients that offer it (room messages are compressed once for all members)")
 	flag.Parse()
 
 	log := serve.Logger()
@@ -56,7 +57,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(2)
 	}
-	app := NewApp(Options{SessionKey: key, Layer: lay, Debug: *debug, Logger: log})
+	app := NewApp(Options{SessionKey: key, Layer: lay, Debug: *debug, Logger: log, Compress: *compress})
 	err = serve.Run(*addr, app.Handler(), app.WS, log)
 	if cerr := closeLayer(); err == nil {
 		err = cerr
