@@ -2,7 +2,6 @@ package ginws
 
 import (
 	"bytes"
-	"compress/flate"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/klauspost/compress/flate"
 )
 
 // permessage-deflate (RFC 7692). ginws always negotiates it without context takeover in either
@@ -216,8 +217,11 @@ func isToken(s string) bool {
 	return true
 }
 
-// Compression. A flate.Writer is large (hundreds of kilobytes of tables at the higher levels), so
-// writers are pooled per level and held only while one message is compressed.
+// Compression, with klauspost/compress's flate (API-compatible with compress/flate): on a 2 KB JSON
+// message its level 1 compresses about twice as fast, and it inflates about 2.5 times as fast
+// (BenchmarkDeflate and BenchmarkDeflateKlauspost in deflate_bench_test.go), and it was already in
+// the module graph. A flate.Writer is large (hundreds of kilobytes of tables), so writers are
+// pooled per level and held only while one message is compressed.
 var deflaters [deflateLevels]sync.Pool
 
 // deflateTail is what a sync flush ends with; RFC 7692 §7.2.1 has the sender remove it.

@@ -47,11 +47,21 @@ func buildTargets(ctx context.Context, repo, dir string, names []string) (map[st
 		return nil, err
 	}
 	secret := hex.EncodeToString(key)
-	for _, name := range names {
+	for _, full := range names {
+		// "NAME+z": the server with permessage-deflate on (ginws: the chat's -compress; gorilla:
+		// EnableCompression), and clients that offer it.
+		name, deflate := strings.CutSuffix(full, "+z")
 		var cmd *exec.Cmd
-		bin := filepath.Join(dir, name)
+		bin := filepath.Join(dir, full)
 		var args []string
 		w := wireChat
+		if deflate {
+			if name != "ginws" && name != "gorilla" && !strings.HasPrefix(name, "ginws@") {
+				return nil, fmt.Errorf("%s: +z (compression) is for ginws, ginws@DIR and gorilla", full)
+			}
+			w |= wireDeflate
+			args = append(args, "-compress")
+		}
 		switch {
 		case strings.HasPrefix(name, "ginws@"):
 			// Another checkout of ginws (an older revision, say), for before/after figures in one
@@ -59,17 +69,17 @@ func buildTargets(ctx context.Context, repo, dir string, names []string) (map[st
 			other := strings.TrimPrefix(name, "ginws@")
 			bin = filepath.Join(dir, fmt.Sprintf("ginws-other-%d", len(out)))
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", other, "-o", bin, "./examples/chat")
-			args = []string{"-debug", "-secret", secret}
+			args = append(args, "-debug", "-secret", secret)
 			if b, err := cmd.CombinedOutput(); err != nil {
 				return nil, fmt.Errorf("building %s: %v\n%s", name, err, b)
 			}
-			out[name] = Target{Name: name, bin: bin, args: args, procs: 1, wire: w}
+			out[full] = Target{Name: full, bin: bin, args: args, procs: 1, wire: w}
 			continue
 		}
 		switch name {
 		case "ginws":
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", repo, "-o", bin, "./examples/chat")
-			args = []string{"-debug", "-secret", secret}
+			args = append(args, "-debug", "-secret", secret)
 		case "ginws-redis":
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", repo, "-o", bin, "./examples/chat")
 			r := defaultRedis
@@ -99,7 +109,7 @@ func buildTargets(ctx context.Context, repo, dir string, names []string) (map[st
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("building %s: %v\n%s", name, err, b)
 		}
-		out[name] = Target{Name: name, bin: bin, args: args, wire: w}
+		out[full] = Target{Name: full, bin: bin, args: args, wire: w}
 	}
 	return out, nil
 }
