@@ -48,9 +48,10 @@ type Conn struct {
 	nc            net.Conn   // set by Accept
 	subprotocol   string
 	readLimit     int64
-	tooBig        *CloseError // WithTooBigClose's code and reason; nil: 1009
-	inboxCap      int32       // pending layer events at most (the layer's capacity)
-	outboundLimit int         // written by Accept under mu before the state becomes open
+	tooBig        *CloseError    // WithTooBigClose's code and reason; nil: 1009
+	deflate       *deflateParams // permessage-deflate, when negotiated (WithCompression); else nil
+	inboxCap      int32          // pending layer events at most (the layer's capacity)
+	outboundLimit int            // written by Accept under mu before the state becomes open
 
 	// The reader goroutine's own (conn_read.go).
 	rs           readState
@@ -152,6 +153,7 @@ type acceptOptions struct {
 	readLimit     int64
 	outboundLimit int
 	tooBig        *CloseError
+	compression   *Compression
 }
 
 // WithSubprotocol selects one of the subprotocols the client offered (Scope.Subprotocols).
@@ -213,6 +215,11 @@ func (c *Conn) Accept(opts ...AcceptOption) error {
 	if o.tooBig != nil && !validCloseCode(o.tooBig.Code) {
 		return fmt.Errorf("ginws: WithTooBigClose: close code %d may not be sent", o.tooBig.Code)
 	}
+	if o.compression != nil {
+		if err := o.compression.check(); err != nil {
+			return err
+		}
+	}
 	if o.subprotocol == "" {
 		v, _ := c.scope.Value(preferredSubprotocolKey)
 		if p, ok := v.(string); ok && slices.Contains(c.scope.Subprotocols(), p) {
@@ -229,6 +236,20 @@ func (c *Conn) Accept(opts ...AcceptOption) error {
 		}
 		header.Set("Sec-WebSocket-Protocol", o.subprotocol)
 	}
+	var deflate *deflateParams
+	if o.compression != nil {
+		var ext string
+		if ext, deflate = negotiateDeflate(c.hs.req.Header, *o.compression); ext != "" {
+			if header == nil {
+				header = http.Header{}
+			}
+			// gorilla refuses a Sec-Websocket-Extensions response header (the canonical key): it
+			// negotiates extensions itself, for its own frame layer, which ginws does not use. It
+			// writes the headers' keys as they are, so the key is spelled as the RFC spells it,
+			// which is not the canonical form and passes (TestCompressionNegotiation guards it).
+			header["Sec-WebSocket-Extensions"] = []string{ext}
+		}
+	}
 	// gorilla performs the handshake; from then on ginws reads and writes the frames itself (see
 	// conn_read.go and flush), so gorilla's Conn is dropped.
 	ws, err := c.srv.upgrader.Upgrade(c.hs.w, c.hs.req, header)
@@ -241,6 +262,7 @@ func (c *Conn) Accept(opts ...AcceptOption) error {
 	// connection; from now on the connection's own keepalive and write deadlines rule.
 	_ = c.nc.SetDeadline(time.Time{})
 	c.readLimit, c.outboundLimit, c.tooBig = c.srv.cfg.ReadLimit, c.srv.cfg.OutboundLimit, o.tooBig
+	c.deflate = deflate
 	if o.readLimit > 0 {
 		c.readLimit = o.readLimit
 	}

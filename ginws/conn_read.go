@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Reading. The reader goroutine parses client frames with frameParser from a buffer it borrows
@@ -27,7 +28,7 @@ type readState struct {
 // readLoop reads the client's frames until the connection ends.
 func (c *Conn) readLoop() {
 	rs := &c.rs
-	rs.parser.limit = c.readLimit
+	rs.parser.limit, rs.parser.deflate = c.readLimit, c.deflate != nil
 	for {
 		if rs.buf == nil {
 			// Idle: wait for the next byte without holding a buffer.
@@ -119,6 +120,14 @@ func (c *Conn) readFrames() bool {
 func (c *Conn) onFrame(ev frameEvent) bool {
 	switch ev.kind {
 	case evMessage:
+		if ev.deflated {
+			data, perr := inflateMessage(ev, c.readLimit)
+			if perr != nil {
+				c.protocolError(perr, false)
+				return false
+			}
+			ev.data = data
+		}
 		c.pushFrame(ClientMessage{Binary: ev.binary, Data: ev.data})
 		c.extendRead()
 	case evPing:
@@ -155,7 +164,7 @@ func (c *Conn) protocolError(perr *CloseError, inCloseFrame bool) {
 		}
 		c.Logger().Info("ginws: message over ReadLimit (or the connection's WithReadLimit); closing", "read_limit", c.readLimit, "close_code", perr.Code)
 	case CloseInvalidPayload:
-		c.Logger().Info("ginws: invalid UTF-8 from the client; closing with 1007", "what", perr.Reason)
+		c.Logger().Info("ginws: invalid UTF-8 or compressed data from the client; closing with 1007", "what", perr.Reason)
 	default:
 		c.Logger().Info("ginws: protocol error; closing with 1002", "what", perr.Reason)
 	}
@@ -227,4 +236,22 @@ func (c *Conn) readEnded(err error) {
 		}
 	}
 	c.end(CloseAbnormal)
+}
+
+// inflateMessage decompresses a compressed client message against the connection's read limit.
+// A message that inflates past the limit is closed with 1009 (or WithTooBigClose's code) as soon as
+// it does; data that is not valid DEFLATE is closed with 1007: RFC 7692 names no code, and the
+// payload is not consistent with the message's type (RFC 6455 §7.4.1), as with invalid UTF-8 (node's
+// ws does the same). A text message's UTF-8 is checked once inflated. Reader goroutine only.
+func inflateMessage(ev frameEvent, limit int64) ([]byte, *CloseError) {
+	data, err := inflate(ev.data, limit)
+	switch {
+	case errors.Is(err, errInflatedTooBig):
+		return nil, &CloseError{Code: CloseMessageTooBig, Reason: "message too big"}
+	case err != nil:
+		return nil, &CloseError{Code: CloseInvalidPayload, Reason: "invalid compressed data"}
+	case !ev.binary && !utf8.Valid(data):
+		return nil, &CloseError{Code: CloseInvalidPayload, Reason: "invalid UTF-8"}
+	}
+	return data, nil
 }

@@ -110,17 +110,24 @@ func (c *Conn) write(out []outFrame, now int64) error {
 		c.writeDeadline = now + timeout
 		_ = c.nc.SetWriteDeadline(monoTime(c.writeDeadline))
 	}
-	if len(out) == 1 && out[0].framed {
-		_, err := c.nc.Write(out[0].data) // a relayed frame: shared bytes, no copy
+	if len(out) == 1 && out[0].prep != nil {
+		_, err := c.nc.Write(out[0].prep.frameFor(c.deflate)) // shared bytes, no copy
 		return err
 	}
 	closing := out[len(out)-1].op == opClose // a close frame is always the last one queued
 	bp := writeBufPool.Get().(*[]byte)
 	buf := (*bp)[:0]
 	for _, f := range out {
-		if f.framed {
-			buf = append(buf, f.data...)
-		} else {
+		switch {
+		case f.prep != nil:
+			buf = append(buf, f.prep.frameFor(c.deflate)...)
+		case f.op < opClose && c.deflate.wants(len(f.data)):
+			if z := compressFrame(buf, f.op, f.data, c.deflate.level); z != nil {
+				buf = z
+				break
+			}
+			buf = appendFrame(buf, f.op, f.data)
+		default:
 			buf = appendFrame(buf, f.op, f.data)
 		}
 	}

@@ -171,7 +171,7 @@ type relay struct {
 	build func(ev layer.Message, pos layer.Position) (any, error)
 }
 
-func (r *relay) encode(ev layer.Message, pos layer.Position) ([]byte, error) {
+func (r *relay) encode(ev layer.Message, pos layer.Position) (*PreparedMessage, error) {
 	v, err := r.build(ev, pos)
 	if err != nil {
 		return nil, err
@@ -180,16 +180,17 @@ func (r *relay) encode(ev layer.Message, pos layer.Position) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return appendFrame(make([]byte, 0, len(payload)+maxHeaderLen), opText, payload), nil
+	return newPrepared(opText, payload), nil
 }
 
 var errRelayOutside = errors.New("ginws: a RelayJSON handler was called outside a ginws connection")
 
 // RelayJSON returns an event handler that sends build(event), encoded as JSON, to the client. When
-// one group send reaches many connections of this process, build runs and the JSON is encoded once,
-// and every connection writes the same bytes — the encode-once broadcast of the fast WebSocket
-// servers, with Channels' handler-per-type model. Declare the handler once, at package level, so
-// all connections share it:
+// one group send reaches many connections of this process, build runs and the JSON is encoded
+// (and, for connections with WithCompression, compressed) once, and every connection writes the
+// same bytes — the encode-once broadcast of the fast WebSocket servers, with Channels'
+// handler-per-type model. Declare the handler once, at package level, so all connections share
+// it:
 //
 //	var chatMessage = ginws.RelayJSON(func(ev layer.Message) (any, error) {
 //		return gin.H{"message": ev["message"], "user": ev["user"]}, nil
@@ -216,19 +217,19 @@ func RelayJSON[B func(ev layer.Message) (any, error) | func(ev layer.Message, po
 			}
 			return errRelayOutside
 		}
-		var frame []byte
+		var msg *PreparedMessage
 		var err error
 		if env := c.current.Load(); env != nil && sameMap(env.Message, ev) {
 			var v any
 			v, err = env.Memo(&r.key, func() (any, error) { return r.encode(ev, env.Position) })
-			frame, _ = v.([]byte)
+			msg, _ = v.(*PreparedMessage)
 		} else {
-			frame, err = r.encode(ev, layer.Position{})
+			msg, err = r.encode(ev, layer.Position{})
 		}
 		if err != nil {
 			return err
 		}
-		return c.enqueue(outFrame{op: opText, framed: true, data: frame})
+		return c.enqueue(outFrame{op: opText, prep: msg})
 	}
 }
 

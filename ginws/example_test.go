@@ -258,3 +258,42 @@ func ExamplePresenceMember() {
 	// joined: bob
 	// {"members":[{"user":"ada","connections":1},{"user":"bob","connections":1}]}
 }
+
+// Feed is a consumer whose endpoint compresses: it accepts with WithCompression, so a client that
+// offers permessage-deflate (every browser does) gets its messages compressed.
+type Feed struct {
+	ginws.WebsocketConsumer
+}
+
+func (f *Feed) Connect(ctx context.Context) error {
+	return f.Accept(ginws.WithCompression(ginws.Compression{})) // level 1; messages under 256 bytes go plain
+}
+
+func (f *Feed) Receive(ctx context.Context, m ginws.ClientMessage) error {
+	return f.SendText(strings.Repeat(m.Text(), 100))
+}
+
+// Compression is turned on per endpoint, at Accept.
+func ExampleWithCompression() {
+	ws := ginws.New(ginws.Config{})
+	r := gin.New()
+	r.GET("/ws/feed", ws.Mount(func() ginws.Consumer { return new(Feed) }))
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	defer ws.Shutdown(context.Background())
+
+	d := websocket.Dialer{EnableCompression: true}
+	conn, resp, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/feed", nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer conn.Close()
+	fmt.Println(resp.Header.Get("Sec-WebSocket-Extensions"))
+	_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"n":1}`))
+	_, reply, _ := conn.ReadMessage()
+	fmt.Println(len(reply))
+	// Output:
+	// permessage-deflate; server_no_context_takeover; client_no_context_takeover
+	// 700
+}

@@ -35,16 +35,17 @@ const (
 
 const maxHeaderLen = 10 // a server frame header: no mask
 
-// outFrame is one frame waiting to be written. data is the payload, or (framed) the whole frame.
+// outFrame is one frame waiting to be written: op and its payload data, or a prepared message
+// (prep), framed already and shared with other connections.
 type outFrame struct {
-	op     byte
-	framed bool
-	data   []byte
+	op   byte
+	data []byte
+	prep *PreparedMessage
 }
 
 func (f outFrame) size() int {
-	if f.framed {
-		return len(f.data)
+	if f.prep != nil {
+		return len(f.prep.frame)
 	}
 	return len(f.data) + maxHeaderLen
 }
@@ -90,3 +91,23 @@ func validCloseCode(code int) bool {
 	}
 	return false
 }
+
+// compressFrame appends to dst a frame carrying payload compressed (RSV1 set), or returns nil when
+// compression would not make it shorter.
+func compressFrame(dst []byte, op byte, payload []byte, level int) []byte {
+	bp := writeBufPool.Get().(*[]byte)
+	z, ok := appendDeflated((*bp)[:0], payload, level)
+	var out []byte
+	if ok {
+		out = appendHeader(dst, op, len(z))
+		out[len(dst)] |= rsv1
+		out = append(out, z...)
+	}
+	if cap(z) <= 64<<10 {
+		*bp = z[:0]
+		writeBufPool.Put(bp)
+	}
+	return out
+}
+
+const rsv1 = 0x40

@@ -7,8 +7,12 @@ import (
 )
 
 // frameParser turns client bytes into WebSocket events (RFC 6455 §5), for a server: client frames
-// must be masked, extensions are not negotiated (RSV bits must be 0), control frames are short and
-// unfragmented, and a message (all its fragments) may not exceed limit bytes. It does no I/O, so it
+// must be masked, control frames are short and unfragmented, and a message (all its fragments) may
+// not exceed limit bytes. The reserved bits must be 0, except RSV1 on the first frame of a data
+// message when permessage-deflate was negotiated (deflate): it marks the message as compressed
+// (RFC 7692 §6). A compressed message is reported as it came (its UTF-8 is checked once inflated,
+// by the reader), and may take a little more than limit bytes, room for deflate's overhead on data
+// that does not shrink; the reader applies limit to its inflated size. It does no I/O, so it
 // can be tested and fuzzed on its own; the reader feeds it the bytes it has.
 //
 // The payload of a data frame is taken as it arrives, not when the frame is whole: the parser
@@ -22,7 +26,8 @@ import (
 // reporting the client's close frame and discarding everything else, so that the server can wait for
 // the client's answer to its close frame without parsing data it has stopped trusting.
 type frameParser struct {
-	limit int64
+	limit   int64
+	deflate bool // permessage-deflate was negotiated: RSV1 may mark a compressed message
 
 	// The data frame whose payload is being read.
 	inFrame bool
@@ -33,6 +38,7 @@ type frameParser struct {
 	// The message being assembled, over one or more frames.
 	inMsg bool
 	msgOp byte // opText or opBinary
+	zmsg  bool // the message is compressed (RSV1 on its first frame)
 	msg   []byte
 	utf8  utf8Stream
 
@@ -51,10 +57,11 @@ const (
 )
 
 type frameEvent struct {
-	kind   eventKind
-	binary bool
-	data   []byte // message payload (owned by the caller) or control payload (aliases the input)
-	code   int    // evClose: the close code (CloseNoStatus when absent)
+	kind     eventKind
+	binary   bool
+	deflated bool   // evMessage: data is compressed (permessage-deflate)
+	data     []byte // message payload (owned by the caller) or control payload (aliases the input)
+	code     int    // evClose: the close code (CloseNoStatus when absent)
 }
 
 // maxFrameHeader is the longest client frame header: 2 + 8 (length) + 4 (mask).
@@ -87,8 +94,12 @@ func (p *frameParser) feed(b []byte) (ev frameEvent, used, need int, err *CloseE
 	b0, b1 := b[0], b[1]
 	fin, op := b0&0x80 != 0, b0&0x0f
 	switch {
-	case b0&0x70 != 0:
+	case b0&0x30 != 0:
 		return ev, 0, 0, protocolError("reserved bits set")
+	case b0&0x40 != 0 && !p.deflate:
+		return ev, 0, 0, protocolError("RSV1 set without a negotiated extension")
+	case b0&0x40 != 0 && (op == 0 || op >= opClose):
+		return ev, 0, 0, protocolError("RSV1 set on a continuation or control frame")
 	case b1&0x80 == 0:
 		return ev, 0, 0, protocolError("client frame not masked")
 	case op > opBinary && op < opClose || op > opPong:
@@ -133,11 +144,15 @@ func (p *frameParser) feed(b []byte) (ev frameEvent, used, need int, err *CloseE
 		return ev, 0, 0, protocolError("new message inside a fragmented one")
 	}
 	so := int64(len(p.msg)) // what the message holds so far (0 for a new message)
-	if length > uint64(p.limit) || so+int64(length) > p.limit {
+	limit := p.limit
+	if b0&0x40 != 0 || op == 0 && p.zmsg {
+		limit += limit>>4 + 1024 // deflate's worst case is 5 bytes per 64 KiB stored block
+	}
+	if length > uint64(limit) || so+int64(length) > limit {
 		return ev, 0, 0, &CloseError{Code: CloseMessageTooBig, Reason: "message too big"}
 	}
 	if op != 0 {
-		p.inMsg, p.msgOp = true, op
+		p.inMsg, p.msgOp, p.zmsg = true, op, b0&0x40 != 0
 		p.msg = make([]byte, 0, min(length, firstAlloc))
 	}
 	p.inFrame, p.fin, p.key, p.left = true, fin, key, int64(length)
@@ -220,7 +235,8 @@ func (p *frameParser) absorb(start int) (frameEvent, *CloseError) {
 	}
 	p.left -= int64(len(chunk))
 	text := p.msgOp == opText
-	if text && !p.utf8.write(chunk) {
+	check := text && !p.zmsg
+	if check && !p.utf8.write(chunk) {
 		return frameEvent{}, &CloseError{Code: CloseInvalidPayload, Reason: "invalid UTF-8"}
 	}
 	if p.left > 0 {
@@ -230,12 +246,12 @@ func (p *frameParser) absorb(start int) (frameEvent, *CloseError) {
 	if !p.fin {
 		return frameEvent{}, nil
 	}
-	if text && !p.utf8.complete() {
+	if check && !p.utf8.complete() {
 		return frameEvent{}, &CloseError{Code: CloseInvalidPayload, Reason: "invalid UTF-8"}
 	}
-	data := p.msg
-	p.inMsg, p.msg = false, nil
-	return frameEvent{kind: evMessage, binary: !text, data: data}, nil
+	data, z := p.msg, p.zmsg
+	p.inMsg, p.msg, p.zmsg = false, nil, false
+	return frameEvent{kind: evMessage, binary: !text, data: data, deflated: z}, nil
 }
 
 // skipFrom switches the parser to skip mode after a protocol error. midFrame tells whether the
@@ -246,7 +262,7 @@ func (p *frameParser) skipFrom(midFrame bool) {
 	if midFrame && p.inFrame {
 		left = p.left
 	}
-	*p = frameParser{skip: true, left: left}
+	*p = frameParser{skip: true, left: left, deflate: p.deflate}
 }
 
 // skipFeed is feed in skip mode: frame headers are read only for their lengths (reserved bits,

@@ -20,9 +20,10 @@ import (
 // opcode, reserved bit or length, in one write or in pieces — and reads the server's frames as
 // they are, for tests of how the server handles clients that break the rules.
 type rawClient struct {
-	t  testing.TB
-	nc net.Conn
-	br *bufio.Reader
+	t    testing.TB
+	nc   net.Conn
+	br   *bufio.Reader
+	resp http.Header // the handshake response's headers
 }
 
 // dialRaw performs the opening handshake on wsURL by hand; extra headers are added as given.
@@ -55,7 +56,7 @@ func dialRaw(t testing.TB, wsURL string, extra ...string) *rawClient {
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("handshake: HTTP %d", resp.StatusCode)
 	}
-	return &rawClient{t: t, nc: nc, br: br}
+	return &rawClient{t: t, nc: nc, br: br, resp: resp.Header}
 }
 
 // frame builds a masked client frame; rsv holds the RSV1-3 bits (0x70 mask).
@@ -102,6 +103,7 @@ func (c *rawClient) write(b ...[]byte) {
 // serverFrame is one frame from the server.
 type serverFrame struct {
 	op      byte
+	rsv     byte // the RSV1-3 bits (0x70 mask)
 	payload []byte
 }
 
@@ -145,7 +147,7 @@ func (c *rawClient) read(d time.Duration) (serverFrame, error) {
 	if _, err := io.ReadFull(c.br, payload); err != nil {
 		return serverFrame{}, err
 	}
-	return serverFrame{op: h[0] & 0x0f, payload: payload}, nil
+	return serverFrame{op: h[0] & 0x0f, rsv: h[0] & 0x70, payload: payload}, nil
 }
 
 // expectClosed checks that the server closes the TCP connection (EOF, not a reset) within d.

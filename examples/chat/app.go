@@ -31,6 +31,9 @@ type Options struct {
 	Logger     *slog.Logger  // default slog.Default()
 	WSConfig   *ginws.Config // overrides for tests; Layer and Logger above win
 	NoPresence bool          // serve the chat without who-is-here (load comparisons with peers)
+	// Compress negotiates permessage-deflate with clients that offer it (browsers do): each
+	// room message is compressed once for all its members. See the README's "Compression".
+	Compress bool
 }
 
 // App is the chat application: Gin routes for the pages and the socket.
@@ -75,9 +78,9 @@ func NewApp(o Options) *App {
 	r.GET("/chat/:room/", room)
 	r.GET("/chat/:room", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/chat/"+c.Param("room")+"/") })
 
-	factory := func() ginws.Consumer { return new(PresenceChat) }
+	factory := func() ginws.Consumer { return &PresenceChat{ChatConsumer{compress: o.Compress}} }
 	if o.NoPresence {
-		factory = func() ginws.Consumer { return new(ChatConsumer) }
+		factory = func() ginws.Consumer { return &ChatConsumer{compress: o.Compress} }
 	}
 	socket := ws.Mount(factory)
 	r.GET("/ws/chat/:room", middleware.RequireUser(), socket)

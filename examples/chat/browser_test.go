@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -25,9 +26,25 @@ import (
 // one room, and a message typed by one shows up on the other's page (and on the sender's).
 func TestChatInBrowser(t *testing.T) {
 	t.Parallel()
+	chatInBrowser(t, false)
+}
+
+// TestChatInBrowserCompressed is the same chat with -compress: Chromium offers permessage-deflate
+// on every socket, so both pages' sockets must have negotiated it, and a message long enough to be
+// compressed (over the 256-byte threshold) must arrive intact.
+func TestChatInBrowserCompressed(t *testing.T) {
+	t.Parallel()
+	chatInBrowser(t, true)
+}
+
+func chatInBrowser(t *testing.T, compress bool) {
 	browser := browsertest.Start(t)
-	ts := startApp(t)
+	ts := startAppWith(t, Options{Compress: compress})
 	const wait = 30 * time.Second
+	text := "hello from alice"
+	if compress {
+		text += strings.Repeat(", hello again", 40)
+	}
 
 	alice, cancelAlice := browser.NewUser()
 	defer cancelAlice()
@@ -47,12 +64,16 @@ func TestChatInBrowser(t *testing.T) {
 	enter(bob, "bob")
 
 	browsertest.Do(t, alice, wait,
-		chromedp.SendKeys(chromedp.ID("message-input"), "hello from alice"),
+		chromedp.SendKeys(chromedp.ID("message-input"), text),
 		chromedp.Click(chromedp.ID("send")),
 	)
 	for name, tab := range map[string]context.Context{"bob": bob, "alice": alice} {
+		ext := browsertest.Value(t, tab, wait, chromedp.Evaluate[string](`socket.extensions`))
+		if want := map[bool]string{true: "permessage-deflate", false: ""}[compress]; !strings.HasPrefix(ext, want) || (!compress && ext != "") {
+			t.Fatalf("%s's socket negotiated extensions %q (compress %v)", name, ext, compress)
+		}
 		browsertest.Value(t, tab, wait,
-			chromedp.Poll[bool](`document.querySelector("#chat-log").textContent.includes("hello from alice")`))
+			chromedp.Poll[bool](`document.querySelector("#chat-log").textContent.includes(`+strconv.Quote(text)+`)`))
 		log := browsertest.Value(t, tab, wait, chromedp.Text(chromedp.ID("chat-log")))
 		if !strings.Contains(log, "alice") {
 			t.Fatalf("%s's page shows %q, want the message with its author", name, log)

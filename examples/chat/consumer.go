@@ -19,8 +19,9 @@ type chatIn struct {
 // group_send what the client types, relay chat.message events to the client.
 type ChatConsumer struct {
 	ginws.JSONConsumer[chatIn]
-	user  string
-	group string
+	user     string
+	group    string
+	compress bool // accept permessage-deflate (-compress)
 }
 
 // History is what the layer keeps of every room, so that a page that lost its socket (a network
@@ -47,7 +48,11 @@ func (c *ChatConsumer) Connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Accept(); err != nil {
+	var opts []ginws.AcceptOption
+	if c.compress {
+		opts = append(opts, ginws.WithCompression(ginws.Compression{}))
+	}
+	if err := c.Accept(opts...); err != nil {
 		return err
 	}
 	if gap || rec.Gap {

@@ -53,6 +53,7 @@ func main() {
 	presenceTTL := flag.Duration("presence-ttl", redislayer.DefaultPresenceTTL, "with a Redis layer: how soon the users of a process that died (killed, cut off) leave their rooms (at least 1s)")
 	presence := flag.Bool("presence", true, "show who is in each room (false: the plain chat, as the load tool compares it with peers)")
 	history := flag.Bool("history", true, "keep each room's recent messages, so that pages resume where they stopped (?since=, Last-Event-ID); false for load comparisons")
+	compress := flag.Bool("compress", false, "negotiate permessage-deflate with clients that offer it (room messages are compressed once for all members)")
 	flag.Parse()
 
 	log := serve.Logger()
@@ -70,7 +71,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(2)
 	}
-	app := NewApp(Options{SessionKey: key, Layer: lay, Debug: *debug, Logger: log, NoPresence: !*presence})
+	app := NewApp(Options{SessionKey: key, Layer: lay, Debug: *debug, Logger: log, NoPresence: !*presence, Compress: *compress})
 	err = serve.Run(*addr, app.Handler(), app.WS, log)
 	if cerr := closeLayer(); err == nil {
 		err = cerr

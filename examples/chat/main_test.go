@@ -28,9 +28,13 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func startApp(t *testing.T) *wstest.Server {
+func startApp(t *testing.T) *wstest.Server { t.Helper(); return startAppWith(t, Options{}) }
+
+// startAppWith serves the app with o (its session key and logger set here).
+func startAppWith(t *testing.T, o Options) *wstest.Server {
 	t.Helper()
-	app := NewApp(Options{SessionKey: []byte("0123456789abcdef0123456789abcdef"), Logger: slog.New(slog.DiscardHandler)})
+	o.SessionKey, o.Logger = []byte("0123456789abcdef0123456789abcdef"), slog.New(slog.DiscardHandler)
+	app := NewApp(o)
 	ts := wstest.NewServer(t, app.Handler())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -40,7 +41,32 @@ type wire int
 const (
 	wireChat       wire = iota // {"message": ...} out; {"message": ..., "user": ...} in
 	wireCentrifuge             // centrifuge's JSON client protocol (centrifuge.go)
+
+	// wireDeflate, added to wireChat, makes the client offer permessage-deflate (a server named
+	// with "+z": see buildTargets).
+	wireDeflate wire = 1 << 8
 )
+
+// wireIn counts the bytes every client has read from its socket (frames as they arrive,
+// compressed or not): the wire bytes per delivery of the fan-out report.
+var wireIn atomic.Int64
+
+type countingConn struct{ net.Conn }
+
+func (c countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	wireIn.Add(int64(n))
+	return n, err
+}
+
+func countingDial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{nc}, nil
+}
 
 // Room groups the clients of one chat room; its sender waits on cond for the slowest member.
 type Room struct {
@@ -117,7 +143,10 @@ func login(ctx context.Context, hc *http.Client, addr, name string) (string, err
 	return strings.Join(parts, "; "), nil
 }
 
-var dialer = websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
+var (
+	dialer  = websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024, NetDialContext: countingDial}
+	zdialer = websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024, NetDialContext: countingDial, EnableCompression: true}
+)
 
 // connect signs a client in and opens its socket; with wireCentrifuge, it also connects and
 // subscribes to the room's channel in centrifuge's protocol.
@@ -127,12 +156,20 @@ func connect(ctx context.Context, hc *http.Client, addr string, room *Room, name
 		return nil, err
 	}
 	h := http.Header{"Cookie": {cookie}}
-	conn, resp, err := dialer.DialContext(ctx, "ws://"+addr+"/ws/chat/"+room.Name+"/", h)
+	d := &dialer
+	if w&wireDeflate != 0 {
+		d, w = &zdialer, w&^wireDeflate
+	}
+	conn, resp, err := d.DialContext(ctx, "ws://"+addr+"/ws/chat/"+room.Name+"/", h)
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("dial: %v (HTTP %d)", err, resp.StatusCode)
 		}
 		return nil, fmt.Errorf("dial: %w", err)
+	}
+	if d == &zdialer && resp.Header.Get("Sec-WebSocket-Extensions") == "" {
+		_ = conn.Close()
+		return nil, fmt.Errorf("dial: the server did not negotiate permessage-deflate")
 	}
 	c := &Client{room: room, conn: conn, done: make(chan struct{}), wire: w}
 	if w == wireCentrifuge {

@@ -15,6 +15,12 @@
 //	go run . -mode fanout -servers ginws-redis -linger 2ms  # ... with the layer's ReceiveLinger
 //	go run . -mode fanout -servers ginws-redis,django-redis  # ... against Django Channels
 //	go run . -mode fanout -servers ginws,ginws-nohistory     # the cost of room history (chat -history=false)
+//	go run . -mode fanout -servers ginws,ginws+z,gorilla,gorilla+z -payload notify  # permessage-deflate
+//
+// A server named with "+z" (ginws, ginws@DIR, gorilla) runs with permessage-deflate on — the chat
+// example's -compress, the gorilla hub's EnableCompression — and its clients offer it; the fan-out
+// report then gives wire bytes per delivery (what the clients read off their sockets) beside CPU.
+//
 //	go run . -mode fanout -addr 127.0.0.1:8001,127.0.0.1:8002 -pid 101,102 -redis 127.0.0.1:6379
 //	go run . -mode presence -servers ginws-presence    # who-is-here at scale: see presence.go
 //
@@ -59,7 +65,8 @@ func main() {
 	rate := flag.Float64("rate", 20, "rate: messages per second per room")
 	cycles := flag.Int("cycles", 10000, "churn: connections opened and closed in all")
 	batch := flag.Int("batch", 100, "churn: connections per cycle batch")
-	size := flag.Int("size", 32, "bytes of padding per message")
+	size := flag.Int("size", 32, "bytes of padding per message (-payload pad)")
+	payload := flag.String("payload", "pad", "message content: pad (-size bytes of 'x'), chat (an 83-byte chat line) or notify (a ~2 KB JSON notification)")
 	rounds := flag.Int("rounds", 1, "repeat each scenario this many times per server, alternating")
 	repo := flag.String("repo", "", "ginws repository root (default: found from the working directory)")
 	addr := flag.String("addr", "", "load a server already running at `host:port` instead of starting the servers; several comma-separated addresses are processes of one server sharing rooms (clients of each room are split over them)")
@@ -104,7 +111,7 @@ func main() {
 		}
 	}
 	o := Params{Conns: *conns, Rooms: *rooms, Duration: *duration, Window: *window, Rate: *rate,
-		Cycles: *cycles, Batch: *batch, Size: *size, Par: 64}
+		Cycles: *cycles, Batch: *batch, Size: *size, Payload: *payload, Par: 64}
 
 	type scenario struct {
 		name string

@@ -31,7 +31,7 @@ func report(w io.Writer, results []Result) {
 				fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.1f\t%d\t\n", r.Server, r.Conns, mb(r.RSSBefore), mb(r.RSSAfter), r.RSSPerConn/1024, r.Lost)
 			}
 		case "fanout":
-			fmt.Fprintln(tw, "server\tprocs\tconns\trooms\tdeliveries\tdeliveries/s\tserver CPU µs/delivery\tRedis CPU µs/delivery\twrite syscalls/delivery\tlost\t")
+			fmt.Fprintln(tw, "server\tprocs\tconns\trooms\tdeliveries\tdeliveries/s\tserver CPU µs/delivery\tRedis CPU µs/delivery\twrite syscalls/delivery\twire B/delivery\tlost\t")
 			for _, r := range rs {
 				redis := "-"
 				if r.RedisCPU > 0 && r.Deliveries > 0 {
@@ -43,7 +43,11 @@ func report(w io.Writer, results []Result) {
 				if r.Writes > 0 {
 					writes = fmt.Sprintf("%.3f", r.WritesPerDelivery())
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.0f\t%.2f\t%s\t%s\t%d\t\n", r.Server, max(r.Procs, 1), r.Conns, r.Rooms, r.Deliveries, r.DeliveriesPerSec(), us(r.CPUPerDelivery()), redis, writes, r.Lost)
+				wire := "-"
+				if r.Deliveries > 0 {
+					wire = fmt.Sprintf("%.0f", float64(r.WireIn)/float64(r.Deliveries))
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.0f\t%.2f\t%s\t%s\t%s\t%d\t\n", r.Server, max(r.Procs, 1), r.Conns, r.Rooms, r.Deliveries, r.DeliveriesPerSec(), us(r.CPUPerDelivery()), redis, writes, wire, r.Lost)
 			}
 		case "rate":
 			fmt.Fprintln(tw, "server\tconns\trooms\tdeliveries\tp50 ms\tp99 ms\tmax ms\tserver CPU µs/delivery\tlost\t")
@@ -98,6 +102,7 @@ func merge(rs []Result) []Result {
 		s.Elapsed += r.Elapsed
 		s.CPU += r.CPU
 		s.Writes += r.Writes
+		s.WireIn += r.WireIn
 		s.RedisCPU += r.RedisCPU
 		s.RSSPerConn += r.RSSPerConn
 		s.Lost += r.Lost
@@ -173,6 +178,7 @@ func ratios(w io.Writer, mode string, rs []Result) {
 	}
 	if mode == "fanout" {
 		lines = append(lines, djangoRatios(find)...)
+		lines = append(lines, deflateRatios(find)...)
 	}
 	for _, r := range rs {
 		if r.Err != nil {
@@ -207,3 +213,26 @@ func verdict(ok bool, s string) string {
 func mb(b int64) float64         { return float64(b) / (1 << 20) }
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// deflateRatios compares the "+z" servers (permessage-deflate) with their plain selves and ginws+z
+// with gorilla+z: wire bytes per delivery (target: at least 2× fewer on ~2 KB payloads) and CPU per
+// delivery (target: ginws+z ≤ 0.3× gorilla+z's).
+func deflateRatios(find func(string) (Result, bool)) []string {
+	var lines []string
+	wire := func(r Result) float64 { return float64(r.WireIn) / float64(max(r.Deliveries, 1)) }
+	for _, name := range []string{"ginws", "gorilla"} {
+		z, okZ := find(name + "+z")
+		p, okP := find(name)
+		if okZ && okP {
+			lines = append(lines, fmt.Sprintf("%s: wire bytes per delivery %.0f plain, %.0f compressed (%.2f× fewer); CPU per delivery %.2f → %.2f µs",
+				name, wire(p), wire(z), wire(p)/wire(z), us(p.CPUPerDelivery()), us(z.CPUPerDelivery())))
+		}
+	}
+	g, okG := find("ginws+z")
+	h, okH := find("gorilla+z")
+	if okG && okH {
+		r := float64(g.CPUPerDelivery()) / float64(h.CPUPerDelivery())
+		lines = append(lines, verdict(r <= 0.3, fmt.Sprintf("target: ginws+z CPU per delivery ≤ 0.3× gorilla+z's (%.2f×)", r)))
+	}
+	return lines
+}

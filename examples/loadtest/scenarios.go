@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -19,7 +18,8 @@ type Params struct {
 	Rate     float64 // fixed rate: messages per second per room
 	Cycles   int     // churn: connect/disconnect cycles
 	Batch    int     // churn: connections per batch
-	Size     int     // bytes of padding in each message
+	Size     int     // bytes of padding in each message ("pad" payload)
+	Payload  string  // what the padding is: "pad", "chat" or "notify" (see padding)
 	Par      int     // parallel dials
 }
 
@@ -40,6 +40,7 @@ type Result struct {
 	RSSBefore        int64
 	RSSAfter         int64
 	Writes           int64         // the server's write system calls during the run
+	WireIn           int64         // bytes the clients read from their sockets during the run
 	Procs            int           // server processes sharing the rooms
 	RedisCPU         time.Duration // CPU time of the Redis they share, when known
 	Err              error
@@ -113,7 +114,7 @@ func Idle(ctx context.Context, p *Proc, o Params) Result {
 	}
 	res.RSSBefore, res.RSSAfter = before, after
 	res.RSSPerConn = float64(after-before) / float64(o.Conns)
-	pad := strings.Repeat("x", o.Size)
+	pad := o.padding()
 	for _, r := range rooms {
 		if err := r.Clients[0].send(1, pad); err != nil {
 			res.Err = err
@@ -136,7 +137,7 @@ func FanOut(ctx context.Context, p *Proc, o Params) Result {
 		return res
 	}
 	defer closeAll(clients)
-	pad := strings.Repeat("x", o.Size)
+	pad := o.padding()
 	m, err := startMeter(p)
 	if err != nil {
 		res.Err = err
@@ -171,7 +172,7 @@ func FixedRate(ctx context.Context, p *Proc, o Params) Result {
 		return res
 	}
 	defer closeAll(clients)
-	pad := strings.Repeat("x", o.Size)
+	pad := o.padding()
 	interval := time.Duration(float64(time.Second) / o.Rate)
 	m, err := startMeter(p)
 	if err != nil {
@@ -219,6 +220,7 @@ type meter struct {
 	start    time.Time
 	cpu      time.Duration
 	writes   int64
+	wireIn   int64
 	redisCPU time.Duration
 	redisOK  bool
 }
@@ -234,6 +236,7 @@ func startMeter(p *Proc) (meter, error) {
 		m.redisOK = err == nil
 	}
 	m.writes, _ = p.WriteCalls()
+	m.wireIn = wireIn.Load()
 	m.start = time.Now()
 	return m, nil
 }
@@ -265,6 +268,7 @@ func conclude(ctx context.Context, m meter, rooms []*Room, clients []*Client, se
 	res.CPU = cpu - m.cpu
 	w, _ := m.p.WriteCalls()
 	res.Writes = w - m.writes
+	res.WireIn = wireIn.Load() - m.wireIn
 	res.Procs = len(m.p.Addrs())
 	if m.redisOK {
 		if rc, err := m.p.redis.CPU(context.Background()); err == nil {
@@ -291,7 +295,7 @@ func Churn(ctx context.Context, p *Proc, o Params) Result {
 	}
 	res.RSSBefore, _ = p.RSS()
 	res.GoroutinesBefore, res.HeapBefore = st0.Goroutines, st0.HeapInuse
-	pad := strings.Repeat("x", o.Size)
+	pad := o.padding()
 	for done := 0; done < o.Cycles; done += o.Batch {
 		n := min(o.Batch, o.Cycles-done)
 		rooms := makeRooms(min(o.Rooms, n), false)

@@ -47,9 +47,12 @@ func buildTargets(ctx context.Context, repo, dir string, names []string) (map[st
 		return nil, err
 	}
 	secret := hex.EncodeToString(key)
-	for _, name := range names {
+	for _, full := range names {
+		// "NAME+z": the server with permessage-deflate on (ginws: the chat's -compress; gorilla:
+		// EnableCompression), and clients that offer it.
+		name, deflate := strings.CutSuffix(full, "+z")
 		var cmd *exec.Cmd
-		bin := filepath.Join(dir, name)
+		bin := filepath.Join(dir, full)
 		var args []string
 		w := wireChat
 		if base, ok := strings.CutSuffix(name, "-nohistory"); ok && (base == "ginws" || base == "ginws-redis") {
@@ -69,6 +72,13 @@ func buildTargets(ctx context.Context, repo, dir string, names []string) (map[st
 			out[name] = nt
 			continue
 		}
+		if deflate {
+			if name != "ginws" && name != "gorilla" && !strings.HasPrefix(name, "ginws@") {
+				return nil, fmt.Errorf("%s: +z (compression) is for ginws, ginws@DIR and gorilla", full)
+			}
+			w |= wireDeflate
+			args = append(args, "-compress")
+		}
 		switch {
 		case strings.HasPrefix(name, "ginws@"):
 			// Another checkout of ginws (an older revision, say), for before/after figures in one
@@ -76,18 +86,18 @@ func buildTargets(ctx context.Context, repo, dir string, names []string) (map[st
 			other := strings.TrimPrefix(name, "ginws@")
 			bin = filepath.Join(dir, fmt.Sprintf("ginws-other-%d", len(out)))
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", other, "-o", bin, "./examples/chat")
-			args = []string{"-debug", "-secret", secret}
+			args = append(args, "-debug", "-secret", secret)
 			if b, err := cmd.CombinedOutput(); err != nil {
 				return nil, fmt.Errorf("building %s: %v\n%s", name, err, b)
 			}
-			out[name] = Target{Name: name, bin: bin, args: args, procs: 1, wire: w}
+			out[full] = Target{Name: full, bin: bin, args: args, procs: 1, wire: w}
 			continue
 		}
 		switch name {
 		case "ginws":
 			// The plain chat, as the peers serve it: without who-is-here.
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", repo, "-o", bin, "./examples/chat")
-			args = []string{"-debug", "-secret", secret, "-presence=false"}
+			args = append(args, "-debug", "-secret", secret, "-presence=false")
 		case "ginws-redis", "ginws-presence":
 			// ginws-presence: the chat with who-is-here, for -mode presence.
 			cmd = exec.CommandContext(ctx, "go", "build", "-C", repo, "-o", bin, "./examples/chat")
@@ -129,7 +139,7 @@ func buildTargets(ctx context.Context, repo, dir string, names []string) (map[st
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("building %s: %v\n%s", name, err, b)
 		}
-		out[name] = Target{Name: name, bin: bin, args: args, wire: w}
+		out[full] = Target{Name: full, bin: bin, args: args, wire: w}
 	}
 	return out, nil
 }

@@ -147,7 +147,9 @@ func (r *rooms) get(name string) *hub {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen on `host:port`")
+	compress := flag.Bool("compress", false, "negotiate permessage-deflate (EnableCompression: gorilla compresses each message once per connection)")
 	flag.Parse()
+	upgrader.EnableCompression = *compress
 	rs := &rooms{hubs: map[string]*hub{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws/chat/{room}/", func(w http.ResponseWriter, r *http.Request) {
