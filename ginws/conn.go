@@ -103,8 +103,11 @@ type Conn struct {
 	groups  []string // joined through the connection; left when it ends
 	tracked []string // presence groups it is tracked in (presence.go); untracked when it ends
 	// replaying counts GroupAddSince calls under way: while it is not zero, deliver takes the
-	// replayed history beyond inboxCap (the history's size bounds it).
+	// replayed history beyond inboxCap (the history's size bounds it). replayed counts the events
+	// it so took that are still in inbox: live events arriving before the pump takes them get
+	// inboxCap more room, so a replay larger than the queue does not crowd them out.
 	replaying int32
+	replayed  int32
 }
 
 // handshake is what Accept needs from Mount while Connect runs.

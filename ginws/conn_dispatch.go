@@ -65,7 +65,9 @@ func (c *Conn) deliver(env *layer.Envelope) error {
 	default:
 		return nil // the connection is going away; the event has nobody to reach
 	}
-	if c.pendingEvents >= c.inboxCap && c.replaying == 0 {
+	if c.replaying > 0 {
+		c.replayed++
+	} else if c.pendingEvents >= c.inboxCap+c.replayed {
 		if c.pump == pumpWriting && monoNow()-c.writeStart > int64(slowWrite) {
 			c.slowLocked("event queue full while a write is blocked")
 		}
@@ -142,6 +144,7 @@ func (c *Conn) runPump() {
 		if len(c.inbox) > 0 {
 			items = c.inbox
 			c.inbox, c.inboxSpare = c.inboxSpare, nil
+			c.replayed = 0 // taken with the rest
 			for i := range items {
 				switch items[i].kind {
 				case itemFrame:

@@ -63,6 +63,7 @@ type Stream struct {
 	slow      bool              // ended because the client fell behind; guarded by mu
 	groups    []string          // joined; left when the stream ends; guarded by mu
 	replaying int               // GroupAddSince calls under way: the queue takes the replay; guarded by mu
+	replayed  int               // replayed events still queued: live ones get capacity more room; guarded by mu
 }
 
 type streamCtxKey struct{}
@@ -196,7 +197,9 @@ func (st *Stream) deliver(env *layer.Envelope) error {
 	if st.ctx.Err() != nil {
 		return nil
 	}
-	if len(st.events) >= st.capacity && st.replaying == 0 {
+	if st.replaying > 0 {
+		st.replayed++
+	} else if len(st.events) >= st.capacity+st.replayed {
 		// Rather than miss an event in silence, end the stream: the client reconnects with its
 		// Last-Event-ID and the history gives it what it missed.
 		st.slowLocked()
@@ -353,7 +356,7 @@ func (st *Stream) run(w gin.ResponseWriter, r *http.Request, consumer StreamCons
 	for {
 		st.mu.Lock()
 		events := st.events
-		st.events = nil
+		st.events, st.replayed = nil, 0
 		st.mu.Unlock()
 		for _, env := range events {
 			st.handle(handlers, env)

@@ -57,6 +57,11 @@ func TestChatResume(t *testing.T) {
 			t.Fatalf("replayed %+v, want %s with id %s", got, want, ids[i+1])
 		}
 	}
+	// The replay was queued in Connect, before the socket was tracked: who is here comes next.
+	var members chatOut
+	if err := bob.ReceiveJSON(ctx, &members); err != nil || members.Event != "members" {
+		t.Fatalf("after the replay: %+v %v, want the members frame", members, err)
+	}
 	if err := bob.ReceiveNothing(ctx, 100*time.Millisecond); err != nil {
 		t.Fatalf("more than the missed messages: %v", err)
 	}
@@ -202,9 +207,6 @@ func TestChatResumeAcrossKill(t *testing.T) {
 		t.Fatalf("lost %d, duplicates %d; want 0 and 0", lost, dups)
 	}
 }
-
-// startChatProc runs the chat binary on addr ("" for a free port) and returns its address and
-// process, which the test may kill; it is killed when the test ends.
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
