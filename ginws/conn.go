@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -356,6 +357,9 @@ func (c *Conn) setEvents(events Events) error {
 		}
 		if h == nil {
 			return fmt.Errorf("ginws: Events(): nil handler for %q", typ)
+		}
+		if strings.HasPrefix(name, "ginws_") {
+			return fmt.Errorf("ginws: Events(): %q is reserved: ginws handles the \"ginws.\" event types itself", typ)
 		}
 		for _, e := range c.events {
 			if e.name == name {

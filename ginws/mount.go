@@ -115,6 +115,14 @@ func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err e
 			return http.StatusInternalServerError, err
 		}
 	}
+	if s.cfg.Groups != nil {
+		for _, g := range s.cfg.Groups(c.scope) {
+			if err := c.GroupAdd(ctx, g); err != nil {
+				c.release(ctx)
+				return http.StatusInternalServerError, fmt.Errorf("ginws: join Config.Groups group: %w", err)
+			}
+		}
+	}
 	if gm, ok := consumer.(GroupMember); ok {
 		for _, g := range gm.Groups() {
 			if err := c.GroupAdd(ctx, g); err != nil {

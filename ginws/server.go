@@ -31,6 +31,13 @@ type Config struct {
 	// the request (see MarkOriginChecked).
 	CheckOrigin func(r *http.Request) bool
 
+	// Groups names groups every connection joins at the handshake, before the consumer's own
+	// groups and Connect, and leaves when it ends: typically a group per user and one per session,
+	// so that Server.CloseGroup can close them from a logout view, on every process. It runs on the
+	// handshake's goroutine with the Scope the middleware filled; names must be valid group names
+	// (a name that is not, or a layer error, refuses the handshake with 500). Optional. Default none.
+	Groups func(s *Scope) []string
+
 	// HandshakeTimeout bounds writing the handshake response. Optional. Default 10 s.
 	HandshakeTimeout time.Duration
 
