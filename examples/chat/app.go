@@ -47,6 +47,7 @@ func NewApp(o Options) *App {
 		cfg = *o.WSConfig
 	}
 	cfg.Layer, cfg.Logger = o.Layer, o.Logger
+	cfg.Groups = kickGroups
 	ws := ginws.New(cfg)
 
 	store := sessions.NewCookieStore(o.SessionKey)
@@ -66,7 +67,7 @@ func NewApp(o Options) *App {
 
 	r.GET("/", index)
 	r.POST("/login", login)
-	r.POST("/logout", logout)
+	r.POST("/logout", logoutView(ws))
 	r.GET("/whoami", whoami)
 	r.GET("/chat/:room/", room)
 	r.GET("/chat/:room", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/chat/"+c.Param("room")+"/") })
@@ -99,6 +100,7 @@ func login(c *gin.Context) {
 	}
 	s, _ := middleware.SessionFromGin(c)
 	s.Values["username"] = name
+	s.Values[sidKey] = newSessionID() // a new sign-in is a new session: its sockets are its own
 	if err := s.Session.Save(c.Request, c.Writer); err != nil {
 		c.String(http.StatusInternalServerError, "could not save the session")
 		return
@@ -110,11 +112,20 @@ func login(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, next)
 }
 
-func logout(c *gin.Context) {
-	s, _ := middleware.SessionFromGin(c)
-	s.Options.MaxAge = -1
-	_ = s.Session.Save(c.Request, c.Writer)
-	c.Redirect(http.StatusSeeOther, "/")
+// logoutView signs the session out and closes its sockets, on every chat process sharing the
+// layer (the other sessions of the same user stay).
+func logoutView(ws *ginws.Server) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		s, _ := middleware.SessionFromGin(c)
+		if sid, ok := s.Values[sidKey].(string); ok {
+			if err := ws.CloseGroup(c, sessionGroup(sid), closeSignedOut, "signed out"); err != nil {
+				ws.Logger().Warn("chat: could not close the session's sockets", "error", err)
+			}
+		}
+		s.Options.MaxAge = -1
+		_ = s.Session.Save(c.Request, c.Writer)
+		c.Redirect(http.StatusSeeOther, "/")
+	}
 }
 
 // whoami answers 200 {"user": NAME} while the session has a user, 401 {"user": null} once it has
