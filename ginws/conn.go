@@ -17,6 +17,8 @@ import (
 
 	"ginws.dev/ginws/layer"
 
+	"golang.org/x/time/rate"
+
 	"github.com/gin-gonic/gin"
 )
 
@@ -49,13 +51,19 @@ type Conn struct {
 	nc            net.Conn   // set by Accept
 	subprotocol   string
 	readLimit     int64
-	tooBig        *CloseError // WithTooBigClose's code and reason; nil: 1009
-	inboxCap      int32       // pending layer events at most (the layer's capacity)
-	outboundLimit int         // written by Accept under mu before the state becomes open
+	tooBig        *CloseError   // WithTooBigClose's code and reason; nil: 1009
+	inboxCap      int32         // pending layer events at most (the layer's capacity)
+	outboundLimit int           // written by Accept under mu before the state becomes open
+	user          string        // Config.User's name for the connection's user; "" if anonymous
+	limitIP       string        // the address counted by the handshake limits, if limitedIP
+	limitedIP     bool          // counted in Server.limits.ip (released by Server.forget)
+	limitedUser   bool          // counted in Server.limits.user under user (released likewise)
+	msgLimit      *rate.Limiter // Limits.Messages; nil without it. Reader goroutine only after start
 
 	// The reader goroutine's own (conn_read.go).
 	rs           readState
 	readDeadline int64 // monoNow() of the read deadline set on nc
+	dropLogged   bool  // the first message dropped over the rate limit was logged
 
 	// The pump's own: one pump goroutine runs at a time, and each hands over to the next through
 	// c.mu (conn_dispatch.go, conn_write.go).
@@ -132,9 +140,13 @@ func (c *Conn) Layer() layer.Layer { return c.srv.cfg.Layer }
 // it (or a context derived from it) as their ctx.
 func (c *Conn) Context() context.Context { return c.ctx }
 
-// Logger returns the server's logger with the connection's channel and path attached.
+// Logger returns the server's logger with the connection's channel, route, path and (if
+// Config.User names one) user attached, so that one connection's log lines can be followed.
 func (c *Conn) Logger() *slog.Logger {
-	return c.srv.cfg.Logger.With("channel", c.channel, "path", c.scope.Path())
+	if c.user == "" {
+		return c.srv.cfg.Logger.With("channel", c.channel, "route", c.scope.Route(), "path", c.scope.Path())
+	}
+	return c.srv.cfg.Logger.With("channel", c.channel, "route", c.scope.Route(), "path", c.scope.Path(), "user", c.user)
 }
 
 // Subprotocol returns the subprotocol chosen by Accept, or "".

@@ -47,15 +47,23 @@ func (s *Server) handshake(gc *gin.Context, factory func() Consumer) {
 	}
 	if !allowed {
 		s.refused.Add(1)
-		s.cfg.Logger.Debug("ginws: handshake refused: origin not allowed", "path", r.URL.Path, "origin", r.Header.Get("Origin"))
+		s.cfg.Logger.Debug("ginws: handshake refused: origin not allowed", "route", gc.FullPath(), "path", r.URL.Path, "origin", r.Header.Get("Origin"))
 		gc.AbortWithStatus(http.StatusForbidden)
 		return
 	}
 
 	c := newConn(s, NewScope(gc))
+	if s.cfg.User != nil {
+		c.user = s.cfg.User(c.scope)
+	}
 	if !s.track(c) {
 		s.refused.Add(1)
 		gc.AbortWithStatus(http.StatusServiceUnavailable)
+		return
+	}
+	if !s.admit(c, gc.Writer) {
+		s.forget(c)
+		gc.Abort()
 		return
 	}
 	c.hs = &handshake{w: gc.Writer, req: gc.Request}
@@ -67,9 +75,9 @@ func (s *Server) handshake(gc *gin.Context, factory func() Consumer) {
 	s.forget(c)
 	s.refused.Add(1)
 	if err != nil && status >= 500 {
-		s.cfg.Logger.Error("ginws: handshake failed", "path", r.URL.Path, "status", status, "error", err)
+		c.Logger().Error("ginws: handshake failed", "status", status, "error", err)
 	} else if err != nil {
-		s.cfg.Logger.Debug("ginws: handshake refused", "path", r.URL.Path, "status", status, "reason", err)
+		c.Logger().Debug("ginws: handshake refused", "status", status, "reason", err)
 	}
 	if status > 0 {
 		gc.AbortWithStatus(status)
@@ -97,6 +105,9 @@ func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err e
 		return http.StatusInternalServerError, fmt.Errorf("ginws: new channel: %w", err)
 	}
 	c.channel = name
+	if s.cfg.Limits.Messages.on() {
+		c.msgLimit = s.cfg.Limits.Messages.limiter()
+	}
 	if cr, ok := l.(layer.CapacityReporter); ok {
 		c.inboxCap = int32(min(max(1, cr.Capacity(name)), 1<<30))
 	}

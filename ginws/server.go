@@ -38,6 +38,15 @@ type Config struct {
 	// (a name that is not, or a layer error, refuses the handshake with 500). Optional. Default none.
 	Groups func(s *Scope) []string
 
+	// User names the user of a connection, from the Scope the middleware filled (for example
+	// middleware.UserFrom), for Limits.ConnsPerUser and HandshakesPerUser and for the "user"
+	// attribute of the connection's log lines; "" means anonymous. It runs once per handshake.
+	// Optional. Default: no user is named.
+	User func(s *Scope) string
+
+	// Limits caps what one client, address or user may do. Optional. Default: no limits.
+	Limits Limits
+
 	// HandshakeTimeout bounds writing the handshake response. Optional. Default 10 s.
 	HandshakeTimeout time.Duration
 
@@ -88,6 +97,9 @@ func (c Config) check() error {
 	}
 	if c.ReadLimit < 0 {
 		return &ConfigError{Field: "ginws.Config.ReadLimit", Value: c.ReadLimit, Rule: "must not be negative (zero means the default, 64 KiB)"}
+	}
+	if err := c.Limits.check(); err != nil {
+		return err
 	}
 	if c.OutboundLimit < 0 {
 		return &ConfigError{Field: "ginws.Config.OutboundLimit", Value: c.OutboundLimit, Rule: "must not be negative (zero means the default, 1 MiB)"}
@@ -154,6 +166,10 @@ type Server struct {
 	badTransitions atomic.Uint64 // state changes the connection state machine refused: runtime bugs
 
 	pumps *pumpWorkers
+
+	limits            admission // handshake limits (Config.Limits)
+	messagesLimited   atomic.Uint64
+	handshakesLimited atomic.Uint64
 }
 
 // Stats is a snapshot of a Server's counters.
@@ -168,6 +184,9 @@ type Stats struct {
 	HandlerErrors uint64 // handler errors and panics that closed a connection with 1011
 	Writes        uint64 // write system calls to clients
 	FramesWritten uint64 // frames they carried (FramesWritten/Writes is the write coalescing)
+
+	MessagesLimited   uint64 // client messages over Limits.Messages (each closed its connection, or was dropped)
+	HandshakesLimited uint64 // handshakes refused with 429 by Limits (also counted in Refused)
 }
 
 // New returns a Server. It panics with a *ConfigError if cfg has an invalid field.
@@ -181,6 +200,8 @@ func New(cfg Config) *Server {
 		conns: make(map[*Conn]struct{}),
 		pumps: newPumpWorkers(),
 	}
+	s.limits.ip.maxOpen, s.limits.ip.rate = cfg.Limits.ConnsPerIP, cfg.Limits.HandshakesPerIP
+	s.limits.user.maxOpen, s.limits.user.rate = cfg.Limits.ConnsPerUser, cfg.Limits.HandshakesPerUser
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		// ReadBufferSize 0: gorilla reuses net/http's buffer for the handshake; ginws reads frames
@@ -221,6 +242,9 @@ func (s *Server) Stats() Stats {
 		HandlerErrors: s.handlerErrors.Load(),
 		Writes:        s.writes.Load(),
 		FramesWritten: s.framesWritten.Load(),
+
+		MessagesLimited:   s.messagesLimited.Load(),
+		HandshakesLimited: s.handshakesLimited.Load(),
 	}
 }
 
@@ -276,6 +300,7 @@ func (s *Server) pingAll() {
 
 // forget removes a finished connection.
 func (s *Server) forget(c *Conn) {
+	s.releaseLimits(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)

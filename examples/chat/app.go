@@ -30,6 +30,8 @@ type Options struct {
 	Debug      bool          // serve /debug/stats and /debug/pprof/
 	Logger     *slog.Logger  // default slog.Default()
 	WSConfig   *ginws.Config // overrides for tests; Layer and Logger above win
+	Limits     ginws.Limits  // rate limits and caps (ginws.Config.Limits); zero: none
+	Hosts      []string      // allowed Host names (middleware.AllowedHosts); empty: any
 }
 
 // App is the chat application: Gin routes for the pages and the socket.
@@ -48,6 +50,10 @@ func NewApp(o Options) *App {
 	}
 	cfg.Layer, cfg.Logger = o.Layer, o.Logger
 	cfg.Groups = kickGroups
+	cfg.User = chatUser // for per-user limits and the "user" attribute of log lines
+	if o.Limits != (ginws.Limits{}) {
+		cfg.Limits = o.Limits
+	}
 	ws := ginws.New(cfg)
 
 	store := sessions.NewCookieStore(o.SessionKey)
@@ -56,6 +62,9 @@ func NewApp(o Options) *App {
 
 	r := gin.New()
 	r.Use(gin.Recovery())
+	if len(o.Hosts) > 0 {
+		r.Use(middleware.AllowedHosts(o.Hosts...))
+	}
 	r.SetHTMLTemplate(template.Must(template.ParseFS(templates, "templates/*.html")))
 	logTo := middleware.WithLogger(ws.Logger())
 	r.Use(middleware.Sessions(store, cookieName, logTo))
@@ -84,6 +93,12 @@ func NewApp(o Options) *App {
 
 // Handler returns the app's HTTP handler.
 func (a *App) Handler() http.Handler { return a.engine }
+
+// chatUser is Config.User: the signed-in user's name.
+func chatUser(s *ginws.Scope) string {
+	u, _ := middleware.UserFrom[string](s)
+	return u
+}
 
 func index(c *gin.Context) {
 	user, _ := middleware.UserFromGin[string](c)
