@@ -109,6 +109,9 @@ type Conn struct {
 	cut          bool        // the socket was closed: nothing more is written
 
 	groups []string // joined through the connection; left when it ends
+
+	expiry      time.Time   // when the credentials expire (SetExpiry); zero: never
+	expiryTimer *time.Timer // closes the connection at expiry; nil without one
 }
 
 // handshake is what Accept needs from Mount while Connect runs.

@@ -67,6 +67,9 @@ func (s *Server) handshake(gc *gin.Context, factory func() Consumer) {
 		return
 	}
 	c.hs = &handshake{w: gc.Writer, req: gc.Request}
+	if t := handshakeExpiry(gc); !t.IsZero() {
+		c.SetExpiry(t)
+	}
 	status, err := c.open(gc, factory)
 	c.hs = nil
 	if status == 0 {
@@ -198,6 +201,7 @@ func (c *Conn) release(ctx context.Context) {
 		c.toLocked(stateRefused)
 	}
 	c.toLocked(stateClosed)
+	c.stopExpiryLocked()
 	c.mu.Unlock()
 	c.leaveGroups(ctx)
 	c.cancel()
