@@ -275,7 +275,10 @@ func (s *Server) pingLater() {
 
 func (s *Server) pingAll() {
 	s.mu.Lock()
+	// Take the buffer: a late round (the timer fires again while this one still pings, on a busy
+	// machine or with a short interval) must not fill the array this round is reading.
 	conns := s.pingBuf[:0]
+	s.pingBuf = nil
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
