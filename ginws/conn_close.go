@@ -204,6 +204,7 @@ func (c *Conn) finish() {
 		c.unsubscribe()
 	}
 	c.callDisconnect(ctx, code)
+	c.srv.closes.count(code)
 	c.srv.open.Add(-1)
 	c.srv.disconnected.Add(1)
 	c.srv.forget(c)

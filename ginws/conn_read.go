@@ -122,6 +122,8 @@ func (c *Conn) onFrame(ev frameEvent) bool {
 		if c.msgLimit != nil && !c.msgLimit.Allow() {
 			return c.overRate()
 		}
+		c.srv.messagesIn.Add(1)
+		c.srv.bytesIn.Add(uint64(len(ev.data)))
 		c.pushFrame(ClientMessage{Binary: ev.binary, Data: ev.data})
 		c.extendRead()
 	case evPing:

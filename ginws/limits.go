@@ -184,6 +184,7 @@ func (s *Server) admit(c *Conn, w http.ResponseWriter) bool {
 func (s *Server) tooMany(c *Conn, w http.ResponseWriter, by string, retry time.Duration) {
 	s.handshakesLimited.Add(1)
 	s.refused.Add(1)
+	s.refusals.count(http.StatusTooManyRequests)
 	c.Logger().Info("ginws: handshake refused: over the limit", "by", by, "status", http.StatusTooManyRequests)
 	if retry > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))

@@ -47,6 +47,7 @@ func (s *Server) handshake(gc *gin.Context, factory func() Consumer) {
 	}
 	if !allowed {
 		s.refused.Add(1)
+		s.refusals.count(http.StatusForbidden)
 		s.cfg.Logger.Debug("ginws: handshake refused: origin not allowed", "route", gc.FullPath(), "path", r.URL.Path, "origin", r.Header.Get("Origin"))
 		gc.AbortWithStatus(http.StatusForbidden)
 		return
@@ -58,6 +59,7 @@ func (s *Server) handshake(gc *gin.Context, factory func() Consumer) {
 	}
 	if !s.track(c) {
 		s.refused.Add(1)
+		s.refusals.count(http.StatusServiceUnavailable)
 		gc.AbortWithStatus(http.StatusServiceUnavailable)
 		return
 	}
@@ -77,6 +79,7 @@ func (s *Server) handshake(gc *gin.Context, factory func() Consumer) {
 	}
 	s.forget(c)
 	s.refused.Add(1)
+	s.refusals.count(status) // -1: the upgrade failed
 	if err != nil && status >= 500 {
 		c.Logger().Error("ginws: handshake failed", "status", status, "error", err)
 	} else if err != nil {

@@ -167,6 +167,10 @@ type Server struct {
 
 	pumps *pumpWorkers
 
+	messagesIn, bytesIn, bytesOut atomic.Uint64
+	closes                        codeCounts // by the code Disconnect got
+	refusals                      codeCounts // refused handshakes by HTTP status
+
 	limits            admission // handshake limits (Config.Limits)
 	messagesLimited   atomic.Uint64
 	handshakesLimited atomic.Uint64
@@ -184,6 +188,14 @@ type Stats struct {
 	HandlerErrors uint64 // handler errors and panics that closed a connection with 1011
 	Writes        uint64 // write system calls to clients
 	FramesWritten uint64 // frames they carried (FramesWritten/Writes is the write coalescing)
+
+	MessagesIn uint64 // messages received from clients
+	BytesIn    uint64 // their payload bytes
+	BytesOut   uint64 // bytes written to clients (frames with their headers)
+	// Closes counts ended connections by the code their Disconnect got (1006: the client
+	// vanished); RefusedByStatus counts refused handshakes by HTTP status. Both are fresh maps.
+	Closes          map[int]uint64
+	RefusedByStatus map[int]uint64
 
 	MessagesLimited   uint64 // client messages over Limits.Messages (each closed its connection, or was dropped)
 	HandshakesLimited uint64 // handshakes refused with 429 by Limits (also counted in Refused)
@@ -242,6 +254,9 @@ func (s *Server) Stats() Stats {
 		HandlerErrors: s.handlerErrors.Load(),
 		Writes:        s.writes.Load(),
 		FramesWritten: s.framesWritten.Load(),
+
+		MessagesIn: s.messagesIn.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
+		Closes: s.closes.snapshot(), RefusedByStatus: s.refusals.snapshot(),
 
 		MessagesLimited:   s.messagesLimited.Load(),
 		HandshakesLimited: s.handshakesLimited.Load(),

@@ -32,6 +32,7 @@ type Options struct {
 	WSConfig   *ginws.Config // overrides for tests; Layer and Logger above win
 	Limits     ginws.Limits  // rate limits and caps (ginws.Config.Limits); zero: none
 	Hosts      []string      // allowed Host names (middleware.AllowedHosts); empty: any
+	Metrics    bool          // serve Prometheus metrics at /metrics
 }
 
 // App is the chat application: Gin routes for the pages and the socket.
@@ -87,6 +88,9 @@ func NewApp(o Options) *App {
 
 	if o.Debug {
 		debugRoutes(r, ws)
+	}
+	if o.Metrics {
+		metricsRoute(r, ws, o.Layer)
 	}
 	return &App{WS: ws, engine: r}
 }

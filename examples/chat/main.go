@@ -50,6 +50,7 @@ func main() {
 	secret := flag.String("secret", "", "session signing key, hex, at least 32 bytes (default: a key generated once and kept in the user's config directory)")
 	debug := flag.Bool("debug", false, "serve /debug/stats and /debug/pprof/ (goroutines, heap, connections)")
 	layerFlag := flag.String("layer", "memory", layerflag.Usage)
+	metricsOn := flag.Bool("metrics", false, "serve Prometheus metrics at /metrics")
 	hosts := flag.String("hosts", "", "comma-separated host names the server answers to, e.g. `chat.example.com,.example.org` (default: any); other Host headers get 400")
 	var lim ginws.Limits
 	flag.Float64Var(&lim.Messages.PerSecond, "msg-rate", 0, "messages per second a client may send on average (0: no limit); over it the socket is closed with 1008")
@@ -76,7 +77,7 @@ func main() {
 	if *hosts != "" {
 		hostList = strings.Split(*hosts, ",")
 	}
-	app := NewApp(Options{SessionKey: key, Layer: lay, Debug: *debug, Logger: log, Limits: lim, Hosts: hostList})
+	app := NewApp(Options{SessionKey: key, Layer: lay, Debug: *debug, Logger: log, Limits: lim, Hosts: hostList, Metrics: *metricsOn})
 	err = serve.Run(*addr, app.Handler(), app.WS, log)
 	if cerr := closeLayer(); err == nil {
 		err = cerr
