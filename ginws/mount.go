@@ -20,7 +20,8 @@ import (
 //	r.GET("/ws/chat/:room/", middleware.RequireUser(), ws.Mount(func() ginws.Consumer { return new(ChatConsumer) }))
 //
 // For each handshake, in order: the origin is checked (403 if refused); the Scope is built; the
-// consumer gets a channel name and joins its declared groups; Connect decides. Refusals are
+// connection caps and handshake rates of Config.Limits apply (429); the consumer gets a channel
+// name and joins Config.Groups and its declared groups; Connect decides. Refusals are
 // answered with an HTTP status and no upgrade. A request that is not a WebSocket handshake gets
 // 426 Upgrade Required; during shutdown every handshake gets 503.
 func (s *Server) Mount(factory func() Consumer) gin.HandlerFunc {

@@ -28,7 +28,8 @@ type Config struct {
 	// CheckOrigin decides whether a handshake's Origin is allowed; a refused one gets HTTP 403.
 	// Optional. Default: requests without an Origin header (non-browser clients) and requests
 	// whose Origin host equals the Host header — unless origin middleware has already validated
-	// the request (see MarkOriginChecked).
+	// the request (see MarkOriginChecked). The default trusts the Host header: list the names the
+	// server answers to with middleware.AllowedHosts, or a rebound DNS name passes as same-origin.
 	CheckOrigin func(r *http.Request) bool
 
 	// Groups names groups every connection joins at the handshake, before the consumer's own
