@@ -3,6 +3,7 @@ package ginws_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -21,7 +22,8 @@ import (
 // hostile client would), while 10 calm rooms of 10 clients each exchange messages; each op is one
 // calm message, sent and received by all 10 members of its room. It reports the calm rooms'
 // latency (p50, p99) and the flood's rate, without a limit and with Limits.Messages at 100/s
-// (closing; dropping; closing with reconnections limited to 1/s by HandshakesPerIP).
+// (closing; dropping; closing with the flooder's reconnections limited to 1/s by
+// HandshakesPerUser — every client here shares one address, so a per-IP rate would refuse them all).
 //
 //	go test -run '^$' -bench FloodOtherRooms -benchtime 2000x ./ginws/
 func BenchmarkFloodOtherRooms(b *testing.B) {
@@ -33,7 +35,7 @@ func BenchmarkFloodOtherRooms(b *testing.B) {
 		{"limit=off", ginws.Limits{}},
 		{"limit=close", ginws.Limits{Messages: limit}},
 		{"limit=drop", ginws.Limits{Messages: limit, DropMessages: true}},
-		{"limit=close+handshakes", ginws.Limits{Messages: limit, HandshakesPerIP: ginws.Rate{PerSecond: 1, Burst: 5}}},
+		{"limit=close+handshakes", ginws.Limits{Messages: limit, HandshakesPerUser: ginws.Rate{PerSecond: 1, Burst: 5}}},
 	} {
 		b.Run(tc.name, func(b *testing.B) { benchFlood(b, tc.limits) })
 	}
@@ -57,15 +59,17 @@ func floodRelay() ginws.Consumer {
 }
 
 func benchFlood(b *testing.B, limits ginws.Limits) {
-	srv := ginws.New(ginws.Config{Logger: discard(), Limits: limits})
+	srv := ginws.New(ginws.Config{Logger: discard(), Limits: limits, User: func(s *ginws.Scope) string { return s.Header().Get("X-User") }})
 	r := gin.New()
 	r.GET("/ws/:room", srv.Mount(floodRelay))
 	ts := httptest.NewServer(r)
 	defer ts.Close()
 	defer srv.Shutdown(context.Background())
 	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws/"
+	users := 0
 	dial := func(room string) *websocket.Conn {
-		c, _, err := websocket.DefaultDialer.Dial(url+room, nil)
+		users++
+		c, _, err := websocket.DefaultDialer.Dial(url+room, http.Header{"X-User": {fmt.Sprint("user", users)}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -99,7 +103,7 @@ func benchFlood(b *testing.B, limits ginws.Limits) {
 		defer func() { flooded <- sent }()
 		msg := []byte("spam spam spam spam spam spam spam spam")
 		for ctx.Err() == nil {
-			c, _, err := websocket.DefaultDialer.Dial(url+"flood", nil)
+			c, _, err := websocket.DefaultDialer.Dial(url+"flood", http.Header{"X-User": {"mallory"}})
 			if err != nil { // 429: try again soon, as a hostile client would
 				time.Sleep(10 * time.Millisecond)
 				continue
