@@ -9,12 +9,15 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"ginws.dev/ginws/layer"
+
+	"golang.org/x/time/rate"
 
 	"github.com/gin-gonic/gin"
 )
@@ -52,10 +55,16 @@ type Conn struct {
 	deflate       *deflateParams // permessage-deflate, when negotiated (WithCompression); else nil
 	inboxCap      int32          // pending layer events at most (the layer's capacity)
 	outboundLimit int            // written by Accept under mu before the state becomes open
+	user          string         // Config.User's name for the connection's user; "" if anonymous
+	limitIP       string         // the address counted by the handshake limits, if limitedIP
+	limitedIP     bool           // counted in Server.limits.ip (released by Server.forget)
+	limitedUser   bool           // counted in Server.limits.user under user (released likewise)
+	msgLimit      *rate.Limiter  // Limits.Messages; nil without it. Reader goroutine only after start
 
 	// The reader goroutine's own (conn_read.go).
 	rs           readState
 	readDeadline int64 // monoNow() of the read deadline set on nc
+	dropLogged   bool  // the first message dropped over the rate limit was logged
 
 	// The pump's own: one pump goroutine runs at a time, and each hands over to the next through
 	// c.mu (conn_dispatch.go, conn_write.go).
@@ -108,6 +117,9 @@ type Conn struct {
 	// inboxCap more room, so a replay larger than the queue does not crowd them out.
 	replaying int32
 	replayed  int32
+
+	expiry      time.Time   // when the credentials expire (SetExpiry); zero: never
+	expiryTimer *time.Timer // closes the connection at expiry; nil without one
 }
 
 // handshake is what Accept needs from Mount while Connect runs.
@@ -139,9 +151,13 @@ func (c *Conn) Layer() layer.Layer { return c.srv.cfg.Layer }
 // it (or a context derived from it) as their ctx.
 func (c *Conn) Context() context.Context { return c.ctx }
 
-// Logger returns the server's logger with the connection's channel and path attached.
+// Logger returns the server's logger with the connection's channel, route, path and (if
+// Config.User names one) user attached, so that one connection's log lines can be followed.
 func (c *Conn) Logger() *slog.Logger {
-	return c.srv.cfg.Logger.With("channel", c.channel, "path", c.scope.Path())
+	if c.user == "" {
+		return c.srv.cfg.Logger.With("channel", c.channel, "route", c.scope.Route(), "path", c.scope.Path())
+	}
+	return c.srv.cfg.Logger.With("channel", c.channel, "route", c.scope.Route(), "path", c.scope.Path(), "user", c.user)
 }
 
 // Subprotocol returns the subprotocol chosen by Accept, or "".
@@ -431,6 +447,9 @@ func (c *Conn) setEvents(events Events) error {
 		}
 		if h == nil {
 			return fmt.Errorf("ginws: Events(): nil handler for %q", typ)
+		}
+		if strings.HasPrefix(name, "ginws_") {
+			return fmt.Errorf("ginws: Events(): %q is reserved: ginws handles the \"ginws.\" event types itself", typ)
 		}
 		for _, e := range c.events {
 			if e.name == name {

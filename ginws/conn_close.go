@@ -17,6 +17,11 @@ import (
 func (c *Conn) closeWith(code int, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.closeWithLocked(code, reason)
+}
+
+// closeWithLocked is closeWith for callers that hold c.mu.
+func (c *Conn) closeWithLocked(code int, reason string) {
 	if c.stateNow() == stateHandshake {
 		c.closeCode, c.refuseReason = int32(code), reason
 		c.toLocked(stateRefused)
@@ -177,6 +182,7 @@ func (c *Conn) finish() {
 	if c.closeTimer != nil {
 		c.closeTimer.Stop()
 	}
+	c.stopExpiryLocked()
 	outPool.put(c.out)
 	outPool.put(c.outSpare)
 	inboxPool.put(c.inboxSpare)
@@ -199,6 +205,7 @@ func (c *Conn) finish() {
 		c.unsubscribe()
 	}
 	c.callDisconnect(ctx, code)
+	c.srv.closes.count(code)
 	c.srv.open.Add(-1)
 	c.srv.disconnected.Add(1)
 	c.srv.forget(c)

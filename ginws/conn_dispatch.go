@@ -224,6 +224,10 @@ func (c *Conn) handleEvent(env *layer.Envelope) {
 		return // the event has nobody to reach
 	}
 	typ := env.Type()
+	if typ == closeEventType {
+		c.handleCloseEvent(env)
+		return
+	}
 	h, err := c.handler(typ)
 	if err != nil {
 		c.failed("event dispatch", typ, env.Group(), err)

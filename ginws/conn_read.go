@@ -120,6 +120,11 @@ func (c *Conn) readFrames() bool {
 func (c *Conn) onFrame(ev frameEvent) bool {
 	switch ev.kind {
 	case evMessage:
+		if c.msgLimit != nil && !c.msgLimit.Allow() {
+			return c.overRate()
+		}
+		c.srv.messagesIn.Add(1)
+		c.srv.bytesIn.Add(uint64(len(ev.data))) // as read off the wire (compressed, if it was)
 		if ev.deflated {
 			data, perr := inflateMessage(ev, c.readLimit)
 			if perr != nil {
@@ -141,6 +146,26 @@ func (c *Conn) onFrame(ev frameEvent) bool {
 		return false
 	}
 	return true
+}
+
+// overRate applies Limits' policy to a message over the connection's budget: drop it, or close
+// with 1008 once the earlier messages are handled. False when the reader is done.
+func (c *Conn) overRate() bool {
+	c.srv.messagesLimited.Add(1)
+	if c.srv.cfg.Limits.DropMessages {
+		c.extendRead()
+		if !c.dropLogged {
+			c.dropLogged = true
+			c.Logger().Warn("ginws: client over its message rate; dropping its messages over the budget",
+				"rate", c.srv.cfg.Limits.Messages.PerSecond, "burst", c.msgLimit.Burst())
+		}
+		return true
+	}
+	c.Logger().Warn("ginws: client over its message rate; closing", "rate", c.srv.cfg.Limits.Messages.PerSecond,
+		"burst", c.msgLimit.Burst(), "close_code", errRateExceeded.Code)
+	c.closeAfterPending(errRateExceeded)
+	c.linger()
+	return false
 }
 
 func (c *Conn) releaseRead() {

@@ -111,7 +111,8 @@ func (c *Conn) write(out []outFrame, now int64) error {
 		_ = c.nc.SetWriteDeadline(monoTime(c.writeDeadline))
 	}
 	if len(out) == 1 && out[0].prep != nil {
-		_, err := c.nc.Write(out[0].prep.frameFor(c.deflate)) // shared bytes, no copy
+		n, err := c.nc.Write(out[0].prep.frameFor(c.deflate)) // shared bytes, no copy
+		c.srv.bytesOut.Add(uint64(n))
 		return err
 	}
 	closing := out[len(out)-1].op == opClose // a close frame is always the last one queued
@@ -131,7 +132,8 @@ func (c *Conn) write(out []outFrame, now int64) error {
 			buf = appendFrame(buf, f.op, f.data)
 		}
 	}
-	_, err := c.nc.Write(buf)
+	n, err := c.nc.Write(buf)
+	c.srv.bytesOut.Add(uint64(n))
 	if cap(buf) <= 64<<10 {
 		*bp = buf[:0]
 		writeBufPool.Put(bp)

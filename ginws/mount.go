@@ -20,7 +20,8 @@ import (
 //	r.GET("/ws/chat/:room/", middleware.RequireUser(), ws.Mount(func() ginws.Consumer { return new(ChatConsumer) }))
 //
 // For each handshake, in order: the origin is checked (403 if refused); the Scope is built; the
-// consumer gets a channel name and joins its declared groups; Connect decides. Refusals are
+// connection caps and handshake rates of Config.Limits apply (429); the consumer gets a channel
+// name and joins Config.Groups and its declared groups; Connect decides. Refusals are
 // answered with an HTTP status and no upgrade. A request that is not a WebSocket handshake gets
 // 426 Upgrade Required; during shutdown every handshake gets 503.
 func (s *Server) Mount(factory func() Consumer) gin.HandlerFunc {
@@ -47,18 +48,31 @@ func (s *Server) handshake(gc *gin.Context, factory func() Consumer) {
 	}
 	if !allowed {
 		s.refused.Add(1)
-		s.cfg.Logger.Debug("ginws: handshake refused: origin not allowed", "path", r.URL.Path, "origin", r.Header.Get("Origin"))
+		s.refusals.count(http.StatusForbidden)
+		s.cfg.Logger.Debug("ginws: handshake refused: origin not allowed", "route", gc.FullPath(), "path", r.URL.Path, "origin", r.Header.Get("Origin"))
 		gc.AbortWithStatus(http.StatusForbidden)
 		return
 	}
 
 	c := newConn(s, NewScope(gc))
+	if s.cfg.User != nil {
+		c.user = s.cfg.User(c.scope)
+	}
 	if !s.track(c) {
 		s.refused.Add(1)
+		s.refusals.count(http.StatusServiceUnavailable)
 		gc.AbortWithStatus(http.StatusServiceUnavailable)
 		return
 	}
+	if !s.admit(c, gc.Writer) {
+		s.forget(c)
+		gc.Abort()
+		return
+	}
 	c.hs = &handshake{w: gc.Writer, req: gc.Request}
+	if t := handshakeExpiry(gc); !t.IsZero() {
+		c.SetExpiry(t)
+	}
 	status, err := c.open(gc, factory)
 	c.hs = nil
 	if status == 0 {
@@ -66,10 +80,11 @@ func (s *Server) handshake(gc *gin.Context, factory func() Consumer) {
 	}
 	s.forget(c)
 	s.refused.Add(1)
+	s.refusals.count(status) // -1: the upgrade failed
 	if err != nil && status >= 500 {
-		s.cfg.Logger.Error("ginws: handshake failed", "path", r.URL.Path, "status", status, "error", err)
+		c.Logger().Error("ginws: handshake failed", "status", status, "error", err)
 	} else if err != nil {
-		s.cfg.Logger.Debug("ginws: handshake refused", "path", r.URL.Path, "status", status, "reason", err)
+		c.Logger().Debug("ginws: handshake refused", "status", status, "reason", err)
 	}
 	if status > 0 {
 		gc.AbortWithStatus(status)
@@ -97,6 +112,9 @@ func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err e
 		return http.StatusInternalServerError, fmt.Errorf("ginws: new channel: %w", err)
 	}
 	c.channel = name
+	if s.cfg.Limits.Messages.on() {
+		c.msgLimit = s.cfg.Limits.Messages.limiter()
+	}
 	if cr, ok := l.(layer.CapacityReporter); ok {
 		c.inboxCap = int32(min(max(1, cr.Capacity(name)), 1<<30))
 	}
@@ -118,6 +136,14 @@ func (c *Conn) open(gc *gin.Context, factory func() Consumer) (status int, err e
 	if err := c.checkPresence(); err != nil {
 		c.release(ctx)
 		return http.StatusInternalServerError, err
+	}
+	if s.cfg.Groups != nil {
+		for _, g := range s.cfg.Groups(c.scope) {
+			if err := c.GroupAdd(ctx, g); err != nil {
+				c.release(ctx)
+				return http.StatusInternalServerError, fmt.Errorf("ginws: join Config.Groups group: %w", err)
+			}
+		}
 	}
 	if gm, ok := consumer.(GroupMember); ok {
 		for _, g := range gm.Groups() {
@@ -184,6 +210,7 @@ func (c *Conn) release(ctx context.Context) {
 		c.toLocked(stateRefused)
 	}
 	c.toLocked(stateClosed)
+	c.stopExpiryLocked()
 	c.mu.Unlock()
 	c.leaveGroups(ctx)
 	c.cancel()

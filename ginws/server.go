@@ -28,8 +28,25 @@ type Config struct {
 	// CheckOrigin decides whether a handshake's Origin is allowed; a refused one gets HTTP 403.
 	// Optional. Default: requests without an Origin header (non-browser clients) and requests
 	// whose Origin host equals the Host header — unless origin middleware has already validated
-	// the request (see MarkOriginChecked).
+	// the request (see MarkOriginChecked). The default trusts the Host header: list the names the
+	// server answers to with middleware.AllowedHosts, or a rebound DNS name passes as same-origin.
 	CheckOrigin func(r *http.Request) bool
+
+	// Groups names groups every connection joins at the handshake, before the consumer's own
+	// groups and Connect, and leaves when it ends: typically a group per user and one per session,
+	// so that Server.CloseGroup can close them from a logout view, on every process. It runs on the
+	// handshake's goroutine with the Scope the middleware filled; names must be valid group names
+	// (a name that is not, or a layer error, refuses the handshake with 500). Optional. Default none.
+	Groups func(s *Scope) []string
+
+	// User names the user of a connection, from the Scope the middleware filled (for example
+	// middleware.UserFrom), for Limits.ConnsPerUser and HandshakesPerUser and for the "user"
+	// attribute of the connection's log lines; "" means anonymous. It runs once per handshake.
+	// Optional. Default: no user is named.
+	User func(s *Scope) string
+
+	// Limits caps what one client, address or user may do. Optional. Default: no limits.
+	Limits Limits
 
 	// HandshakeTimeout bounds writing the handshake response. Optional. Default 10 s.
 	HandshakeTimeout time.Duration
@@ -81,6 +98,9 @@ func (c Config) check() error {
 	}
 	if c.ReadLimit < 0 {
 		return &ConfigError{Field: "ginws.Config.ReadLimit", Value: c.ReadLimit, Rule: "must not be negative (zero means the default, 64 KiB)"}
+	}
+	if err := c.Limits.check(); err != nil {
+		return err
 	}
 	if c.OutboundLimit < 0 {
 		return &ConfigError{Field: "ginws.Config.OutboundLimit", Value: c.OutboundLimit, Rule: "must not be negative (zero means the default, 1 MiB)"}
@@ -148,6 +168,14 @@ type Server struct {
 	badTransitions atomic.Uint64 // state changes the connection state machine refused: runtime bugs
 
 	pumps *pumpWorkers
+
+	messagesIn, bytesIn, bytesOut atomic.Uint64
+	closes                        codeCounts // by the code Disconnect got
+	refusals                      codeCounts // refused handshakes by HTTP status
+
+	limits            admission // handshake limits (Config.Limits)
+	messagesLimited   atomic.Uint64
+	handshakesLimited atomic.Uint64
 }
 
 // Stats is a snapshot of a Server's counters.
@@ -162,6 +190,17 @@ type Stats struct {
 	HandlerErrors uint64 // handler errors and panics that closed a connection with 1011
 	Writes        uint64 // write system calls to clients
 	FramesWritten uint64 // frames they carried (FramesWritten/Writes is the write coalescing)
+
+	MessagesIn uint64 // messages received from clients
+	BytesIn    uint64 // their payload bytes
+	BytesOut   uint64 // bytes written to clients (frames with their headers)
+	// Closes counts ended connections by the code their Disconnect got (1006: the client
+	// vanished); RefusedByStatus counts refused handshakes by HTTP status. Both are fresh maps.
+	Closes          map[int]uint64
+	RefusedByStatus map[int]uint64
+
+	MessagesLimited   uint64 // client messages over Limits.Messages (each closed its connection, or was dropped)
+	HandshakesLimited uint64 // handshakes refused with 429 by Limits (also counted in Refused)
 }
 
 // New returns a Server. It panics with a *ConfigError if cfg has an invalid field.
@@ -175,6 +214,8 @@ func New(cfg Config) *Server {
 		conns: make(map[*Conn]struct{}),
 		pumps: newPumpWorkers(),
 	}
+	s.limits.ip.maxOpen, s.limits.ip.rate = cfg.Limits.ConnsPerIP, cfg.Limits.HandshakesPerIP
+	s.limits.user.maxOpen, s.limits.user.rate = cfg.Limits.ConnsPerUser, cfg.Limits.HandshakesPerUser
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		// ReadBufferSize 0: gorilla reuses net/http's buffer for the handshake; ginws reads frames
@@ -215,6 +256,12 @@ func (s *Server) Stats() Stats {
 		HandlerErrors: s.handlerErrors.Load(),
 		Writes:        s.writes.Load(),
 		FramesWritten: s.framesWritten.Load(),
+
+		MessagesIn: s.messagesIn.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
+		Closes: s.closes.snapshot(), RefusedByStatus: s.refusals.snapshot(),
+
+		MessagesLimited:   s.messagesLimited.Load(),
+		HandshakesLimited: s.handshakesLimited.Load(),
 	}
 }
 
@@ -245,8 +292,8 @@ func (s *Server) pingLater() {
 
 func (s *Server) pingAll() {
 	s.mu.Lock()
-	// Take the buffer: on a loaded machine the timer may fire again while this run still pings,
-	// and two runs must not share one array.
+	// Take the buffer: a late round (the timer fires again while this one still pings, on a busy
+	// machine or with a short interval) must not fill the array this round is reading.
 	conns := s.pingBuf[:0]
 	s.pingBuf = nil
 	for c := range s.conns {
@@ -273,6 +320,7 @@ func (s *Server) pingAll() {
 
 // forget removes a finished connection.
 func (s *Server) forget(c *Conn) {
+	s.releaseLimits(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)

@@ -4,6 +4,7 @@
 //
 //	store := sessions.NewFilesystemStore(dir, hashKey)
 //	r.POST("/login", loginView)                         // writes the session, as usual
+//	r.Use(middleware.AllowedHosts("chat.example.com")) // Host not ours → 400
 //	r.GET("/ws/chat/:room",
 //		middleware.Origins(middleware.OriginConfig{Allowed: []string{"chat.example.com"}}),
 //		middleware.Sessions(store, "session"),          // cookies → session

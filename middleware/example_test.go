@@ -145,3 +145,23 @@ func ExampleJWT() {
 	// for another audience: 401 Unauthorized; WWW-Authenticate: Bearer realm="ginws", error="invalid_token", error_description="wrong audience"
 	// valid: hello, ada
 }
+
+// Django's ALLOWED_HOSTS for a Gin app: a handshake (or any request) naming another host is
+// refused with 400 before the upgrade, even when its Origin agrees with its Host.
+func ExampleAllowedHosts() {
+	ws := ginws.New(ginws.Config{Logger: slog.New(slog.DiscardHandler)})
+	r := gin.New()
+	r.Use(middleware.AllowedHosts("127.0.0.1", ".chat.example"))
+	r.GET("/ws/hello/", ws.Mount(func() ginws.Consumer { return new(exampleGreeter) }))
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	defer ws.Shutdown(context.Background())
+
+	header := http.Header{"Host": {"evil.example"}, "Origin": {"http://evil.example"}}
+	_, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/hello/", header)
+	if resp != nil {
+		resp.Body.Close()
+	}
+	fmt.Println(err != nil, resp.StatusCode)
+	// Output: true 400
+}

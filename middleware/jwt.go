@@ -83,7 +83,9 @@ type JWTConfig struct {
 const claimsKey = "ginws.jwt.claims"
 
 // JWT verifies a JSON Web Token before the upgrade and stores its claims for consumers
-// (ClaimsFrom) and views (ClaimsFromGin). A missing token (unless Optional) or an invalid one —
+// (ClaimsFrom) and views (ClaimsFromGin). A socket it admits is closed with
+// ginws.CloseTokenExpired when the token expires (exp plus Leeway), unless the consumer refreshed
+// it with RefreshToken. A missing token (unless Optional) or an invalid one —
 // expired, not yet valid, badly signed, of another algorithm, for another audience or issuer — is
 // refused with 401 Unauthorized and a WWW-Authenticate header, before the upgrade. Tokens never
 // appear in log lines.
@@ -148,6 +150,12 @@ func JWT(cfg JWTConfig) gin.HandlerFunc {
 			ginws.PreferSubprotocol(c, cfg.Subprotocol)
 		}
 		c.Set(claimsKey, claims)
+		rf := &refresher{parser: parser, keyfunc: keyfunc, newClaims: newClaims, leeway: cfg.Leeway}
+		rf.subject, _ = claims.GetSubject()
+		c.Set(refresherKey, rf)
+		if exp, _ := claims.GetExpirationTime(); exp != nil {
+			ginws.SetExpiry(c, exp.Add(cfg.Leeway)) // the socket closes with 3000 then, unless refreshed
+		}
 		c.Next()
 	}
 }

@@ -34,6 +34,9 @@ type Options struct {
 	// Compress negotiates permessage-deflate with clients that offer it (browsers do): each
 	// room message is compressed once for all its members. See the README's "Compression".
 	Compress bool
+	Limits   ginws.Limits // rate limits and caps (ginws.Config.Limits); zero: none
+	Hosts    []string     // allowed Host names (middleware.AllowedHosts); empty: any
+	Metrics  bool         // serve Prometheus metrics at /metrics
 }
 
 // App is the chat application: Gin routes for the pages and the socket.
@@ -54,6 +57,11 @@ func NewApp(o Options) *App {
 	if cfg.Layer == nil {
 		cfg.Layer = layer.NewMemory(layer.MemoryConfig{History: []layer.HistoryRule{History}})
 	}
+	cfg.Groups = kickGroups
+	cfg.User = chatUser // for per-user limits and the "user" attribute of log lines
+	if o.Limits != (ginws.Limits{}) {
+		cfg.Limits = o.Limits
+	}
 	ws := ginws.New(cfg)
 
 	store := sessions.NewCookieStore(o.SessionKey)
@@ -62,6 +70,9 @@ func NewApp(o Options) *App {
 
 	r := gin.New()
 	r.Use(gin.Recovery())
+	if len(o.Hosts) > 0 {
+		r.Use(middleware.AllowedHosts(o.Hosts...))
+	}
 	r.SetHTMLTemplate(template.Must(template.ParseFS(templates, "templates/*.html")))
 	logTo := middleware.WithLogger(ws.Logger())
 	r.Use(middleware.Sessions(store, cookieName, logTo))
@@ -73,7 +84,7 @@ func NewApp(o Options) *App {
 
 	r.GET("/", index)
 	r.POST("/login", login)
-	r.POST("/logout", logout)
+	r.POST("/logout", logoutView(ws))
 	r.GET("/whoami", whoami)
 	r.GET("/chat/:room/", room)
 	r.GET("/chat/:room", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/chat/"+c.Param("room")+"/") })
@@ -92,11 +103,20 @@ func NewApp(o Options) *App {
 	if o.Debug {
 		debugRoutes(r, ws)
 	}
+	if o.Metrics {
+		metricsRoute(r, ws, o.Layer)
+	}
 	return &App{WS: ws, engine: r}
 }
 
 // Handler returns the app's HTTP handler.
 func (a *App) Handler() http.Handler { return a.engine }
+
+// chatUser is Config.User: the signed-in user's name.
+func chatUser(s *ginws.Scope) string {
+	u, _ := middleware.UserFrom[string](s)
+	return u
+}
 
 func index(c *gin.Context) {
 	user, _ := middleware.UserFromGin[string](c)
@@ -113,6 +133,7 @@ func login(c *gin.Context) {
 	}
 	s, _ := middleware.SessionFromGin(c)
 	s.Values["username"] = name
+	s.Values[sidKey] = newSessionID() // a new sign-in is a new session: its sockets are its own
 	if err := s.Session.Save(c.Request, c.Writer); err != nil {
 		c.String(http.StatusInternalServerError, "could not save the session")
 		return
@@ -124,11 +145,20 @@ func login(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, next)
 }
 
-func logout(c *gin.Context) {
-	s, _ := middleware.SessionFromGin(c)
-	s.Options.MaxAge = -1
-	_ = s.Session.Save(c.Request, c.Writer)
-	c.Redirect(http.StatusSeeOther, "/")
+// logoutView signs the session out and closes its sockets, on every chat process sharing the
+// layer (the other sessions of the same user stay).
+func logoutView(ws *ginws.Server) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		s, _ := middleware.SessionFromGin(c)
+		if sid, ok := s.Values[sidKey].(string); ok {
+			if err := ws.CloseGroup(c, sessionGroup(sid), closeSignedOut, "signed out"); err != nil {
+				ws.Logger().Warn("chat: could not close the session's sockets", "error", err)
+			}
+		}
+		s.Options.MaxAge = -1
+		_ = s.Session.Save(c.Request, c.Writer)
+		c.Redirect(http.StatusSeeOther, "/")
+	}
 }
 
 // whoami answers 200 {"user": NAME} while the session has a user, 401 {"user": null} once it has

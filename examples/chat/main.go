@@ -16,6 +16,12 @@
 //	go run ./examples/chat -addr 127.0.0.1:8001 -layer redis://127.0.0.1:6379/0
 //	go run ./examples/chat -addr 127.0.0.1:8002 -layer redis://127.0.0.1:6379/0
 //
+// In production, name the hosts it answers to and limit what one client may do, for example
+//
+//	go run ./examples/chat -hosts chat.example.com -msg-rate 20 -msg-burst 50 -conns-per-ip 20 -conns-per-user 5 -handshakes-per-ip 2
+//
+// Signing out closes that session's sockets on every process (close code 4001).
+//
 // The contract load tools rely on: POST /login with form field "username" sets the session
 // cookie; GET /ws/chat/ROOM/ (with or without the trailing slash) is the socket; a client sends
 // {"message": "..."} and every member of ROOM, the sender included, receives
@@ -42,6 +48,7 @@ import (
 
 	"ginws.dev/examples/internal/layerflag"
 	"ginws.dev/examples/internal/serve"
+	"ginws.dev/ginws"
 	"ginws.dev/ginws/layer"
 )
 
@@ -54,7 +61,17 @@ func main() {
 	presence := flag.Bool("presence", true, "show who is in each room (false: the plain chat, as the load tool compares it with peers)")
 	history := flag.Bool("history", true, "keep each room's recent messages, so that pages resume where they stopped (?since=, Last-Event-ID); false for load comparisons")
 	compress := flag.Bool("compress", false, "negotiate permessage-deflate with clients that offer it (room messages are compressed once for all members)")
+	metricsOn := flag.Bool("metrics", false, "serve Prometheus metrics at /metrics")
+	hosts := flag.String("hosts", "", "comma-separated host names the server answers to, e.g. `chat.example.com,.example.org` (default: any); other Host headers get 400")
+	var lim ginws.Limits
+	flag.Float64Var(&lim.Messages.PerSecond, "msg-rate", 0, "messages per second a client may send on average (0: no limit); over it the socket is closed with 1008")
+	flag.IntVar(&lim.Messages.Burst, "msg-burst", 0, "messages a client may send at once, with -msg-rate (default 1)")
+	flag.BoolVar(&lim.DropMessages, "msg-drop", false, "with -msg-rate, drop the messages over the budget instead of closing the socket")
+	flag.IntVar(&lim.ConnsPerIP, "conns-per-ip", 0, "sockets open at once from one client address (0: no cap); more get HTTP 429")
+	flag.IntVar(&lim.ConnsPerUser, "conns-per-user", 0, "sockets open at once for one signed-in user (0: no cap); more get HTTP 429")
+	flag.Float64Var(&lim.HandshakesPerIP.PerSecond, "handshakes-per-ip", 0, "socket handshakes per second from one client address (0: no limit), in bursts of up to 10; more get HTTP 429")
 	flag.Parse()
+	lim.HandshakesPerIP.Burst = 10
 
 	log := serve.Logger()
 	key, err := sessionKey(*secret, defaultKeyFile(), log)
@@ -71,7 +88,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		os.Exit(2)
 	}
-	app := NewApp(Options{SessionKey: key, Layer: lay, Debug: *debug, Logger: log, NoPresence: !*presence, Compress: *compress})
+	var hostList []string
+	if *hosts != "" {
+		hostList = strings.Split(*hosts, ",")
+	}
+	app := NewApp(Options{SessionKey: key, Layer: lay, Debug: *debug, Logger: log, Limits: lim, Hosts: hostList, Metrics: *metricsOn, NoPresence: !*presence, Compress: *compress})
 	err = serve.Run(*addr, app.Handler(), app.WS, log)
 	if cerr := closeLayer(); err == nil {
 		err = cerr

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -187,6 +188,58 @@ func startChat(t *testing.T, bin, lay, secret string) string {
 	return addr
 }
 
+// Signing out on process A closes that session's sockets on A and on B with 4001 "signed out";
+// another session of the same user and other users' sockets stay open.
+func TestMultiProcessSignOut(t *testing.T) {
+	t.Parallel()
+	redistest.Need(t)
+	bin := filepath.Join(t.TempDir(), "chat")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	prefix := fmt.Sprintf("asgichattest%08x:", rand.Uint32())
+	layerURL := "redis://127.0.0.1:6379/3?prefix=" + prefix
+	t.Cleanup(func() { flushPrefix(t, prefix) })
+	secret := "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	a := startChat(t, bin, layerURL, secret)
+	b := startChat(t, bin, layerURL, secret)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	session := signInAt(t, a, "alice")
+	onA := dialWith(ctx, t, a, "kick", session)
+	onB := dialWith(ctx, t, b, "kick", session)
+	laptop := dialWith(ctx, t, b, "kick", signInAt(t, b, "alice")) // alice's other session
+	bob := dialRoom(ctx, t, b, "bob", "kick")
+
+	resp, err := noRedirect(session).Post("http://"+a+"/logout", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: HTTP %d", resp.StatusCode)
+	}
+	for name, c := range map[string]*websocket.Conn{"process A": onA, "process B": onB} {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, _, err := c.ReadMessage()
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != 4001 || ce.Text != "signed out" {
+			t.Fatalf("the signed-out session's socket on %s ended with %v, want close 4001 \"signed out\"", name, err)
+		}
+	}
+	if err := bob.WriteJSON(map[string]string{"message": "anyone here?"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*websocket.Conn{"bob": bob, "alice's other session": laptop} {
+		got, err := readChat(c, 10*time.Second)
+		if err != nil || got.Message != "anyone here?" {
+			t.Fatalf("%s: got %+v, %v", name, got, err)
+		}
+	}
+}
+
 // startChatProc runs the chat binary with extra flags on addr (a free port if empty) until the
 // test ends (or the test kills it) and returns its address and process.
 func startChatProc(t *testing.T, bin, lay, secret, addr string, extra ...string) (string, *exec.Cmd) {
@@ -231,10 +284,26 @@ func dialRoom(ctx context.Context, t *testing.T, addr, user, room string) *webso
 // dialRoomClient is dialRoom that also returns the signed-in HTTP client.
 func dialRoomClient(ctx context.Context, t *testing.T, addr, user, room string) (*websocket.Conn, *http.Client) {
 	t.Helper()
+	jar := signInAt(t, addr, user)
+	return dialWith(ctx, t, addr, room, jar), noRedirect(jar)
+}
+
+// readChat reads the next frame that is not presence's (members, join, leave) within d.
+func readChat(c *websocket.Conn, d time.Duration) (chatOut, error) {
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	for {
+		var got chatOut
+		if err := c.ReadJSON(&got); err != nil || !presenceFrame(got.Event) {
+			return got, err
+		}
+	}
+}
+
+// signInAt signs user in on the server at addr and returns the session's cookies.
+func signInAt(t *testing.T, addr, user string) http.CookieJar {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	hc := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	base := "http://" + addr
-	resp, err := hc.PostForm(base+"/login", url.Values{"username": {user}})
+	resp, err := noRedirect(jar).PostForm("http://"+addr+"/login", url.Values{"username": {user}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,21 +311,30 @@ func dialRoomClient(ctx context.Context, t *testing.T, addr, user, room string) 
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("login on %s: HTTP %d", addr, resp.StatusCode)
 	}
-	u, _ := url.Parse(base)
+	return jar
+}
+
+func noRedirect(jar http.CookieJar) *http.Client {
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// dialWith opens the room's socket on the server at addr with the session in jar (the cookie is
+// signed with the shared secret, so every process takes it).
+func dialWith(ctx context.Context, t *testing.T, addr, room string, jar http.CookieJar) *websocket.Conn {
+	t.Helper()
+	base := "http://" + addr
 	h := http.Header{"Origin": {base}}
-	for _, c := range jar.Cookies(u) {
-		h.Add("Cookie", c.String())
-	}
-	conn, resp, err := websocket.DefaultDialer.DialContext(ctx, "ws://"+addr+"/ws/chat/"+room+"/", h)
+	d := websocket.Dialer{Jar: jar, HandshakeTimeout: 10 * time.Second}
+	conn, resp, err := d.DialContext(ctx, "ws://"+addr+"/ws/chat/"+room+"/", h)
 	if err != nil {
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode
 		}
-		t.Fatalf("dial %s as %s: %v (HTTP %d)", addr, user, err, status)
+		t.Fatalf("dial %s: %v (HTTP %d)", addr, err, status)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return conn, hc
+	return conn
 }
 
 func flushPrefix(t *testing.T, prefix string) {

@@ -11,6 +11,13 @@
 // browsers can, as the subprotocol pair ["bearer", TOKEN]. GET /token?user=NAME mints demo tokens
 // for anyone who asks — it stands in for your real identity provider; `-mint NAME` prints one and
 // exits.
+//
+// A socket lives no longer than its token: when the token expires (plus the 30 s leeway) the
+// server closes it with 3000 "token expired" (ginws.CloseTokenExpired). To stay connected, the
+// client sends a fresh token before then, {"type": "refresh", "token": TOKEN}; the server checks it
+// with the handshake's rules (same algorithm, key, issuer, audience and subject) and answers
+// {"type": "refreshed", "expires": ...}, or {"type": "error", ...} and keeps the old deadline. The
+// page does this a minute before its token expires.
 package main
 
 import (
@@ -76,6 +83,15 @@ func (c *NotificationConsumer) Connect(ctx context.Context) error {
 }
 
 func (c *NotificationConsumer) ReceiveJSON(ctx context.Context, in map[string]any) error {
+	if in["type"] == "refresh" {
+		tok, _ := in["token"].(string)
+		claims, err := middleware.RefreshToken(c.Conn, tok)
+		if err != nil {
+			return c.SendJSON(gin.H{"type": "error", "error": err.Error()})
+		}
+		exp, _ := claims.GetExpirationTime()
+		return c.SendJSON(gin.H{"type": "refreshed", "expires": exp.Time.UTC().Format(time.RFC3339)})
+	}
 	return c.SendJSON(gin.H{"type": "echo", "user": c.user, "content": in})
 }
 
@@ -140,7 +156,16 @@ var page = []byte(`<!DOCTYPE html>
     // Browsers cannot set headers on a WebSocket: the token rides in the subprotocol list.
     const s = new WebSocket("ws://" + location.host + "/ws/notifications", ["bearer", token]);
     s.onopen = () => { log("open, protocol " + s.protocol); s.send(JSON.stringify({hi: "there"})); };
-    s.onmessage = e => log(e.data);
+    s.onmessage = e => {
+      log(e.data);
+      const m = JSON.parse(e.data);
+      if (m.type !== "hello" && m.type !== "refreshed") return;
+      // A minute before the token expires, fetch a fresh one and hand it to the socket.
+      setTimeout(async () => {
+        const {token} = await (await fetch("/token?user=" + encodeURIComponent(user))).json();
+        if (s.readyState === WebSocket.OPEN) s.send(JSON.stringify({type: "refresh", token}));
+      }, Math.max(0, Date.parse(m.expires) - Date.now() - 60000));
+    };
     s.onclose = e => log("closed " + e.code);
   };
 </script>`)

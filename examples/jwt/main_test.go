@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.uber.org/goleak"
 
+	"ginws.dev/ginws"
 	"ginws.dev/ginws/wstest"
 )
 
@@ -73,6 +74,43 @@ func TestJWTExample(t *testing.T) {
 			t.Fatalf("notification: %v %v", n, err)
 		}
 	}
+	// A token in its last second (within the 30 s leeway) admits a socket that is closed with
+	// 3000 when it ends; a socket that refreshed first stays.
+	ending, _ := Mint(secret, "ada", -29*time.Second)
+	doomed := ts.Communicator("/ws/notifications", wstest.Header("Authorization", "Bearer "+ending))
+	doomed.MustConnect(ctx)
+	kept := ts.Communicator("/ws/notifications", wstest.Header("Authorization", "Bearer "+ending))
+	kept.MustConnect(ctx)
+	for _, c := range []*wstest.Communicator{doomed, kept} {
+		if err := c.ReceiveJSON(ctx, &hello); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := kept.SendJSON(ctx, map[string]string{"type": "refresh", "token": tok.Token}); err != nil {
+		t.Fatal(err)
+	}
+	var refreshed map[string]string
+	if err := kept.ReceiveJSON(ctx, &refreshed); err != nil || refreshed["type"] != "refreshed" {
+		t.Fatalf("refresh: %v %v", refreshed, err)
+	}
+	if code, reason, err := doomed.WaitClosed(ctx); err != nil || code != ginws.CloseTokenExpired || reason != "token expired" {
+		t.Fatalf("expired socket: closed with %d %q (%v), want 3000 \"token expired\"", code, reason, err)
+	}
+	if err := kept.SendJSON(ctx, map[string]string{"after": "expiry"}); err != nil {
+		t.Fatal(err)
+	}
+	var echo map[string]any
+	if err := kept.ReceiveJSON(ctx, &echo); err != nil || echo["type"] != "echo" {
+		t.Fatalf("the refreshed socket after the old token's expiry: %v %v", echo, err)
+	}
+	bob, _ := Mint(secret, "bob", time.Hour)
+	if err := kept.SendJSON(ctx, map[string]string{"type": "refresh", "token": bob}); err != nil {
+		t.Fatal(err)
+	}
+	if err := kept.ReceiveJSON(ctx, &refreshed); err != nil || refreshed["type"] != "error" {
+		t.Fatalf("refresh with another user's token: %v %v", refreshed, err)
+	}
+
 	// Refusals: no token, a token from another secret, an expired token.
 	other, _ := Mint([]byte("another-secret-another-secret-xx"), "ada", time.Minute)
 	expired, _ := Mint(secret, "ada", -time.Hour)
