@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer"
 )
@@ -126,5 +128,82 @@ func TestNewWithRedisDown(t *testing.T) {
 	}
 	if _, err := redislayer.New(redislayer.Config{Hosts: []string{"http://nope"}}); err == nil {
 		t.Error("a bad host URL must be an error")
+	}
+}
+
+// Redis pauses (DEBUG SLEEP) longer than the receive loop's client-side wait while a message waits
+// in the process key and the loop's next pop is on its way: Redis runs that pop when it wakes, so
+// the loop must still be there to take the reply. A loop that gave up on the pop at its deadline
+// (closing the connection) lost the popped batch, though Redis kept its data and the send had
+// returned nil.
+func TestRedisPausedDuringPop(t *testing.T) {
+	srv := startRedis(t)
+	l, err := redislayer.New(redislayer.Config{
+		Hosts: []string{srv.url(0)}, CallTimeout: 300 * time.Millisecond, PollTimeout: 100 * time.Millisecond,
+		DialTimeout: 300 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ch, _ := l.NewChannel(ctxT(t), "")
+	got := make(chan string, 16)
+	gate := make(chan struct{})
+	unsub, err := l.Subscribe(ch, func(e *layer.Envelope) error {
+		got <- e.Message.Type()
+		if e.Message.Type() == "first" {
+			<-gate // holds the receive loop between two pops
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unsub()
+	if err := l.GroupAdd(ctxT(t), "g", ch); err != nil {
+		t.Fatal(err)
+	}
+	expect := func(typ string, within time.Duration) {
+		t.Helper()
+		select {
+		case g := <-got:
+			if g != typ {
+				t.Fatalf("got %q, want %q", g, typ)
+			}
+		case <-time.After(within):
+			t.Fatalf("subscriber did not get %q within %v", typ, within)
+		}
+	}
+	if err := l.GroupSend(ctxT(t), "g", layer.Message{"type": "first"}); err != nil {
+		t.Fatal(err)
+	}
+	expect("first", 10*time.Second) // the loop now waits in the callback
+	if err := l.GroupSend(ctxT(t), "g", layer.Message{"type": "second"}); err != nil {
+		t.Fatal(err) // in Redis, in the process key: Redis keeps it through the pause
+	}
+	raw := srv.client()
+	back := srv.pause(2 * time.Second)
+	waitAsleep(t, raw)
+	close(gate) // the loop's next pop reaches Redis while it sleeps, and outlives its deadline
+	backAt := <-back
+	expect("second", 10*time.Second)
+	t.Logf("delivered %v after Redis woke", time.Since(backAt).Round(time.Millisecond))
+}
+
+// waitAsleep waits until c's Redis does not answer a PING within 100 ms.
+func waitAsleep(t *testing.T, c rueidis.Client) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		err := c.Do(ctx, c.B().Ping().Build()).Error()
+		cancel()
+		if err != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Redis did not go to sleep")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
