@@ -58,6 +58,7 @@ func (l *Layer) loop(i int, key string) {
 	for l.ctx.Err() == nil {
 		var items []rueidis.ZScore
 		var err error
+		callStart := time.Now() // when this round's calls started: a failed CLIENT ID is dated from here
 		if dc == nil {
 			dc, release = c.Dedicate()
 			var id int64
@@ -68,9 +69,9 @@ func (l *Layer) loop(i int, key string) {
 				case <-l.ctx.Done():
 					return
 				}
+				callStart = time.Now()
 			}
 		}
-		callStart := time.Now()
 		stalled := false
 		if err == nil && l.ctx.Err() == nil {
 			stop := l.watchPop(i, key, callStart)
