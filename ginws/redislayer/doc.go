@@ -84,7 +84,12 @@
 // its end, bounded by CallTimeout, so that a popped message is never dropped with its reply; a
 // Receive whose context ends while Redis is unreachable can therefore take up to CallTimeout to
 // return. The receive loops log the failure, retry with backoff (50 ms doubling to MaxBackoff)
-// and resume when Redis is back; Stats counts LoopErrors and Reconnects.
+// and resume when Redis is back; Stats counts LoopErrors and Reconnects. A receive loop's pop is
+// never given up while its connection lives, since Redis may still run it and pop messages into
+// its reply: one that gets no reply within PollTimeout+CallTimeout (a paused or stalled Redis)
+// marks the shard degraded and keeps waiting, and its messages are delivered when Redis answers.
+// A dead Redis breaks the connection at once; a vanished host fails TCP keepalive within about
+// ten seconds.
 //
 // The process is the source of truth for its own memberships. channels_redis keeps groups only in
 // Redis, so a Redis that loses its data leaves every open socket deaf. This layer also keeps, in
