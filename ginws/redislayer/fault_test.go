@@ -207,3 +207,38 @@ func waitAsleep(t *testing.T, c rueidis.Client) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// The same for Receive on a normal channel (what a Worker does): Redis pauses longer than
+// CallTimeout while a Receive's pop is on its way. The Receive fails (the outcome is unknown to it),
+// and the message Redis pops when it wakes is put back, for the next Receive.
+func TestRedisPausedDuringReceive(t *testing.T) {
+	srv := startRedis(t)
+	l, err := redislayer.New(redislayer.Config{
+		Hosts: []string{srv.url(0)}, CallTimeout: 300 * time.Millisecond, PollTimeout: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, typ := range []string{"primer", "job"} {
+		if err := l.Send(ctxT(t), "work", layer.Message{"type": typ}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, err := l.Receive(ctxT(t), "work"); err != nil || m.Type() != "primer" { // loads the script
+		t.Fatalf("Receive = %v, %v; want the primer", m, err)
+	}
+	raw := srv.client()
+	back := srv.pause(2 * time.Second)
+	waitAsleep(t, raw)
+	if m, err := l.Receive(context.Background(), "work"); err == nil {
+		t.Fatalf("Receive during the pause = %v, want an error", m)
+	}
+	<-back
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, err := l.Receive(ctx, "work")
+	if err != nil || m.Type() != "job" {
+		t.Fatalf("Receive after the pause = %v, %v; want the job, which Redis kept", m, err)
+	}
+}

@@ -211,15 +211,16 @@ func (l *Layer) olderElsewhere(ctx context.Context, i int, key string, sc float6
 
 // popNow pops one message of key without blocking, after restoring a channels_redis "$inflight"
 // backup. Expired and undecodable members are skipped. The script runs to its end even when ctx
-// ends meanwhile (so that a popped message is not lost in flight); the message is then put back.
+// ends meanwhile (so that a popped message is not lost in flight); the message is then put back,
+// as is one whose reply comes after CallTimeout (see popLate).
 func (l *Layer) popNow(ctx context.Context, c rueidis.Client, key string) (layer.Message, bool, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
 		}
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.cfg.CallTimeout)
-		zs, err := popScript.Exec(cctx, c, []string{key, key + "$inflight"}, nil).AsZScores()
-		cancel()
+		zs, err := l.popLate(c, key, l.cfg.CallTimeout, func(pctx context.Context) ([]rueidis.ZScore, error) {
+			return popScript.Exec(pctx, c, []string{key, key + "$inflight"}, nil).AsZScores()
+		})
 		if err != nil && !rueidis.IsRedisNil(err) {
 			return nil, false, l.callError(fmt.Sprintf("receive from %q", key), err)
 		}

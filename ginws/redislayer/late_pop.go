@@ -1,0 +1,45 @@
+package redislayer
+
+import (
+	"context"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// popLate runs pop, a call that takes messages out of key, and waits up to wait for its reply. The
+// call itself has no deadline: Redis may run it after its caller gave up (after a pause, say), and
+// what it popped is then only in its reply. So when the reply is late popLate returns
+// context.DeadlineExceeded, and the goroutine that waits for the reply puts back what it popped,
+// with its score (see putBack). That goroutine ends when Redis answers or the connection fails
+// (rueidis' keepalive PING, ConnWriteTimeout). The caller must hold l.inflight (a Receive does),
+// so that Close waits for that goroutine: a Close while Redis is paused waits for it.
+func (l *Layer) popLate(c rueidis.Client, key string, wait time.Duration, pop func(context.Context) ([]rueidis.ZScore, error)) ([]rueidis.ZScore, error) {
+	type result struct {
+		zs  []rueidis.ZScore
+		err error
+	}
+	res := make(chan result) // unbuffered: a reply is taken by the caller, or else put back
+	gaveUp := make(chan struct{})
+	l.inflight.Add(1)
+	go func() {
+		defer l.inflight.Done()
+		zs, err := pop(context.Background())
+		select {
+		case res <- result{zs, err}:
+		case <-gaveUp:
+			for _, z := range zs {
+				l.putBack(c, key, z)
+			}
+		}
+	}()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case r := <-res:
+		return r.zs, r.err
+	case <-timer.C:
+		close(gaveUp)
+		return nil, context.DeadlineExceeded
+	}
+}
