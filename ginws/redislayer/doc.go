@@ -83,8 +83,15 @@
 // closes (its blocking pop is woken with CLIENT UNBLOCK), but each Redis command in flight runs to
 // its end, bounded by CallTimeout, so that a popped message is never dropped with its reply; a
 // Receive whose context ends while Redis is unreachable can therefore take up to CallTimeout to
-// return. The receive loops log the failure, retry with backoff (50 ms doubling to MaxBackoff)
-// and resume when Redis is back; Stats counts LoopErrors and Reconnects.
+// return. A pop with no reply by then fails the Receive, but is still waited for in the
+// background: Redis may run it later (after a pause), and what it pops is then put back; Close
+// waits for such pops. The receive loops log the failure, retry with backoff (50 ms doubling to
+// MaxBackoff) and resume when Redis is back; Stats counts LoopErrors and Reconnects. A receive
+// loop's pop is never given up while its connection lives, since Redis may still run it and pop
+// messages into its reply: one that gets no reply within PollTimeout+CallTimeout (a paused or
+// stalled Redis) marks the shard degraded and keeps waiting, and its messages are delivered when
+// Redis answers. A dead Redis breaks the connection at once; a vanished host fails TCP keepalive
+// within about ten seconds.
 //
 // The process is the source of truth for its own memberships. channels_redis keeps groups only in
 // Redis, so a Redis that loses its data leaves every open socket deaf. This layer also keeps, in

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/redislayer"
 )
@@ -126,5 +128,117 @@ func TestNewWithRedisDown(t *testing.T) {
 	}
 	if _, err := redislayer.New(redislayer.Config{Hosts: []string{"http://nope"}}); err == nil {
 		t.Error("a bad host URL must be an error")
+	}
+}
+
+// Redis pauses (DEBUG SLEEP) longer than the receive loop's client-side wait while a message waits
+// in the process key and the loop's next pop is on its way: Redis runs that pop when it wakes, so
+// the loop must still be there to take the reply. A loop that gave up on the pop at its deadline
+// (closing the connection) lost the popped batch, though Redis kept its data and the send had
+// returned nil.
+func TestRedisPausedDuringPop(t *testing.T) {
+	srv := startRedis(t)
+	l, err := redislayer.New(redislayer.Config{
+		Hosts: []string{srv.url(0)}, CallTimeout: 300 * time.Millisecond, PollTimeout: 100 * time.Millisecond,
+		DialTimeout: 300 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ch, _ := l.NewChannel(ctxT(t), "")
+	got := make(chan string, 16)
+	gate := make(chan struct{})
+	unsub, err := l.Subscribe(ch, func(e *layer.Envelope) error {
+		got <- e.Message.Type()
+		if e.Message.Type() == "first" {
+			<-gate // holds the receive loop between two pops
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unsub()
+	if err := l.GroupAdd(ctxT(t), "g", ch); err != nil {
+		t.Fatal(err)
+	}
+	expect := func(typ string, within time.Duration) {
+		t.Helper()
+		select {
+		case g := <-got:
+			if g != typ {
+				t.Fatalf("got %q, want %q", g, typ)
+			}
+		case <-time.After(within):
+			t.Fatalf("subscriber did not get %q within %v", typ, within)
+		}
+	}
+	if err := l.GroupSend(ctxT(t), "g", layer.Message{"type": "first"}); err != nil {
+		t.Fatal(err)
+	}
+	expect("first", 10*time.Second) // the loop now waits in the callback
+	if err := l.GroupSend(ctxT(t), "g", layer.Message{"type": "second"}); err != nil {
+		t.Fatal(err) // in Redis, in the process key: Redis keeps it through the pause
+	}
+	raw := srv.client()
+	back := srv.pause(2 * time.Second)
+	waitAsleep(t, raw)
+	close(gate) // the loop's next pop reaches Redis while it sleeps, and outlives its deadline
+	backAt := <-back
+	expect("second", 10*time.Second)
+	t.Logf("delivered %v after Redis woke", time.Since(backAt).Round(time.Millisecond))
+}
+
+// waitAsleep waits until c's Redis does not answer a PING within 100 ms.
+func waitAsleep(t *testing.T, c rueidis.Client) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		err := c.Do(ctx, c.B().Ping().Build()).Error()
+		cancel()
+		if err != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Redis did not go to sleep")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The same for Receive on a normal channel (what a Worker does): Redis pauses longer than
+// CallTimeout while a Receive's pop is on its way. The Receive fails (the outcome is unknown to it),
+// and the message Redis pops when it wakes is put back, for the next Receive.
+func TestRedisPausedDuringReceive(t *testing.T) {
+	srv := startRedis(t)
+	l, err := redislayer.New(redislayer.Config{
+		Hosts: []string{srv.url(0)}, CallTimeout: 300 * time.Millisecond, PollTimeout: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, typ := range []string{"primer", "job"} {
+		if err := l.Send(ctxT(t), "work", layer.Message{"type": typ}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, err := l.Receive(ctxT(t), "work"); err != nil || m.Type() != "primer" { // loads the script
+		t.Fatalf("Receive = %v, %v; want the primer", m, err)
+	}
+	raw := srv.client()
+	back := srv.pause(2 * time.Second)
+	waitAsleep(t, raw)
+	if m, err := l.Receive(context.Background(), "work"); err == nil {
+		t.Fatalf("Receive during the pause = %v, want an error", m)
+	}
+	<-back
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, err := l.Receive(ctx, "work")
+	if err != nil || m.Type() != "job" {
+		t.Fatalf("Receive after the pause = %v, %v; want the job, which Redis kept", m, err)
 	}
 }

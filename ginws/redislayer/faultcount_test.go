@@ -114,7 +114,7 @@ func TestFaultRedisPaused(t *testing.T) {
 	logTimes(t, r, backAt, recoveredAt, restored, r.seqAt(backAt))
 	r.checkRules(rep)
 	if rep.during.lost != 0 {
-		t.Errorf("%d member deliveries lost in silence during the pause; Redis kept its data, so none may be", rep.during.lost)
+		t.Errorf("%d member deliveries lost in silence during the pause (messages %v); Redis kept its data, so none may be", rep.during.lost, rep.lostDuring)
 	}
 	if rep.during.refused+rep.during.failed == 0 {
 		t.Error("no send failed during a 3 s pause with CallTimeout 1 s")

@@ -149,7 +149,10 @@ func (r *faultRig) waitRecovered(within time.Duration, readded []uint64) (time.T
 			}
 		}
 		if ok {
-			return now, restored
+			// Not now: the Layers are checked one after the other, and the last ones (the
+			// sender) may have recovered only while the first were checked. A send started
+			// before the sender was healthy again may be refused, and is not "after recovery".
+			return time.Now(), restored
 		}
 		time.Sleep(2 * time.Millisecond)
 	}

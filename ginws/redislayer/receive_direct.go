@@ -2,6 +2,7 @@ package redislayer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -115,7 +116,8 @@ func (bc *blockConn) release(l *Layer) {
 }
 
 // pop waits up to wait for the oldest member of key. The pop itself is not bound to ctx (a reply
-// in flight is never dropped), but the end of ctx wakes it.
+// in flight is never dropped), but the end of ctx wakes it; one whose reply is later than
+// wait+CallTimeout fails, and what it pops when Redis gets to it is put back (see popLate).
 func (bc *blockConn) pop(ctx context.Context, l *Layer, c rueidis.Client, key string, wait time.Duration) (rueidis.ZScore, bool, error) {
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait+l.cfg.CallTimeout)
 	defer cancel()
@@ -140,11 +142,29 @@ func (bc *blockConn) pop(ctx context.Context, l *Layer, c rueidis.Client, key st
 		_ = c.Do(uctx, c.B().ClientUnblock().ClientId(id).Build()).Error()
 	})
 	defer stop()
-	z, ok, err := bzpopmin(pctx, bc.dc, key, wait)
+	dc, done := bc.dc, bc.done
+	zs, err := l.popLate(c, key, wait+l.cfg.CallTimeout, func(pctx context.Context) ([]rueidis.ZScore, error) {
+		z, ok, err := bzpopmin(pctx, dc, key, wait)
+		if !ok {
+			return nil, err
+		}
+		return []rueidis.ZScore{z}, err
+	}, func() {
+		l.blocked.Delete(dc)
+		done()
+	})
+	if errors.Is(err, errLate) {
+		bc.dc = nil // the late pop's goroutine releases it
+		return rueidis.ZScore{}, false, err
+	}
 	if err != nil {
 		bc.release(l)
+		return rueidis.ZScore{}, false, err
 	}
-	return z, ok, err
+	if len(zs) == 0 {
+		return rueidis.ZScore{}, false, nil
+	}
+	return zs[0], true, nil
 }
 
 // popOldest pops, without blocking, the oldest message of a normal channel: on its single shard,
@@ -211,15 +231,16 @@ func (l *Layer) olderElsewhere(ctx context.Context, i int, key string, sc float6
 
 // popNow pops one message of key without blocking, after restoring a channels_redis "$inflight"
 // backup. Expired and undecodable members are skipped. The script runs to its end even when ctx
-// ends meanwhile (so that a popped message is not lost in flight); the message is then put back.
+// ends meanwhile (so that a popped message is not lost in flight); the message is then put back,
+// as is one whose reply comes after CallTimeout (see popLate).
 func (l *Layer) popNow(ctx context.Context, c rueidis.Client, key string) (layer.Message, bool, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
 		}
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.cfg.CallTimeout)
-		zs, err := popScript.Exec(cctx, c, []string{key, key + "$inflight"}, nil).AsZScores()
-		cancel()
+		zs, err := l.popLate(c, key, l.cfg.CallTimeout, func(pctx context.Context) ([]rueidis.ZScore, error) {
+			return popScript.Exec(pctx, c, []string{key, key + "$inflight"}, nil).AsZScores()
+		}, nil)
 		if err != nil && !rueidis.IsRedisNil(err) {
 			return nil, false, l.callError(fmt.Sprintf("receive from %q", key), err)
 		}

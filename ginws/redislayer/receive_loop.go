@@ -32,6 +32,12 @@ func (l *Layer) startLoops(keyName string) {
 // MaxBackoff, or until the keeper has restored the shard) and tries again on a new connection; it
 // pops again only once the keeper has re-added this process's memberships on the shard, so that
 // deliveries resume with the groups whole.
+//
+// A pop is never abandoned while its connection lives: Redis may run it late (after a pause, a
+// stall, a long script) and the messages it pops are then only in its reply. A pop without a reply
+// within PollTimeout+CallTimeout marks the shard degraded (see watchPop) and is waited for; it
+// ends with its reply, when the connection breaks (a dead Redis closes it, a vanished host fails
+// TCP keepalive), or at Close.
 func (l *Layer) loop(i int, key string) {
 	defer l.wg.Done()
 	c := l.shards[i]
@@ -52,6 +58,7 @@ func (l *Layer) loop(i int, key string) {
 	for l.ctx.Err() == nil {
 		var items []rueidis.ZScore
 		var err error
+		callStart := time.Now() // when this round's calls started: a failed CLIENT ID is dated from here
 		if dc == nil {
 			dc, release = c.Dedicate()
 			var id int64
@@ -62,11 +69,14 @@ func (l *Layer) loop(i int, key string) {
 				case <-l.ctx.Done():
 					return
 				}
+				callStart = time.Now()
 			}
 		}
-		callStart := time.Now()
+		stalled := false
 		if err == nil && l.ctx.Err() == nil {
+			stop := l.watchPop(i, key, callStart)
 			items, err = l.pop(dc, key)
+			stalled = stop()
 		}
 		if err != nil {
 			drop()
@@ -89,13 +99,23 @@ func (l *Layer) loop(i int, key string) {
 			}
 			continue
 		}
-		if backoff != 0 {
+		if backoff != 0 || stalled {
 			backoff = 0
 			l.st.reconnects.Add(1)
 			l.log.Info("redislayer: receive loop resumed", "key", key)
 		}
 		if len(items) > 0 {
 			l.dispatch(items, &scratch)
+		}
+		if stalled { // the late pop's messages are delivered; pop again with the groups whole
+			select {
+			case <-l.health[i].syncedCh():
+			case <-l.ctx.Done():
+				return
+			}
+			continue
+		}
+		if len(items) > 0 {
 			if l.cfg.ReceiveLinger > 0 && len(items) < l.cfg.ReceiveBatch {
 				select { // let the next messages gather, to be popped and written together
 				case <-time.After(l.cfg.ReceiveLinger):
@@ -130,12 +150,42 @@ type doer interface {
 	Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult
 }
 
+// errPopStalled is the cause of a degradation by a pop that got no reply in time.
+var errPopStalled = errors.New("redislayer: Redis did not answer the receive loop's pop within PollTimeout+CallTimeout")
+
+// watchPop reports shard i degraded (errPopStalled) if the pop of key started at start has not
+// returned within PollTimeout+CallTimeout, without ending the pop. The loop calls stop when the pop
+// returns; stop reports whether the pop stalled, after the report is done. The report runs on a
+// timer goroutine; degrade is safe for that.
+func (l *Layer) watchPop(i int, key string, start time.Time) (stop func() bool) {
+	done := make(chan struct{})
+	t := time.AfterFunc(l.cfg.PollTimeout+l.cfg.CallTimeout, func() {
+		defer close(done)
+		if l.ctx.Err() != nil {
+			return
+		}
+		l.st.loopErrors.Add(1)
+		l.degrade(i, errPopStalled, false, start)
+		l.log.Warn("redislayer: receive loop waiting for Redis to answer its pop", "key", key, "waited", time.Since(start).Round(time.Millisecond))
+	})
+	return func() bool {
+		if t.Stop() {
+			return false
+		}
+		<-done
+		return true
+	}
+}
+
 // pop waits up to PollTimeout for messages of key and takes up to ReceiveBatch of them in one round
 // trip (BZMPOP, Redis 7). On an older Redis it falls back to BZPOPMIN for the first message and
 // ZPOPMIN for the rest.
+//
+// Its calls have no deadline but Close (l.ctx): a pop whose caller gave up would still run in
+// Redis when it gets to it — after a pause, say — and what it popped would be lost with its
+// reply. The loop watches for stalls with watchPop instead.
 func (l *Layer) pop(c doer, key string) ([]rueidis.ZScore, error) {
-	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.PollTimeout+l.cfg.CallTimeout)
-	defer cancel()
+	ctx := l.ctx
 	if !l.noBzmpop.Load() {
 		items, err := bzmpop(ctx, c, key, l.cfg.PollTimeout, l.cfg.ReceiveBatch)
 		if !isUnknownCommand(err) {
