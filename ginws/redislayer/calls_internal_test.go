@@ -2,6 +2,7 @@ package redislayer
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -94,7 +95,7 @@ func TestCallStatsErrors(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	l, err := New(Config{Hosts: []string{"redis://" + addr}, CallTimeout: time.Second})
+	l, err := New(Config{Hosts: []string{"redis://" + addr}, CallTimeout: time.Second, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil && l == nil {
 		t.Fatal(err)
 	}
