@@ -28,11 +28,12 @@ const (
 	opGroupSend
 	opGroupAdd
 	opGroupDiscard
+	opReceive // a pop by Receive on a normal channel (not the receive loops' blocking pops)
 	numCallOps
 )
 
 // callOpNames are the keys of Stats.Calls.
-var callOpNames = [numCallOps]string{"send", "group_send", "group_add", "group_discard"}
+var callOpNames = [numCallOps]string{"send", "group_send", "group_add", "group_discard", "receive"}
 
 const (
 	callBucketBase = 100 * time.Microsecond

@@ -60,8 +60,11 @@ func TestCallStats(t *testing.T) {
 	if err := l.GroupDiscard(ctx, "g", ch); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := l.Receive(ctx, "direct"); err != nil {
+		t.Fatal(err)
+	}
 	st := l.Stats()
-	for op, want := range map[string]uint64{"group_add": 3, "group_send": 1, "send": 2, "group_discard": 1} {
+	for op, want := range map[string]uint64{"group_add": 3, "group_send": 1, "send": 2, "group_discard": 1, "receive": 1} {
 		cs, ok := st.Calls[op]
 		if !ok {
 			t.Fatalf("no Calls[%q]", op)
