@@ -107,8 +107,8 @@ type Stats struct {
 	// ReceiveLag is how far behind the receive loops are: the largest over the loops of the age,
 	// when it was popped, of the oldest message in the loop's last pop (now minus its score, the
 	// sender's clock at send time, as channels_redis writes it); a loop whose last pop waited
-	// PollTimeout for nothing counts zero. It grows when the loops cannot keep up (or Redis is slow to answer); skew between
-	// the sender's clock and this host's shows in it too.
+	// PollTimeout for nothing counts zero. It grows when the loops cannot keep up (or Redis is
+	// slow to answer); skew between the sender's clock and this host's shows in it too.
 	ReceiveLag time.Duration
 }
 
