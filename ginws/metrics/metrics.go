@@ -7,7 +7,8 @@
 //	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 //
 // The collector reads the counters ginws keeps anyway (atomic counters, read with one Stats call
-// per source at scrape time): metrics cost nothing per message. Names follow Prometheus'
+// per source at scrape time): metrics cost nothing per message. The Redis layer's call latency
+// histograms are lock-free too: a few atomic adds per call to Redis. Names follow Prometheus'
 // conventions: a "ginws_" prefix, "_total" on counters, bytes and seconds as units.
 package metrics
 
@@ -83,6 +84,9 @@ var (
 	redisLocalBuffers  = gauge("ginws_redis_layer_local_buffers", "Process-local channels with messages waiting for Receive.")
 	redisMembersReadd  = counter("ginws_redis_layer_memberships_readded_total", "Memberships written again after a fault.")
 	redisMembersRefrsh = counter("ginws_redis_layer_memberships_refreshed_total", "Memberships rewritten before they expire.")
+	redisCallErrors    = counter("ginws_redis_layer_call_errors_total", "Layer calls to Redis that failed, by operation (send, group_send, group_add, group_discard, receive).", "op")
+	redisReceiveLag    = gauge("ginws_redis_layer_receive_lag_seconds", "Age of the oldest message in a receive loop's last pop (the largest over the loops; 0 when idle): how far behind the receive loops are.")
+	redisCallDuration  = prometheus.NewDesc("ginws_redis_layer_call_duration_seconds", "Duration of the layer's calls to Redis, by operation (send, group_send, group_add, group_discard, receive: a pop by Receive on a normal channel).", []string{"op"}, nil)
 
 	yjsRooms       = gauge("ginws_yjs_rooms", "Yjs rooms loaded now.")
 	yjsLoads       = counter("ginws_yjs_room_loads_total", "Yjs rooms loaded.")
@@ -93,6 +97,7 @@ var (
 	yjsCompactions = counter("ginws_yjs_store_compactions_total", "Store compactions.")
 	yjsLayerErrors = counter("ginws_yjs_layer_errors_total", "Failed channel layer calls (repaired by the next resync).")
 	yjsStoreErrors = counter("ginws_yjs_store_errors_total", "Failed store calls (retried).")
+	yjsDocBytes    = gauge("ginws_yjs_document_bytes", "Bytes of the loaded rooms' documents in this process (merged document plus the updates not merged yet).")
 )
 
 var serverMetrics = []metric{connections, handshakes, handshakesLimited, messagesIn, bytesIn, framesOut, writes,
@@ -100,10 +105,10 @@ var serverMetrics = []metric{connections, handshakes, handshakesLimited, message
 
 var redisMetrics = []metric{redisSent, redisGroupSends, redisReceived, redisDelivered, redisDropped, redisExpired,
 	redisBad, redisLoopErrors, redisReconnects, redisDegradations, redisDegradedSecs, redisDegradedNow, redisRefused,
-	redisMemberships, redisLocalBuffers, redisMembersReadd, redisMembersRefrsh}
+	redisMemberships, redisLocalBuffers, redisMembersReadd, redisMembersRefrsh, redisCallErrors, redisReceiveLag}
 
 var yjsMetrics = []metric{yjsRooms, yjsLoads, yjsUnloads, yjsApplied, yjsRefused, yjsSaves, yjsCompactions,
-	yjsLayerErrors, yjsStoreErrors}
+	yjsLayerErrors, yjsStoreErrors, yjsDocBytes}
 
 type collector struct{ src Sources }
 
@@ -115,6 +120,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		for _, m := range redisMetrics {
 			ch <- m.desc
 		}
+		ch <- redisCallDuration
 	}
 	if c.src.Yjs != nil {
 		for _, m := range yjsMetrics {
@@ -172,6 +178,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		emit(ch, redisLocalBuffers, rs.LocalBuffers)
 		emit(ch, redisMembersReadd, rs.Readded)
 		emit(ch, redisMembersRefrsh, rs.Refreshed)
+		emit(ch, redisReceiveLag, rs.ReceiveLag.Seconds())
+		for op, cs := range rs.Calls {
+			emit(ch, redisCallErrors, cs.Errors, op)
+			ch <- prometheus.MustNewConstHistogram(redisCallDuration, cs.Count, cs.Sum.Seconds(), cs.Buckets, op)
+		}
 	}
 	if y := c.src.Yjs; y != nil {
 		ys := y.Stats()
@@ -184,6 +195,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		emit(ch, yjsCompactions, ys.Compactions)
 		emit(ch, yjsLayerErrors, ys.LayerErrors)
 		emit(ch, yjsStoreErrors, ys.StoreErrors)
+		emit(ch, yjsDocBytes, ys.DocumentBytes)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
 	"ginws.dev/ginws/metrics"
 	"ginws.dev/ginws/redislayer"
 	"ginws.dev/ginws/redislayer/redistest"
@@ -98,11 +99,12 @@ func TestCollector(t *testing.T) {
 		lay.Close()
 	}()
 	ws := ginws.New(ginws.Config{Layer: lay, Logger: slog.New(slog.DiscardHandler)})
-	ys := yjs.New(ws, yjs.Config{})
+	ys := yjs.New(ws, yjs.Config{UnloadDelay: 50 * time.Millisecond})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics.NewCollector(metrics.Sources{Server: ws, RedisLayer: lay, Yjs: ys}))
 	r := gin.New()
 	r.GET("/ws", ws.Mount(func() ginws.Consumer { return new(echo) }))
+	r.GET("/yjs/*room", ws.Mount(ys.Consumer))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	ts := wstest.NewServer(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -161,4 +163,97 @@ func TestCollector(t *testing.T) {
 	if got := value(t, fams, "ginws_redis_layer_memberships"); got < 0 {
 		t.Errorf("memberships %v", got)
 	}
+
+	// Layer calls: timed by operation; a receive loop's pop gives the lag.
+	ch, err := lay.NewChannel(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lay.GroupAdd(ctx, "metricsgroup", ch); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := lay.GroupSend(ctx, "metricsgroup", layer.Message{"type": "m"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		if _, err := lay.Receive(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := lay.GroupDiscard(ctx, "metricsgroup", ch); err != nil {
+		t.Fatal(err)
+	}
+	fams = scrape(t, ts.URL)
+	for op, want := range map[string]uint64{"group_add": 1, "group_send": 3, "group_discard": 1} {
+		h := histogram(t, fams, "ginws_redis_layer_call_duration_seconds", "op", op)
+		if h.GetSampleCount() < want || h.GetSampleSum() <= 0 {
+			t.Errorf("call_duration_seconds{op=%q}: count %d, sum %v; want count ≥ %d", op, h.GetSampleCount(), h.GetSampleSum(), want)
+		}
+		prev := uint64(0)
+		for _, b := range h.GetBucket() {
+			if b.GetCumulativeCount() < prev || b.GetCumulativeCount() > h.GetSampleCount() {
+				t.Errorf("call_duration_seconds{op=%q}: bucket %v not cumulative", op, b)
+			}
+			prev = b.GetCumulativeCount()
+		}
+		if got := value(t, fams, "ginws_redis_layer_call_errors_total", "op", op); got != 0 {
+			t.Errorf("call_errors_total{op=%q} = %v", op, got)
+		}
+	}
+	if lag := value(t, fams, "ginws_redis_layer_receive_lag_seconds"); lag < 0 || lag > 60 {
+		t.Errorf("receive lag %v s", lag)
+	}
+
+	// Yjs: the document's bytes while a room is loaded, none once it unloaded.
+	editor := ts.Communicator("/yjs/metrics-doc")
+	editor.MustConnect(ctx)
+	if err := ys.Update(ctx, "metrics-doc", fxHello); err != nil {
+		t.Fatal(err)
+	}
+	fams = scrape(t, ts.URL)
+	if got := value(t, fams, "ginws_yjs_document_bytes"); got < float64(len(fxHello)) {
+		t.Errorf("ginws_yjs_document_bytes = %v with a %d-byte update applied", got, len(fxHello))
+	}
+	if got := value(t, fams, "ginws_yjs_rooms"); got != 1 {
+		t.Errorf("ginws_yjs_rooms = %v", got)
+	}
+	if err := editor.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for ys.Stats().Unloads == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	fams = scrape(t, ts.URL)
+	if got := value(t, fams, "ginws_yjs_document_bytes"); got != 0 {
+		t.Errorf("ginws_yjs_document_bytes = %v after the room unloaded", got)
+	}
+}
+
+// fxHello is a Yjs v1 update made by the yjs package: client 1 types "hello" into the text "t".
+var fxHello = []byte{0x01, 0x01, 0x01, 0x00, 0x04, 0x01, 0x01, 0x74, 0x05, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x00}
+
+// histogram returns the family's histogram whose labels include want.
+func histogram(t *testing.T, fams map[string]*dto.MetricFamily, name string, want ...string) *dto.Histogram {
+	t.Helper()
+	f := fams[name]
+	if f == nil || f.GetType() != dto.MetricType_HISTOGRAM {
+		t.Fatalf("no histogram %s", name)
+	}
+next:
+	for _, m := range f.Metric {
+		labels := map[string]string{}
+		for _, l := range m.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		for i := 0; i+1 < len(want); i += 2 {
+			if labels[want[i]] != want[i+1] {
+				continue next
+			}
+		}
+		return m.GetHistogram()
+	}
+	t.Fatalf("no sample of %s with labels %v", name, want)
+	return nil
 }

@@ -23,7 +23,7 @@ import (
 // channels_redis writes it. With one shard and no ChannelCapacity rules the whole send is a single
 // script call (membership expiry, member list, capacity checks, writes); otherwise it is one call on
 // the group's shard for the member list and one call per shard that holds members.
-func (l *Layer) GroupSend(ctx context.Context, group string, msg layer.Message) error {
+func (l *Layer) GroupSend(ctx context.Context, group string, msg layer.Message) (err error) {
 	if err := layer.ValidateGroupName(group); err != nil {
 		return err
 	}
@@ -41,6 +41,7 @@ func (l *Layer) GroupSend(ctx context.Context, group string, msg layer.Message) 
 		return err
 	}
 	now := time.Now()
+	defer l.observe(opGroupSend, now, &err)
 	rule, hist := l.histories.Of(group)
 	if len(l.shards) == 1 && len(l.cfg.ChannelCapacity) == 0 {
 		err = l.groupSendOne(ctx, group, b, now, rule, hist)

@@ -66,7 +66,7 @@ var errResumeForeign = errors.New("redislayer: GroupAddSince needs a process-loc
 // group's messages after since to it first (see layer.Resumer): through its subscriber, or into
 // its buffer for Receive. The channel should not be a member of the group already: if it is, a
 // message written to it just before the join may also arrive live after the replay.
-func (l *Layer) GroupAddSince(ctx context.Context, group, channel string, since layer.Position) (layer.Recovery, error) {
+func (l *Layer) GroupAddSince(ctx context.Context, group, channel string, since layer.Position) (_ layer.Recovery, err error) {
 	rule, ok := l.histories.Of(group)
 	if !ok {
 		return layer.Recovery{Gap: !since.IsZero()}, l.GroupAdd(ctx, group, channel)
@@ -83,6 +83,7 @@ func (l *Layer) GroupAddSince(ctx context.Context, group, channel string, since 
 	}
 	defer cancel()
 	now := time.Now()
+	defer l.observe(opGroupAdd, now, &err)
 	tracked := l.members.add(group, channel, now)
 	h := l.startHold(channel, group)
 	keys := append([]string{l.groupKey(group)}, l.histKeys(group)...)

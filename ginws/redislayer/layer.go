@@ -47,6 +47,7 @@ type Layer struct {
 	mu      sync.RWMutex
 	holds   map[string][]*hold // channel → its joins from a position under way (history.go)
 	loops   map[string]bool    // process-local keys (prefix+"...!") with running loops
+	lags    []*atomic.Int64    // each receive loop's lag in nanoseconds, stored by the loop (Stats.ReceiveLag)
 	blocked sync.Map           // rueidis.DedicatedClient → blockedConn, the loops' connections
 	local                      // subscribers and buffers of this process's channels
 
@@ -98,11 +99,24 @@ type Stats struct {
 	PresenceReadded uint64
 	// Replayed counts messages delivered from a group's history by GroupAddSince.
 	Replayed uint64
+	// Calls are the latency histograms of the layer's calls to Redis, by kind: "send",
+	// "group_send", "group_add" (GroupAdd and GroupAddSince), "group_discard", and "receive" (a
+	// pop by Receive on a normal channel; the receive loops' blocking pops, which wait for
+	// messages, are not timed: see ReceiveLag and LoopErrors).
+	Calls map[string]CallStats
+	// ReceiveLag is how far behind the receive loops are: the largest over the loops of the age,
+	// when it was popped, of the oldest message in the loop's last pop (now minus its score, the
+	// sender's clock at send time, as channels_redis writes it); a loop whose last pop waited
+	// PollTimeout for nothing counts zero. It grows when the loops cannot keep up (or Redis is
+	// slow to answer); skew between the sender's clock and this host's shows in it too.
+	ReceiveLag time.Duration
 }
 
 type counters struct {
 	sent, groupSends, received, delivered, dropped, expired, bad, loopErrors, reconnects atomic.Uint64
 	degradations, degradedNanos, refused, readded, refreshed, presenceReadded, replayed  atomic.Uint64
+
+	calls [numCallOps]callHist // latency of the calls that reach Redis, by kind (calls.go)
 }
 
 // New returns a Redis channel layer. It connects to each host once, but a host that is down is not
@@ -201,12 +215,20 @@ func (l *Layer) Close() error {
 func (l *Layer) Stats() Stats {
 	l.mu.RLock()
 	buffers := len(l.bufs)
+	var lag time.Duration
+	for _, v := range l.lags {
+		lag = max(lag, time.Duration(v.Load()))
+	}
 	l.mu.RUnlock()
 	down := 0
 	for _, s := range l.health {
 		if s.downFlag.Load() {
 			down++
 		}
+	}
+	calls := make(map[string]CallStats, numCallOps)
+	for op, name := range callOpNames {
+		calls[name] = l.st.calls[op].snapshot()
 	}
 	return Stats{
 		Sent: l.st.sent.Load(), GroupSends: l.st.groupSends.Load(), Received: l.st.received.Load(),
@@ -218,6 +240,7 @@ func (l *Layer) Stats() Stats {
 		Memberships: l.members.len(), Readded: l.st.readded.Load(), Refreshed: l.st.refreshed.Load(),
 		Tracked: l.presence.len(), PresenceReadded: l.st.presenceReadded.Load(),
 		Replayed: l.st.replayed.Load(),
+		Calls:    calls, ReceiveLag: lag,
 	}
 }
 
@@ -241,7 +264,7 @@ func (l *Layer) NewChannel(ctx context.Context, prefix string) (string, error) {
 // A process-local channel's shard is chosen by the hash of its non-local part, the key it is
 // received from; a normal channel's shard round-robin, as channels_redis does, with the capacity
 // counted over every shard (see the package documentation).
-func (l *Layer) Send(ctx context.Context, channel string, msg layer.Message) error {
+func (l *Layer) Send(ctx context.Context, channel string, msg layer.Message) (err error) {
 	if err := layer.ValidateChannelName(channel); err != nil {
 		return err
 	}
@@ -254,6 +277,7 @@ func (l *Layer) Send(ctx context.Context, channel string, msg layer.Message) err
 		return err
 	}
 	defer cancel()
+	defer l.observe(opSend, time.Now(), &err)
 	single := ""
 	if layer.IsProcessLocal(channel) {
 		single = channel
@@ -302,7 +326,7 @@ func (l *Layer) Send(ctx context.Context, channel string, msg layer.Message) err
 // running meanwhile includes it: the layer then keeps the membership while the channel lives
 // (see the package documentation, "Faults"). When the write fails, a membership recorded by this
 // call alone is forgotten again; like any failed write, the ZADD may still have reached Redis.
-func (l *Layer) GroupAdd(ctx context.Context, group, channel string) error {
+func (l *Layer) GroupAdd(ctx context.Context, group, channel string) (err error) {
 	if err := validGroupChannel(group, channel); err != nil {
 		return err
 	}
@@ -312,6 +336,7 @@ func (l *Layer) GroupAdd(ctx context.Context, group, channel string) error {
 	}
 	defer cancel()
 	now := time.Now()
+	defer l.observe(opGroupAdd, now, &err)
 	tracked := l.tracks(channel) && l.members.add(group, channel, now)
 	c, key := l.shard(group), l.groupKey(group)
 	for _, r := range c.DoMulti(ctx,
@@ -332,7 +357,7 @@ func (l *Layer) GroupAdd(ctx context.Context, group, channel string) error {
 // also when the ZREM fails, so that the layer never writes the membership again (what Redis still
 // holds expires after GroupExpiry, and this process discards what reaches the channel after its
 // subscriber left).
-func (l *Layer) GroupDiscard(ctx context.Context, group, channel string) error {
+func (l *Layer) GroupDiscard(ctx context.Context, group, channel string) (err error) {
 	if err := validGroupChannel(group, channel); err != nil {
 		return err
 	}
@@ -344,6 +369,7 @@ func (l *Layer) GroupDiscard(ctx context.Context, group, channel string) error {
 		return err
 	}
 	defer cancel()
+	defer l.observe(opGroupDiscard, time.Now(), &err)
 	c := l.shard(group)
 	if err := c.Do(ctx, c.B().Zrem().Key(l.groupKey(group)).Member(channel).Build()).Error(); err != nil {
 		return l.callError(fmt.Sprintf("discard %q from group %q", channel, group), err)

@@ -238,10 +238,15 @@ func (l *Layer) popNow(ctx context.Context, c rueidis.Client, key string) (layer
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
 		}
+		start := time.Now()
 		zs, err := l.popLate(c, key, l.cfg.CallTimeout, func(pctx context.Context) ([]rueidis.ZScore, error) {
 			return popScript.Exec(pctx, c, []string{key, key + "$inflight"}, nil).AsZScores()
 		}, nil)
-		if err != nil && !rueidis.IsRedisNil(err) {
+		if rueidis.IsRedisNil(err) {
+			err = nil
+		}
+		l.observe(opReceive, start, &err)
+		if err != nil {
 			return nil, false, l.callError(fmt.Sprintf("receive from %q", key), err)
 		}
 		if len(zs) == 0 {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -21,8 +23,10 @@ func (l *Layer) startLoops(keyName string) {
 	}
 	l.loops[keyName] = true
 	for i := range l.shards {
+		lag := new(atomic.Int64)
+		l.lags = append(l.lags, lag)
 		l.wg.Add(1)
-		go l.loop(i, l.cfg.Prefix+keyName)
+		go l.loop(i, l.cfg.Prefix+keyName, lag)
 	}
 }
 
@@ -38,7 +42,9 @@ func (l *Layer) startLoops(keyName string) {
 // within PollTimeout+CallTimeout marks the shard degraded (see watchPop) and is waited for; it
 // ends with its reply, when the connection breaks (a dead Redis closes it, a vanished host fails
 // TCP keepalive), or at Close.
-func (l *Layer) loop(i int, key string) {
+//
+// The loop stores its lag (see Stats.ReceiveLag) in lag after each pop.
+func (l *Layer) loop(i int, key string, lag *atomic.Int64) {
 	defer l.wg.Done()
 	c := l.shards[i]
 	var (
@@ -104,6 +110,7 @@ func (l *Layer) loop(i int, key string) {
 			l.st.reconnects.Add(1)
 			l.log.Info("redislayer: receive loop resumed", "key", key)
 		}
+		lag.Store(int64(popLag(items)))
 		if len(items) > 0 {
 			l.dispatch(items, &scratch)
 		}
@@ -125,6 +132,16 @@ func (l *Layer) loop(i int, key string) {
 			}
 		}
 	}
+}
+
+// popLag is a receive loop's lag after a pop: the age of the oldest message it popped (the first:
+// pops take the lowest scores), or zero when the pop found nothing in PollTimeout.
+func popLag(items []rueidis.ZScore) time.Duration {
+	if len(items) == 0 {
+		return 0
+	}
+	sent := time.UnixMicro(int64(math.Round(items[0].Score * 1e6)))
+	return max(0, time.Since(sent))
 }
 
 // blockedConn is a receive loop's connection, for CLIENT UNBLOCK at Close.

@@ -2,6 +2,7 @@ package yjs
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"ginws.dev/ginws/yjs/yupdate"
 )
@@ -20,6 +21,10 @@ type document struct {
 	sv      []byte // state vector of merged at svGen
 	svGen   uint64
 	svValid bool
+
+	// total is the Server's count of the loaded documents' bytes (Stats.DocumentBytes), kept equal
+	// to the sum of their sizes by every change of merged or pending; nil once the room unloaded.
+	total *atomic.Int64
 }
 
 // size is the document's size bound: what a client would be sent, give or take the merge's savings.
@@ -28,6 +33,26 @@ func (d *document) size() int { return len(d.merged) + d.pendLen }
 func (d *document) add(update []byte) {
 	d.pending = append(d.pending, update)
 	d.pendLen += len(update)
+	d.count(len(update))
+}
+
+// count adds n to the Server's document bytes.
+func (d *document) count(n int) {
+	if d.total != nil && n != 0 {
+		d.total.Add(int64(n))
+	}
+}
+
+// load sets merged to the document loaded from the store.
+func (d *document) load(m []byte) {
+	d.count(len(m) - len(d.merged))
+	d.merged = m
+}
+
+// release takes the document out of the Server's document bytes, at unload.
+func (d *document) release() {
+	d.count(-d.size())
+	d.total = nil
 }
 
 // pendingOverhead is what one unmerged update costs besides its bytes (its slice header and
@@ -62,6 +87,8 @@ func (d *document) cachedSV() ([]byte, bool) {
 
 // install replaces merged and the first n pending updates by m, their merge.
 func (d *document) install(m []byte, n int) {
+	before := d.size()
+	defer func() { d.count(d.size() - before) }()
 	for _, u := range d.pending[:n] {
 		d.pendLen -= len(u)
 	}

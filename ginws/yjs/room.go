@@ -68,6 +68,7 @@ func newRoom(s *Server, name string) *room {
 		done:  make(chan struct{}),
 		wake:  make(chan struct{}, 1),
 		aw:    awareness{maxState: s.cfg.MaxAwarenessStateSize, maxTotal: s.cfg.MaxAwarenessTotalSize},
+		doc:   document{total: &s.stats.docBytes},
 	}
 }
 

@@ -176,7 +176,9 @@ func (r *room) load() error {
 	if err != nil {
 		return err
 	}
-	r.doc.merged = merged
+	r.mu.Lock()
+	r.doc.load(merged)
+	r.mu.Unlock()
 	r.hello(ctx)
 	return nil
 }
@@ -296,6 +298,9 @@ func (r *room) finish(serverClosing bool) {
 		s.noteUnsaved(r.name, err)
 		r.log.Error("yjs: the room's last updates could not be saved", "error", err)
 	}
+	r.mu.Lock()
+	r.doc.release()
+	r.mu.Unlock()
 	s.forget(r)
 	s.stats.unloads.Add(1)
 	why := "idle"

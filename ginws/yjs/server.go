@@ -51,6 +51,7 @@ type Server struct {
 
 	stats struct {
 		loads, unloads, applied, relayed, refused, saves, compactions, layerErrors, storeErrors atomic.Uint64
+		docBytes                                                                                atomic.Int64 // Stats.DocumentBytes, kept by the rooms' documents
 	}
 }
 
@@ -64,6 +65,9 @@ type Stats struct {
 	Compactions    uint64 // store compactions
 	LayerErrors    uint64 // failed channel layer calls (repaired by the next resync)
 	StoreErrors    uint64 // failed store calls (retried)
+	// DocumentBytes is the size of the loaded rooms' documents in this process: each room's
+	// merged update plus the updates applied since its last merge, as kept in memory.
+	DocumentBytes int64
 }
 
 // New returns a Server whose rooms talk to each other across processes through ws.Layer(). It
@@ -213,6 +217,7 @@ func (s *Server) Stats() Stats {
 		Applied: s.stats.applied.Load(), Refused: s.stats.refused.Load(),
 		Saves: s.stats.saves.Load(), Compactions: s.stats.compactions.Load(),
 		LayerErrors: s.stats.layerErrors.Load(), StoreErrors: s.stats.storeErrors.Load(),
+		DocumentBytes: s.stats.docBytes.Load(),
 	}
 }
 
