@@ -67,7 +67,9 @@ func (c *Conn) deliver(env *layer.Envelope) error {
 	}
 	if c.replaying > 0 {
 		c.replayed++
-	} else if c.pendingEvents >= c.inboxCap+c.replayed {
+	} else if c.pendingEvents >= c.inboxCap+c.replayed && env.Message.Type() != closeEventType {
+		// A close event (Server.CloseGroup: a logout) is queued even over the cap: a busy or
+		// flooded connection must still be signed out. It is one event, and the last.
 		if c.pump == pumpWriting && monoNow()-c.writeStart > int64(slowWrite) {
 			c.slowLocked("event queue full while a write is blocked")
 		}

@@ -20,8 +20,9 @@ import (
 //     the code and reason the event carries. The consumer's Disconnect gets the code.
 //
 // The event is the layer message {"type": "ginws.close", "code": 4001, "reason": "signed out"}; a
-// Layer.Send of it to one channel name closes that one connection. Like every group send, a close event to a member whose event queue is full is dropped for it
-// (and counted in Stats.DroppedEvents).
+// Layer.Send of it to one channel name closes that one connection. Unlike other events, a close
+// event is queued even when the connection's event queue is full, so that a busy or flooded
+// socket is still signed out; it is handled after the events queued before it.
 
 // closeEventType is the type of the event a connection handles by closing itself. The "ginws."
 // prefix is reserved: a consumer cannot register a handler for it.

@@ -130,3 +130,48 @@ func TestReservedEventType(t *testing.T) {
 		t.Fatalf("accepted=%v status=%d, want 500", res.Accepted, res.Status)
 	}
 }
+
+// A connection whose event queue is full (its handler is busy, a flood queued behind it) is still
+// signed out: the close event is queued over the cap and handled after what was queued before.
+func TestCloseGroupReachesAFullQueue(t *testing.T) {
+	t.Parallel()
+	const capacity = 4
+	lay := layer.NewMemory(layer.MemoryConfig{Capacity: capacity})
+	busy, release := make(chan struct{}, 1), make(chan struct{})
+	fc := funcConsumer{
+		groups: func(*funcConsumer) []string { return []string{"room"} },
+		events: func(c *funcConsumer) ginws.Events {
+			return ginws.Events{"chat.message": func(ctx context.Context, ev layer.Message) error {
+				select {
+				case busy <- struct{}{}:
+					<-release // the first event holds the pump while the queue fills
+				default:
+				}
+				return nil
+			}}
+		},
+	}
+	a := newApp(t, ginws.Config{Layer: lay, Groups: func(*ginws.Scope) []string { return []string{"session.s1"} }}, consumer(fc))
+	ctx := testCtx(t)
+	c := a.ts.Communicator("/ws/x")
+	c.MustConnect(ctx)
+	msg := layer.Message{"type": "chat.message"}
+	if err := lay.GroupSend(ctx, "room", msg); err != nil {
+		t.Fatal(err)
+	}
+	<-busy
+	for i := 0; i < capacity+3; i++ { // fills the queue; the rest are dropped
+		_ = lay.GroupSend(ctx, "room", msg)
+	}
+	if st := a.srv.Stats(); st.DroppedEvents == 0 {
+		t.Fatalf("the queue never filled: %+v", st)
+	}
+	if err := a.srv.CloseGroup(ctx, "session.s1", 4001, "signed out"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	code, reason, err := c.WaitClosed(ctx)
+	if err != nil || code != 4001 || reason != "signed out" {
+		t.Fatalf("closed with %d %q (%v), want 4001 \"signed out\"", code, reason, err)
+	}
+}
