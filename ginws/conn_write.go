@@ -119,6 +119,9 @@ func (c *Conn) write(out []outFrame, now int64) error {
 	bp := writeBufPool.Get().(*[]byte)
 	buf := (*bp)[:0]
 	for _, f := range out {
+		if f.op == opPing && c.zw.on() {
+			c.zw.pinged()
+		}
 		switch {
 		case f.prep != nil && c.zw.on():
 			// With context takeover the group's frame cannot serve: the message goes through

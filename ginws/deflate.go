@@ -47,9 +47,12 @@ type Compression struct {
 	// percent on its own shrinks to a fraction. Optional; the default (false) never takes over
 	// context.
 	//
-	// Server to client, the connection keeps one compressor across messages, taken from a pool at
-	// its first compressed message and given back when it ends: about 1 MB at level 7 (800 KB at
-	// level 1, 1.1 MB at levels 2 to 6), which is what klauspost/compress's flate.Writer holds. Such a
+	// Server to client, the connection keeps one compressor across messages: about 1 MB at level 7
+	// (800 KB at level 1, 1.1 MB at levels 2 to 6), which is what klauspost/compress's flate.Writer
+	// holds. It is taken from a pool at the first compressed message and given back when the
+	// connection ends, or when a whole PingInterval (Config) went by without a compressed message:
+	// an idle connection holds none, and the message that ends its idle spell starts a new
+	// history. With pings off (a negative PingInterval) it is held until the end. Such a
 	// connection compresses every message itself, a group message (PreparedMessage, RelayJSON)
 	// included: it cannot share the group's frame, which other members' histories would not
 	// decode. Connections without takeover on the same endpoint still share it. The server

@@ -13,7 +13,11 @@ import (
 //   - ctxDeflater, the server's compressor, belongs to the pump (the only goroutine that writes
 //     frames, conn_write.go): messages go through it in the order they reach the socket, which is
 //     the order the client inflates them in. It is taken from the deflaters pool at the first
-//     compressed message and given back by finish.
+//     compressed message and given back by finish — or at a keepalive ping when no message was
+//     compressed since the ping before: a connection idle for a PingInterval holds no compressor,
+//     and its next message starts a new history (which the client, whose window is just not
+//     referred to, decodes as well). The cost is one message compressed without history after
+//     each idle spell.
 //   - ctxWindow, the client's window, belongs to the reader goroutine: the last bytes of the
 //     compressed messages it inflated, the dictionary of the next one. The decompressor itself is
 //     the pooled one of inflate, taken per message.
@@ -25,6 +29,7 @@ type ctxDeflater struct {
 	fw    *flate.Writer // nil until the first message, and after release
 	level int
 	out   sliceWriter // fw's destination; out.b is set around each message
+	used  bool        // a message was compressed since the last ping
 }
 
 // appendFrame appends a frame carrying payload compressed against the connection's history (RSV1
@@ -42,6 +47,7 @@ func (z *ctxDeflater) appendFrame(dst []byte, op byte, payload []byte) []byte {
 			z.fw.Reset(&z.out)
 		}
 	}
+	z.used = true
 	bp := writeBufPool.Get().(*[]byte)
 	z.out.b = (*bp)[:0]
 	_, _ = z.fw.Write(payload) // a sliceWriter does not fail
@@ -67,6 +73,15 @@ func (z *ctxDeflater) appendFrame(dst []byte, op byte, payload []byte) []byte {
 
 // on reports whether the connection compresses with the server's context takeover.
 func (z *ctxDeflater) on() bool { return z.level != 0 }
+
+// pinged is called as a keepalive ping is written: the compressor goes back to its pool if no
+// message went through it since the ping before.
+func (z *ctxDeflater) pinged() {
+	if !z.used {
+		z.release()
+	}
+	z.used = false
+}
 
 // release gives the compressor back to its pool; the history is dropped.
 func (z *ctxDeflater) release() {

@@ -221,3 +221,49 @@ func TestCompressionTakeoverClientWindow(t *testing.T) {
 		t.Fatalf("a reference past the client's window: %+v %v, want close 1007", got, err)
 	}
 }
+
+// A connection that stays idle for a ping interval gives its compressor back: after two pings with
+// no message between them, a repeat of an earlier message is compressed without history (as big as
+// the first time), and the client, which kept its window, decodes it as well.
+func TestCompressionTakeoverIdleRelease(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, ginws.Config{PingInterval: 20 * time.Millisecond, PingTimeout: time.Minute},
+		echoConsumer(ginws.WithCompression(ginws.Compression{ContextTakeover: true})))
+	c := dialRaw(t, a.ts.WSURL("/ws/x"), "Origin", a.ts.URL, "Sec-WebSocket-Extensions", "permessage-deflate")
+	peer := newPMDPeer()
+	line := `{"type":"chat.message","room":"lobby","user":"alice","text":"did anyone see the release notes?"}`
+	// echo returns the size of the echo's payload, and the pings that came before it.
+	echo := func() (size, pings int) {
+		t.Helper()
+		c.write(frame(true, 0x40, 0x1, peer.deflate([]byte(line))))
+		for {
+			got, err := c.read(5 * time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.op == 0x9 {
+				pings++
+				continue
+			}
+			if got.op != 0x1 || got.rsv != 0x40 || string(peer.inflate(t, got.payload)) != line {
+				t.Fatalf("echo: %+v", got)
+			}
+			return len(got.payload), pings
+		}
+	}
+	first, _ := echo()
+	// Unless two pings went by between the messages (a slow run), the second refers to the first.
+	if second, pings := echo(); pings < 2 && second > first/4 {
+		t.Fatalf("echo sizes %d then %d: the history is not used", first, second)
+	}
+	for pings := 0; pings < 2; {
+		got, err := c.read(5 * time.Second)
+		if err != nil || got.op != 0x9 {
+			t.Fatalf("waiting for pings: %+v %v", got, err)
+		}
+		pings++
+	}
+	if third, _ := echo(); third != first {
+		t.Errorf("after an idle interval the echo is %d bytes, want %d (a new history)", third, first)
+	}
+}

@@ -431,3 +431,28 @@ func TestPreparedWithTakeover(t *testing.T) {
 		t.Errorf("frames of %d then %d bytes (shared: %d)", len(a), len(b), len(shared))
 	}
 }
+
+// An idle spell of one ping interval gives the compressor back; the next message starts a new
+// history, which decodes on its own.
+func TestCtxDeflaterIdle(t *testing.T) {
+	msg := []byte(strings.Repeat(`{"type":"chat.message","text":"hi"}`, 3))
+	z := ctxDeflater{level: takeoverDeflateLevel}
+	first := z.appendFrame(nil, opText, msg)
+	z.pinged() // a message since the last ping: kept
+	if z.fw == nil {
+		t.Fatal("released a compressor that was used since the last ping")
+	}
+	if again := z.appendFrame(nil, opText, msg); len(again) >= len(first)/2 {
+		t.Errorf("a repeat within the history: %d bytes, first %d", len(again), len(first))
+	}
+	z.pinged()
+	z.pinged() // a whole interval without a message
+	if z.fw != nil {
+		t.Fatal("kept the compressor of an idle connection")
+	}
+	after := z.appendFrame(nil, opText, msg)
+	if !bytes.Equal(after, first) {
+		t.Errorf("after the idle spell: % x, want the first frame % x (a new history)", after, first)
+	}
+	z.release()
+}
