@@ -70,7 +70,7 @@ type Conn struct {
 	// c.mu (conn_dispatch.go, conn_write.go).
 	writeDeadline int64       // monoNow() of the write deadline set on nc
 	closeWritten  bool        // a close frame reached the socket
-	zw            ctxDeflater // the compressor, with the server's context takeover; released by finish
+	zw            ctxDeflater // the compressor, with the server's context takeover (deflate_ctx.go)
 	// current is the event being dispatched, set by the pump around each event handler, so that a
 	// RelayJSON handler finds the Envelope's shared frame. It is atomic because the handler may
 	// also be called from a goroutine the consumer started; such a call uses the shared frame only

@@ -84,8 +84,9 @@ const (
 
 // WithCompression accepts the client's offer of permessage-deflate (RFC 7692), when it made one the
 // server can honour, with the given settings; without this option the extension is never
-// negotiated. Messages are compressed without context takeover both ways (see Compression), and a
-// compressed message from the client counts against the read limit by its inflated size. Browsers
+// negotiated. Messages are compressed without context takeover both ways unless
+// Compression.ContextTakeover is set, and a compressed message from the client counts against the
+// read limit by its inflated size. Browsers
 // offer the extension on every socket; it pays off for JSON messages of a few hundred bytes and
 // more.
 func WithCompression(cfg Compression) AcceptOption {
