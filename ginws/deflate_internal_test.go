@@ -456,3 +456,45 @@ func TestCtxDeflaterIdle(t *testing.T) {
 	}
 	z.release()
 }
+
+// FuzzCtxWindow feeds arbitrary bytes as a client message after a first one set up the window: it
+// must never panic or return more than the limit. And a connection's compressor, fed the input cut
+// in two messages, must give back both through a window.
+func FuzzCtxWindow(f *testing.F) {
+	f.Add([]byte{0}, uint8(3))
+	f.Add(deflateForTest(f, []byte(`{"type":"chat.message","message":"hello"}`)), uint8(10))
+	f.Add(bombForTest(f, 1<<20), uint8(200))
+	seed := []byte(strings.Repeat(`{"type":"chat.message","message":"hello"},`, 10))
+	zseed := deflateForTest(f, seed)
+	f.Fuzz(func(t *testing.T, z []byte, cut uint8) {
+		const limit = 4096
+		w := ctxWindow{size: 1 << 10}
+		if _, err := w.inflate(zseed, limit); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := w.inflate(z, limit); err == nil && len(out) > limit {
+			t.Fatalf("inflated %d bytes past the limit", len(out))
+		}
+		d := ctxDeflater{level: int(cut)%9 + 1}
+		defer d.release()
+		r := ctxWindow{size: 1 << 15}
+		at := min(int(cut), len(z))
+		for _, m := range [][]byte{z[:at], z[at:]} {
+			fr := d.appendFrame(nil, opBinary, m)
+			hdr := 2
+			switch fr[1] {
+			case 126:
+				hdr = 4
+			case 127:
+				hdr = 10
+			}
+			if fr[0]&rsv1 == 0 {
+				continue // sent plain: out of both histories
+			}
+			back, err := r.inflate(fr[hdr:], 1<<20)
+			if err != nil || !bytes.Equal(back, m) {
+				t.Fatalf("round trip of %d bytes at level %d: %v", len(m), d.level, err)
+			}
+		}
+	})
+}
