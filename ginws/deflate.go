@@ -135,8 +135,10 @@ func (d *deflateParams) shared() bool { return d != nil && !d.serverTakeover }
 // cfg.ContextTakeover is set. With it:
 //   - server_no_context_takeover is left out, and the server keeps its history, unless the offer
 //     has server_no_context_takeover (§7.1.1.1: the server must then not take over) or
-//     server_max_window_bits below 15 (the compressor's window cannot be limited: see
-//     Compression.ContextTakeover);
+//     server_max_window_bits below 15 (see Compression.ContextTakeover: klauspost's
+//     NewWriterWindow can limit the window, but it is a level-5-like fast encoder that, like
+//     levels 1 to 6, starts a new history at every message under 128 bytes — and no browser
+//     limits the server's window);
 //   - client_no_context_takeover is left out, and the reader keeps the client's window, unless
 //     the offer has it (§7.1.1.2: the client says it will not take over context, so keeping a
 //     window for it would only cost memory).
