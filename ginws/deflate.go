@@ -58,8 +58,8 @@ type Compression struct {
 	// decode. Connections without takeover on the same endpoint still share it. The server
 	// declines takeover in this direction (answering server_no_context_takeover) when the offer
 	// says server_no_context_takeover, or limits the server's window (server_max_window_bits below
-	// 15): the compressor's window cannot be made smaller, and messages compressed on their own
-	// and no longer than the window are what such a client can decode.
+	// 15): the compressors used here keep a 32 KiB window, and messages compressed on their own
+	// and no longer than the client's window are what such a client can decode.
 	//
 	// Client to server, the connection keeps the client's window — the last 32 KiB of what it
 	// inflated, or 2^N bytes when the offer said client_max_window_bits=N — as the dictionary of
