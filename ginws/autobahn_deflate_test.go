@@ -13,7 +13,14 @@ package ginws_test
 // above) instead of 1000 messages of up to 128 KiB — the whole suite would push 20 GB through the
 // race detector. Without the race detector all 216 cases run (12 categories × the suite's 18 size
 // rows; 20 s here); with it (CI) or with -short, 7 rows per category (84 cases), as the full set
-// takes minutes under -race.
+// takes minutes under -race (3 rows per category, 36 cases, for the takeover endpoint below).
+//
+// Every case runs twice: against an endpoint with the default Compression, and against one with
+// Compression.ContextTakeover (ids prefixed "takeover/"). The suite's offers all carry
+// client_no_context_takeover, so the client never takes over context (that direction is tested in
+// deflate_ctx_test.go and deflate_node_test.go); the server takes over where the offer lets it —
+// section 12 and cases 13.1 and 13.4 — and this client then inflates each echo against the
+// server's window, as the suite's does.
 
 import (
 	"bufio"
@@ -47,8 +54,12 @@ var abDeflateRows = []struct{ size, frag int }{
 	{8192, 256}, {16384, 256}, {32768, 256}, {65536, 256}, {131072, 256}, {131072, 1024}, {131072, 4096}, {131072, 32768},
 }
 
-// abDeflateShortRows are the rows run with -short or -race (indexes into abDeflateRows).
-var abDeflateShortRows = []int{0, 2, 4, 8, 10, 15, 17}
+// abDeflateShortRows are the rows run with -short or -race (indexes into abDeflateRows), and
+// abDeflateTakeoverShortRows those of the takeover endpoint's run then.
+var (
+	abDeflateShortRows         = []int{0, 2, 4, 8, 10, 15, 17}
+	abDeflateTakeoverShortRows = []int{0, 4, 15}
+)
 
 // The client's offers of section 13 (the suite's PerMessageDeflateOffer parameters), 13.1 being
 // also section 12's default offer.
@@ -125,12 +136,16 @@ type abDeflateCase struct {
 	timeout time.Duration
 }
 
-func abDeflateCases() []abDeflateCase {
+func abDeflateCases(takeover bool) []abDeflateCase {
 	sets := abDeflateData()
+	short := abDeflateShortRows
+	if takeover {
+		short = abDeflateTakeoverShortRows
+	}
 	var cs []abDeflateCase
 	add := func(id, offer string, set abDataSet) {
 		for i, r := range abDeflateRows {
-			if (testing.Short() || raceEnabled) && !slices.Contains(abDeflateShortRows, i) {
+			if (testing.Short() || raceEnabled) && !slices.Contains(short, i) {
 				continue
 			}
 			cs = append(cs, abDeflateCase{id: fmt.Sprintf("%s.%d", id, i+1), offer: offer, data: set, size: r.size, frag: r.frag,
@@ -146,22 +161,25 @@ func abDeflateCases() []abDeflateCase {
 	return cs
 }
 
-// TestAutobahnDeflate runs the cases against ginws's echo consumer with WithCompression.
+// TestAutobahnDeflate runs the cases against ginws's echo consumer with WithCompression, without
+// and with ContextTakeover.
 func TestAutobahnDeflate(t *testing.T) {
 	t.Parallel()
 	srv := ginws.New(ginws.Config{Logger: discard()})
 	r := gin.New()
-	r.GET("/echo", srv.Mount(func() ginws.Consumer {
-		return consumer(funcConsumer{
-			connect: acceptWith(ginws.WithCompression(ginws.Compression{}), ginws.WithReadLimit(abReadLimit), ginws.WithOutboundLimit(abOutboundLimit)),
-			receive: func(ctx context.Context, c *funcConsumer, f ginws.ClientMessage) error {
-				if f.Binary {
-					return c.SendBinary(f.Data)
-				}
-				return c.SendText(string(f.Data))
-			},
-		})()
-	}))
+	for path, cfg := range map[string]ginws.Compression{"/echo": {}, "/echo-takeover": {ContextTakeover: true}} {
+		r.GET(path, srv.Mount(func() ginws.Consumer {
+			return consumer(funcConsumer{
+				connect: acceptWith(ginws.WithCompression(cfg), ginws.WithReadLimit(abReadLimit), ginws.WithOutboundLimit(abOutboundLimit)),
+				receive: func(ctx context.Context, c *funcConsumer, f ginws.ClientMessage) error {
+					if f.Binary {
+						return c.SendBinary(f.Data)
+					}
+					return c.SendText(string(f.Data))
+				},
+			})()
+		}))
+	}
 	ts := httptest.NewServer(r)
 	t.Cleanup(ts.Close)
 	t.Cleanup(func() {
@@ -170,24 +188,31 @@ func TestAutobahnDeflate(t *testing.T) {
 		_ = srv.Shutdown(ctx)
 	})
 	wsURL := "ws" + strings.TrimPrefix(ts.URL, "http") + "/echo"
-	for _, c := range abDeflateCases() {
-		t.Run(c.id, func(t *testing.T) {
-			if err := abDeflatePlay(c, wsURL); err != nil {
-				t.Errorf("%s (%s, %d bytes, fragments of %d, offer %q): FAILED: %v", c.id, c.data.name, c.size, c.frag, c.offer, err)
+	for _, takeover := range []bool{false, true} {
+		for _, c := range abDeflateCases(takeover) {
+			url, id := wsURL, c.id
+			if takeover {
+				url, id = wsURL+"-takeover", "takeover/"+c.id
 			}
-		})
+			t.Run(id, func(t *testing.T) {
+				if err := abDeflatePlay(c, url, takeover); err != nil {
+					t.Errorf("%s (%s, %d bytes, fragments of %d, offer %q): FAILED: %v", id, c.data.name, c.size, c.frag, c.offer, err)
+				}
+			})
+		}
 	}
 }
 
-// abDeflatePlay runs one case; nil is the grade OK.
-func abDeflatePlay(c abDeflateCase, wsURL string) error {
+// abDeflatePlay runs one case against an endpoint with or without ContextTakeover; nil is the
+// grade OK.
+func abDeflatePlay(c abDeflateCase, wsURL string, takeover bool) error {
 	conn, br, resp, err := abDeflateDial(wsURL, c.offer)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(c.timeout))
-	params, err := abCheckResponse(c.offer, resp.Get("Sec-WebSocket-Extensions"))
+	params, err := abCheckResponse(c.offer, resp.Get("Sec-WebSocket-Extensions"), takeover)
 	if err != nil {
 		return err
 	}
@@ -256,13 +281,18 @@ func abDeflatePlay(c abDeflateCase, wsURL string) error {
 
 type abDeflateParams struct {
 	maxWindow int // the server's window, from server_max_window_bits (15 when absent)
+	// takeover: the response has no server_no_context_takeover; hist is then the server's window,
+	// the last 2^maxWindow bytes of the compressed messages it sent.
+	takeover bool
+	hist     []byte
 }
 
 // abCheckResponse checks the server's extension response against the offers, as a client must
 // (RFC 7692 §5, §7): one permessage-deflate with known parameters, each allowed in a response to
-// one of the offers.
-func abCheckResponse(offers, resp string) (abDeflateParams, error) {
-	p := abDeflateParams{maxWindow: 15}
+// one of the offers. An endpoint with ContextTakeover (takeover) must take over context where the
+// accepted offer — the first: the server can honour each — lets it, and only there.
+func abCheckResponse(offers, resp string, takeover bool) (*abDeflateParams, error) {
+	p := &abDeflateParams{maxWindow: 15}
 	if resp == "" {
 		return p, errors.New("the server declined permessage-deflate (UNIMPLEMENTED)")
 	}
@@ -294,9 +324,17 @@ func abCheckResponse(offers, resp string) (abDeflateParams, error) {
 			return p, fmt.Errorf("response %q: bad server_max_window_bits", resp)
 		}
 	}
+	first, _, _ := strings.Cut(offers, ",")
+	p.takeover = !strings.Contains(resp, "server_no_context_takeover")
+	wantTakeover := takeover && !strings.Contains(first, "server_no_context_takeover") && !strings.Contains(first, "server_max_window_bits=8")
+	if p.takeover != wantTakeover {
+		return p, fmt.Errorf("response %q: server context takeover %v, want %v", resp, p.takeover, wantTakeover)
+	}
+	if p.takeover && p.maxWindow < 15 {
+		return p, fmt.Errorf("response %q: takeover with a window this client cannot check", resp)
+	}
 	// An offer with server_max_window_bits=8 is accepted only by a response with 8; every first
 	// offer here is one the server can honour, so it must be the one accepted.
-	first, _, _ := strings.Cut(offers, ",")
 	if strings.Contains(first, "server_max_window_bits=8") && p.maxWindow > 8 {
 		return p, fmt.Errorf("response %q ignores the offer's server_max_window_bits=8", resp)
 	}
@@ -305,7 +343,7 @@ func abCheckResponse(offers, resp string) (abDeflateParams, error) {
 
 // abReadMessage reads one message (or a close frame) from the server, inflating a compressed one
 // and checking that its back-references stay within the server's window.
-func abReadMessage(br *bufio.Reader, params abDeflateParams) (byte, []byte, error) {
+func abReadMessage(br *bufio.Reader, params *abDeflateParams) (byte, []byte, error) {
 	var op byte
 	var msg []byte
 	compressed := false
@@ -360,9 +398,21 @@ func abReadMessage(br *bufio.Reader, params abDeflateParams) (byte, []byte, erro
 			continue
 		}
 		if compressed {
-			out, err := io.ReadAll(flate.NewReader(bytes.NewReader(append(msg, 0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff))))
+			// Each message ends the stream here (an empty final block after the sync flush's
+			// tail); with takeover it refers back into the server's window, the dictionary.
+			var dict []byte
+			if params.takeover {
+				dict = params.hist
+			}
+			out, err := io.ReadAll(flate.NewReaderDict(bytes.NewReader(append(msg, 0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff)), dict))
 			if err != nil {
 				return 0, nil, fmt.Errorf("inflate the echo: %w", err)
+			}
+			if params.takeover {
+				params.hist = append(params.hist, out...)
+				if n := len(params.hist) - 1<<params.maxWindow; n > 0 {
+					params.hist = params.hist[n:]
+				}
 			}
 			// With a window of 2^bits, a message no longer than the window cannot have used more.
 			if params.maxWindow < 15 && len(out) > 1<<params.maxWindow {

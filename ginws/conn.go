@@ -68,8 +68,9 @@ type Conn struct {
 
 	// The pump's own: one pump goroutine runs at a time, and each hands over to the next through
 	// c.mu (conn_dispatch.go, conn_write.go).
-	writeDeadline int64 // monoNow() of the write deadline set on nc
-	closeWritten  bool  // a close frame reached the socket
+	writeDeadline int64       // monoNow() of the write deadline set on nc
+	closeWritten  bool        // a close frame reached the socket
+	zw            ctxDeflater // the compressor, with the server's context takeover (deflate_ctx.go)
 	// current is the event being dispatched, set by the pump around each event handler, so that a
 	// RelayJSON handler finds the Envelope's shared frame. It is atomic because the handler may
 	// also be called from a goroutine the consumer started; such a call uses the shared frame only
@@ -282,6 +283,9 @@ func (c *Conn) Accept(opts ...AcceptOption) error {
 	_ = c.nc.SetDeadline(time.Time{})
 	c.readLimit, c.outboundLimit, c.tooBig = c.srv.cfg.ReadLimit, c.srv.cfg.OutboundLimit, o.tooBig
 	c.deflate = deflate
+	if deflate != nil && deflate.serverTakeover {
+		c.zw.level = deflate.level
+	}
 	if o.readLimit > 0 {
 		c.readLimit = o.readLimit
 	}

@@ -189,6 +189,7 @@ func (c *Conn) finish() {
 	c.out, c.outSpare, c.inboxSpare, c.pongQueued = nil, nil, nil, false
 	slowWhy := c.slowWhy
 	c.mu.Unlock()
+	c.zw.release() // the pump's own; the last flush is done
 	_ = c.nc.Close()
 	if slowWhy != "" {
 		c.Logger().Warn("ginws: closed a slow client", "why", slowWhy, "close_code", CloseSlowClient,

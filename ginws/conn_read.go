@@ -20,15 +20,19 @@ var readBufPool = sync.Pool{New: func() any { b := make([]byte, readChunk); retu
 // readState is the reader goroutine's own state.
 type readState struct {
 	parser frameParser
-	one    [1]byte // the idle wait reads into this
-	buf    *[]byte // borrowed while bytes are pending; nil when idle
-	r, w   int     // unread bytes are buf[r:w]
+	one    [1]byte   // the idle wait reads into this
+	buf    *[]byte   // borrowed while bytes are pending; nil when idle
+	r, w   int       // unread bytes are buf[r:w]
+	window ctxWindow // the client's window, with its context takeover (deflate_ctx.go)
 }
 
 // readLoop reads the client's frames until the connection ends.
 func (c *Conn) readLoop() {
 	rs := &c.rs
 	rs.parser.limit, rs.parser.deflate = c.readLimit, c.deflate != nil
+	if c.deflate != nil {
+		rs.window.size = c.deflate.clientWindow
+	}
 	for {
 		if rs.buf == nil {
 			// Idle: wait for the next byte without holding a buffer.
@@ -126,7 +130,7 @@ func (c *Conn) onFrame(ev frameEvent) bool {
 		c.srv.messagesIn.Add(1)
 		c.srv.bytesIn.Add(uint64(len(ev.data))) // as read off the wire (compressed, if it was)
 		if ev.deflated {
-			data, perr := inflateMessage(ev, c.readLimit)
+			data, perr := inflateMessage(&c.rs.window, ev, c.readLimit)
 			if perr != nil {
 				c.protocolError(perr, false)
 				return false
@@ -175,6 +179,7 @@ func (c *Conn) releaseRead() {
 		rs.buf = nil
 	}
 	rs.parser = frameParser{}
+	rs.window = ctxWindow{}
 }
 
 // protocolError handles a client that broke the protocol or a limit. The messages it sent before
@@ -263,13 +268,14 @@ func (c *Conn) readEnded(err error) {
 	c.end(CloseAbnormal)
 }
 
-// inflateMessage decompresses a compressed client message against the connection's read limit.
+// inflateMessage decompresses a compressed client message against the connection's read limit, and
+// the client's window when it takes over context.
 // A message that inflates past the limit is closed with 1009 (or WithTooBigClose's code) as soon as
 // it does; data that is not valid DEFLATE is closed with 1007: RFC 7692 names no code, and the
 // payload is not consistent with the message's type (RFC 6455 §7.4.1), as with invalid UTF-8 (node's
 // ws does the same). A text message's UTF-8 is checked once inflated. Reader goroutine only.
-func inflateMessage(ev frameEvent, limit int64) ([]byte, *CloseError) {
-	data, err := inflate(ev.data, limit)
+func inflateMessage(w *ctxWindow, ev frameEvent, limit int64) ([]byte, *CloseError) {
+	data, err := w.inflate(ev.data, limit)
 	switch {
 	case errors.Is(err, errInflatedTooBig):
 		return nil, &CloseError{Code: CloseMessageTooBig, Reason: "message too big"}

@@ -110,7 +110,7 @@ func (c *Conn) write(out []outFrame, now int64) error {
 		c.writeDeadline = now + timeout
 		_ = c.nc.SetWriteDeadline(monoTime(c.writeDeadline))
 	}
-	if len(out) == 1 && out[0].prep != nil {
+	if len(out) == 1 && out[0].prep != nil && !c.zw.on() {
 		n, err := c.nc.Write(out[0].prep.frameFor(c.deflate)) // shared bytes, no copy
 		c.srv.bytesOut.Add(uint64(n))
 		return err
@@ -119,9 +119,22 @@ func (c *Conn) write(out []outFrame, now int64) error {
 	bp := writeBufPool.Get().(*[]byte)
 	buf := (*bp)[:0]
 	for _, f := range out {
+		if f.op == opPing && c.zw.on() {
+			c.zw.pinged()
+		}
 		switch {
+		case f.prep != nil && c.zw.on():
+			// With context takeover the group's frame cannot serve: the message goes through
+			// this connection's compressor, in its turn.
+			if payload := f.prep.payload(); c.deflate.wants(len(payload)) {
+				buf = c.zw.appendFrame(buf, f.prep.op, payload)
+				break
+			}
+			buf = append(buf, f.prep.frame...)
 		case f.prep != nil:
 			buf = append(buf, f.prep.frameFor(c.deflate)...)
+		case f.op < opClose && c.zw.on() && c.deflate.wants(len(f.data)):
+			buf = c.zw.appendFrame(buf, f.op, f.data)
 		case f.op < opClose && c.deflate.wants(len(f.data)):
 			if z := compressFrame(buf, f.op, f.data, c.deflate.level); z != nil {
 				buf = z

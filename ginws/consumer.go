@@ -189,7 +189,8 @@ var errRelayOutside = errors.New("ginws: a RelayJSON handler was called outside 
 // one group send reaches many connections of this process, build runs and the JSON is encoded
 // (and, for connections with WithCompression, compressed) once, and every connection writes the
 // same bytes — the encode-once broadcast of the fast WebSocket servers, with Channels'
-// handler-per-type model. Declare the handler once, at package level, so all connections share
+// handler-per-type model (a connection with Compression.ContextTakeover compresses the JSON
+// itself). Declare the handler once, at package level, so all connections share
 // it:
 //
 //	var chatMessage = ginws.RelayJSON(func(ev layer.Message) (any, error) {

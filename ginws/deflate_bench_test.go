@@ -2,6 +2,7 @@ package ginws
 
 import (
 	sflate "compress/flate"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -65,4 +66,59 @@ func BenchmarkDeflateStdlib(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkDeflateTakeover compresses a stream of chat lines (~100 bytes, a few users and phrases)
+// and of ~1.9 KB notifications on one connection: each message on its own (no context takeover, level 1;
+// a chat line stays under the default threshold and goes plain then) and through the connection's
+// compressor with context takeover (level 7, and level 1 for comparison). ratio is wire bytes over
+// plain bytes.
+func BenchmarkDeflateTakeover(b *testing.B) {
+	users := []string{"alice", "bob", "carol", "dave"}
+	texts := []string{"hello everyone", "how is it going?", "fine thanks", "see you at the meeting later today", "lol", "did anyone see the release notes for 0.9?", "yes, compression landed"}
+	var chat [][]byte
+	for i := range 1000 {
+		chat = append(chat, fmt.Appendf(nil, `{"type":"chat.message","room":"lobby","user":%q,"text":%q,"ts":%d}`, users[i%4], texts[i*7%len(texts)], 1700000000+i*13))
+	}
+	var notify [][]byte // ~1.9 KB each, no two alike
+	for i := range 200 {
+		m := []byte(`{"type":"notifications","items":[`)
+		for j := range 8 {
+			m = fmt.Appendf(m, `{"id":"ntf_%x","kind":%q,"title":"comment on #%d: %s","actor":{"id":%d,"login":%q},"created_at":"2026-11-30T10:%02d:%02dZ","unread":%v},`,
+				i*977+j*31, []string{"comment", "review", "mention"}[j%3], 4000+i*7+j, texts[(i+j)%len(texts)], 5000+i%50, users[(i+j)%4], j, i%60, (i+j)%2 == 0)
+		}
+		notify = append(notify, append(m[:len(m)-1], "]}"...))
+	}
+	for _, s := range []struct {
+		name string
+		msgs [][]byte
+	}{{"chat", chat}, {"notify", notify}} {
+		b.Run(s.name+"/alone-level1", func(b *testing.B) {
+			var plain, wire int
+			var buf []byte
+			for i := 0; b.Loop(); i++ {
+				m := s.msgs[i%len(s.msgs)]
+				z, ok := appendDeflated(buf[:0], m, 1)
+				if !ok {
+					z = m
+				}
+				plain, wire, buf = plain+len(m), wire+len(z), z
+			}
+			b.ReportMetric(float64(wire)/float64(plain), "ratio")
+		})
+		for _, level := range []int{1, takeoverDeflateLevel} {
+			b.Run(fmt.Sprintf("%s/takeover-level%d", s.name, level), func(b *testing.B) {
+				z := ctxDeflater{level: level}
+				defer z.release()
+				var plain, wire int
+				var buf []byte
+				for i := 0; b.Loop(); i++ {
+					m := s.msgs[i%len(s.msgs)]
+					buf = z.appendFrame(buf[:0], opText, m)
+					plain, wire = plain+len(m), wire+len(buf)-2
+				}
+				b.ReportMetric(float64(wire)/float64(plain), "ratio")
+			})
+		}
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/flate"
 	"errors"
+	"io"
+	"math/rand/v2"
 	"net/http"
 	"runtime"
 	"strings"
@@ -251,6 +253,247 @@ func FuzzInflate(f *testing.F) {
 				if err != nil || !bytes.Equal(back, z) {
 					t.Fatalf("round trip at level %d: %v", level, err)
 				}
+			}
+		}
+	})
+}
+
+func TestNegotiateDeflateTakeover(t *testing.T) {
+	const big = 1<<31 - 1
+	cases := []struct {
+		offer, want    string
+		serverTakeover bool
+		clientWindow   int
+		maxPlain       int
+		threshold      int
+	}{
+		// Node's ws and Chromium offer this: takeover both ways.
+		{"permessage-deflate; client_max_window_bits", "permessage-deflate", true, 1 << 15, big, 64},
+		{"permessage-deflate", "permessage-deflate", true, 1 << 15, big, 64},
+		// A client window hint: the reader keeps that much.
+		{"permessage-deflate; client_max_window_bits=10", "permessage-deflate", true, 1 << 10, big, 64},
+		// gorilla's Dialer offers both no_context_takeover: none either way.
+		{"permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+			"permessage-deflate; server_no_context_takeover; client_no_context_takeover", false, 0, big, 256},
+		// Autobahn's default offer: the client will not take over; the server does.
+		{"permessage-deflate; client_no_context_takeover; client_max_window_bits",
+			"permessage-deflate; client_no_context_takeover", true, 0, big, 64},
+		{"permessage-deflate; server_no_context_takeover", "permessage-deflate; server_no_context_takeover", false, 1 << 15, big, 256},
+		// A full window is no limit; a smaller one makes the server decline its takeover and
+		// compress messages that fit the window on their own.
+		{"permessage-deflate; server_max_window_bits=15", "permessage-deflate; server_max_window_bits=15", true, 1 << 15, big, 64},
+		{"permessage-deflate; server_max_window_bits=10",
+			"permessage-deflate; server_no_context_takeover; server_max_window_bits=10", false, 1 << 15, 1 << 10, 256},
+		{"permessage-deflate; client_no_context_takeover; server_max_window_bits=8",
+			"permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=8", false, 0, 1 << 8, 256},
+		// Bad offers are declined as without takeover; the next one is tried.
+		{"permessage-deflate; server_max_window_bits=16", "", false, 0, 0, 0},
+		{"permessage-deflate; client_max_window_bits=7", "", false, 0, 0, 0},
+		{"permessage-deflate; server_no_context_takeover; server_no_context_takeover, permessage-deflate; client_max_window_bits=9",
+			"permessage-deflate", true, 1 << 9, big, 64},
+	}
+	for _, c := range cases {
+		h := http.Header{"Sec-Websocket-Extensions": {c.offer}}
+		got, d := negotiateDeflate(h, Compression{ContextTakeover: true})
+		if got != c.want {
+			t.Errorf("offer %q: response %q, want %q", c.offer, got, c.want)
+			continue
+		}
+		if d == nil {
+			continue
+		}
+		level := 1
+		if c.serverTakeover {
+			level = takeoverDeflateLevel // Level 0 with takeover
+		}
+		if d.level != level || d.serverTakeover != c.serverTakeover || d.clientWindow != c.clientWindow || d.maxPlain != c.maxPlain || d.threshold != c.threshold {
+			t.Errorf("offer %q: params %+v, want takeover %v, client window %d, maxPlain %d, threshold %d",
+				c.offer, *d, c.serverTakeover, c.clientWindow, c.maxPlain, c.threshold)
+		}
+	}
+	// An explicit threshold holds with takeover too.
+	h := http.Header{"Sec-Websocket-Extensions": {"permessage-deflate"}}
+	if _, d := negotiateDeflate(h, Compression{ContextTakeover: true, Threshold: 500, Level: 2}); d.threshold != 500 || d.level != 2 {
+		t.Errorf("threshold %d, level %d, want 500 and 2", d.threshold, d.level)
+	}
+	if _, d := negotiateDeflate(h, Compression{ContextTakeover: true, Threshold: -1}); d.threshold != 0 {
+		t.Errorf("threshold %d, want 0", d.threshold)
+	}
+}
+
+// TestCtxDeflaterStream compresses a run of messages with a connection's compressor and inflates
+// them with the standard library's reader as one stream (as a peer with context takeover does),
+// and with ctxWindow: both get the messages back, and repeats shrink to a few bytes.
+func TestCtxDeflaterStream(t *testing.T) {
+	msgs := [][]byte{
+		[]byte(`{"type":"chat.message","user":"alice","text":"hello everyone, how is it going?"}`),
+		[]byte(`{"type":"chat.message","user":"alice","text":"hello everyone, how is it going?"}`),
+		[]byte(`{"type":"chat.message","user":"bob","text":"fine, thanks; and you?"}`),
+		bytes.Repeat([]byte(`{"id":17,"state":"open"}`), 3000), // longer than the window
+		{},
+		[]byte(`{"type":"chat.message","user":"bob","text":"fine, thanks; and you?"}`),
+	}
+	z := ctxDeflater{level: takeoverDeflateLevel}
+	defer z.release()
+	var stream, plain []byte
+	var sizes []int
+	w := ctxWindow{size: 1 << 15}
+	for i, m := range msgs {
+		f := z.appendFrame(nil, opText, m)
+		if f[0] != 0x80|rsv1|opText {
+			t.Fatalf("message %d: first byte %#x", i, f[0])
+		}
+		hdr := 2
+		switch f[1] {
+		case 126:
+			hdr = 4
+		case 127:
+			hdr = 10
+		}
+		payload := f[hdr:]
+		sizes = append(sizes, len(payload))
+		stream = append(append(stream, payload...), 0, 0, 0xff, 0xff)
+		plain = append(plain, m...)
+		got, err := w.inflate(payload, 1<<20)
+		if err != nil || !bytes.Equal(got, m) {
+			t.Fatalf("message %d: ctxWindow.inflate: %v", i, err)
+		}
+	}
+	out := make([]byte, len(plain))
+	if _, err := io.ReadFull(flate.NewReader(bytes.NewReader(stream)), out); err != nil || !bytes.Equal(out, plain) {
+		t.Fatalf("the standard library's reader: %v", err)
+	}
+	// The repeat refers back; after 72 KB of other data the window has moved on.
+	if sizes[1] > sizes[0]/4 || sizes[5] < sizes[2] {
+		t.Errorf("repeated messages do not refer back: sizes %v", sizes)
+	}
+	if len(w.b) != 1<<15 || !bytes.Equal(w.b, plain[len(plain)-1<<15:]) {
+		t.Errorf("window of %d bytes is not the stream's last 32 KiB", len(w.b))
+	}
+}
+
+// TestCtxWindow checks that the reader keeps the client's window and no more: a reference beyond
+// the window it was told (client_max_window_bits) is corrupt data, one within it decodes.
+func TestCtxWindow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	first := make([]byte, 1000)
+	for i := range first {
+		first[i] = 'a' + byte(rng.IntN(26))
+	}
+	var b bytes.Buffer
+	fw, _ := flate.NewWriter(&b, flate.BestCompression)
+	compress := func(p []byte) []byte {
+		b.Reset()
+		_, _ = fw.Write(p)
+		_ = fw.Flush()
+		return bytes.Clone(bytes.TrimSuffix(b.Bytes(), []byte{0, 0, 0xff, 0xff}))
+	}
+	z1, z2 := compress(first), compress(first[:200]) // z2 refers 1000 bytes back
+	for _, c := range []struct {
+		size int
+		ok   bool
+	}{{1 << 9, false}, {1 << 10, true}, {1 << 15, true}} {
+		w := ctxWindow{size: c.size}
+		if _, err := w.inflate(z1, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+		if len(w.b) != min(c.size, 1000) {
+			t.Errorf("window %d: keeps %d bytes", c.size, len(w.b))
+		}
+		got, err := w.inflate(z2, 1<<20)
+		if c.ok != (err == nil) || c.ok && !bytes.Equal(got, first[:200]) {
+			t.Errorf("window %d: a reference 1000 bytes back: %v", c.size, err)
+		}
+		if !c.ok && (err == nil || errors.Is(err, errInflatedTooBig)) {
+			t.Errorf("window %d: err %v, want corrupt data", c.size, err)
+		}
+	}
+	// The read limit holds with a window: a bomb after a message is stopped at the limit.
+	w := ctxWindow{size: 1 << 15}
+	if _, err := w.inflate(z1, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.inflate(bombForTest(t, 16<<20), 64<<10); !errors.Is(err, errInflatedTooBig) {
+		t.Errorf("bomb with a window: %v", err)
+	}
+}
+
+// A takeover connection's group messages: compressed against its own history, never the shared
+// frame.
+func TestPreparedWithTakeover(t *testing.T) {
+	p, _ := PrepareText(strings.Repeat(`{"msg":"hello"}`, 30))
+	shared := p.frameFor(&deflateParams{level: 1, threshold: 64, maxPlain: 1 << 30})
+	z := ctxDeflater{level: takeoverDeflateLevel}
+	defer z.release()
+	a := z.appendFrame(nil, p.op, p.payload())
+	b := z.appendFrame(nil, p.op, p.payload())
+	if len(b) >= len(a)/2 || len(a) > len(shared)+8 {
+		t.Errorf("frames of %d then %d bytes (shared: %d)", len(a), len(b), len(shared))
+	}
+}
+
+// An idle spell of one ping interval gives the compressor back; the next message starts a new
+// history, which decodes on its own.
+func TestCtxDeflaterIdle(t *testing.T) {
+	msg := []byte(strings.Repeat(`{"type":"chat.message","text":"hi"}`, 3))
+	z := ctxDeflater{level: takeoverDeflateLevel}
+	first := z.appendFrame(nil, opText, msg)
+	z.pinged() // a message since the last ping: kept
+	if z.fw == nil {
+		t.Fatal("released a compressor that was used since the last ping")
+	}
+	if again := z.appendFrame(nil, opText, msg); len(again) >= len(first)/2 {
+		t.Errorf("a repeat within the history: %d bytes, first %d", len(again), len(first))
+	}
+	z.pinged()
+	z.pinged() // a whole interval without a message
+	if z.fw != nil {
+		t.Fatal("kept the compressor of an idle connection")
+	}
+	after := z.appendFrame(nil, opText, msg)
+	if !bytes.Equal(after, first) {
+		t.Errorf("after the idle spell: % x, want the first frame % x (a new history)", after, first)
+	}
+	z.release()
+}
+
+// FuzzCtxWindow feeds arbitrary bytes as a client message after a first one set up the window: it
+// must never panic or return more than the limit. And a connection's compressor, fed the input cut
+// in two messages, must give back both through a window.
+func FuzzCtxWindow(f *testing.F) {
+	f.Add([]byte{0}, uint8(3))
+	f.Add(deflateForTest(f, []byte(`{"type":"chat.message","message":"hello"}`)), uint8(10))
+	f.Add(bombForTest(f, 1<<20), uint8(200))
+	seed := []byte(strings.Repeat(`{"type":"chat.message","message":"hello"},`, 10))
+	zseed := deflateForTest(f, seed)
+	f.Fuzz(func(t *testing.T, z []byte, cut uint8) {
+		const limit = 4096
+		w := ctxWindow{size: 1 << 10}
+		if _, err := w.inflate(zseed, limit); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := w.inflate(z, limit); err == nil && len(out) > limit {
+			t.Fatalf("inflated %d bytes past the limit", len(out))
+		}
+		d := ctxDeflater{level: int(cut)%9 + 1}
+		defer d.release()
+		r := ctxWindow{size: 1 << 15}
+		at := min(int(cut), len(z))
+		for _, m := range [][]byte{z[:at], z[at:]} {
+			fr := d.appendFrame(nil, opBinary, m)
+			hdr := 2
+			switch fr[1] {
+			case 126:
+				hdr = 4
+			case 127:
+				hdr = 10
+			}
+			if fr[0]&rsv1 == 0 {
+				continue // sent plain: out of both histories
+			}
+			back, err := r.inflate(fr[hdr:], 1<<20)
+			if err != nil || !bytes.Equal(back, m) {
+				t.Fatalf("round trip of %d bytes at level %d: %v", len(m), d.level, err)
 			}
 		}
 	})

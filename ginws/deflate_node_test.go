@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -37,12 +36,28 @@ func needNodeWS(t *testing.T) string {
 }
 
 // Node's ws client with perMessageDeflate (threshold 0: it compresses everything it sends) against
-// an echo endpoint and a group of members, all with WithCompression.
+// an echo endpoint and a group of members, all with WithCompression: without context takeover, and
+// with it (ws offers takeover both ways, and takes it).
 func TestCompressionNodeWS(t *testing.T) {
 	t.Parallel()
 	node := needNodeWS(t)
+	for _, c := range []struct {
+		name, response string
+		cfg            ginws.Compression
+	}{
+		{"no takeover", pmdResponse, ginws.Compression{}},
+		{"takeover", "permessage-deflate", ginws.Compression{ContextTakeover: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			nodeWSDeflate(t, node, c.cfg, c.response)
+		})
+	}
+}
+
+func nodeWSDeflate(t *testing.T, node string, cfg ginws.Compression, response string) {
 	lay := layer.NewMemory(layer.MemoryConfig{})
-	compress := ginws.WithCompression(ginws.Compression{})
+	compress := ginws.WithCompression(cfg)
 	a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer {
 		return consumer(funcConsumer{
 			groups: func(c *funcConsumer) []string {
@@ -85,15 +100,15 @@ func TestCompressionNodeWS(t *testing.T) {
 	if jerr := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &out); err != nil || jerr != nil || out.Error != "" {
 		t.Fatalf("node: %v %v\nstdout: %s\nstderr: %s", err, jerr, stdout.String(), stderr.String())
 	}
-	if !strings.HasPrefix(out.Extensions, "permessage-deflate") {
-		t.Errorf("ws negotiated %q", out.Extensions)
+	if out.Extensions != response {
+		t.Errorf("ws negotiated %q, want %q", out.Extensions, response)
 	}
 	for i, ok := range out.Echo {
 		if !ok {
 			t.Errorf("echo %d differs", i)
 		}
 	}
-	if len(out.Echo) != 4 || len(out.Group) != 4 {
+	if len(out.Echo) != 7 || len(out.Group) != 4 {
 		t.Errorf("echoes %v, group deliveries %v", out.Echo, out.Group)
 	}
 	for i, ok := range out.Group {

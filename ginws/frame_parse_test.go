@@ -238,7 +238,7 @@ func check(t *testing.T, ev frameEvent, limit int) {
 		if len(ev.data) > limit+limit>>4+1024 {
 			t.Fatalf("compressed message of %d bytes over the limit", len(ev.data))
 		}
-		data, err := inflateMessage(ev, int64(limit))
+		data, err := inflateMessage(&ctxWindow{}, ev, int64(limit))
 		if err != nil {
 			return
 		}

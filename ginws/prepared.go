@@ -14,7 +14,9 @@ import (
 //
 // To connections that negotiated permessage-deflate (WithCompression) the message goes compressed,
 // and it is compressed once, by the first connection that writes it, for all the others: without
-// context takeover one compressed frame is valid for every connection.
+// context takeover one compressed frame is valid for every connection. A connection that
+// negotiated the server's context takeover (Compression.ContextTakeover) compresses it itself,
+// against its own history.
 type PreparedMessage struct {
 	op    byte
 	frame []byte // header and payload
@@ -75,7 +77,7 @@ func (p *PreparedMessage) frameFor(d *deflateParams) []byte {
 			return z.or(p.frame)
 		}
 	}
-	z := &zframe{level: d.level, frame: compressFrame(nil, p.op, p.frame[len(p.frame)-p.plain:], d.level)}
+	z := &zframe{level: d.level, frame: compressFrame(nil, p.op, p.payload(), d.level)}
 	if p.zfirst.Load() == nil {
 		p.zfirst.Store(z)
 	} else {
@@ -83,6 +85,9 @@ func (p *PreparedMessage) frameFor(d *deflateParams) []byte {
 	}
 	return z.or(p.frame)
 }
+
+// payload returns the message's payload, as sent uncompressed.
+func (p *PreparedMessage) payload() []byte { return p.frame[len(p.frame)-p.plain:] }
 
 func (z *zframe) or(plain []byte) []byte {
 	if z.frame == nil {

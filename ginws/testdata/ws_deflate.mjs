@@ -1,7 +1,9 @@
 // Node's ws client with perMessageDeflate against a ginws endpoint, for deflate_node_test.go.
 // Usage: node ws_deflate.mjs WORKSPACE ARGS_JSON, where WORKSPACE is the npm workspace that has ws
 // installed (ginws/yjs/testdata/js) and ARGS_JSON is {"echo": URL, "group": URL, "origin": ORIGIN,
-// "members": N}. Prints one JSON line: what was negotiated and received, or {"error": ...}.
+// "members": N}. Prints one JSON line: what was negotiated (the server's extension response) and
+// received, or {"error": ...}. ws offers context takeover both ways (its defaults), so an endpoint
+// with Compression.ContextTakeover takes it; repeated messages then refer to earlier ones.
 import { createRequire } from "node:module";
 import path from "node:path";
 
@@ -21,6 +23,7 @@ function open(url) {
       else queue.push(m);
     });
     ws.next = () => new Promise((res) => { const m = queue.shift(); if (m) res(m); else waiters.push(res); });
+    ws.on("upgrade", (res) => { ws.response = res.headers["sec-websocket-extensions"] || ""; });
     ws.on("open", () => resolve(ws));
     ws.on("error", reject);
   });
@@ -29,10 +32,11 @@ function open(url) {
 async function main() {
   const out = { echo: [], group: [] };
   const echo = await open(args.echo);
-  out.extensions = echo.extensions;
+  out.extensions = echo.response;
   const big = JSON.stringify(Array.from({ length: 60 }, (_, i) => ({ id: i, user: "user" + i, text: "something happened" })));
   const bin = Buffer.alloc(20000, 7);
-  for (const [msg, binary] of [["hi", false], [big, false], [bin, true], ["", false]]) {
+  const bigger = JSON.stringify(Array.from({ length: 800 }, (_, i) => ({ id: i, user: "user" + (i % 50), text: "event " + i * 7919 })));
+  for (const [msg, binary] of [["hi", false], [big, false], [bin, true], ["", false], [big, false], [bigger, false], [big, false]]) {
     echo.send(msg, { binary, compress: true });
     const got = await echo.next();
     out.echo.push(binary ? got.isBinary && Buffer.compare(got.data, msg) === 0 : !got.isBinary && got.data === msg);
