@@ -229,3 +229,69 @@ func memNow() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse + m.StackInuse
 }
+
+// BenchmarkFanOutRawClients is BenchmarkFanOutLoopback with clients that only drain their sockets
+// into a fixed buffer (no frame parsing, no allocation), so that nearly all of the process's work is
+// the server's: group send, dispatch, RelayJSON, writes. Run it under a deterministic counter to
+// compare two revisions of the delivery path on a noisy machine, e.g.
+//
+//	GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind ./ginws.test -test.run XXX \
+//	    -test.bench FanOutRawClients -test.benchtime 2000x
+//
+// (instructions per delivery = the total / (sends × members); the kernel's share is not counted).
+func BenchmarkFanOutRawClients(b *testing.B) {
+	const members = 100
+	lay := layer.NewMemory(layer.MemoryConfig{Capacity: 10000})
+	ws := ginws.New(ginws.Config{Layer: lay, Logger: slog.New(slog.DiscardHandler), OutboundLimit: 64 << 20})
+	r := gin.New()
+	r.GET("/ws/:room", ws.Mount(func() ginws.Consumer { return new(fanoutMember) }))
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	defer ws.Shutdown(context.Background())
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws/big"
+
+	var received atomic.Int64 // bytes
+	var wg sync.WaitGroup
+	for range members {
+		c := dialRaw(b, url)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := c.br.Read(buf)
+				received.Add(int64(n))
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	for ws.Stats().Open < members {
+		time.Sleep(time.Millisecond)
+	}
+	ctx := context.Background()
+	msg := layer.Message{"type": "chat.message", "m": "hello, room"}
+	frame := int64(len(`{"m":"hello, room"}`) + 2)
+	b.ResetTimer()
+	const window = 10 // sends ahead of the slowest member, as the load tool's senders
+	for i := 0; i < b.N; i++ {
+		for int64(i)-received.Load()/(frame*members) > window {
+			runtime.Gosched()
+		}
+		if err := lay.GroupSend(ctx, "all", msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	want := int64(b.N) * members * frame
+	for received.Load() < want {
+		time.Sleep(100 * time.Microsecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*members)/b.Elapsed().Seconds(), "deliveries/s")
+	st := ws.Stats()
+	b.ReportMetric(float64(st.Writes)/float64(b.N*members), "writes/delivery")
+	ws.Shutdown(context.Background())
+	srv.CloseClientConnections()
+	wg.Wait()
+}

@@ -7,7 +7,7 @@ import (
 )
 
 // queuePool recycles the arrays behind connections' queues (the inbox, the outbound frames), by
-// size class: 8, 16, 32 ... 1024 elements. A queue that fills up moves to an array of the next
+// size class: 16, 32, 64 ... 1024 elements. A queue that fills up moves to an array of the next
 // class from the pool instead of growing with append (which would allocate, and leave garbage, on
 // every burst), and an idle connection gives its arrays back, so it holds none while it sleeps.
 // Queues beyond the largest class are allocated and dropped as usual.
@@ -18,9 +18,11 @@ type queuePool[T any] struct {
 	classes [queueClasses]sync.Pool
 }
 
+// The smallest class holds 16: a burst of a busy room's messages (the load tool's fan-out writes
+// about nine frames per system call) fits without moving to a bigger array mid-burst.
 const (
-	minQueueClass = 8
-	queueClasses  = 8 // 8 << 7 = 1024 elements at most
+	minQueueClass = 16
+	queueClasses  = 7 // 16 << 6 = 1024 elements at most
 )
 
 var (

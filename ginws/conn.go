@@ -71,6 +71,11 @@ type Conn struct {
 	writeDeadline int64       // monoNow() of the write deadline set on nc
 	closeWritten  bool        // a close frame reached the socket
 	zw            ctxDeflater // the compressor, with the server's context takeover (deflate_ctx.go)
+	// lastType and lastHandler remember the event type dispatched last and its handler: a room's
+	// events are all of one or two types, so most dispatches skip the type's validation and the
+	// handler search.
+	lastType    string
+	lastHandler EventHandler
 	// current is the event being dispatched, set by the pump around each event handler, so that a
 	// RelayJSON handler finds the Envelope's shared frame. It is atomic because the handler may
 	// also be called from a goroutine the consumer started; such a call uses the shared frame only
@@ -478,13 +483,18 @@ func sameType(name, typ string) bool {
 	return true
 }
 
-// handler finds the handler for an event type, with Channels' rules.
+// handler finds the handler for an event type, with Channels' rules. Pump goroutine only (it
+// remembers the last type found).
 func (c *Conn) handler(typ string) (EventHandler, error) {
+	if c.lastHandler != nil && typ == c.lastType {
+		return c.lastHandler, nil
+	}
 	if err := checkEventType(typ); err != nil {
 		return nil, err
 	}
 	for _, e := range c.events {
 		if sameType(e.name, typ) {
+			c.lastType, c.lastHandler = typ, e.h
 			return e.h, nil
 		}
 	}

@@ -36,7 +36,9 @@ func (l *logBuffer) String() string {
 // waitFor polls cond until it holds or the deadline passes.
 func (l *logBuffer) waitFor(t *testing.T, substr string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	// A deadline for what must happen, not a timing assertion: generous, as parallel tests under
+	// the race detector on a loaded machine can take seconds to get there.
+	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(l.String(), substr) {
 		if time.Now().After(deadline) {
 			t.Fatalf("log never contained %q; log:\n%s", substr, l.String())
