@@ -54,8 +54,10 @@ type Layer struct {
 	members memberships   // this process's memberships, re-added after faults (members.go)
 	health  []*shardState // one per shard, kept by the keepers (keeper.go)
 
-	presence presenceTable // this process's tracked connections, refreshed by the keepers (presence.go)
-	events   eventQueue    // presence events waiting to be sent, in order (presence.go)
+	presence presenceTable   // this process's tracked connections, refreshed by the keepers (presence.go)
+	events   eventQueue      // presence events waiting to be sent, in order (presence.go)
+	batcher  presenceBatcher // tracks and untracks waiting to be applied (presence_batch.go)
+	expanded expandedQueue   // presence events popped for Receive on normal channels, not yet returned (presence_events.go)
 
 	st counters
 }
@@ -148,6 +150,7 @@ func New(cfg Config) (*Layer, error) {
 		local:        newLocal(),
 		members:      newMemberships(),
 		presence:     newPresenceTable(),
+		batcher:      newPresenceBatcher(len(cfg.Hosts)),
 	}
 	opts := make([]rueidis.ClientOption, len(cfg.Hosts))
 	for i, h := range cfg.Hosts {
