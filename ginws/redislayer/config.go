@@ -66,7 +66,7 @@ type Config struct {
 	// (PresenceAdd, PresenceDiscard) made while one is applied, or within PresenceLinger of its
 	// start, are applied together in one script call, and their joins and leaves announced together
 	// in one message per group. A lone call goes at once; a call of a storm waits at most about
-	// PresenceLinger more. Optional. Default 5 ms.
+	// PresenceLinger more. Optional. Default 10 ms.
 	PresenceLinger time.Duration
 	// History keeps the last messages of the groups whose name matches a rule, in Redis next to
 	// the group, so that a connection can join from a position (GroupAddSince, layer.Resumer); the
@@ -113,7 +113,7 @@ const (
 	DefaultReceiveBatch = 256
 	DefaultPresenceTTL  = 30 * time.Second
 	// DefaultPresenceLinger is the default of Config.PresenceLinger.
-	DefaultPresenceLinger = 5 * time.Millisecond
+	DefaultPresenceLinger = 10 * time.Millisecond
 	// DefaultProcessCapacity is the default of Config.ProcessCapacity.
 	DefaultProcessCapacity = 10000
 )
