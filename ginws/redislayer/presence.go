@@ -404,14 +404,15 @@ func (l *Layer) announceLeft(group string, users []string) {
 }
 
 // announce sends events to their groups' companions (layer.PresenceGroup), in the order this
-// process learned of them (see eventQueue), those of one group together (presence_events.go). A
-// send that fails (Redis degraded) is logged: the events are lost, the list stays right.
+// process learned of them (see eventQueue), those of one group together (presence_events.go), and
+// never into a history. A send that fails (Redis degraded) is logged: the events are lost, the
+// list stays right.
 func (l *Layer) announce(evs []presenceEvent) {
 	l.events.send(evs, func(group string, evs []presenceEvent) {
 		msg := presenceMessage(group, evs)
 		ctx, cancel := context.WithTimeout(l.ctx, l.cfg.CallTimeout)
 		defer cancel()
-		if err := l.GroupSend(ctx, layer.PresenceGroup(group), msg); err != nil && l.ctx.Err() == nil {
+		if err := l.groupSend(ctx, layer.PresenceGroup(group), msg, false); err != nil && l.ctx.Err() == nil {
 			l.log.Warn("redislayer: presence events not sent", "group", group, "events", len(evs), "first_user", evs[0].user, "err", err)
 		}
 	})

@@ -96,13 +96,13 @@ func (l *Layer) applyPresence(i int) {
 		b.mu.Unlock()
 		began := time.Now()
 		evs, err := l.applyBatch(i, ops)
+		l.announce(evs) // before the callers return: a change is announced when its call returns
 		for _, op := range ops {
 			if op.t != nil {
 				op.t.pending.Store(false)
 			}
 			op.done <- err
 		}
-		l.announce(evs)
 		select { // let the next operations gather
 		case <-time.After(time.Until(began.Add(l.cfg.PresenceLinger))):
 		case <-l.ctx.Done():

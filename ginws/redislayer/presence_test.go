@@ -16,7 +16,7 @@ import (
 // presencePair makes two layers on the same hosts and prefix: two processes sharing Redis.
 func presencePair(hosts ...string) layertest.PairFactory {
 	return func(t *testing.T, cfg layertest.Config) (layer.Layer, layer.Layer) {
-		c := redislayer.Config{Hosts: hosts, Prefix: testPrefix(), PresenceTTL: cfg.PresenceTTL}
+		c := redislayer.Config{Hosts: hosts, Prefix: testPrefix(), PresenceTTL: cfg.PresenceTTL, History: cfg.History}
 		return newLayer(t, c), newLayer(t, c)
 	}
 }
