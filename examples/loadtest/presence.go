@@ -133,6 +133,10 @@ func PresenceLoad(ctx context.Context, p *Proc, o Params, stormRate, big int) []
 		watchers[i] = w
 	}
 	time.Sleep(500 * time.Millisecond)
+	presenceCalls := func() uint64 {
+		return la.Stats().Calls["presence"].Count + lb.Stats().Calls["presence"].Count
+	}
+	callsBefore := presenceCalls()
 	var starts sync.Map // user → time.Time of its PresenceAdd
 	stormCtx, stopStorm := context.WithCancel(ctx)
 	var stormWG sync.WaitGroup
@@ -201,6 +205,7 @@ func PresenceLoad(ctx context.Context, p *Proc, o Params, stormRate, big int) []
 	storm.Server += fmt.Sprintf(" (storm %d joins/s)", stormRate)
 	stopStorm()
 	stormWG.Wait()
+	stormCalls := presenceCalls() - callsBefore
 	time.Sleep(3 * time.Second) // the last leaves reach the watchers
 
 	var lat []time.Duration
@@ -231,6 +236,9 @@ func PresenceLoad(ctx context.Context, p *Proc, o Params, stormRate, big int) []
 	fmt.Printf("  storm: %d users joined and left (%d/s over two layer instances, each present 1 s); %d watchers\n", n, stormRate, len(watchers))
 	fmt.Printf("  join → join frame at a watcher: %s; duplicate join/leave frames: %d; users a watcher never saw join or leave: %d; failed calls: %d\n",
 		pct(lat), dups, missing, stormErrs.Load())
+	if stormCalls > 0 {
+		fmt.Printf("  the storm's %d tracks and untracks took %d presence script calls (%.1f per call)\n", 2*n, stormCalls, float64(2*n)/float64(stormCalls))
+	}
 	if quiet.Elapsed > 0 && storm.Elapsed > 0 && quiet.DeliveriesPerSec() > 0 {
 		fmt.Printf("  group sends: %.0f deliveries/s without the storm, %.0f during it: %.2f×\n",
 			quiet.DeliveriesPerSec(), storm.DeliveriesPerSec(), storm.DeliveriesPerSec()/quiet.DeliveriesPerSec())

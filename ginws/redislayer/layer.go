@@ -102,9 +102,10 @@ type Stats struct {
 	// Replayed counts messages delivered from a group's history by GroupAddSince.
 	Replayed uint64
 	// Calls are the latency histograms of the layer's calls to Redis, by kind: "send",
-	// "group_send", "group_add" (GroupAdd and GroupAddSince), "group_discard", and "receive" (a
+	// "group_send", "group_add" (GroupAdd and GroupAddSince), "group_discard", "receive" (a
 	// pop by Receive on a normal channel; the receive loops' blocking pops, which wait for
-	// messages, are not timed: see ReceiveLag and LoopErrors).
+	// messages, are not timed: see ReceiveLag and LoopErrors) and "presence" (one script call
+	// applying the PresenceAdd and PresenceDiscard calls a shard coalesced: see PresenceLinger).
 	Calls map[string]CallStats
 	// ReceiveLag is how far behind the receive loops are: the largest over the loops of the age,
 	// when it was popped, of the oldest message in the loop's last pop (now minus its score, the

@@ -137,7 +137,9 @@ func (l *Layer) applyBatch(i int, ops []*presenceOp) ([]presenceEvent, error) {
 			args = append(args, strconv.Itoa(g), "d", op.channel, "", "")
 		}
 	}
+	start := time.Now()
 	res, err := presenceApplyScript.Exec(ctx, l.shards[i], keys, args).ToArray()
+	l.observe(opPresence, start, &err)
 	if err == nil && len(res)%4 != 0 {
 		err = fmt.Errorf("presence script answered %d values", len(res))
 	}
