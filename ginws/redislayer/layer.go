@@ -97,8 +97,11 @@ type Stats struct {
 	Refreshed   uint64
 	// Tracked is how many connections this process tracks for presence; PresenceReadded counts
 	// those tracked again after Redis lost them (or swept them while this process was stalled).
+	// PresenceLost counts the join and leave events this process could not announce (their group
+	// send failed: Redis unreachable or too slow; each failure is logged). The lists stay right.
 	Tracked         int
 	PresenceReadded uint64
+	PresenceLost    uint64
 	// Replayed counts messages delivered from a group's history by GroupAddSince.
 	Replayed uint64
 	// Calls are the latency histograms of the layer's calls to Redis, by kind: "send",
@@ -118,6 +121,7 @@ type Stats struct {
 type counters struct {
 	sent, groupSends, received, delivered, dropped, expired, bad, loopErrors, reconnects atomic.Uint64
 	degradations, degradedNanos, refused, readded, refreshed, presenceReadded, replayed  atomic.Uint64
+	presenceLost                                                                         atomic.Uint64
 
 	calls [numCallOps]callHist // latency of the calls that reach Redis, by kind (calls.go)
 }
@@ -243,8 +247,9 @@ func (l *Layer) Stats() Stats {
 		DegradedShards: down, GroupSendsRefused: l.st.refused.Load(),
 		Memberships: l.members.len(), Readded: l.st.readded.Load(), Refreshed: l.st.refreshed.Load(),
 		Tracked: l.presence.len(), PresenceReadded: l.st.presenceReadded.Load(),
-		Replayed: l.st.replayed.Load(),
-		Calls:    calls, ReceiveLag: lag,
+		PresenceLost: l.st.presenceLost.Load(),
+		Replayed:     l.st.replayed.Load(),
+		Calls:        calls, ReceiveLag: lag,
 	}
 }
 

@@ -413,6 +413,7 @@ func (l *Layer) announce(evs []presenceEvent) {
 		ctx, cancel := context.WithTimeout(l.ctx, l.cfg.CallTimeout)
 		defer cancel()
 		if err := l.groupSend(ctx, layer.PresenceGroup(group), msg, false); err != nil && l.ctx.Err() == nil {
+			l.st.presenceLost.Add(uint64(len(evs)))
 			l.log.Warn("redislayer: presence events not sent", "group", group, "events", len(evs), "first_user", evs[0].user, "err", err)
 		}
 	})

@@ -26,7 +26,7 @@ type presenceOp struct {
 }
 
 // presenceBatcher queues the operations of each shard. Guarded by mu, which is never held during
-// a Redis call or while announcing.
+// a Redis call or while announcing; Layer.mu's read lock may be taken under it, never the reverse.
 type presenceBatcher struct {
 	mu      sync.Mutex
 	pending [][]*presenceOp // per shard, in arrival order

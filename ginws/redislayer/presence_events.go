@@ -20,7 +20,7 @@ import (
 const presenceBatchType = "ginws.presence.batch"
 
 // maxEventsPerMessage bounds the events of one batch message, so that a message stays small.
-const maxEventsPerMessage = 256
+const maxEventsPerMessage = 64
 
 // presenceMessage returns the message announcing evs, all of group.
 func presenceMessage(group string, evs []presenceEvent) layer.Message {
