@@ -159,16 +159,17 @@ for i = 3, #ARGV, 5 do
   if op == 't' then
     local user = ARGV[i + 3]
     local old = nil
-    if redis.call('ZSCORE', z, ch) then old = userOf(redis.call('HGET', h, ch)) end
-    redis.call('ZADD', z, deadline, ch)
+    if redis.call('ZADD', z, deadline, ch) == 0 then old = userOf(redis.call('HGET', h, ch)) end
     redis.call('HSET', h, ch, ARGV[i + 4])
     if old ~= user then
       dec(old, left)
       emit(g, 'l', left, 0)
       if redis.call('HINCRBY', u, user, 1) == 1 then emit(g, 'j', {user}, (i - 3) / 5 + 1) end
     end
-  elseif redis.call('ZSCORE', z, ch) then
-    drop(ch, left)
+  elseif redis.call('ZREM', z, ch) == 1 then
+    local user = userOf(redis.call('HGET', h, ch))
+    redis.call('HDEL', h, ch)
+    dec(user, left)
     emit(g, 'l', left, 0)
   end
 end
