@@ -133,6 +133,10 @@ func PresenceLoad(ctx context.Context, p *Proc, o Params, stormRate, big int) []
 		watchers[i] = w
 	}
 	time.Sleep(500 * time.Millisecond)
+	presenceCalls := func() uint64 {
+		return la.Stats().Calls["presence"].Count + lb.Stats().Calls["presence"].Count
+	}
+	callsBefore := presenceCalls()
 	var starts sync.Map // user → time.Time of its PresenceAdd
 	stormCtx, stopStorm := context.WithCancel(ctx)
 	var stormWG sync.WaitGroup
@@ -201,8 +205,19 @@ func PresenceLoad(ctx context.Context, p *Proc, o Params, stormRate, big int) []
 	storm.Server += fmt.Sprintf(" (storm %d joins/s)", stormRate)
 	stopStorm()
 	stormWG.Wait()
+	stormCalls := presenceCalls() - callsBefore
 	time.Sleep(3 * time.Second) // the last leaves reach the watchers
 
+	// Why a watcher missed events, if it did: its server's counters, and how its socket ended.
+	var dropped, slow uint64
+	for _, a := range addrs {
+		st, err := serverStats(ctx, hc, a)
+		if err != nil {
+			return fail(err)
+		}
+		dropped += st.DroppedEvents
+		slow += st.SlowClients
+	}
 	var lat []time.Duration
 	var dups, missing int
 	n := int(users.Load())
@@ -231,6 +246,19 @@ func PresenceLoad(ctx context.Context, p *Proc, o Params, stormRate, big int) []
 	fmt.Printf("  storm: %d users joined and left (%d/s over two layer instances, each present 1 s); %d watchers\n", n, stormRate, len(watchers))
 	fmt.Printf("  join → join frame at a watcher: %s; duplicate join/leave frames: %d; users a watcher never saw join or leave: %d; failed calls: %d\n",
 		pct(lat), dups, missing, stormErrs.Load())
+	fmt.Printf("  the tool's layers could not announce %d events; the chat processes dropped %d (a connection's full event queue) and closed %d slow clients",
+		la.Stats().PresenceLost+lb.Stats().PresenceLost, dropped, slow)
+	for i, w := range watchers {
+		w.mu.Lock()
+		if w.err != nil {
+			fmt.Printf("; watcher %d's socket ended: %v", i, w.err)
+		}
+		w.mu.Unlock()
+	}
+	fmt.Println()
+	if stormCalls > 0 {
+		fmt.Printf("  the storm's %d tracks and untracks took %d presence script calls (%.1f per call)\n", 2*n, stormCalls, float64(2*n)/float64(stormCalls))
+	}
 	if quiet.Elapsed > 0 && storm.Elapsed > 0 && quiet.DeliveriesPerSec() > 0 {
 		fmt.Printf("  group sends: %.0f deliveries/s without the storm, %.0f during it: %.2f×\n",
 			quiet.DeliveriesPerSec(), storm.DeliveriesPerSec(), storm.DeliveriesPerSec()/quiet.DeliveriesPerSec())
@@ -277,6 +305,32 @@ type watcher struct {
 	joins  map[string]int
 	leaves map[string]int
 	joinAt map[string]time.Time // first join frame per user
+	err    error                // why the socket ended, if it did
+}
+
+// chatStats are the counters of ginws.Stats the presence report shows.
+type chatStats struct {
+	DroppedEvents uint64
+	SlowClients   uint64
+}
+
+// serverStats reads the counters of the chat process at addr (/debug/stats, served with -debug).
+func serverStats(ctx context.Context, hc *http.Client, addr string) (chatStats, error) {
+	var body struct{ WS chatStats }
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/stats", nil)
+	if err != nil {
+		return body.WS, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return body.WS, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return body.WS, fmt.Errorf("GET /debug/stats: %s", resp.Status)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&body)
+	return body.WS, err
 }
 
 func watch(ctx context.Context, hc *http.Client, addr, name string) (*watcher, error) {
@@ -293,6 +347,9 @@ func watch(ctx context.Context, hc *http.Client, addr, name string) (*watcher, e
 		for {
 			_, data, err := conn.ReadMessage()
 			if err != nil {
+				w.mu.Lock()
+				w.err = err
+				w.mu.Unlock()
 				return
 			}
 			now := time.Now()

@@ -104,14 +104,17 @@ func buildTargets(ctx context.Context, repo, dir string, names []string) (map[st
 			r := defaultRedis
 			lay := r.url()
 			if name == "ginws-presence" {
-				// A socket watching a room with 1000 joins a second gets bursts of hundreds of
-				// events: a deeper queue than the default 100, or it misses some (the group-send
-				// policy: a full member misses the message).
+				// A socket watching a room with 1000 joins a second gets 2000 events a second, in
+				// bursts: a deeper queue than the default 100, or it misses some (the group-send
+				// policy: a full member misses the message). 10 000, as deep as a process's Redis
+				// key (ProcessCapacity): the layer batches presence events, so a backlog that
+				// waited in Redis when each event was a message of its own now waits in the
+				// socket's queue, and a watcher starved of CPU for half a second overflowed 1 000.
 				sep := "?"
 				if strings.Contains(lay, "?") {
 					sep = "&"
 				}
-				lay += sep + "capacity=1000"
+				lay += sep + "capacity=10000"
 			}
 			args = []string{"-debug", "-secret", secret, "-layer", lay, "-presence=" + strconv.FormatBool(name == "ginws-presence")}
 			if b, err := cmd.CombinedOutput(); err != nil {

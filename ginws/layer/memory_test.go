@@ -22,7 +22,7 @@ func TestMemoryLayerConformance(t *testing.T) {
 func TestMemoryLayerPresenceConformance(t *testing.T) {
 	t.Parallel()
 	layertest.RunPresence(t, func(t *testing.T, cfg layertest.Config) (layer.Layer, layer.Layer) {
-		l := layer.NewMemory(layer.MemoryConfig{})
+		l := layer.NewMemory(layer.MemoryConfig{History: cfg.History})
 		t.Cleanup(func() { _ = l.Close() })
 		return l, l
 	})

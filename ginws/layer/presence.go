@@ -264,9 +264,11 @@ func (l *Memory) PresenceCount(ctx context.Context, group string) (users, connec
 	return 0, 0, nil
 }
 
-// announce sends one presence event; a failure (the layer closed meanwhile) loses it.
+// announce sends one presence event, never into a history (a rule such as "chat_*" matches the
+// companion groups too, and a stale join or leave must not be replayed); a failure (the layer
+// closed meanwhile) loses it.
 func (l *Memory) announce(group string, msg Message) {
-	_ = l.GroupSend(context.Background(), PresenceGroup(group), msg)
+	_ = l.groupSend(PresenceGroup(group), msg, nil)
 }
 
 // PresenceEvent returns the event a Presence layer sends to group when user joins it (join true,

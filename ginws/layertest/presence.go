@@ -20,7 +20,8 @@ type PairFactory func(t *testing.T, cfg Config) (a, b layer.Layer)
 
 // RunPresence runs the presence scenarios (layer.Presence) as subtests of t: one entry per user
 // with its connection count, info, join and leave events once per user (not per connection) on
-// every process, and a dead process's connections leaving within Config.PresenceTTL.
+// every process, a dead process's connections leaving within Config.PresenceTTL, and no event
+// kept in a history (the factory passes Config.History on to the layers).
 func RunPresence(t *testing.T, newPair PairFactory) {
 	tests := []struct {
 		name string
@@ -31,6 +32,7 @@ func RunPresence(t *testing.T, newPair PairFactory) {
 		{"PresenceTwoProcesses", testPresenceTwoProcesses},
 		{"PresenceProcessDies", testPresenceProcessDies},
 		{"PresenceBadInput", testPresenceBadInput},
+		{"PresenceEventsNotKept", testPresenceEventsNotKept},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newPair) })
@@ -260,5 +262,32 @@ func testPresenceBadInput(t *testing.T, newPair PairFactory) {
 	}
 	if _, _, err := p.PresenceCount(ctx(t), "bad group!"); !errors.Is(err, layer.ErrInvalidName) {
 		t.Fatalf("PresenceCount with a bad group: %v, want ErrInvalidName", err)
+	}
+}
+
+// A History rule that matches the companion group (as "chat_*" matches "chat_x.presence") keeps
+// no presence event: the events are live only, and none is replayed, stale, to a resuming channel.
+func testPresenceEventsNotKept(t *testing.T, newPair PairFactory) {
+	group := unique(t, "kept")
+	a, b := newPair(t, Config{History: []layer.HistoryRule{{Pattern: group + "*", Size: 100}}})
+	r, ok := b.(layer.Resumer)
+	if !ok {
+		t.Skipf("%T does not implement layer.Resumer", b)
+	}
+	cb := newChannels(t, b, 2)
+	if err := b.GroupAdd(ctx(t), layer.PresenceGroup(group), cb[0]); err != nil {
+		t.Fatal(err)
+	}
+	ch := newChannels(t, a, 1)[0]
+	track(t, a, group, ch, "dave", nil)
+	wantEvent(t, b, cb[0], group, layer.PresenceJoin, "dave")
+	untrack(t, a, group, ch)
+	wantEvent(t, b, cb[0], group, layer.PresenceLeave, "dave")
+	rec, err := r.GroupAddSince(ctx(t), layer.PresenceGroup(group), cb[1], layer.Position{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Last.Offset != 0 {
+		t.Fatalf("the companion group's history reaches position %v: presence events were kept", rec.Last)
 	}
 }

@@ -84,9 +84,9 @@ var (
 	redisLocalBuffers  = gauge("ginws_redis_layer_local_buffers", "Process-local channels with messages waiting for Receive.")
 	redisMembersReadd  = counter("ginws_redis_layer_memberships_readded_total", "Memberships written again after a fault.")
 	redisMembersRefrsh = counter("ginws_redis_layer_memberships_refreshed_total", "Memberships rewritten before they expire.")
-	redisCallErrors    = counter("ginws_redis_layer_call_errors_total", "Layer calls to Redis that failed, by operation (send, group_send, group_add, group_discard, receive).", "op")
+	redisCallErrors    = counter("ginws_redis_layer_call_errors_total", "Layer calls to Redis that failed, by operation (send, group_send, group_add, group_discard, receive, presence).", "op")
 	redisReceiveLag    = gauge("ginws_redis_layer_receive_lag_seconds", "Age of the oldest message in a receive loop's last pop (the largest over the loops; 0 when idle): how far behind the receive loops are.")
-	redisCallDuration  = prometheus.NewDesc("ginws_redis_layer_call_duration_seconds", "Duration of the layer's calls to Redis, by operation (send, group_send, group_add, group_discard, receive: a pop by Receive on a normal channel).", []string{"op"}, nil)
+	redisCallDuration  = prometheus.NewDesc("ginws_redis_layer_call_duration_seconds", "Duration of the layer's calls to Redis, by operation (send, group_send, group_add, group_discard, receive: a pop by Receive on a normal channel, presence: one call applying the coalesced tracks and untracks of a shard).", []string{"op"}, nil)
 
 	yjsRooms       = gauge("ginws_yjs_rooms", "Yjs rooms loaded now.")
 	yjsLoads       = counter("ginws_yjs_room_loads_total", "Yjs rooms loaded.")

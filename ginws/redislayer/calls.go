@@ -28,12 +28,13 @@ const (
 	opGroupSend
 	opGroupAdd
 	opGroupDiscard
-	opReceive // a pop by Receive on a normal channel (not the receive loops' blocking pops)
+	opReceive  // a pop by Receive on a normal channel (not the receive loops' blocking pops)
+	opPresence // a script call applying coalesced PresenceAdd and PresenceDiscard calls (presence_batch.go)
 	numCallOps
 )
 
 // callOpNames are the keys of Stats.Calls.
-var callOpNames = [numCallOps]string{"send", "group_send", "group_add", "group_discard", "receive"}
+var callOpNames = [numCallOps]string{"send", "group_send", "group_add", "group_discard", "receive", "presence"}
 
 const (
 	callBucketBase = 100 * time.Microsecond

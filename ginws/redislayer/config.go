@@ -62,6 +62,12 @@ type Config struct {
 	// PresenceTTL/8; a connection not refreshed for PresenceTTL/2 is taken for gone. At least 1 s.
 	// Optional. Default 30 s.
 	PresenceTTL time.Duration
+	// PresenceLinger spaces this process's presence writes to one shard: the tracks and untracks
+	// (PresenceAdd, PresenceDiscard) made while one is applied, or within PresenceLinger of its
+	// start, are applied together in one script call, and their joins and leaves announced together
+	// in one message per group. A lone call goes at once; a call of a storm waits at most about
+	// PresenceLinger more. Optional. Default 10 ms.
+	PresenceLinger time.Duration
 	// History keeps the last messages of the groups whose name matches a rule, in Redis next to
 	// the group, so that a connection can join from a position (GroupAddSince, layer.Resumer); the
 	// first matching rule wins. Every process sending to such a group must have the same rules:
@@ -106,6 +112,8 @@ const (
 	DefaultMaxBackoff   = 5 * time.Second
 	DefaultReceiveBatch = 256
 	DefaultPresenceTTL  = 30 * time.Second
+	// DefaultPresenceLinger is the default of Config.PresenceLinger.
+	DefaultPresenceLinger = 10 * time.Millisecond
 	// DefaultProcessCapacity is the default of Config.ProcessCapacity.
 	DefaultProcessCapacity = 10000
 )
@@ -132,6 +140,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.PresenceTTL <= 0 {
 		cfg.PresenceTTL = DefaultPresenceTTL
+	}
+	if cfg.PresenceLinger <= 0 {
+		cfg.PresenceLinger = DefaultPresenceLinger
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -167,6 +178,7 @@ func (cfg Config) validate() error {
 		{"DialTimeout", int64(cfg.DialTimeout)}, {"CallTimeout", int64(cfg.CallTimeout)},
 		{"PollTimeout", int64(cfg.PollTimeout)}, {"MaxBackoff", int64(cfg.MaxBackoff)},
 		{"ReceiveLinger", int64(cfg.ReceiveLinger)}, {"PresenceTTL", int64(cfg.PresenceTTL)},
+		{"PresenceLinger", int64(cfg.PresenceLinger)},
 	} {
 		if f.v < 0 {
 			return &layer.ConfigError{Field: "redislayer.Config." + f.name, Value: f.v, Rule: "must not be negative (zero means the default)"}

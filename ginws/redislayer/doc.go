@@ -150,6 +150,14 @@
 // within about 5/8 of PresenceTTL, and presence comes back after a Redis restart like memberships
 // (without announcing the users again). channels_redis has no presence; Django processes neither
 // read nor write these keys.
+//
+// A join/leave storm stays cheap for Redis: a process coalesces the PresenceAdd and
+// PresenceDiscard calls of a shard made while one is applied, or within Config.PresenceLinger of
+// its start, into one script call, and announces the call's changes in one message per group
+// ("ginws.presence.batch" when there are several), which the receiving layer expands into the
+// plain presence.join and presence.leave events before any receiver sees it. Presence events are
+// never kept in a group's history.
+//
 // # History
 //
 // Groups matching a Config.History rule keep their last messages (layer.Resumer): a hash with the

@@ -23,7 +23,14 @@ import (
 // channels_redis writes it. With one shard and no ChannelCapacity rules the whole send is a single
 // script call (membership expiry, member list, capacity checks, writes); otherwise it is one call on
 // the group's shard for the member list and one call per shard that holds members.
-func (l *Layer) GroupSend(ctx context.Context, group string, msg layer.Message) (err error) {
+func (l *Layer) GroupSend(ctx context.Context, group string, msg layer.Message) error {
+	return l.groupSend(ctx, group, msg, true)
+}
+
+// groupSend is GroupSend; without history, msg is not kept in the group's history even when a
+// History rule matches the group (presence events: a rule such as "chat_*" matches the companion
+// groups too, and a join or leave replayed to a resuming page would be stale).
+func (l *Layer) groupSend(ctx context.Context, group string, msg layer.Message, history bool) (err error) {
 	if err := layer.ValidateGroupName(group); err != nil {
 		return err
 	}
@@ -43,6 +50,7 @@ func (l *Layer) GroupSend(ctx context.Context, group string, msg layer.Message) 
 	now := time.Now()
 	defer l.observe(opGroupSend, now, &err)
 	rule, hist := l.histories.Of(group)
+	hist = hist && history
 	if len(l.shards) == 1 && len(l.cfg.ChannelCapacity) == 0 {
 		err = l.groupSendOne(ctx, group, b, now, rule, hist)
 	} else {

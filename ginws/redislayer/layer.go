@@ -54,8 +54,10 @@ type Layer struct {
 	members memberships   // this process's memberships, re-added after faults (members.go)
 	health  []*shardState // one per shard, kept by the keepers (keeper.go)
 
-	presence presenceTable // this process's tracked connections, refreshed by the keepers (presence.go)
-	events   eventQueue    // presence events waiting to be sent, in order (presence.go)
+	presence presenceTable   // this process's tracked connections, refreshed by the keepers (presence.go)
+	events   eventQueue      // presence events waiting to be sent, in order (presence.go)
+	batcher  presenceBatcher // tracks and untracks waiting to be applied (presence_batch.go)
+	expanded expandedQueue   // presence events popped for Receive on normal channels, not yet returned (presence_events.go)
 
 	st counters
 }
@@ -95,14 +97,18 @@ type Stats struct {
 	Refreshed   uint64
 	// Tracked is how many connections this process tracks for presence; PresenceReadded counts
 	// those tracked again after Redis lost them (or swept them while this process was stalled).
+	// PresenceLost counts the join and leave events this process could not announce (their group
+	// send failed: Redis unreachable or too slow; each failure is logged). The lists stay right.
 	Tracked         int
 	PresenceReadded uint64
+	PresenceLost    uint64
 	// Replayed counts messages delivered from a group's history by GroupAddSince.
 	Replayed uint64
 	// Calls are the latency histograms of the layer's calls to Redis, by kind: "send",
-	// "group_send", "group_add" (GroupAdd and GroupAddSince), "group_discard", and "receive" (a
+	// "group_send", "group_add" (GroupAdd and GroupAddSince), "group_discard", "receive" (a
 	// pop by Receive on a normal channel; the receive loops' blocking pops, which wait for
-	// messages, are not timed: see ReceiveLag and LoopErrors).
+	// messages, are not timed: see ReceiveLag and LoopErrors) and "presence" (one script call
+	// applying the PresenceAdd and PresenceDiscard calls a shard coalesced: see PresenceLinger).
 	Calls map[string]CallStats
 	// ReceiveLag is how far behind the receive loops are: the largest over the loops of the age,
 	// when it was popped, of the oldest message in the loop's last pop (now minus its score, the
@@ -115,6 +121,7 @@ type Stats struct {
 type counters struct {
 	sent, groupSends, received, delivered, dropped, expired, bad, loopErrors, reconnects atomic.Uint64
 	degradations, degradedNanos, refused, readded, refreshed, presenceReadded, replayed  atomic.Uint64
+	presenceLost                                                                         atomic.Uint64
 
 	calls [numCallOps]callHist // latency of the calls that reach Redis, by kind (calls.go)
 }
@@ -148,6 +155,7 @@ func New(cfg Config) (*Layer, error) {
 		local:        newLocal(),
 		members:      newMemberships(),
 		presence:     newPresenceTable(),
+		batcher:      newPresenceBatcher(len(cfg.Hosts)),
 	}
 	opts := make([]rueidis.ClientOption, len(cfg.Hosts))
 	for i, h := range cfg.Hosts {
@@ -239,8 +247,9 @@ func (l *Layer) Stats() Stats {
 		DegradedShards: down, GroupSendsRefused: l.st.refused.Load(),
 		Memberships: l.members.len(), Readded: l.st.readded.Load(), Refreshed: l.st.refreshed.Load(),
 		Tracked: l.presence.len(), PresenceReadded: l.st.presenceReadded.Load(),
-		Replayed: l.st.replayed.Load(),
-		Calls:    calls, ReceiveLag: lag,
+		PresenceLost: l.st.presenceLost.Load(),
+		Replayed:     l.st.replayed.Load(),
+		Calls:        calls, ReceiveLag: lag,
 	}
 }
 

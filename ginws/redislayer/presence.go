@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -32,8 +33,11 @@ type presenceTable struct {
 }
 
 // tracked is one tracked connection: its user and its encoded value ({"u":..., "i":...}).
+// pending is set while its PresenceAdd waits to be applied (presence_batch.go): the refresh leaves
+// it to that call, which announces the join.
 type tracked struct {
 	user, value string
+	pending     atomic.Bool
 }
 
 func newPresenceTable() presenceTable {
@@ -85,10 +89,14 @@ func (p *presenceTable) shardGroups(onShard func(string) bool) map[string][]stri
 			continue
 		}
 		list := make([]string, 0, len(chans))
-		for ch := range chans {
-			list = append(list, ch)
+		for ch, t := range chans {
+			if !t.pending.Load() {
+				list = append(list, ch)
+			}
 		}
-		out[g] = list
+		if len(list) > 0 {
+			out[g] = list
+		}
 	}
 	return out
 }
@@ -138,20 +146,27 @@ func (l *Layer) PresenceAdd(ctx context.Context, group, channel string, p layer.
 	if err != nil {
 		return fmt.Errorf("redislayer: presence info: %w", err)
 	}
-	ctx, cancel, err := l.call(ctx)
-	if err != nil {
+	if err := l.checkCall(ctx); err != nil {
 		return err
 	}
-	defer cancel()
 	t := &tracked{user: p.User, value: string(v)}
-	old := l.presence.put(group, channel, t) // before the write: a refresh meanwhile includes it
-	if err := l.presenceTrack(ctx, group, map[string]*tracked{channel: t}, true); err != nil {
+	t.pending.Store(true)
+	old := l.presence.put(group, channel, t) // before the write: a refresh meanwhile renews old
+	if err := l.presenceDo(ctx, &presenceOp{group: group, channel: channel, t: t}); err != nil {
 		if old == nil {
 			l.presence.remove(group, channel, t)
 		}
 		return l.callError(fmt.Sprintf("track %q in group %q", channel, group), err)
 	}
 	return nil
+}
+
+// checkCall refuses a call on a closed Layer or with a context already done.
+func (l *Layer) checkCall(ctx context.Context) error {
+	if l.closed.Load() {
+		return layer.ErrClosed
+	}
+	return ctx.Err()
 }
 
 // presenceTrack writes the tracked connections of group and announces the changes (the joins
@@ -201,16 +216,12 @@ func (l *Layer) PresenceDiscard(ctx context.Context, group, channel string) erro
 		return err
 	}
 	l.presence.remove(group, channel, nil)
-	ctx, cancel, err := l.call(ctx)
-	if err != nil {
+	if err := l.checkCall(ctx); err != nil {
 		return err
 	}
-	defer cancel()
-	left, err := presenceUntrackScript.Exec(ctx, l.shard(group), l.presenceKeys(group), []string{channel}).AsStrSlice()
-	if err != nil {
+	if err := l.presenceDo(ctx, &presenceOp{group: group, channel: channel}); err != nil {
 		return l.callError(fmt.Sprintf("untrack %q in group %q", channel, group), err)
 	}
-	l.announceLeft(group, left)
 	return nil
 }
 
@@ -392,16 +403,18 @@ func (l *Layer) announceLeft(group string, users []string) {
 	l.announce(evs)
 }
 
-// announce sends events to their groups' companions (layer.PresenceGroup), in the order this process learned of them (see
-// eventQueue). A send that fails (Redis degraded) is logged: the event is lost, the list stays
-// right.
+// announce sends events to their groups' companions (layer.PresenceGroup), in the order this
+// process learned of them (see eventQueue), those of one group together (presence_events.go), and
+// never into a history. A send that fails (Redis degraded) is logged: the events are lost, the
+// list stays right.
 func (l *Layer) announce(evs []presenceEvent) {
-	l.events.send(evs, func(e presenceEvent) {
-		msg := layer.PresenceEvent(e.group, e.join, layer.PresenceInfo{User: e.user, Info: e.info})
+	l.events.send(evs, func(group string, evs []presenceEvent) {
+		msg := presenceMessage(group, evs)
 		ctx, cancel := context.WithTimeout(l.ctx, l.cfg.CallTimeout)
 		defer cancel()
-		if err := l.GroupSend(ctx, layer.PresenceGroup(e.group), msg); err != nil && l.ctx.Err() == nil {
-			l.log.Warn("redislayer: presence event not sent", "group", e.group, "type", msg.Type(), "user", e.user, "err", err)
+		if err := l.groupSend(ctx, layer.PresenceGroup(group), msg, false); err != nil && l.ctx.Err() == nil {
+			l.st.presenceLost.Add(uint64(len(evs)))
+			l.log.Warn("redislayer: presence events not sent", "group", group, "events", len(evs), "first_user", evs[0].user, "err", err)
 		}
 	})
 }
@@ -422,18 +435,19 @@ func decodeInfo(v string) map[string]any {
 }
 
 // eventQueue sends presence events without holding a lock while sending, in the order this
-// process learned of them for each user of a group (a join is never overtaken by the leave that
-// followed it): the goroutine that queues events sends the queue unless another one already is.
-// It takes the whole queue at once and sends the events of different users concurrently — each
-// send is a Redis round trip, and under a storm of joins one at a time would fall behind — then
-// takes what was queued meanwhile. Guarded by mu.
+// process learned of them for each group (a join is never overtaken by the leave that followed
+// it): the goroutine that queues events sends the queue unless another one already is. It takes
+// the whole queue at once and sends the events of each group together — at most
+// maxEventsPerMessage a message, one message after another — and different groups concurrently,
+// then takes what was queued meanwhile: under a storm of joins, the events that gather while one
+// message is sent go in the next. Guarded by mu.
 type eventQueue struct {
 	mu       sync.Mutex
 	queue    []presenceEvent
 	draining bool
 }
 
-func (q *eventQueue) send(evs []presenceEvent, send func(presenceEvent)) {
+func (q *eventQueue) send(evs []presenceEvent, send func(group string, evs []presenceEvent)) {
 	if len(evs) == 0 {
 		return
 	}
@@ -455,38 +469,41 @@ func (q *eventQueue) send(evs []presenceEvent, send func(presenceEvent)) {
 	q.mu.Unlock()
 }
 
-// sendBatch sends the events of each (group, user) in order, different ones concurrently (at
-// most maxAnnounce at a time), and returns when all are sent.
-func sendBatch(batch []presenceEvent, send func(presenceEvent)) {
-	if len(batch) == 1 {
-		send(batch[0])
-		return
-	}
-	type key struct{ group, user string }
-	order := make([]key, 0, len(batch))
-	byKey := make(map[key][]presenceEvent, len(batch))
+// sendBatch sends the events of each group in order, in messages of at most maxEventsPerMessage,
+// different groups concurrently (at most maxAnnounce at a time), and returns when all are sent.
+func sendBatch(batch []presenceEvent, send func(group string, evs []presenceEvent)) {
+	var order []string
+	byGroup := make(map[string][]presenceEvent)
 	for _, e := range batch {
-		k := key{e.group, e.user}
-		if byKey[k] == nil {
-			order = append(order, k)
+		if byGroup[e.group] == nil {
+			order = append(order, e.group)
 		}
-		byKey[k] = append(byKey[k], e)
+		byGroup[e.group] = append(byGroup[e.group], e)
+	}
+	sendGroup := func(group string, evs []presenceEvent) {
+		for len(evs) > 0 {
+			n := min(len(evs), maxEventsPerMessage)
+			send(group, evs[:n])
+			evs = evs[n:]
+		}
+	}
+	if len(order) == 1 {
+		sendGroup(order[0], byGroup[order[0]])
+		return
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, maxAnnounce)
-	for _, k := range order {
+	for _, g := range order {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func(evs []presenceEvent) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			for _, e := range evs {
-				send(e)
-			}
-		}(byKey[k])
+			sendGroup(evs[0].group, evs)
+		}(byGroup[g])
 	}
 	wg.Wait()
 }
 
-// maxAnnounce bounds the presence events one process sends at once.
+// maxAnnounce bounds the presence messages one process sends at once.
 const maxAnnounce = 256

@@ -18,7 +18,8 @@ import "github.com/redis/rueidis"
 // keys expire together a whole TTL after the last write, so a group whose every tracker died
 // leaves nothing behind.
 
-// presenceLib is shared by the scripts: KEYS[1..3] are the group's z, h and u keys.
+// presenceLib is shared by the scripts: KEYS[1..3] are the group's z, h and u keys (the batch
+// script, presenceApplyScript, points z, h and u at each of its groups in turn).
 //
 //	now()          Redis time in ms
 //	drop(ch, out)  removes ch (known to be in z), appends its user to out when it was the last
@@ -123,4 +124,59 @@ var presenceCountScript = rueidis.NewLuaScript(presenceLib + `
 local left = {}
 sweep(now(), left)
 return {left, redis.call('HLEN', u), redis.call('ZCARD', z)}
+`)
+
+// presenceApplyScript applies, in order, the tracks and untracks of one or more groups of a shard
+// that a process gathered (presence_batch.go): one call instead of one per connection. KEYS are
+// the z, h and u keys of each group, three by three. ARGV: entry lifetime (ms), key lifetime (ms),
+// then the operations, five values each: group number (1-based), "t" (track) or "d" (untrack),
+// channel, user, value (user and value empty for an untrack). Every group is swept first. It
+// returns the changes in the order they happened, four values each: group number, "j" (joined) or
+// "l" (left), user, and for a join the number (1-based) of the operation that made it (0 for a
+// leave).
+var presenceApplyScript = rueidis.NewLuaScript(presenceLib + `
+local t = now()
+local deadline = t + tonumber(ARGV[1])
+local out = {}
+local function emit(g, kind, users, op)
+  for _, user in ipairs(users) do
+    out[#out + 1] = g; out[#out + 1] = kind; out[#out + 1] = user; out[#out + 1] = op
+  end
+end
+local function use(g)
+  z, h, u = KEYS[3 * g - 2], KEYS[3 * g - 1], KEYS[3 * g]
+end
+for g = 1, #KEYS / 3 do
+  use(g)
+  local left = {}
+  sweep(t, left)
+  emit(g, 'l', left, 0)
+end
+for i = 3, #ARGV, 5 do
+  local g, op, ch = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2]
+  use(g)
+  local left = {}
+  if op == 't' then
+    local user = ARGV[i + 3]
+    local old = nil
+    if redis.call('ZADD', z, deadline, ch) == 0 then old = userOf(redis.call('HGET', h, ch)) end
+    redis.call('HSET', h, ch, ARGV[i + 4])
+    if old ~= user then
+      dec(old, left)
+      emit(g, 'l', left, 0)
+      if redis.call('HINCRBY', u, user, 1) == 1 then emit(g, 'j', {user}, (i - 3) / 5 + 1) end
+    end
+  elseif redis.call('ZREM', z, ch) == 1 then
+    local user = userOf(redis.call('HGET', h, ch))
+    redis.call('HDEL', h, ch)
+    dec(user, left)
+    emit(g, 'l', left, 0)
+  end
+end
+local keys = tonumber(ARGV[2])
+for g = 1, #KEYS / 3 do
+  use(g)
+  if redis.call('EXISTS', z) == 1 then keep(keys) end
+end
+return out
 `)

@@ -55,6 +55,10 @@ func (l *Layer) receiveDirect(ctx context.Context, channel string) (layer.Messag
 		if l.closed.Load() {
 			return nil, layer.ErrClosed
 		}
+		if m, ok := l.expanded.take(key); ok {
+			l.st.delivered.Add(1)
+			return m, nil
+		}
 		m, ok, err := l.popOldest(ctx, key)
 		if err != nil || ok {
 			return m, err
@@ -94,7 +98,7 @@ func (l *Layer) receiveDirect(ctx context.Context, channel string) (layer.Messag
 			l.putBack(l.shards[i], key, z)
 			continue
 		}
-		if m, ok := l.accept(z); ok {
+		if m, ok := l.accept(key, z); ok {
 			return m, nil
 		}
 	}
@@ -256,14 +260,15 @@ func (l *Layer) popNow(ctx context.Context, c rueidis.Client, key string) (layer
 			l.putBack(c, key, zs[0])
 			return nil, false, err
 		}
-		if m, ok := l.accept(zs[0]); ok {
+		if m, ok := l.accept(key, zs[0]); ok {
 			return m, true, nil
 		}
 	}
 }
 
-// accept decodes a member popped from a normal channel, counting expired and bad ones.
-func (l *Layer) accept(z rueidis.ZScore) (layer.Message, bool) {
+// accept decodes a member popped from normal-channel key, counting expired and bad ones. Of a batch
+// of presence events it returns the first and holds the others for the next receives of key.
+func (l *Layer) accept(key string, z rueidis.ZScore) (layer.Message, bool) {
 	l.st.received.Add(1)
 	if l.expiredScore(z.Score, time.Now()) {
 		l.st.expired.Add(1)
@@ -274,6 +279,14 @@ func (l *Layer) accept(z rueidis.ZScore) (layer.Message, bool) {
 		l.st.bad.Add(1)
 		l.log.Warn("redislayer: skipping an undecodable message", "err", err)
 		return nil, false
+	}
+	if evs, ok := expandPresence(d.msg); ok {
+		if len(evs) == 0 {
+			return nil, false
+		}
+		l.expanded.hold(key, evs[1:])
+		l.st.delivered.Add(1)
+		return evs[0], true
 	}
 	l.st.delivered.Add(1)
 	return d.msg, true

@@ -338,7 +338,7 @@ func (l *Layer) dispatch(items []rueidis.ZScore, s *dispatchScratch) {
 	now := time.Now()
 	for _, it := range items {
 		if r, ok := l.decodeItem(it, now); ok {
-			s.batch = append(s.batch, r)
+			s.batch = expand(s.batch, r)
 		}
 	}
 	if len(s.batch) == 0 {
