@@ -53,7 +53,8 @@ func TestJWTExpiryClosesSocket(t *testing.T) {
 	t.Parallel()
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	ts, ended := refreshApp(t, secret)
-	c := ts.Communicator("/ws", wstest.Header("Authorization", "Bearer "+token(t, secret, "ada", 1500*time.Millisecond, nil)))
+	// exp is in whole seconds: 2.5 s leaves 1.5 to 2.5 s to connect, on a loaded machine too.
+	c := ts.Communicator("/ws", wstest.Header("Authorization", "Bearer "+token(t, secret, "ada", 2500*time.Millisecond, nil)))
 	c.MustConnect(ctxT(t))
 	code, reason, err := c.WaitClosed(ctxT(t))
 	if err != nil || code != ginws.CloseTokenExpired || reason != "token expired" {
@@ -82,7 +83,9 @@ func TestJWTRefresh(t *testing.T) {
 		"other key":       token(t, []byte("another secret, 32 bytes or more"), "ada", time.Hour, nil),
 		"garbage":         "not.a.token",
 	}
-	stale := ts.Communicator("/ws", wstest.Header("Authorization", "Bearer "+token(t, secret, "ada", 2*time.Second, nil)))
+	// exp is in whole seconds: 3 s leaves 2 to 3 s for the refused refreshes (and, below, for the
+	// fresh socket's refresh), on a loaded machine too.
+	stale := ts.Communicator("/ws", wstest.Header("Authorization", "Bearer "+token(t, secret, "ada", 3*time.Second, nil)))
 	stale.MustConnect(ctx)
 	for why, tok := range refused {
 		if err := stale.SendJSON(ctx, map[string]string{"refresh": tok}); err != nil {
@@ -101,7 +104,7 @@ func TestJWTRefresh(t *testing.T) {
 		t.Fatalf("after refused refreshes: closed with %d (%v), want 3000 at the first token's expiry", code, err)
 	}
 
-	fresh := ts.Communicator("/ws", wstest.Header("Authorization", "Bearer "+token(t, secret, "ada", 2*time.Second, nil)))
+	fresh := ts.Communicator("/ws", wstest.Header("Authorization", "Bearer "+token(t, secret, "ada", 3*time.Second, nil)))
 	fresh.MustConnect(ctx)
 	if err := fresh.SendJSON(ctx, map[string]string{"refresh": token(t, secret, "ada", time.Hour, nil)}); err != nil {
 		t.Fatal(err)

@@ -74,9 +74,11 @@ func TestJWTExample(t *testing.T) {
 			t.Fatalf("notification: %v %v", n, err)
 		}
 	}
-	// A token in its last second (within the 30 s leeway) admits a socket that is closed with
-	// 3000 when it ends; a socket that refreshed first stays.
-	ending, _ := Mint(secret, "ada", -29*time.Second)
+	// A token in its last seconds (within the 30 s leeway) admits a socket that is closed with
+	// 3000 when it ends; a socket that refreshed first stays. A JWT's expiry is in whole seconds,
+	// so -27 s leaves 2 to 3 s, not less: at -29 s the time left could be a few milliseconds,
+	// and the socket that was to refresh was closed first.
+	ending, _ := Mint(secret, "ada", -27*time.Second)
 	doomed := ts.Communicator("/ws/notifications", wstest.Header("Authorization", "Bearer "+ending))
 	doomed.MustConnect(ctx)
 	kept := ts.Communicator("/ws/notifications", wstest.Header("Authorization", "Bearer "+ending))
