@@ -35,18 +35,7 @@ func TestFanOutAllocatesPerSendNotPerDelivery(t *testing.T) {
 		}
 		c := dialRaw(t, a.ts.WSURL("/ws/"+room))
 		clients[i] = c
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 64<<10)
-			for {
-				n, err := c.br.Read(buf)
-				received.Add(int64(n))
-				if err != nil {
-					return
-				}
-			}
-		}()
+		c.drainInto(&received, &wg)
 	}
 	t.Cleanup(func() {
 		for _, c := range clients {

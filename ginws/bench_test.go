@@ -254,18 +254,7 @@ func BenchmarkFanOutRawClients(b *testing.B) {
 	var wg sync.WaitGroup
 	for range members {
 		c := dialRaw(b, url)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 64<<10)
-			for {
-				n, err := c.br.Read(buf)
-				received.Add(int64(n))
-				if err != nil {
-					return
-				}
-			}
-		}()
+		c.drainInto(&received, &wg)
 	}
 	for ws.Stats().Open < members {
 		time.Sleep(time.Millisecond)

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -165,4 +167,20 @@ func (c *rawClient) expectClosed(d time.Duration) {
 	default:
 		c.t.Fatalf("the server did not close the connection: %v", err)
 	}
+}
+
+// drainInto reads everything the server sends into a fixed buffer, adding the byte count to n,
+// until the socket fails, on a goroutine wg tracks: a client that costs the process no allocation
+// and no frame parsing, for counting the server's work.
+func (c *rawClient) drainInto(n *atomic.Int64, wg *sync.WaitGroup) {
+	wg.Go(func() {
+		buf := make([]byte, 64<<10)
+		for {
+			k, err := c.br.Read(buf)
+			n.Add(int64(k))
+			if err != nil {
+				return
+			}
+		}
+	})
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"ginws.dev/ginws/internal/drain"
 )
 
 // MemoryConfig configures a Memory. The zero value gives Channels' defaults; a zero field
@@ -74,7 +76,7 @@ type Memory struct {
 	presence  map[string]*memPresence // group → who is present (presence.go)
 	history   map[string]*memHistory  // groups with history that have had a message or a join
 
-	events outbox // presence events, sent in order (presence.go)
+	events drain.Queue[outEvent] // presence events, sent in order without a lock held (presence.go)
 
 	dropped atomic.Uint64
 	expired atomic.Uint64

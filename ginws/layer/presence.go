@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sort"
-	"sync"
 )
 
 // Presence is implemented by layers that know who is in a group: which users have connections
@@ -82,42 +81,11 @@ type memPresence struct {
 	users map[string]int          // user → connections
 }
 
-// outbox sends presence events in the order the changes were made, without holding the layer's
-// lock while sending: whoever queues events drains the queue unless another goroutine already
-// does. Guarded by its own mutex (taken after Memory.mu is released).
-type outbox struct {
-	mu       sync.Mutex
-	queue    []outEvent
-	draining bool
-}
-
+// outEvent is a presence event waiting in Memory.events, which sends them in the order the
+// changes were made, without the layer's lock held (drain.Queue).
 type outEvent struct {
 	group string
 	msg   Message
-}
-
-func (o *outbox) send(evs []outEvent, send func(group string, msg Message)) {
-	if len(evs) == 0 {
-		return
-	}
-	o.mu.Lock()
-	o.queue = append(o.queue, evs...)
-	if o.draining {
-		o.mu.Unlock()
-		return
-	}
-	o.draining = true
-	for len(o.queue) > 0 {
-		batch := o.queue
-		o.queue = nil
-		o.mu.Unlock()
-		for _, e := range batch {
-			send(e.group, e.msg)
-		}
-		o.mu.Lock()
-	}
-	o.draining = false
-	o.mu.Unlock()
 }
 
 func checkPresence(group, channel string) error {
@@ -171,7 +139,7 @@ func (l *Memory) PresenceAdd(ctx context.Context, group, channel string, p Prese
 		}
 	}
 	l.mu.Unlock()
-	l.events.send(evs, l.announce)
+	l.events.Send(evs, l.announce)
 	return nil
 }
 
@@ -209,7 +177,7 @@ func (l *Memory) PresenceDiscard(ctx context.Context, group, channel string) err
 		}
 	}
 	l.mu.Unlock()
-	l.events.send(evs, l.announce)
+	l.events.Send(evs, l.announce)
 	return nil
 }
 
@@ -264,11 +232,13 @@ func (l *Memory) PresenceCount(ctx context.Context, group string) (users, connec
 	return 0, 0, nil
 }
 
-// announce sends one presence event, never into a history (a rule such as "chat_*" matches the
-// companion groups too, and a stale join or leave must not be replayed); a failure (the layer
-// closed meanwhile) loses it.
-func (l *Memory) announce(group string, msg Message) {
-	_ = l.groupSend(PresenceGroup(group), msg, nil)
+// announce sends presence events, in order, never into a history (a rule such as "chat_*"
+// matches the companion groups too, and a stale join or leave must not be replayed); a failure
+// (the layer closed meanwhile) loses the event.
+func (l *Memory) announce(evs []outEvent) {
+	for _, e := range evs {
+		_ = l.groupSend(PresenceGroup(e.group), e.msg, nil)
+	}
 }
 
 // PresenceEvent returns the event a Presence layer sends to group when user joins it (join true,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"ginws.dev/ginws/internal/drain"
 	"ginws.dev/ginws/layer"
 )
 
@@ -54,10 +55,10 @@ type Layer struct {
 	members memberships   // this process's memberships, re-added after faults (members.go)
 	health  []*shardState // one per shard, kept by the keepers (keeper.go)
 
-	presence presenceTable   // this process's tracked connections, refreshed by the keepers (presence.go)
-	events   eventQueue      // presence events waiting to be sent, in order (presence.go)
-	batcher  presenceBatcher // tracks and untracks waiting to be applied (presence_batch.go)
-	expanded expandedQueue   // presence events popped for Receive on normal channels, not yet returned (presence_events.go)
+	presence presenceTable              // this process's tracked connections, refreshed by the keepers (presence.go)
+	events   drain.Queue[presenceEvent] // presence events waiting to be sent, in order (announce)
+	batcher  presenceBatcher            // tracks and untracks waiting to be applied (presence_batch.go)
+	expanded expandedQueue              // presence events popped for Receive on normal channels, not yet returned (presence_events.go)
 
 	st counters
 }

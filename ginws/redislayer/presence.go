@@ -403,20 +403,27 @@ func (l *Layer) announceLeft(group string, users []string) {
 	l.announce(evs)
 }
 
-// announce sends events to their groups' companions (layer.PresenceGroup), in the order this
-// process learned of them (see eventQueue), those of one group together (presence_events.go), and
-// never into a history. A send that fails (Redis degraded) is logged: the events are lost, the
-// list stays right.
+// announce sends events to their groups' companions (layer.PresenceGroup), never into a history,
+// in the order this process learned of them for each group (a join is never overtaken by the
+// leave that followed it), without a lock held while sending: l.events (drain.Queue) hands the
+// whole queue to one goroutine at a time, which sends the events of each group together — at most
+// maxEventsPerMessage a message — and different groups concurrently (sendBatch), then takes what
+// was queued meanwhile: under a storm of joins, the events that gather while one message is sent
+// go in the next.
 func (l *Layer) announce(evs []presenceEvent) {
-	l.events.send(evs, func(group string, evs []presenceEvent) {
-		msg := presenceMessage(group, evs)
-		ctx, cancel := context.WithTimeout(l.ctx, l.cfg.CallTimeout)
-		defer cancel()
-		if err := l.groupSend(ctx, layer.PresenceGroup(group), msg, false); err != nil && l.ctx.Err() == nil {
-			l.st.presenceLost.Add(uint64(len(evs)))
-			l.log.Warn("redislayer: presence events not sent", "group", group, "events", len(evs), "first_user", evs[0].user, "err", err)
-		}
-	})
+	l.events.Send(evs, func(batch []presenceEvent) { sendBatch(batch, l.sendPresence) })
+}
+
+// sendPresence sends the events of one group in one message. A send that fails (Redis degraded)
+// is logged and counted in Stats.PresenceLost: the events are lost, the list stays right.
+func (l *Layer) sendPresence(group string, evs []presenceEvent) {
+	msg := presenceMessage(group, evs)
+	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.CallTimeout)
+	defer cancel()
+	if err := l.groupSend(ctx, layer.PresenceGroup(group), msg, false); err != nil && l.ctx.Err() == nil {
+		l.st.presenceLost.Add(uint64(len(evs)))
+		l.log.Warn("redislayer: presence events not sent", "group", group, "events", len(evs), "first_user", evs[0].user, "err", err)
+	}
 }
 
 func validPresence(group, channel string) error {
@@ -432,41 +439,6 @@ func decodeInfo(v string) map[string]any {
 	}
 	_ = json.Unmarshal([]byte(v), &d)
 	return d.I
-}
-
-// eventQueue sends presence events without holding a lock while sending, in the order this
-// process learned of them for each group (a join is never overtaken by the leave that followed
-// it): the goroutine that queues events sends the queue unless another one already is. It takes
-// the whole queue at once and sends the events of each group together — at most
-// maxEventsPerMessage a message, one message after another — and different groups concurrently,
-// then takes what was queued meanwhile: under a storm of joins, the events that gather while one
-// message is sent go in the next. Guarded by mu.
-type eventQueue struct {
-	mu       sync.Mutex
-	queue    []presenceEvent
-	draining bool
-}
-
-func (q *eventQueue) send(evs []presenceEvent, send func(group string, evs []presenceEvent)) {
-	if len(evs) == 0 {
-		return
-	}
-	q.mu.Lock()
-	q.queue = append(q.queue, evs...)
-	if q.draining {
-		q.mu.Unlock()
-		return
-	}
-	q.draining = true
-	for len(q.queue) > 0 {
-		batch := q.queue
-		q.queue = nil
-		q.mu.Unlock()
-		sendBatch(batch, send)
-		q.mu.Lock()
-	}
-	q.draining = false
-	q.mu.Unlock()
 }
 
 // sendBatch sends the events of each group in order, in messages of at most maxEventsPerMessage,
