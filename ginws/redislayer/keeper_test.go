@@ -92,8 +92,13 @@ func TestResyncAfterDataLoss(t *testing.T) {
 	}
 	waitFor(t, func() bool { return l.Health(ctxT(t)) == nil })
 	c := rawClient(t, db1)
-	keys, err := c.Do(ctxT(t), c.B().Keys().Pattern(prefix+"*").Build()).AsStrSlice()
-	if err != nil || len(keys) != 2 { // the group and the marker
+	// The keeper writes the marker after the membership, on its own goroutine: wait for both.
+	var keys []string
+	waitFor(t, func() bool {
+		keys, err = c.Do(ctxT(t), c.B().Keys().Pattern(prefix+"*").Build()).AsStrSlice()
+		return err != nil || len(keys) == 2 // the group and the marker
+	})
+	if err != nil {
 		t.Fatalf("keys %v, %v", keys, err)
 	}
 	if err := c.Do(ctxT(t), c.B().Del().Key(keys...).Build()).Error(); err != nil {
