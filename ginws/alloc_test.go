@@ -35,7 +35,7 @@ func TestFanOutAllocatesPerSendNotPerDelivery(t *testing.T) {
 		}
 		c := dialRaw(t, a.ts.WSURL("/ws/"+room))
 		clients[i] = c
-		c.drainInto(&received, &wg)
+		c.drainInto(&received, &wg, nil)
 	}
 	t.Cleanup(func() {
 		for _, c := range clients {

@@ -171,13 +171,20 @@ func (c *rawClient) expectClosed(d time.Duration) {
 
 // drainInto reads everything the server sends into a fixed buffer, adding the byte count to n,
 // until the socket fails, on a goroutine wg tracks: a client that costs the process no allocation
-// and no frame parsing, for counting the server's work.
-func (c *rawClient) drainInto(n *atomic.Int64, wg *sync.WaitGroup) {
+// and no frame parsing, for counting the server's work. After each read it signals progress, if
+// not nil, without blocking, so that a sender can wait for the clients without spinning.
+func (c *rawClient) drainInto(n *atomic.Int64, wg *sync.WaitGroup, progress chan<- struct{}) {
 	wg.Go(func() {
 		buf := make([]byte, 64<<10)
 		for {
 			k, err := c.br.Read(buf)
 			n.Add(int64(k))
+			if progress != nil {
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
+			}
 			if err != nil {
 				return
 			}
