@@ -90,6 +90,9 @@ type Conn struct {
 	mu   sync.Mutex
 	cond *sync.Cond // on mu, made on first wait
 	pump pumpState
+	// dispatching is true while the pump runs the handlers of items it took from the inbox: a
+	// relay event must then wait its turn in the inbox (deliverRelayLocked).
+	dispatching bool
 
 	// The queues: items for the pump (client messages, layer events, the end), frames for the
 	// client. Spares keep one emptied slice of each to swap in.
@@ -440,8 +443,9 @@ func (c *Conn) leaveGroups(ctx context.Context) {
 }
 
 type namedHandler struct {
-	name string
-	h    EventHandler
+	name  string
+	h     EventHandler
+	relay *relay // h's relay if h is a RelayJSON handler, else nil
 }
 
 func (c *Conn) setEvents(events Events) error {
@@ -465,7 +469,7 @@ func (c *Conn) setEvents(events Events) error {
 				return fmt.Errorf("ginws: Events(): %q is registered twice ('.' and '_' are the same in event types)", typ)
 			}
 		}
-		c.events = append(c.events, namedHandler{name: name, h: h})
+		c.events = append(c.events, namedHandler{name: name, h: h, relay: relayOf(h)})
 	}
 	return nil
 }

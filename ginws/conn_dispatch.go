@@ -19,6 +19,10 @@ import (
 //   - with a layer that cannot push (no layer.Subscriber), one goroutine polling the layer
 //     (layer.Listen).
 //
+// An event for a RelayJSON handler with nothing queued ahead of it skips the inbox and the handler:
+// deliver queues it for the writer directly, and the pump encodes it (once per Envelope for the
+// whole process) as it writes (relay.go).
+//
 // Other goroutines only call in: the layer delivering events (deliver), the server's ping timer
 // (ping), close timers (forceClose), and whoever sends, closes or joins groups through the Conn.
 // They all meet in c.mu, which no one holds across I/O, logging or a callback.
@@ -64,6 +68,9 @@ func (c *Conn) deliver(env *layer.Envelope) error {
 	case stateHandshake, stateOpen:
 	default:
 		return nil // the connection is going away; the event has nobody to reach
+	}
+	if c.deliverRelayLocked(env) {
+		return nil
 	}
 	if c.replaying > 0 {
 		c.replayed++
@@ -155,6 +162,7 @@ func (c *Conn) runPump() {
 					c.pendingEvents--
 				}
 			}
+			c.dispatching = true
 			c.broadcast()
 			c.mu.Unlock()
 			for i := range items {
@@ -176,6 +184,7 @@ func (c *Conn) runPump() {
 				}
 			}
 			c.mu.Lock()
+			c.dispatching = false
 		}
 		if len(c.out) == 0 {
 			if len(c.inbox) == 0 {
@@ -191,7 +200,7 @@ func (c *Conn) runPump() {
 			continue
 		}
 		c.mu.Unlock()
-		werr = c.write(out, now)
+		werr = c.writeOut(out, now)
 		c.mu.Lock()
 	}
 }
@@ -270,6 +279,16 @@ func (c *Conn) failed(what, typ, group string, err error) {
 		return
 	}
 	if errors.Is(err, ErrClosed) {
+		return
+	}
+	if pe := (*panicError)(nil); errors.As(err, &pe) {
+		c.srv.handlerErrors.Add(1)
+		if typ != "" {
+			what += " " + typ
+		}
+		c.Logger().Error("ginws: handler panicked; closing the connection with 1011",
+			"handler", what, "panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
+		c.closeWith(CloseInternalError, "internal error")
 		return
 	}
 	if tl := (*TooLargeError)(nil); errors.As(err, &tl) {

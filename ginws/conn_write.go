@@ -74,7 +74,7 @@ func (c *Conn) flush() {
 	if !ok {
 		return
 	}
-	err := c.write(out, now)
+	err := c.writeOut(out, now)
 	c.mu.Lock()
 	c.pump = pumpRunning
 	c.broadcast()
@@ -98,6 +98,18 @@ func (c *Conn) recycleOutLocked(out []outFrame) {
 
 var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
+// writeOut encodes the relay frames of out and writes out. A relay whose build failed closes the
+// connection once the frames before it are written (a close frame follows them). Pump goroutine
+// only, outside c.mu.
+func (c *Conn) writeOut(out []outFrame, now int64) error {
+	env, rerr := c.encodeRelays(out)
+	err := c.write(out, now)
+	if rerr != nil {
+		c.failed("event", env.Type(), env.Group(), rerr)
+	}
+	return err
+}
+
 // write sends frames with one system call. Pump goroutine only, outside c.mu. The write deadline
 // is refreshed only when less than half of WriteTimeout is left, which spares a timer update per
 // write: a write to a client that stopped reading fails after between WriteTimeout/2 and
@@ -119,6 +131,9 @@ func (c *Conn) write(out []outFrame, now int64) error {
 	bp := writeBufPool.Get().(*[]byte)
 	buf := (*bp)[:0]
 	for _, f := range out {
+		if f.op == opDropped {
+			continue
+		}
 		if f.op == opPing && c.zw.on() {
 			c.zw.pinged()
 		}
@@ -145,7 +160,11 @@ func (c *Conn) write(out []outFrame, now int64) error {
 			buf = appendFrame(buf, f.op, f.data)
 		}
 	}
-	n, err := c.nc.Write(buf)
+	var n int
+	var err error
+	if len(buf) > 0 {
+		n, err = c.nc.Write(buf)
+	}
 	c.srv.bytesOut.Add(uint64(n))
 	if cap(buf) <= 64<<10 {
 		*bp = buf[:0]

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"unsafe"
 
 	"ginws.dev/ginws/layer"
 )
@@ -161,112 +160,6 @@ func reasonFor(err error) string {
 		return "binary frames are not accepted"
 	}
 	return "invalid JSON"
-}
-
-// relay is the shared identity of a RelayJSON handler: the frames it builds are cached per Envelope
-// under it.
-type relay struct {
-	key   layer.MemoKey // the frames it builds are kept per Envelope under &key
-	sse   layer.MemoKey // the server-sent events it builds, likewise
-	build func(ev layer.Message, pos layer.Position) (any, error)
-}
-
-func (r *relay) encode(ev layer.Message, pos layer.Position) (*PreparedMessage, error) {
-	v, err := r.build(ev, pos)
-	if err != nil {
-		return nil, err
-	}
-	payload, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return newPrepared(opText, payload), nil
-}
-
-var errRelayOutside = errors.New("ginws: a RelayJSON handler was called outside a ginws connection")
-
-// RelayJSON returns an event handler that sends build(event), encoded as JSON, to the client. When
-// one group send reaches many connections of this process, build runs and the JSON is encoded
-// (and, for connections with WithCompression, compressed) once, and every connection writes the
-// same bytes — the encode-once broadcast of the fast WebSocket servers, with Channels'
-// handler-per-type model (a connection with Compression.ContextTakeover compresses the JSON
-// itself). Declare the handler once, at package level, so all connections share
-// it:
-//
-//	var chatMessage = ginws.RelayJSON(func(ev layer.Message) (any, error) {
-//		return gin.H{"message": ev["message"], "user": ev["user"]}, nil
-//	})
-//
-//	func (c *Chat) Events() ginws.Events { return ginws.Events{"chat.message": chatMessage} }
-//
-// build must depend only on the event (not on the connection) and must not modify it. It may
-// also take the event's position in its group's history (see Conn.GroupAddSince), to send it as
-// an id the client resumes from: func(ev layer.Message, pos layer.Position) (any, error).
-func RelayJSON[B func(ev layer.Message) (any, error) | func(ev layer.Message, pos layer.Position) (any, error)](build B) EventHandler {
-	r := &relay{}
-	switch b := any(build).(type) {
-	case func(layer.Message) (any, error):
-		r.build = func(ev layer.Message, _ layer.Position) (any, error) { return b(ev) }
-	case func(layer.Message, layer.Position) (any, error):
-		r.build = b
-	}
-	return func(ctx context.Context, ev layer.Message) error {
-		c := connFromContext(ctx)
-		if c == nil {
-			if st := streamFromContext(ctx); st != nil {
-				return r.stream(st, ev)
-			}
-			return errRelayOutside
-		}
-		var msg *PreparedMessage
-		var err error
-		if env := c.current.Load(); env != nil && sameMap(env.Message, ev) {
-			var v any
-			v, err = env.Memo(&r.key, func() (any, error) { return r.encode(ev, env.Position) })
-			msg, _ = v.(*PreparedMessage)
-		} else {
-			msg, err = r.encode(ev, layer.Position{})
-		}
-		if err != nil {
-			return err
-		}
-		return c.enqueue(outFrame{op: opText, prep: msg})
-	}
-}
-
-// stream sends what build makes of ev as a server-sent event, its id the event's position; one
-// encoding per Envelope for every stream of this process.
-func (r *relay) stream(st *Stream, ev layer.Message) error {
-	enc := func(pos layer.Position) ([]byte, error) {
-		v, err := r.build(ev, pos)
-		if err != nil {
-			return nil, err
-		}
-		payload, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		return sseEvent(nil, pos, payload), nil
-	}
-	var b []byte
-	var err error
-	if env := st.current.Load(); env != nil && sameMap(env.Message, ev) {
-		var v any
-		v, err = env.Memo(&r.sse, func() (any, error) { return enc(env.Position) })
-		b, _ = v.([]byte)
-	} else {
-		b, err = enc(layer.Position{})
-	}
-	if err != nil {
-		return err
-	}
-	return st.send(b)
-}
-
-// sameMap reports whether a and b are the same map (not equal contents: the same one). A map value
-// is a pointer to the runtime's map header.
-func sameMap(a, b layer.Message) bool {
-	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
 }
 
 type connCtxKey struct{}

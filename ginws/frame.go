@@ -3,6 +3,8 @@ package ginws
 import (
 	"encoding/binary"
 	"unicode/utf8"
+
+	"ginws.dev/ginws/layer"
 )
 
 // WebSocket close codes (RFC 6455 §7.4) and the ones ginws uses.
@@ -37,13 +39,28 @@ const maxHeaderLen = 10 // a server frame header: no mask
 
 // outFrame is one frame waiting to be written: op and its payload data, or a prepared message
 // (prep), framed already and shared with other connections.
+//
+// A relay frame (op opRelay) is an event for a RelayJSON handler, queued without running it
+// (deliverRelayLocked): relay is the handler's index in Conn.events, env the event; the pump turns
+// it into a prepared frame before writing it (encodeRelays), or into opDropped if build failed.
 type outFrame struct {
-	op   byte
-	data []byte
-	prep *PreparedMessage
+	op    byte
+	relay uint16
+	data  []byte
+	prep  *PreparedMessage
+	env   *layer.Envelope
 }
 
+// Internal opcodes of queued frames that are not written as they are.
+const (
+	opRelay   byte = 0x40 // an event to encode with its relay (outFrame)
+	opDropped byte = 0x41 // a relay frame whose build failed: written as nothing
+)
+
 func (f outFrame) size() int {
+	if f.op == opRelay {
+		return relayGuess
+	}
 	if f.prep != nil {
 		return len(f.prep.frame)
 	}

@@ -162,6 +162,7 @@ type Server struct {
 	droppedEvents atomic.Uint64
 	tooLarge      atomic.Uint64
 	handlerErrors atomic.Uint64
+	relayed       atomic.Uint64 // relay events queued without a handler call (deliverRelayLocked)
 	writes        atomic.Uint64
 	framesWritten atomic.Uint64
 

@@ -105,6 +105,28 @@ func (e *Envelope) Type() string {
 // Group returns the group the message was sent to, or "" when the layer does not know it.
 func (e *Envelope) Group() string { return e.group }
 
+// Peek returns what Memo computed for key, and ok true, or ok false if Memo has not finished
+// computing it. It never waits for a computation under way. Safe for concurrent use.
+func (e *Envelope) Peek(key *MemoKey) (v any, err error, ok bool) {
+	if f := e.first.Load(); f != nil {
+		if f.key == key {
+			return f.v, f.err, true
+		}
+	} else {
+		return nil, nil, false // no memo yet
+	}
+	if !e.mu.TryLock() {
+		return nil, nil, false
+	}
+	defer e.mu.Unlock()
+	for _, m := range e.memos {
+		if m.key == key {
+			return m.v, m.err, true
+		}
+	}
+	return nil, nil, false
+}
+
 // Memo returns what compute returns for this envelope under key, computing it on the first call
 // only: concurrent and later calls with the same key get the same result. compute runs at most once per key, under a lock of this
 // envelope only; it must not call Memo on the same envelope. Safe for concurrent use.

@@ -1,0 +1,188 @@
+package ginws_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"ginws.dev/ginws"
+	"ginws.dev/ginws/layer"
+	"ginws.dev/ginws/wstest"
+)
+
+// relayOrder mixes a relay handler ("relay.item") with an ordinary one ("plain.item") and with
+// client messages, each answered with one frame, so that the frames' order shows whether relay
+// events ever overtake what was queued before them.
+type relayOrder struct {
+	ginws.WebsocketConsumer
+	names chan<- string
+}
+
+var orderRelay = ginws.RelayJSON(func(ev layer.Message) (any, error) { return ev["n"], nil })
+
+func (r *relayOrder) Connect(ctx context.Context) error {
+	if err := r.Accept(); err != nil {
+		return err
+	}
+	r.names <- r.ChannelName()
+	// An event arriving while Connect still runs is handled after it: "connected" comes first.
+	if err := r.Layer().Send(ctx, r.ChannelName(), layer.Message{"type": "relay.item", "n": "during-connect"}); err != nil {
+		return err
+	}
+	return r.SendText(`"connected"`)
+}
+
+func (r *relayOrder) Receive(ctx context.Context, m ginws.ClientMessage) error {
+	return r.SendText(`"` + m.Text() + `"`)
+}
+
+func (r *relayOrder) Events() ginws.Events {
+	return ginws.Events{
+		"relay.item": orderRelay,
+		"plain.item": func(ctx context.Context, ev layer.Message) error {
+			n, _ := ev.Str("n")
+			return r.SendText(`"` + n + `"`)
+		},
+	}
+}
+
+// TestRelayFastPathKeepsOrder sends relay events, ordinary events and client messages to one
+// connection from three goroutines, and checks that each source's frames arrive in its order, that
+// the relay events arrive after Connect's own frames, and that most relay events took the fast
+// path.
+func TestRelayFastPathKeepsOrder(t *testing.T) {
+	t.Parallel()
+	lay := layer.NewMemory(layer.MemoryConfig{Capacity: 10000})
+	names := make(chan string, 1)
+	a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &relayOrder{names: names} })
+	ctx := testCtx(t)
+	comm := a.ts.Communicator("/ws/x")
+	comm.MustConnect(ctx)
+	channel := <-names
+	if got := recvText(t, comm); got != `"connected"` {
+		t.Fatalf("first frame %s, want Connect's", got)
+	}
+	if got := recvText(t, comm); got != `"during-connect"` {
+		t.Fatalf("second frame %s, want the event sent during Connect", got)
+	}
+
+	const n = 2000
+	var wg sync.WaitGroup
+	wg.Add(3)
+	send := func(typ, prefix string) {
+		defer wg.Done()
+		for i := range n {
+			if err := lay.Send(ctx, channel, layer.Message{"type": typ, "n": fmt.Sprintf("%s%d", prefix, i)}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}
+	go send("relay.item", "r")
+	go send("plain.item", "p")
+	go func() {
+		defer wg.Done()
+		for i := range n {
+			if err := comm.SendText(ctx, fmt.Sprintf("c%d", i)); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	next := map[byte]int{'r': 0, 'p': 0, 'c': 0}
+	for range 3 * n {
+		s := strings.Trim(recvText(t, comm), `"`)
+		var i int
+		if _, err := fmt.Sscanf(s[1:], "%d", &i); err != nil {
+			t.Fatalf("frame %q", s)
+		}
+		if i != next[s[0]] {
+			t.Fatalf("frame %q out of order: want %c%d", s, s[0], next[s[0]])
+		}
+		next[s[0]]++
+	}
+	wg.Wait()
+	t.Logf("%d of %d relay events took the fast path", ginws.Relayed(a.srv), n+1)
+	// Every frame is in: no handler runs and nothing waits, so the next relay event takes the
+	// fast path.
+	before := ginws.Relayed(a.srv)
+	if err := lay.Send(ctx, channel, layer.Message{"type": "relay.item", "n": "last"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := recvText(t, comm); got != `"last"` {
+		t.Fatalf("got %s, want the last relay event", got)
+	}
+	if got := ginws.Relayed(a.srv) - before; got != 1 {
+		t.Fatalf("the last relay event took the fast path %d times, want 1", got)
+	}
+}
+
+// relayFailing's relay fails or panics on demand.
+type relayFailing struct{ ginws.WebsocketConsumer }
+
+var failingRelay = ginws.RelayJSON(func(ev layer.Message) (any, error) {
+	switch ev["do"] {
+	case "fail":
+		return nil, errors.New("cannot build")
+	case "panic":
+		panic("build blew up")
+	}
+	return ev["n"], nil
+})
+
+func (r *relayFailing) Groups() []string { return []string{"failing"} }
+
+func (r *relayFailing) Events() ginws.Events { return ginws.Events{"item": failingRelay} }
+
+// TestRelayBuildFailureCloses: a relay whose build fails or panics closes every member with 1011
+// after the frames before it, logs why, and the process goes on serving.
+func TestRelayBuildFailureCloses(t *testing.T) {
+	t.Parallel()
+	for _, do := range []string{"fail", "panic"} {
+		t.Run(do, func(t *testing.T) {
+			t.Parallel()
+			lay := layer.NewMemory(layer.MemoryConfig{})
+			a := newApp(t, ginws.Config{Layer: lay}, func() ginws.Consumer { return &relayFailing{} })
+			ctx := testCtx(t)
+			comms := make([]*wstest.Communicator, 3)
+			for i := range comms {
+				comms[i] = a.ts.Communicator("/ws/x")
+				comms[i].MustConnect(ctx)
+			}
+			for _, m := range []layer.Message{{"type": "item", "n": 1}, {"type": "item", "do": do}, {"type": "item", "n": 3}} {
+				if err := lay.GroupSend(ctx, "failing", m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, c := range comms {
+				if got := recvText(t, c); got != "1" {
+					t.Fatalf("first frame %q, want 1", got)
+				}
+				code, _, err := c.WaitClosed(ctx)
+				if err != nil || code != ginws.CloseInternalError {
+					t.Fatalf("closed with %d (%v), want 1011", code, err)
+				}
+			}
+			want := "handler failed"
+			if do == "panic" {
+				want = "handler panicked"
+			}
+			a.logs.waitFor(t, want)
+			if a.srv.Stats().HandlerErrors != uint64(len(comms)) {
+				t.Fatalf("HandlerErrors %d, want %d", a.srv.Stats().HandlerErrors, len(comms))
+			}
+			// The server still serves.
+			c := a.ts.Communicator("/ws/x")
+			c.MustConnect(ctx)
+			if err := lay.GroupSend(ctx, "failing", layer.Message{"type": "item", "n": 4}); err != nil {
+				t.Fatal(err)
+			}
+			if got := recvText(t, c); got != "4" {
+				t.Fatalf("after the failure: %q, want 4", got)
+			}
+		})
+	}
+}
