@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -70,7 +71,7 @@ type Memory struct {
 	mu        sync.RWMutex
 	closed    bool
 	channels  map[string]*memChannel
-	groups    map[string]map[string]*memMember
+	groups    map[string]memGroup
 	nextSweep time.Time
 	subSeq    uint64
 	presence  map[string]*memPresence // group → who is present (presence.go)
@@ -112,6 +113,77 @@ type memMember struct {
 	ch     *memChannel
 }
 
+// memGroup is one group's members. Most groups of a server have one member — the group of a
+// user, of a session, of a document open once — and a map for one entry costs some 250 bytes, so
+// a group holds its only member directly, and makes the map when a second joins. It goes back to
+// one member without a map when all but one have left. It is a value in Memory.groups, guarded
+// by Memory.mu like the map; after changing one, a caller stores it back.
+type memGroup struct {
+	one  *memMember            // the only member while many is nil
+	many map[string]*memMember // the members by channel name, when there are two or more
+}
+
+// get returns channel's membership, or nil.
+func (g memGroup) get(channel string) *memMember {
+	if g.many != nil {
+		return g.many[channel]
+	}
+	if g.one != nil && g.one.ch.name == channel {
+		return g.one
+	}
+	return nil
+}
+
+// add returns g with m, a channel that is not a member yet, added.
+func (g memGroup) add(m *memMember) memGroup {
+	switch {
+	case g.many != nil:
+		g.many[m.ch.name] = m
+	case g.one == nil:
+		g.one = m
+	default:
+		g.many = map[string]*memMember{g.one.ch.name: g.one, m.ch.name: m}
+		g.one = nil
+	}
+	return g
+}
+
+// remove returns g without channel's membership, and whether the group is empty now.
+func (g memGroup) remove(channel string) (memGroup, bool) {
+	if g.many == nil {
+		if g.one != nil && g.one.ch.name == channel {
+			g.one = nil
+		}
+		return g, g.one == nil
+	}
+	delete(g.many, channel)
+	if len(g.many) == 1 {
+		for _, m := range g.many {
+			g.one = m
+		}
+		g.many = nil
+	}
+	return g, false
+}
+
+// all yields the members of g. The caller may remove members meanwhile (removeMember): the
+// members not yet yielded are still yielded if they are still members.
+func (g memGroup) all() iter.Seq[*memMember] {
+	return func(yield func(*memMember) bool) {
+		if g.many == nil {
+			if g.one != nil {
+				yield(g.one)
+			}
+			return
+		}
+		for _, m := range g.many {
+			if !yield(m) {
+				return
+			}
+		}
+	}
+}
+
 // MemoryStats is a snapshot of a Memory's counters.
 type MemoryStats struct {
 	Channels int    // channels with queued messages, receivers, subscribers or group memberships
@@ -138,7 +210,7 @@ func NewMemory(cfg MemoryConfig) *Memory {
 		expiry:      cfg.Expiry,
 		groupExpiry: cfg.GroupExpiry,
 		channels:    make(map[string]*memChannel),
-		groups:      make(map[string]map[string]*memMember),
+		groups:      make(map[string]memGroup),
 		presence:    make(map[string]*memPresence),
 	}
 	if l.expiry <= 0 {
@@ -305,18 +377,14 @@ func (l *Memory) GroupAdd(ctx context.Context, group, channel string) error {
 	if l.closed {
 		return ErrClosed
 	}
-	members := l.groups[group]
-	if members == nil {
-		members = make(map[string]*memMember)
-		l.groups[group] = members
-	}
-	if m := members[channel]; m != nil {
+	g := l.groups[group]
+	if m := g.get(channel); m != nil {
 		m.joined = now
 		return nil
 	}
 	ch := l.channel(channel)
 	ch.refs++
-	members[channel] = &memMember{joined: now, ch: ch}
+	l.groups[group] = g.add(&memMember{joined: now, ch: ch})
 	return nil
 }
 
@@ -341,14 +409,15 @@ func (l *Memory) GroupDiscard(ctx context.Context, group, channel string) error 
 }
 
 func (l *Memory) removeMember(group, channel string) {
-	members := l.groups[group]
-	m := members[channel]
-	if m == nil {
+	g, ok := l.groups[group]
+	m := g.get(channel)
+	if !ok || m == nil {
 		return
 	}
-	delete(members, channel)
-	if len(members) == 0 {
+	if g, empty := g.remove(channel); empty {
 		delete(l.groups, group)
+	} else {
+		l.groups[group] = g
 	}
 	m.ch.refs--
 	l.release(m.ch)
@@ -383,7 +452,7 @@ func (l *Memory) groupSend(group string, m Message, env *Envelope) error {
 		l.mu.RUnlock()
 		return ErrClosed
 	}
-	for _, mem := range l.groups[group] {
+	for mem := range l.groups[group].all() {
 		ch := mem.ch
 		if ch.deliver == nil || mem.joined.Before(cutoff) {
 			rest = true
@@ -404,10 +473,10 @@ func (l *Memory) groupSend(group string, m Message, env *Envelope) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.maybeSweep(now)
-	for name, mem := range l.groups[group] {
+	for mem := range l.groups[group].all() {
 		if mem.joined.Before(cutoff) {
 			l.expired.Add(1)
-			l.removeMember(group, name)
+			l.removeMember(group, mem.ch.name)
 			continue
 		}
 		if mem.ch.deliver == nil && !l.push(mem.ch, m, now) {
@@ -422,7 +491,7 @@ func (l *Memory) groupSend(group string, m Message, env *Envelope) error {
 func (l *Memory) Flush(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.groups = make(map[string]map[string]*memMember)
+	l.groups = make(map[string]memGroup)
 	l.presence = make(map[string]*memPresence)
 	l.history = make(map[string]*memHistory)
 	for name, ch := range l.channels {
@@ -539,11 +608,11 @@ func (l *Memory) maybeSweep(now time.Time) {
 	period := min(l.expiry, l.groupExpiry)
 	l.nextSweep = now.Add(period)
 	cutoff := now.Add(-l.groupExpiry)
-	for group, members := range l.groups {
-		for name, m := range members {
+	for group, g := range l.groups {
+		for m := range g.all() {
 			if m.joined.Before(cutoff) {
 				l.expired.Add(1)
-				l.removeMember(group, name)
+				l.removeMember(group, m.ch.name)
 			}
 		}
 	}
