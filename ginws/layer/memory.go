@@ -108,76 +108,99 @@ type memQueued struct {
 	expires time.Time
 }
 
+// memMember is one channel's membership of a group.
 type memMember struct {
-	joined time.Time
 	ch     *memChannel
+	joined int64 // when it was last added: monotonic nanoseconds, from mono
 }
+
+// monoBase is the origin of mono's clock.
+var monoBase = time.Now()
+
+// mono returns t as nanoseconds since monoBase on the monotonic clock: 8 bytes per membership
+// instead of a time.Time's 24, and, like a time.Time from time.Now, unaffected by changes of the
+// wall clock.
+func mono(t time.Time) int64 { return int64(t.Sub(monoBase)) }
 
 // memGroup is one group's members. Most groups of a server have one member — the group of a
 // user, of a session, of a document open once — and a map for one entry costs some 250 bytes, so
-// a group holds its only member directly, and makes the map when a second joins. It goes back to
-// one member without a map when all but one have left. It is a value in Memory.groups, guarded
-// by Memory.mu like the map; after changing one, a caller stores it back.
+// a group holds its only member inline, and makes the map when a second joins; it goes back to
+// the inline member when all but one have left. A memGroup is a value in Memory.groups, guarded
+// by Memory.mu like the map: a caller that changes one stores it back.
 type memGroup struct {
-	one  *memMember            // the only member while many is nil
+	one  memMember             // the only member while many is nil; one.ch is nil in an empty group
 	many map[string]*memMember // the members by channel name, when there are two or more
 }
 
-// get returns channel's membership, or nil.
-func (g memGroup) get(channel string) *memMember {
+// refresh sets channel's join time to now and reports whether channel is a member.
+func (g *memGroup) refresh(channel string, now int64) bool {
 	if g.many != nil {
-		return g.many[channel]
+		if m := g.many[channel]; m != nil {
+			m.joined = now
+			return true
+		}
+		return false
 	}
-	if g.one != nil && g.one.ch.name == channel {
-		return g.one
+	if g.one.ch != nil && g.one.ch.name == channel {
+		g.one.joined = now
+		return true
 	}
-	return nil
+	return false
 }
 
-// add returns g with m, a channel that is not a member yet, added.
-func (g memGroup) add(m *memMember) memGroup {
+// add adds m, whose channel is not a member yet.
+func (g *memGroup) add(m memMember) {
 	switch {
 	case g.many != nil:
-		g.many[m.ch.name] = m
-	case g.one == nil:
+		g.many[m.ch.name] = &m
+	case g.one.ch == nil:
 		g.one = m
 	default:
-		g.many = map[string]*memMember{g.one.ch.name: g.one, m.ch.name: m}
-		g.one = nil
+		first := g.one
+		g.many = map[string]*memMember{first.ch.name: &first, m.ch.name: &m}
+		g.one = memMember{}
 	}
-	return g
 }
 
-// remove returns g without channel's membership, and whether the group is empty now.
-func (g memGroup) remove(channel string) (memGroup, bool) {
+// remove removes channel's membership and returns its channel, or nil if it was not a member.
+func (g *memGroup) remove(channel string) *memChannel {
 	if g.many == nil {
-		if g.one != nil && g.one.ch.name == channel {
-			g.one = nil
+		ch := g.one.ch
+		if ch == nil || ch.name != channel {
+			return nil
 		}
-		return g, g.one == nil
+		g.one = memMember{}
+		return ch
+	}
+	m := g.many[channel]
+	if m == nil {
+		return nil
 	}
 	delete(g.many, channel)
 	if len(g.many) == 1 {
-		for _, m := range g.many {
-			g.one = m
+		for _, last := range g.many {
+			g.one = *last
 		}
 		g.many = nil
 	}
-	return g, false
+	return m.ch
 }
+
+// empty reports whether g has no member.
+func (g memGroup) empty() bool { return g.many == nil && g.one.ch == nil }
 
 // all yields the members of g. The caller may remove members meanwhile (removeMember): the
 // members not yet yielded are still yielded if they are still members.
-func (g memGroup) all() iter.Seq[*memMember] {
-	return func(yield func(*memMember) bool) {
+func (g memGroup) all() iter.Seq[memMember] {
+	return func(yield func(memMember) bool) {
 		if g.many == nil {
-			if g.one != nil {
+			if g.one.ch != nil {
 				yield(g.one)
 			}
 			return
 		}
 		for _, m := range g.many {
-			if !yield(m) {
+			if !yield(*m) {
 				return
 			}
 		}
@@ -378,13 +401,12 @@ func (l *Memory) GroupAdd(ctx context.Context, group, channel string) error {
 		return ErrClosed
 	}
 	g := l.groups[group]
-	if m := g.get(channel); m != nil {
-		m.joined = now
-		return nil
+	if !g.refresh(channel, mono(now)) {
+		ch := l.channel(channel)
+		ch.refs++
+		g.add(memMember{ch: ch, joined: mono(now)})
 	}
-	ch := l.channel(channel)
-	ch.refs++
-	l.groups[group] = g.add(&memMember{joined: now, ch: ch})
+	l.groups[group] = g
 	return nil
 }
 
@@ -410,17 +432,20 @@ func (l *Memory) GroupDiscard(ctx context.Context, group, channel string) error 
 
 func (l *Memory) removeMember(group, channel string) {
 	g, ok := l.groups[group]
-	m := g.get(channel)
-	if !ok || m == nil {
+	if !ok {
 		return
 	}
-	if g, empty := g.remove(channel); empty {
+	ch := g.remove(channel)
+	if ch == nil {
+		return
+	}
+	if g.empty() {
 		delete(l.groups, group)
 	} else {
 		l.groups[group] = g
 	}
-	m.ch.refs--
-	l.release(m.ch)
+	ch.refs--
+	l.release(ch)
 }
 
 // GroupSend sends msg to every member of group. A member whose channel is full misses the message;
@@ -445,7 +470,7 @@ func (l *Memory) GroupSend(ctx context.Context, group string, msg Message) error
 // position), else an Envelope made on first use.
 func (l *Memory) groupSend(group string, m Message, env *Envelope) error {
 	now := time.Now()
-	cutoff := now.Add(-l.groupExpiry)
+	cutoff := mono(now.Add(-l.groupExpiry))
 	var rest bool // members to queue for, or to expire
 	l.mu.RLock()
 	if l.closed {
@@ -454,7 +479,7 @@ func (l *Memory) groupSend(group string, m Message, env *Envelope) error {
 	}
 	for mem := range l.groups[group].all() {
 		ch := mem.ch
-		if ch.deliver == nil || mem.joined.Before(cutoff) {
+		if ch.deliver == nil || mem.joined < cutoff {
 			rest = true
 			continue
 		}
@@ -474,7 +499,7 @@ func (l *Memory) groupSend(group string, m Message, env *Envelope) error {
 	defer l.mu.Unlock()
 	l.maybeSweep(now)
 	for mem := range l.groups[group].all() {
-		if mem.joined.Before(cutoff) {
+		if mem.joined < cutoff {
 			l.expired.Add(1)
 			l.removeMember(group, mem.ch.name)
 			continue
@@ -607,10 +632,10 @@ func (l *Memory) maybeSweep(now time.Time) {
 	}
 	period := min(l.expiry, l.groupExpiry)
 	l.nextSweep = now.Add(period)
-	cutoff := now.Add(-l.groupExpiry)
+	cutoff := mono(now.Add(-l.groupExpiry))
 	for group, g := range l.groups {
 		for m := range g.all() {
-			if m.joined.Before(cutoff) {
+			if m.joined < cutoff {
 				l.expired.Add(1)
 				l.removeMember(group, m.ch.name)
 			}
