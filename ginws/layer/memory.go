@@ -91,16 +91,53 @@ var (
 	_ Resumer          = (*Memory)(nil)
 )
 
+// memChannel is one channel's state. Its fields are guarded by Memory.mu.
 type memChannel struct {
-	name     string
-	capacity int
-	queue    []memQueued
-	head     int
+	name    string
+	deliver func(*Envelope) error // the subscriber's (Subscribe); nil without one
+	subID   uint64                // which Subscribe deliver is from, for its unsubscribe
+	refs    int                   // group memberships pointing here
+	q       *memQueue             // made when a message is first queued or a receiver first waits
+}
+
+// memQueue is what a channel without a subscriber needs: its queued messages and its waiting
+// receivers. A subscribed channel — a live connection's — never needs it, and so does not carry
+// it: a server holds one memChannel per socket. Once made it stays with its channel. Its fields
+// are guarded by Memory.mu.
+type memQueue struct {
+	capacity int // messages queued at most (MemoryConfig.Capacity, ChannelCapacity)
+	msgs     []memQueued
+	head     int           // msgs[head:] are queued
 	ready    chan struct{} // closed when a message is queued; nil when nobody waits
-	waiters  int
-	deliver  func(*Envelope) error
-	subID    uint64
-	refs     int // group memberships pointing here
+	waiters  int           // Receive calls waiting
+}
+
+// queued returns how many messages ch has queued.
+func (ch *memChannel) queued() int {
+	if ch.q == nil {
+		return 0
+	}
+	return len(ch.q.msgs) - ch.q.head
+}
+
+// queue returns ch's queue, making it. Callers hold l.mu.
+func (l *Memory) queue(ch *memChannel) *memQueue {
+	if ch.q == nil {
+		ch.q = &memQueue{capacity: l.Capacity(ch.name)}
+	}
+	return ch.q
+}
+
+// takeAll empties ch's queue and returns what it held, oldest first, valid until the next push.
+// Callers hold l.mu.
+func (ch *memChannel) takeAll() []memQueued {
+	q := ch.q
+	if q == nil {
+		return nil
+	}
+	all := q.msgs[q.head:]
+	q.msgs, q.head = q.msgs[:0], 0
+	return all
 }
 
 type memQueued struct {
@@ -352,21 +389,22 @@ func (l *Memory) Receive(ctx context.Context, channel string) (Message, error) {
 		}
 		now := time.Now()
 		l.dropExpired(ch, now)
-		if ch.head < len(ch.queue) {
-			q := ch.queue[ch.head]
-			ch.queue[ch.head] = memQueued{}
-			ch.head++
-			if ch.head == len(ch.queue) {
-				ch.queue, ch.head = ch.queue[:0], 0
+		q := l.queue(ch)
+		if q.head < len(q.msgs) {
+			m := q.msgs[q.head]
+			q.msgs[q.head] = memQueued{}
+			q.head++
+			if q.head == len(q.msgs) {
+				q.msgs, q.head = q.msgs[:0], 0
 			}
 			l.release(ch)
-			return q.msg, nil
+			return m.msg, nil
 		}
-		if ch.ready == nil {
-			ch.ready = make(chan struct{})
+		if q.ready == nil {
+			q.ready = make(chan struct{})
 		}
-		ready := ch.ready
-		ch.waiters++
+		ready := q.ready
+		q.waiters++
 		l.mu.Unlock()
 		var err error
 		select {
@@ -375,7 +413,7 @@ func (l *Memory) Receive(ctx context.Context, channel string) (Message, error) {
 			err = ctx.Err()
 		}
 		l.mu.Lock()
-		ch.waiters--
+		q.waiters--
 		if err != nil {
 			l.release(ch)
 			return nil, err
@@ -520,9 +558,9 @@ func (l *Memory) Flush(ctx context.Context) error {
 	l.presence = make(map[string]*memPresence)
 	l.history = make(map[string]*memHistory)
 	for name, ch := range l.channels {
-		clear(ch.queue)
-		ch.queue, ch.head, ch.refs = ch.queue[:0], 0, 0
-		if ch.deliver == nil && ch.waiters == 0 {
+		clear(ch.takeAll())
+		ch.refs = 0
+		if ch.deliver == nil && (ch.q == nil || ch.q.waiters == 0) {
 			delete(l.channels, name)
 		}
 	}
@@ -552,19 +590,19 @@ func (l *Memory) Subscribe(channel string, deliver func(*Envelope) error) (func(
 	id := l.subSeq
 	ch.deliver, ch.subID = deliver, id
 	l.dropExpired(ch, now)
-	for _, q := range ch.queue[ch.head:] {
+	queued := ch.takeAll()
+	for _, q := range queued {
 		if deliver(NewEnvelope(q.msg, "")) != nil {
 			l.dropped.Add(1)
 		}
 	}
-	clear(ch.queue)
-	ch.queue, ch.head = ch.queue[:0], 0
+	clear(queued)
 	return func() {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		if c := l.channels[channel]; c != nil && c.subID == id {
-			c.deliver, c.subID = nil, 0
-			l.release(c)
+		if ch.subID == id && l.channels[ch.name] == ch {
+			ch.deliver, ch.subID = nil, 0
+			l.release(ch)
 		}
 	}, nil
 }
@@ -573,7 +611,7 @@ func (l *Memory) Subscribe(channel string, deliver func(*Envelope) error) (func(
 func (l *Memory) channel(name string) *memChannel {
 	ch := l.channels[name]
 	if ch == nil {
-		ch = &memChannel{name: name, capacity: l.Capacity(name)}
+		ch = &memChannel{name: name}
 		l.channels[name] = ch
 	}
 	return ch
@@ -581,7 +619,7 @@ func (l *Memory) channel(name string) *memChannel {
 
 // release forgets a channel nobody uses any more. Callers hold l.mu.
 func (l *Memory) release(ch *memChannel) {
-	if ch.refs == 0 && ch.deliver == nil && ch.waiters == 0 && ch.head == len(ch.queue) {
+	if ch.refs == 0 && ch.deliver == nil && ch.queued() == 0 && (ch.q == nil || ch.q.waiters == 0) {
 		if l.channels[ch.name] == ch {
 			delete(l.channels, ch.name)
 		}
@@ -591,36 +629,42 @@ func (l *Memory) release(ch *memChannel) {
 // push queues m on ch unless it is full. Callers hold l.mu.
 func (l *Memory) push(ch *memChannel, m Message, now time.Time) bool {
 	l.dropExpired(ch, now)
-	if len(ch.queue)-ch.head >= ch.capacity {
+	q := l.queue(ch)
+	if len(q.msgs)-q.head >= q.capacity {
 		return false
 	}
-	if ch.head > 0 && len(ch.queue) == cap(ch.queue) {
-		n := copy(ch.queue, ch.queue[ch.head:])
-		clear(ch.queue[n:])
-		ch.queue, ch.head = ch.queue[:n], 0
+	if q.head > 0 && len(q.msgs) == cap(q.msgs) {
+		n := copy(q.msgs, q.msgs[q.head:])
+		clear(q.msgs[n:])
+		q.msgs, q.head = q.msgs[:n], 0
 	}
-	ch.queue = append(ch.queue, memQueued{msg: m, expires: now.Add(l.expiry)})
+	q.msgs = append(q.msgs, memQueued{msg: m, expires: now.Add(l.expiry)})
 	ch.wake()
 	return true
 }
 
+// wake releases the receivers waiting on ch. Callers hold l.mu.
 func (ch *memChannel) wake() {
-	if ch.ready != nil {
-		close(ch.ready)
-		ch.ready = nil
+	if q := ch.q; q != nil && q.ready != nil {
+		close(q.ready)
+		q.ready = nil
 	}
 }
 
 // dropExpired removes expired messages from the front of ch's queue (all messages of one layer
 // share one expiry, so the queue is ordered by expiry). Callers hold l.mu.
 func (l *Memory) dropExpired(ch *memChannel, now time.Time) {
-	for ch.head < len(ch.queue) && !now.Before(ch.queue[ch.head].expires) {
-		ch.queue[ch.head] = memQueued{}
-		ch.head++
+	q := ch.q
+	if q == nil {
+		return
+	}
+	for q.head < len(q.msgs) && !now.Before(q.msgs[q.head].expires) {
+		q.msgs[q.head] = memQueued{}
+		q.head++
 		l.expired.Add(1)
 	}
-	if ch.head == len(ch.queue) {
-		ch.queue, ch.head = ch.queue[:0], 0
+	if q.head == len(q.msgs) {
+		q.msgs, q.head = q.msgs[:0], 0
 	}
 }
 
