@@ -115,7 +115,8 @@ type Conn struct {
 	replaying int32
 	replayed  int32
 
-	// rare holds what most connections never use; made by rareLocked on first use, nil until then.
+	// rare holds what most connections never use: guarded by mu, made by rareLocked on first use,
+	// nil until then.
 	rare *connRare
 }
 
