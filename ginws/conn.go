@@ -56,9 +56,6 @@ type Conn struct {
 	inboxCap      int32          // pending layer events at most (the layer's capacity)
 	outboundLimit int            // written by Accept under mu before the state becomes open
 	user          string         // Config.User's name for the connection's user; "" if anonymous
-	limitIP       string         // the address counted by the handshake limits, if limitedIP
-	limitedIP     bool           // counted in Server.limits.ip (released by Server.forget)
-	limitedUser   bool           // counted in Server.limits.user under user (released likewise)
 	msgLimit      *rate.Limiter  // Limits.Messages; nil without it. Reader goroutine only after start
 
 	// The reader goroutine's own (conn_read.go).
@@ -106,20 +103,14 @@ type Conn struct {
 	pongQueued    bool  // a pong waits in out, not yet taken by the writer (see pong)
 	writeStart    int64 // monoNow() when the write under way (pumpWriting) began
 
-	// The close: who decided it, why, and what is left to do.
-	closeCode int32 // the code of the server's close (or of the cut socket); 0: none yet
-	// refuseReason is the reason given with the close that refused the handshake, kept for the
-	// close frame if Accept's 101 had already gone out.
-	refuseReason string
-	protoErr     *CloseError // the client's protocol error, closed once its earlier messages are handled
-	slowWhy      string      // why the client was judged slow ("" if it was not)
-	echoClose    bool        // the client closed first: finish answers its close frame
-	endCode      int32       // the code Disconnect gets
-	closeTimer   *time.Timer // cuts a close handshake (or a protocol-error close) that takes too long
-	cut          bool        // the socket was closed: nothing more is written
+	// The close: who decided it, why, and what is left to do (the rest is in rare).
+	closeCode int32       // the code of the server's close (or of the cut socket); 0: none yet
+	protoErr  *CloseError // the client's protocol error, closed once its earlier messages are handled
+	slowWhy   string      // why the client was judged slow ("" if it was not)
+	endCode   int32       // the code Disconnect gets
+	cut       bool        // the socket was closed: nothing more is written
 
-	groups  []string // joined through the connection; left when it ends
-	tracked []string // presence groups it is tracked in (presence.go); untracked when it ends
+	groups []string // joined through the connection; left when it ends
 	// replaying counts GroupAddSince calls under way: while it is not zero, deliver takes the
 	// replayed history beyond inboxCap (the history's size bounds it). replayed counts the events
 	// it so took that are still in inbox: live events arriving before the pump takes them get
@@ -127,8 +118,51 @@ type Conn struct {
 	replaying int32
 	replayed  int32
 
+	// rare holds what most connections never use: guarded by mu, made by rareLocked on first use,
+	// nil until then.
+	rare *connRare
+}
+
+// connRare is the part of a Conn that most connections never use — handshake limits, presence,
+// a credential expiry, a refused handshake, a close handshake in progress — kept apart so that an
+// idle connection does not carry it (issue 18: a Conn is allocated per socket, and these fields
+// took it from the 640- to the 896-byte size class). Every field is guarded by Conn.mu, like the
+// pointer to it.
+type connRare struct {
+	limitIP     string // the address counted by the handshake limits, if limitedIP
+	limitedIP   bool   // counted in Server.limits.ip (released by Server.forget)
+	limitedUser bool   // counted in Server.limits.user under Conn.user (released likewise)
+	echoClose   bool   // the client closed first: finish answers its close frame
+
+	// refuseReason is the reason given with the close that refused the handshake, kept for the
+	// close frame if Accept's 101 had already gone out.
+	refuseReason string
+	closeTimer   *time.Timer // cuts a close handshake (or a protocol-error close) that takes too long
+
+	tracked []string // presence groups the connection is tracked in (presence.go); untracked when it ends
+
 	expiry      time.Time   // when the credentials expire (SetExpiry); zero: never
 	expiryTimer *time.Timer // closes the connection at expiry; nil without one
+}
+
+// noRare is what rareNow returns for a connection without a connRare: all zero, never written.
+var noRare connRare
+
+// rareLocked returns c.rare, making it first. Callers hold c.mu, and may write its fields.
+func (c *Conn) rareLocked() *connRare {
+	if c.rare == nil {
+		c.rare = new(connRare)
+	}
+	return c.rare
+}
+
+// rareNow returns c.rare for reading, or an all-zero connRare that must not be written if the
+// connection has none. Callers hold c.mu.
+func (c *Conn) rareNow() *connRare {
+	if c.rare == nil {
+		return &noRare
+	}
+	return c.rare
 }
 
 // handshake is what Accept needs from Mount while Connect runs.
@@ -141,10 +175,27 @@ type handshake struct {
 func newConn(s *Server, scope *Scope) *Conn {
 	c := &Conn{srv: s, scope: scope, inboxCap: layer.DefaultCapacity}
 	base, cancel := context.WithCancel(context.Background())
-	c.ctx = context.WithValue(base, connCtxKey{}, c)
+	c.ctx = &connContext{Context: base, c: c}
 	c.cancel = cancel
 	return c
 }
+
+// connContext is a connection's context: the cancelable base, with the connection under
+// connCtxKey (connFromContext). It is what context.WithValue(base, connCtxKey{}, c) gives, in 24
+// bytes instead of 48, one per socket. Its fields are set by newConn and never change.
+type connContext struct {
+	context.Context
+	c *Conn
+}
+
+func (x *connContext) Value(key any) any {
+	if _, ok := key.(connCtxKey); ok {
+		return x.c
+	}
+	return x.Context.Value(key)
+}
+
+func (x *connContext) String() string { return "ginws.Conn.Context" }
 
 // Scope returns the handshake's Scope.
 func (c *Conn) Scope() *Scope { return c.scope }
@@ -306,7 +357,7 @@ func (c *Conn) Accept(opts ...AcceptOption) error {
 	late := c.stateNow() != stateHandshake
 	c.toLocked(stateOpen)
 	if late {
-		c.closeLocked(int(c.closeCode), c.refuseReason)
+		c.closeLocked(int(c.closeCode), c.rareNow().refuseReason)
 	}
 	c.mu.Unlock()
 	return nil

@@ -23,7 +23,8 @@ func (c *Conn) closeWith(code int, reason string) {
 // closeWithLocked is closeWith for callers that hold c.mu.
 func (c *Conn) closeWithLocked(code int, reason string) {
 	if c.stateNow() == stateHandshake {
-		c.closeCode, c.refuseReason = int32(code), reason
+		c.closeCode = int32(code)
+		c.rareLocked().refuseReason = reason
 		c.toLocked(stateRefused)
 		return
 	}
@@ -56,10 +57,11 @@ func (c *Conn) closeLocked(code int, reason string) {
 
 // setCloseTimerLocked (re)starts the close timer with f. Callers hold c.mu.
 func (c *Conn) setCloseTimerLocked(f func()) {
-	if c.closeTimer != nil {
-		c.closeTimer.Stop()
+	r := c.rareLocked()
+	if r.closeTimer != nil {
+		r.closeTimer.Stop()
 	}
-	c.closeTimer = time.AfterFunc(c.srv.cfg.CloseTimeout, f)
+	r.closeTimer = time.AfterFunc(c.srv.cfg.CloseTimeout, f)
 }
 
 // closeAfterPending closes the connection for a client's protocol error once the messages the
@@ -84,7 +86,8 @@ func (c *Conn) shutdown() {
 	defer c.mu.Unlock()
 	const reason = "server shutting down"
 	if c.stateNow() == stateHandshake {
-		c.closeCode, c.refuseReason = CloseGoingAway, reason
+		c.closeCode = CloseGoingAway
+		c.rareLocked().refuseReason = reason
 		c.toLocked(stateRefusedShutdown)
 		return
 	}
@@ -123,7 +126,7 @@ func (c *Conn) cutLocked(code int) {
 func (c *Conn) peerClosed(code int) {
 	c.mu.Lock()
 	if c.closeCode == 0 && c.protoErr == nil {
-		c.echoClose = true
+		c.rareLocked().echoClose = true
 	}
 	c.endLocked(code)
 	c.mu.Unlock()
@@ -165,7 +168,7 @@ func (c *Conn) endLocked(code int) {
 // the socket, leave the layer, and run Disconnect.
 func (c *Conn) finish() {
 	c.mu.Lock()
-	if c.echoClose && c.closeCode == 0 && !c.cut {
+	if c.rareNow().echoClose && c.closeCode == 0 && !c.cut {
 		var payload []byte
 		if code := int(c.endCode); code != CloseNoStatus {
 			payload = closePayload(code, "")
@@ -179,8 +182,8 @@ func (c *Conn) finish() {
 	c.pump = pumpDone
 	c.cut = true
 	code := int(c.endCode)
-	if c.closeTimer != nil {
-		c.closeTimer.Stop()
+	if t := c.rareNow().closeTimer; t != nil {
+		t.Stop()
 	}
 	c.stopExpiryLocked()
 	outPool.put(c.out)

@@ -44,36 +44,41 @@ func (c *Conn) SetExpiry(t time.Time) {
 	if c.stateNow() == stateClosed {
 		return
 	}
-	c.expiry = t
+	if t.IsZero() && c.rare == nil {
+		return
+	}
+	r := c.rareLocked()
+	r.expiry = t
 	if t.IsZero() {
-		if c.expiryTimer != nil {
-			c.expiryTimer.Stop()
-			c.expiryTimer = nil
+		if r.expiryTimer != nil {
+			r.expiryTimer.Stop()
+			r.expiryTimer = nil
 		}
 		return
 	}
 	d := time.Until(t)
-	if c.expiryTimer == nil {
-		c.expiryTimer = time.AfterFunc(d, c.expire)
+	if r.expiryTimer == nil {
+		r.expiryTimer = time.AfterFunc(d, c.expire)
 		return
 	}
-	c.expiryTimer.Reset(d)
+	r.expiryTimer.Reset(d)
 }
 
 // expire is the expiry timer's function: it closes the connection unless the deadline was moved
 // while the timer fired.
 func (c *Conn) expire() {
 	c.mu.Lock()
-	if c.expiryTimer == nil || c.expiry.IsZero() {
+	r := c.rareNow()
+	if r.expiryTimer == nil || r.expiry.IsZero() {
 		c.mu.Unlock()
 		return
 	}
-	if d := time.Until(c.expiry); d > 0 {
-		c.expiryTimer.Reset(d)
+	if d := time.Until(r.expiry); d > 0 {
+		r.expiryTimer.Reset(d)
 		c.mu.Unlock()
 		return
 	}
-	c.expiryTimer = nil
+	r.expiryTimer = nil
 	c.closeWithLocked(CloseTokenExpired, "token expired")
 	c.mu.Unlock()
 	c.Logger().Info("ginws: credentials expired; closing", "close_code", CloseTokenExpired)
@@ -81,8 +86,8 @@ func (c *Conn) expire() {
 
 // stopExpiryLocked stops the expiry timer of a connection that ended. Callers hold c.mu.
 func (c *Conn) stopExpiryLocked() {
-	if c.expiryTimer != nil {
-		c.expiryTimer.Stop()
-		c.expiryTimer = nil
+	if r := c.rareNow(); r.expiryTimer != nil {
+		r.expiryTimer.Stop()
+		r.expiryTimer = nil
 	}
 }

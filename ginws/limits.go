@@ -167,7 +167,10 @@ func (s *Server) admit(c *Conn, w http.ResponseWriter) bool {
 			s.tooMany(c, w, "ip", retry)
 			return false
 		}
-		c.limitIP, c.limitedIP = ip, true
+		c.mu.Lock()
+		r := c.rareLocked()
+		r.limitIP, r.limitedIP = ip, true
+		c.mu.Unlock()
 	}
 	if a.user.on() && c.user != "" {
 		ok, retry := a.user.admit(c.user, now)
@@ -176,7 +179,9 @@ func (s *Server) admit(c *Conn, w http.ResponseWriter) bool {
 			s.tooMany(c, w, "user", retry)
 			return false
 		}
-		c.limitedUser = true
+		c.mu.Lock()
+		c.rareLocked().limitedUser = true
+		c.mu.Unlock()
 	}
 	return true
 }
@@ -194,12 +199,18 @@ func (s *Server) tooMany(c *Conn, w http.ResponseWriter, by string, retry time.D
 
 // releaseLimits uncounts a connection that is gone (or was refused after admit).
 func (s *Server) releaseLimits(c *Conn) {
-	if c.limitedIP {
-		s.limits.ip.release(c.limitIP)
-		c.limitedIP = false
+	c.mu.Lock()
+	r := c.rareNow()
+	ip, user := r.limitedIP, r.limitedUser
+	limitIP := r.limitIP
+	if ip || user {
+		r.limitedIP, r.limitedUser = false, false
 	}
-	if c.limitedUser {
+	c.mu.Unlock()
+	if ip {
+		s.limits.ip.release(limitIP)
+	}
+	if user {
 		s.limits.user.release(c.user)
-		c.limitedUser = false
 	}
 }

@@ -66,8 +66,8 @@ func (c *Conn) trackPresence(ctx context.Context) {
 		}
 		c.mu.Lock()
 		left := c.stateNow() == stateClosed // untrackPresence has run
-		if !left && !slices.Contains(c.tracked, g) {
-			c.tracked = append(c.tracked, g)
+		if r := c.rareLocked(); !left && !slices.Contains(r.tracked, g) {
+			r.tracked = append(r.tracked, g)
 		}
 		c.mu.Unlock()
 		if left {
@@ -91,8 +91,11 @@ func (c *Conn) trackPresence(ctx context.Context) {
 // are left and before Disconnect.
 func (c *Conn) untrackPresence(ctx context.Context) {
 	c.mu.Lock()
-	groups := c.tracked
-	c.tracked = nil
+	r := c.rareNow()
+	groups := r.tracked
+	if len(groups) > 0 {
+		r.tracked = nil
+	}
 	c.mu.Unlock()
 	if len(groups) == 0 {
 		return

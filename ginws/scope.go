@@ -141,11 +141,40 @@ func flattenHeader(h http.Header) []string {
 	}
 	out := make([]string, 0, n)
 	for k, vs := range h {
+		k = handshakeString(k)
 		for _, v := range vs {
-			out = append(out, k, v)
+			out = append(out, k, handshakeString(v))
 		}
 	}
 	return out
+}
+
+// handshakeStrings are header keys and values that every WebSocket handshake (or most) carries
+// and that net/textproto does not intern: each request has its own copies. A Scope outlives its
+// request — by hours, one per socket — so flattenHeader keeps these constants instead.
+var handshakeStrings = func() map[string]string {
+	m := make(map[string]string)
+	for _, s := range []string{
+		"Upgrade", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions",
+		"Sec-Websocket-Protocol", "Origin", "Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site",
+		"websocket", "upgrade", "Keep-Alive, Upgrade", "keep-alive, Upgrade", "13", "no-cache",
+		"permessage-deflate", "permessage-deflate; client_max_window_bits",
+		"gzip, deflate", "gzip, deflate, br", "gzip, deflate, br, zstd", "same-origin", "cross-site",
+	} {
+		m[s] = s
+	}
+	return m
+}()
+
+// handshakeString returns the constant equal to s from handshakeStrings, or s.
+func handshakeString(s string) string {
+	if len(s) > 48 { // longer than any of them: skip hashing a cookie
+		return s
+	}
+	if c, ok := handshakeStrings[s]; ok {
+		return c
+	}
+	return s
 }
 
 // Cookie returns the named cookie of the handshake, or http.ErrNoCookie.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/sessions"
@@ -66,10 +67,15 @@ func Sessions(store sessions.Store, name string, opts ...Option) gin.HandlerFunc
 			s = sessions.NewSession(store, name)
 			s.IsNew = true
 		}
-		sessionKey.Set(c, &Session{Session: s, store: store, name: name, cookies: c.Request.Header.Values("Cookie"), inCookie: inCookie})
+		sessionKey.Set(c, &Session{Session: s, store: store, name: name, cookies: cookieValues(c.Request.Header), inCookie: inCookie})
 		c.Next()
 	}
 }
+
+// cookieValues copies h's Cookie values. A Session lives as long as its socket; the slice
+// h.Values returns is a window on the array net/textproto allocates for all of the request's
+// header values, which it would keep alive.
+func cookieValues(h http.Header) []string { return slices.Clone(h.Values("Cookie")) }
 
 // SessionFrom returns the session Sessions loaded for a connection.
 func SessionFrom(s *ginws.Scope) (*Session, bool) { return sessionKey.Get(s) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -70,7 +71,7 @@ type Memory struct {
 	mu        sync.RWMutex
 	closed    bool
 	channels  map[string]*memChannel
-	groups    map[string]map[string]*memMember
+	groups    map[string]memGroup
 	nextSweep time.Time
 	subSeq    uint64
 	presence  map[string]*memPresence // group → who is present (presence.go)
@@ -90,16 +91,53 @@ var (
 	_ Resumer          = (*Memory)(nil)
 )
 
+// memChannel is one channel's state. Its fields are guarded by Memory.mu.
 type memChannel struct {
-	name     string
-	capacity int
-	queue    []memQueued
-	head     int
+	name    string
+	deliver func(*Envelope) error // the subscriber's (Subscribe); nil without one
+	subID   uint64                // which Subscribe deliver is from, for its unsubscribe
+	refs    int                   // group memberships pointing here
+	q       *memQueue             // made when a message is first queued or a receiver first waits
+}
+
+// memQueue is what a channel without a subscriber needs: its queued messages and its waiting
+// receivers. A subscribed channel — a live connection's — never needs it, and so does not carry
+// it: a server holds one memChannel per socket. Once made it stays with its channel. Its fields
+// are guarded by Memory.mu.
+type memQueue struct {
+	capacity int // messages queued at most (MemoryConfig.Capacity, ChannelCapacity)
+	msgs     []memQueued
+	head     int           // msgs[head:] are queued
 	ready    chan struct{} // closed when a message is queued; nil when nobody waits
-	waiters  int
-	deliver  func(*Envelope) error
-	subID    uint64
-	refs     int // group memberships pointing here
+	waiters  int           // Receive calls waiting
+}
+
+// queued returns how many messages ch has queued.
+func (ch *memChannel) queued() int {
+	if ch.q == nil {
+		return 0
+	}
+	return len(ch.q.msgs) - ch.q.head
+}
+
+// queue returns ch's queue, making it. Callers hold l.mu.
+func (l *Memory) queue(ch *memChannel) *memQueue {
+	if ch.q == nil {
+		ch.q = &memQueue{capacity: l.Capacity(ch.name)}
+	}
+	return ch.q
+}
+
+// takeAll empties ch's queue and returns what it held, oldest first, valid until the next push.
+// Callers hold l.mu.
+func (ch *memChannel) takeAll() []memQueued {
+	q := ch.q
+	if q == nil {
+		return nil
+	}
+	all := q.msgs[q.head:]
+	q.msgs, q.head = q.msgs[:0], 0
+	return all
 }
 
 type memQueued struct {
@@ -107,9 +145,103 @@ type memQueued struct {
 	expires time.Time
 }
 
+// memMember is one channel's membership of a group.
 type memMember struct {
-	joined time.Time
 	ch     *memChannel
+	joined int64 // when it was last added: monotonic nanoseconds, from mono
+}
+
+// monoBase is the origin of mono's clock.
+var monoBase = time.Now()
+
+// mono returns t as nanoseconds since monoBase on the monotonic clock: 8 bytes per membership
+// instead of a time.Time's 24, and, like a time.Time from time.Now, unaffected by changes of the
+// wall clock.
+func mono(t time.Time) int64 { return int64(t.Sub(monoBase)) }
+
+// memGroup is one group's members. Most groups of a server have one member — the group of a
+// user, of a session, of a document open once — and a map for one entry costs some 250 bytes, so
+// a group holds its only member inline, and makes the map when a second joins; it goes back to
+// the inline member when all but one have left. A memGroup is a value in Memory.groups, guarded
+// by Memory.mu like the map: a caller that changes one stores it back.
+type memGroup struct {
+	one  memMember             // the only member while many is nil; one.ch is nil in an empty group
+	many map[string]*memMember // the members by channel name, when there are two or more
+}
+
+// refresh sets channel's join time to now and reports whether channel is a member.
+func (g *memGroup) refresh(channel string, now int64) bool {
+	if g.many != nil {
+		if m := g.many[channel]; m != nil {
+			m.joined = now
+			return true
+		}
+		return false
+	}
+	if g.one.ch != nil && g.one.ch.name == channel {
+		g.one.joined = now
+		return true
+	}
+	return false
+}
+
+// add adds m, whose channel is not a member yet.
+func (g *memGroup) add(m memMember) {
+	switch {
+	case g.many != nil:
+		g.many[m.ch.name] = &m
+	case g.one.ch == nil:
+		g.one = m
+	default:
+		first := g.one
+		g.many = map[string]*memMember{first.ch.name: &first, m.ch.name: &m}
+		g.one = memMember{}
+	}
+}
+
+// remove removes channel's membership and returns its channel, or nil if it was not a member.
+func (g *memGroup) remove(channel string) *memChannel {
+	if g.many == nil {
+		ch := g.one.ch
+		if ch == nil || ch.name != channel {
+			return nil
+		}
+		g.one = memMember{}
+		return ch
+	}
+	m := g.many[channel]
+	if m == nil {
+		return nil
+	}
+	delete(g.many, channel)
+	if len(g.many) == 1 {
+		for _, last := range g.many {
+			g.one = *last
+		}
+		g.many = nil
+	}
+	return m.ch
+}
+
+// empty reports whether g has no member.
+func (g memGroup) empty() bool { return g.many == nil && g.one.ch == nil }
+
+// all yields the members of g. The caller may remove members meanwhile (removeMember): the
+// members not yet yielded are still yielded if they are still members.
+func (g memGroup) all() iter.Seq[memMember] {
+	return func(yield func(memMember) bool) {
+		if g.many == nil {
+			if g.one.ch != nil {
+				yield(g.one)
+			}
+			return
+		}
+		for _, m := range g.many {
+			if !yield(*m) {
+				return
+			}
+		}
+	}
 }
 
 // MemoryStats is a snapshot of a Memory's counters.
@@ -138,7 +270,7 @@ func NewMemory(cfg MemoryConfig) *Memory {
 		expiry:      cfg.Expiry,
 		groupExpiry: cfg.GroupExpiry,
 		channels:    make(map[string]*memChannel),
-		groups:      make(map[string]map[string]*memMember),
+		groups:      make(map[string]memGroup),
 		presence:    make(map[string]*memPresence),
 	}
 	if l.expiry <= 0 {
@@ -257,21 +389,22 @@ func (l *Memory) Receive(ctx context.Context, channel string) (Message, error) {
 		}
 		now := time.Now()
 		l.dropExpired(ch, now)
-		if ch.head < len(ch.queue) {
-			q := ch.queue[ch.head]
-			ch.queue[ch.head] = memQueued{}
-			ch.head++
-			if ch.head == len(ch.queue) {
-				ch.queue, ch.head = ch.queue[:0], 0
+		q := l.queue(ch)
+		if q.head < len(q.msgs) {
+			m := q.msgs[q.head]
+			q.msgs[q.head] = memQueued{}
+			q.head++
+			if q.head == len(q.msgs) {
+				q.msgs, q.head = q.msgs[:0], 0
 			}
 			l.release(ch)
-			return q.msg, nil
+			return m.msg, nil
 		}
-		if ch.ready == nil {
-			ch.ready = make(chan struct{})
+		if q.ready == nil {
+			q.ready = make(chan struct{})
 		}
-		ready := ch.ready
-		ch.waiters++
+		ready := q.ready
+		q.waiters++
 		l.mu.Unlock()
 		var err error
 		select {
@@ -280,7 +413,7 @@ func (l *Memory) Receive(ctx context.Context, channel string) (Message, error) {
 			err = ctx.Err()
 		}
 		l.mu.Lock()
-		ch.waiters--
+		q.waiters--
 		if err != nil {
 			l.release(ch)
 			return nil, err
@@ -305,18 +438,13 @@ func (l *Memory) GroupAdd(ctx context.Context, group, channel string) error {
 	if l.closed {
 		return ErrClosed
 	}
-	members := l.groups[group]
-	if members == nil {
-		members = make(map[string]*memMember)
-		l.groups[group] = members
+	g := l.groups[group]
+	if !g.refresh(channel, mono(now)) {
+		ch := l.channel(channel)
+		ch.refs++
+		g.add(memMember{ch: ch, joined: mono(now)})
 	}
-	if m := members[channel]; m != nil {
-		m.joined = now
-		return nil
-	}
-	ch := l.channel(channel)
-	ch.refs++
-	members[channel] = &memMember{joined: now, ch: ch}
+	l.groups[group] = g
 	return nil
 }
 
@@ -341,17 +469,21 @@ func (l *Memory) GroupDiscard(ctx context.Context, group, channel string) error 
 }
 
 func (l *Memory) removeMember(group, channel string) {
-	members := l.groups[group]
-	m := members[channel]
-	if m == nil {
+	g, ok := l.groups[group]
+	if !ok {
 		return
 	}
-	delete(members, channel)
-	if len(members) == 0 {
-		delete(l.groups, group)
+	ch := g.remove(channel)
+	if ch == nil {
+		return
 	}
-	m.ch.refs--
-	l.release(m.ch)
+	if g.empty() {
+		delete(l.groups, group)
+	} else {
+		l.groups[group] = g
+	}
+	ch.refs--
+	l.release(ch)
 }
 
 // GroupSend sends msg to every member of group. A member whose channel is full misses the message;
@@ -376,16 +508,16 @@ func (l *Memory) GroupSend(ctx context.Context, group string, msg Message) error
 // position), else an Envelope made on first use.
 func (l *Memory) groupSend(group string, m Message, env *Envelope) error {
 	now := time.Now()
-	cutoff := now.Add(-l.groupExpiry)
+	cutoff := mono(now.Add(-l.groupExpiry))
 	var rest bool // members to queue for, or to expire
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
 		return ErrClosed
 	}
-	for _, mem := range l.groups[group] {
+	for mem := range l.groups[group].all() {
 		ch := mem.ch
-		if ch.deliver == nil || mem.joined.Before(cutoff) {
+		if ch.deliver == nil || mem.joined < cutoff {
 			rest = true
 			continue
 		}
@@ -404,10 +536,10 @@ func (l *Memory) groupSend(group string, m Message, env *Envelope) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.maybeSweep(now)
-	for name, mem := range l.groups[group] {
-		if mem.joined.Before(cutoff) {
+	for mem := range l.groups[group].all() {
+		if mem.joined < cutoff {
 			l.expired.Add(1)
-			l.removeMember(group, name)
+			l.removeMember(group, mem.ch.name)
 			continue
 		}
 		if mem.ch.deliver == nil && !l.push(mem.ch, m, now) {
@@ -422,13 +554,13 @@ func (l *Memory) groupSend(group string, m Message, env *Envelope) error {
 func (l *Memory) Flush(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.groups = make(map[string]map[string]*memMember)
+	l.groups = make(map[string]memGroup)
 	l.presence = make(map[string]*memPresence)
 	l.history = make(map[string]*memHistory)
 	for name, ch := range l.channels {
-		clear(ch.queue)
-		ch.queue, ch.head, ch.refs = ch.queue[:0], 0, 0
-		if ch.deliver == nil && ch.waiters == 0 {
+		clear(ch.takeAll())
+		ch.refs = 0
+		if ch.deliver == nil && (ch.q == nil || ch.q.waiters == 0) {
 			delete(l.channels, name)
 		}
 	}
@@ -458,19 +590,19 @@ func (l *Memory) Subscribe(channel string, deliver func(*Envelope) error) (func(
 	id := l.subSeq
 	ch.deliver, ch.subID = deliver, id
 	l.dropExpired(ch, now)
-	for _, q := range ch.queue[ch.head:] {
+	queued := ch.takeAll()
+	for _, q := range queued {
 		if deliver(NewEnvelope(q.msg, "")) != nil {
 			l.dropped.Add(1)
 		}
 	}
-	clear(ch.queue)
-	ch.queue, ch.head = ch.queue[:0], 0
+	clear(queued)
 	return func() {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		if c := l.channels[channel]; c != nil && c.subID == id {
-			c.deliver, c.subID = nil, 0
-			l.release(c)
+		if ch.subID == id && l.channels[ch.name] == ch {
+			ch.deliver, ch.subID = nil, 0
+			l.release(ch)
 		}
 	}, nil
 }
@@ -479,7 +611,7 @@ func (l *Memory) Subscribe(channel string, deliver func(*Envelope) error) (func(
 func (l *Memory) channel(name string) *memChannel {
 	ch := l.channels[name]
 	if ch == nil {
-		ch = &memChannel{name: name, capacity: l.Capacity(name)}
+		ch = &memChannel{name: name}
 		l.channels[name] = ch
 	}
 	return ch
@@ -487,7 +619,7 @@ func (l *Memory) channel(name string) *memChannel {
 
 // release forgets a channel nobody uses any more. Callers hold l.mu.
 func (l *Memory) release(ch *memChannel) {
-	if ch.refs == 0 && ch.deliver == nil && ch.waiters == 0 && ch.head == len(ch.queue) {
+	if ch.refs == 0 && ch.deliver == nil && ch.queued() == 0 && (ch.q == nil || ch.q.waiters == 0) {
 		if l.channels[ch.name] == ch {
 			delete(l.channels, ch.name)
 		}
@@ -497,36 +629,42 @@ func (l *Memory) release(ch *memChannel) {
 // push queues m on ch unless it is full. Callers hold l.mu.
 func (l *Memory) push(ch *memChannel, m Message, now time.Time) bool {
 	l.dropExpired(ch, now)
-	if len(ch.queue)-ch.head >= ch.capacity {
+	q := l.queue(ch)
+	if len(q.msgs)-q.head >= q.capacity {
 		return false
 	}
-	if ch.head > 0 && len(ch.queue) == cap(ch.queue) {
-		n := copy(ch.queue, ch.queue[ch.head:])
-		clear(ch.queue[n:])
-		ch.queue, ch.head = ch.queue[:n], 0
+	if q.head > 0 && len(q.msgs) == cap(q.msgs) {
+		n := copy(q.msgs, q.msgs[q.head:])
+		clear(q.msgs[n:])
+		q.msgs, q.head = q.msgs[:n], 0
 	}
-	ch.queue = append(ch.queue, memQueued{msg: m, expires: now.Add(l.expiry)})
+	q.msgs = append(q.msgs, memQueued{msg: m, expires: now.Add(l.expiry)})
 	ch.wake()
 	return true
 }
 
+// wake releases the receivers waiting on ch. Callers hold l.mu.
 func (ch *memChannel) wake() {
-	if ch.ready != nil {
-		close(ch.ready)
-		ch.ready = nil
+	if q := ch.q; q != nil && q.ready != nil {
+		close(q.ready)
+		q.ready = nil
 	}
 }
 
 // dropExpired removes expired messages from the front of ch's queue (all messages of one layer
 // share one expiry, so the queue is ordered by expiry). Callers hold l.mu.
 func (l *Memory) dropExpired(ch *memChannel, now time.Time) {
-	for ch.head < len(ch.queue) && !now.Before(ch.queue[ch.head].expires) {
-		ch.queue[ch.head] = memQueued{}
-		ch.head++
+	q := ch.q
+	if q == nil {
+		return
+	}
+	for q.head < len(q.msgs) && !now.Before(q.msgs[q.head].expires) {
+		q.msgs[q.head] = memQueued{}
+		q.head++
 		l.expired.Add(1)
 	}
-	if ch.head == len(ch.queue) {
-		ch.queue, ch.head = ch.queue[:0], 0
+	if q.head == len(q.msgs) {
+		q.msgs, q.head = q.msgs[:0], 0
 	}
 }
 
@@ -538,12 +676,12 @@ func (l *Memory) maybeSweep(now time.Time) {
 	}
 	period := min(l.expiry, l.groupExpiry)
 	l.nextSweep = now.Add(period)
-	cutoff := now.Add(-l.groupExpiry)
-	for group, members := range l.groups {
-		for name, m := range members {
-			if m.joined.Before(cutoff) {
+	cutoff := mono(now.Add(-l.groupExpiry))
+	for group, g := range l.groups {
+		for m := range g.all() {
+			if m.joined < cutoff {
 				l.expired.Add(1)
-				l.removeMember(group, name)
+				l.removeMember(group, m.ch.name)
 			}
 		}
 	}
