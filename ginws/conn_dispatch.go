@@ -255,13 +255,7 @@ func (c *Conn) handleEvent(env *layer.Envelope) {
 // recoverHandler turns a handler panic into a 1011 close; the process goes on.
 func (c *Conn) recoverHandler(what, typ string) {
 	if p := recover(); p != nil {
-		if typ != "" {
-			what += " " + typ
-		}
-		c.srv.handlerErrors.Add(1)
-		c.Logger().Error("ginws: handler panicked; closing the connection with 1011",
-			"handler", what, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-		c.closeWith(CloseInternalError, "internal error")
+		c.failed(what, typ, "", &panicError{value: p, stack: debug.Stack()})
 	}
 }
 

@@ -58,9 +58,6 @@ const (
 )
 
 func (f outFrame) size() int {
-	if f.op == opRelay {
-		return relayGuess
-	}
 	if f.prep != nil {
 		return len(f.prep.frame)
 	}

@@ -33,15 +33,20 @@ func (r *relay) encode(ev layer.Message, pos layer.Position) (msg *PreparedMessa
 			msg, err = nil, &panicError{value: p, stack: debug.Stack()}
 		}
 	}()
-	v, err := r.build(ev, pos)
-	if err != nil {
-		return nil, err
-	}
-	payload, err := json.Marshal(v)
+	payload, err := r.payload(ev, pos)
 	if err != nil {
 		return nil, err
 	}
 	return newPrepared(opText, payload), nil
+}
+
+// payload is build's result for ev, encoded as JSON.
+func (r *relay) payload(ev layer.Message, pos layer.Position) ([]byte, error) {
+	v, err := r.build(ev, pos)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
 }
 
 // prepared returns env's frame for this relay: encoded by the first connection that needs it,
@@ -246,11 +251,7 @@ func (c *Conn) encodeRelays(out []outFrame) (failed *layer.Envelope, err error) 
 // encoding per Envelope for every stream of this process.
 func (r *relay) stream(st *Stream, ev layer.Message) error {
 	enc := func(pos layer.Position) ([]byte, error) {
-		v, err := r.build(ev, pos)
-		if err != nil {
-			return nil, err
-		}
-		payload, err := json.Marshal(v)
+		payload, err := r.payload(ev, pos)
 		if err != nil {
 			return nil, err
 		}
