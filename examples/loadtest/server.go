@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -89,6 +90,10 @@ func buildTargets(ctx context.Context, repo, dir string, names []string) (map[st
 			args = append(args, "-debug", "-secret", secret)
 			if b, err := cmd.CombinedOutput(); err != nil {
 				return nil, fmt.Errorf("building %s: %v\n%s", name, err, b)
+			}
+			if knowsFlag(ctx, bin, "presence") {
+				// Served as plain "ginws" is: without who-is-here, so the two compare like for like.
+				args = append(args, "-presence=false")
 			}
 			out[full] = Target{Name: full, bin: bin, args: args, procs: 1, wire: w}
 			continue
@@ -409,4 +414,11 @@ func (p *Proc) Settle(ctx context.Context, d time.Duration) {
 	case <-time.After(d):
 	case <-ctx.Done():
 	}
+}
+
+// knowsFlag reports whether the program bin lists -name in its -help output (older checkouts of
+// the chat example lack some flags, and an unknown flag stops it).
+func knowsFlag(ctx context.Context, bin, name string) bool {
+	out, _ := exec.CommandContext(ctx, bin, "-help").CombinedOutput() // -help exits 2
+	return bytes.Contains(out, []byte("\n  -"+name+"\n")) || bytes.Contains(out, []byte("\n  -"+name+" "))
 }
