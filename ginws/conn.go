@@ -101,6 +101,7 @@ type Conn struct {
 	outSpare      []outFrame
 	outBytes      int   // bytes in out, counted against outboundLimit
 	pongQueued    bool  // a pong waits in out, not yet taken by the writer (see pong)
+	outGuessed    int32 // relay frames in out not yet encoded, counted against inboxCap (relay.go)
 	writeStart    int64 // monoNow() when the write under way (pumpWriting) began
 
 	// The close: who decided it, why, and what is left to do (the rest is in rare).

@@ -56,7 +56,7 @@ func (c *Conn) takeOutLocked() (out []outFrame, now int64, ok bool) {
 	if len(out) == 0 {
 		return nil, 0, false
 	}
-	c.out, c.outSpare, c.outBytes, c.pongQueued = c.outSpare, nil, 0, false
+	c.out, c.outSpare, c.outBytes, c.outGuessed, c.pongQueued = c.outSpare, nil, 0, 0, false
 	if c.cut {
 		return out, 0, false
 	}
@@ -210,6 +210,6 @@ func (c *Conn) slowLocked(why string) {
 	c.srv.slowClients.Add(1)
 	c.slowWhy = why
 	clear(c.out)
-	c.out, c.outBytes, c.pongQueued = c.out[:0], 0, false
+	c.out, c.outBytes, c.outGuessed, c.pongQueued = c.out[:0], 0, 0, false
 	c.closeLocked(CloseSlowClient, "slow client")
 }

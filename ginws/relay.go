@@ -161,15 +161,18 @@ func relayOf(h EventHandler) *relay {
 
 // relayGuess is what a relay frame not yet encoded by any connection counts against the outbound
 // limit until it is (deliverRelayLocked); once one connection encodes an Envelope, the others
-// count its exact size.
+// count its exact size. Its true size is unknown, so such frames also count against the event
+// queue's capacity, as the events they skipped would have: a client that stopped reading holds at
+// most inboxCap Envelopes in them, whatever their size, not OutboundLimit/relayGuess of them.
 const relayGuess = 256
 
 // deliverRelayLocked queues env for the client without running a handler, when env's handler is a
 // relay and nothing could be ahead of it: the connection is open and past Connect, no event or
 // client message waits, no handler is running and no history is being replayed. It reports
 // whether it queued env; if not, env goes through the event queue as usual. An event that would
-// overflow the outbound queue goes the usual way too, where the rules for a slow client or a
-// message too large apply. Callers hold c.mu.
+// overflow the outbound queue, or the event queue's capacity with frames of unknown size, goes the
+// usual way too, where the rules for a slow client or a message too large apply. Callers hold
+// c.mu.
 func (c *Conn) deliverRelayLocked(env *layer.Envelope) bool {
 	if c.pump == pumpHeld || c.dispatching || len(c.inbox) > 0 || c.replaying > 0 || c.cut ||
 		c.stateNow() != stateOpen {
@@ -179,19 +182,20 @@ func (c *Conn) deliverRelayLocked(env *layer.Envelope) bool {
 	if i < 0 {
 		return false
 	}
-	size := relayGuess
+	size, guessed := relayGuess, int32(1)
 	if v, err, ok := env.Peek(&c.events[i].relay.key); ok {
 		msg, _ := v.(*PreparedMessage)
 		if err != nil || msg == nil {
 			return false // the handler's way reports the error
 		}
-		size = len(msg.frame)
+		size, guessed = len(msg.frame), 0
 	}
-	if c.outBytes+size > c.outboundLimit {
+	if c.outBytes+size > c.outboundLimit || c.outGuessed+guessed > c.inboxCap {
 		return false
 	}
 	c.out = outPool.push(c.out, outFrame{op: opRelay, relay: uint16(i), env: env})
 	c.outBytes += size
+	c.outGuessed += guessed
 	c.srv.relayed.Add(1)
 	c.kick()
 	return true

@@ -2,11 +2,18 @@ package ginws_test
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"ginws.dev/ginws"
 	"ginws.dev/ginws/layer"
@@ -184,5 +191,114 @@ func TestRelayBuildFailureCloses(t *testing.T) {
 				t.Fatalf("after the failure: %q, want 4", got)
 			}
 		})
+	}
+}
+
+// relayBig relays each event's body as a frame of its own: [n, body].
+type relayBig struct {
+	ginws.WebsocketConsumer
+	names chan<- string
+}
+
+var bigRelay = ginws.RelayJSON(func(ev layer.Message) (any, error) { return []any{ev["n"], ev["body"]}, nil })
+
+func (r *relayBig) Connect(ctx context.Context) error {
+	if err := r.Accept(); err != nil {
+		return err
+	}
+	r.names <- r.ChannelName()
+	return nil
+}
+
+func (r *relayBig) Events() ginws.Events { return ginws.Events{"big": bigRelay} }
+
+// smallBuffers shrinks the send buffer of every socket it accepts, so that a client that stops
+// reading blocks the server's writes after a few frames, not after megabytes.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(8 << 10)
+	}
+	return nc, err
+}
+
+// TestRelayStalledClientBounded: a relay frame queued before any connection encoded it has no
+// known size, so it counts against the event queue's capacity as the event it skipped would have.
+// A client that stops reading while 64 KB relay events keep coming must therefore hold a few
+// dozen of them, not the thousands that OutboundLimit at 256 bytes of guess apiece would admit;
+// and every event the layer accepted is delivered in order once it reads again, unless the
+// client was closed as slow (1008), which it is then told.
+func TestRelayStalledClientBounded(t *testing.T) {
+	t.Parallel()
+	const capacity, n = 10, 2000
+	lay := layer.NewMemory(layer.MemoryConfig{Capacity: capacity})
+	names := make(chan string, 1)
+	srv := ginws.New(ginws.Config{Layer: lay, Logger: discard()})
+	r := gin.New()
+	r.GET("/ws/:room", srv.Mount(func() ginws.Consumer { return &relayBig{names: names} }))
+	ts := httptest.NewUnstartedServer(r)
+	ts.Listener = smallBuffers{ts.Listener}
+	ts.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		ts.Close()
+	})
+	// The client's receive buffer is left alone: shrunk after the connection is made, it would
+	// drop what the window already allowed, and loopback retransmits take seconds. It starts at
+	// the system's default (tcp_rmem's, 128 KB) and grows only as the client reads.
+	c := dialRaw(t, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws/x")
+	channel := <-names
+	ctx := testCtx(t)
+
+	body := strings.Repeat("x", 64<<10)
+	var accepted []int
+	full := 0
+	start := time.Now()
+	for i := range n {
+		switch err := lay.Send(ctx, channel, layer.Message{"type": "big", "n": i, "body": body}); {
+		case err == nil:
+			accepted = append(accepted, i)
+		case errors.Is(err, layer.ErrChannelFull):
+			full++
+		default:
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d events accepted, %d refused as the queue was full, %d took the fast path, in %v", len(accepted), full, ginws.Relayed(srv), time.Since(start))
+	// What the socket's buffers hold (a few frames), the batch whose write is blocked, the relay
+	// frames counted against the capacity, the events queued behind them, and what their handlers
+	// queued within OutboundLimit (1 MiB: 16 frames).
+	if limit := 100; len(accepted) > limit {
+		t.Fatalf("%d events were accepted for a client that does not read; want at most %d", len(accepted), limit)
+	}
+	if ginws.Relayed(srv) == 0 {
+		t.Fatal("no event took the fast path")
+	}
+
+	got := 0
+	for got < len(accepted) {
+		f, err := c.read(5 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d of %d frames, at %v: %v", got, len(accepted), time.Since(start), err)
+		}
+		if f.op == 0x8 {
+			if code := binary.BigEndian.Uint16(f.payload); code != uint16(ginws.CloseSlowClient) {
+				t.Fatalf("closed with %d after %d of %d frames, want %d (slow client)", code, got, len(accepted), ginws.CloseSlowClient)
+			}
+			t.Logf("closed as slow after %d of %d accepted frames", got, len(accepted))
+			return
+		}
+		var fr []any
+		if err := json.Unmarshal(f.payload, &fr); err != nil || len(fr) != 2 {
+			t.Fatalf("frame %d: %.40q (%v)", got, f.payload, err)
+		}
+		if i := int(fr[0].(float64)); i != accepted[got] {
+			t.Fatalf("frame %d is event %d, want %d", got, i, accepted[got])
+		}
+		got++
 	}
 }
