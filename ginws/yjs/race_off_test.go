@@ -1,0 +1,5 @@
+//go:build !race
+
+package yjs_test
+
+const raceEnabled = false
