@@ -244,8 +244,13 @@ func TestRelayStalledClientBounded(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(ctx)
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
 		ts.Close()
+		if n := ginws.BadTransitions(srv); n != 0 {
+			t.Errorf("the connection state machine refused %d transitions", n)
+		}
 	})
 	// The client's receive buffer is left alone: shrunk after the connection is made, it would
 	// drop what the window already allowed, and loopback retransmits take seconds. It starts at
@@ -286,6 +291,9 @@ func TestRelayStalledClientBounded(t *testing.T) {
 			t.Fatalf("after %d of %d frames, at %v: %v", got, len(accepted), time.Since(start), err)
 		}
 		if f.op == 0x8 {
+			if len(f.payload) < 2 {
+				t.Fatalf("a close frame without a code after %d of %d frames", got, len(accepted))
+			}
 			if code := binary.BigEndian.Uint16(f.payload); code != uint16(ginws.CloseSlowClient) {
 				t.Fatalf("closed with %d after %d of %d frames, want %d (slow client)", code, got, len(accepted), ginws.CloseSlowClient)
 			}
