@@ -110,29 +110,31 @@ func (c *Conn) writeOut(out []outFrame, now int64) error {
 	return err
 }
 
-// write sends frames with one system call. Pump goroutine only, outside c.mu. The write deadline
-// is refreshed only when less than half of WriteTimeout is left, which spares a timer update per
+// write sends frames with one system call, or with one per OutboundLimit (at least 64 KB) of
+// bytes when the batch is larger: relay frames count at their true size only once encoded, so a
+// batch of them can be, and the connection's write buffer stays near OutboundLimit, as the
+// handler path's flushes keep its queue. Pump goroutine only, outside c.mu. The write deadline is
+// refreshed only when less than half of WriteTimeout is left, which spares a timer update per
 // write: a write to a client that stopped reading fails after between WriteTimeout/2 and
 // WriteTimeout.
 func (c *Conn) write(out []outFrame, now int64) error {
-	c.srv.writes.Add(1)
 	c.srv.framesWritten.Add(uint64(len(out)))
-	timeout := int64(c.srv.cfg.WriteTimeout)
-	if c.writeDeadline-now < timeout/2 {
-		c.writeDeadline = now + timeout
-		_ = c.nc.SetWriteDeadline(monoTime(c.writeDeadline))
-	}
 	if len(out) == 1 && out[0].prep != nil && !c.zw.on() {
-		n, err := c.nc.Write(out[0].prep.frameFor(c.deflate)) // shared bytes, no copy
-		c.srv.bytesOut.Add(uint64(n))
-		return err
+		return c.writeBytes(out[0].prep.frameFor(c.deflate), now) // shared bytes, no copy
 	}
 	closing := out[len(out)-1].op == opClose // a close frame is always the last one queued
 	bp := writeBufPool.Get().(*[]byte)
 	buf := (*bp)[:0]
+	chunk := max(c.outboundLimit, 64<<10)
 	for _, f := range out {
 		if f.op == opDropped {
 			continue
+		}
+		if len(buf) >= chunk {
+			if err := c.writeBytes(buf, now); err != nil {
+				return err // the buffer is the garbage collector's
+			}
+			buf, now = buf[:0], monoNow()
 		}
 		if f.op == opPing && c.zw.on() {
 			c.zw.pinged()
@@ -160,12 +162,10 @@ func (c *Conn) write(out []outFrame, now int64) error {
 			buf = appendFrame(buf, f.op, f.data)
 		}
 	}
-	var n int
 	var err error
 	if len(buf) > 0 {
-		n, err = c.nc.Write(buf)
+		err = c.writeBytes(buf, now)
 	}
-	c.srv.bytesOut.Add(uint64(n))
 	if cap(buf) <= 64<<10 {
 		*bp = buf[:0]
 		writeBufPool.Put(bp)
@@ -173,6 +173,19 @@ func (c *Conn) write(out []outFrame, now int64) error {
 	if err == nil && closing {
 		c.closeWritten = true
 	}
+	return err
+}
+
+// writeBytes writes b with one system call, first moving the write deadline if less than half of
+// WriteTimeout is left. Pump goroutine only.
+func (c *Conn) writeBytes(b []byte, now int64) error {
+	c.srv.writes.Add(1)
+	if timeout := int64(c.srv.cfg.WriteTimeout); c.writeDeadline-now < timeout/2 {
+		c.writeDeadline = now + timeout
+		_ = c.nc.SetWriteDeadline(monoTime(c.writeDeadline))
+	}
+	n, err := c.nc.Write(b)
+	c.srv.bytesOut.Add(uint64(n))
 	return err
 }
 
