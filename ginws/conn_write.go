@@ -103,11 +103,30 @@ var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); retur
 // only, outside c.mu.
 func (c *Conn) writeOut(out []outFrame, now int64) error {
 	env, rerr := c.encodeRelays(out)
-	err := c.write(out, now)
 	if rerr != nil {
+		// Closed before the write, not after it: the connection leaves the open state now, so
+		// nothing more is relayed or sent while out is written, and the relay frames queued since
+		// out was taken — events after the failed one — are dropped with the rest of its batch,
+		// as a failed handler's later events are never handled.
 		c.failed("event", env.Type(), env.Group(), rerr)
+		c.dropQueuedRelays()
 	}
-	return err
+	return c.write(out, now)
+}
+
+// dropQueuedRelays drops the relay frames waiting in c.out, once the connection has left the
+// open state (no more can be queued). Pump goroutine only.
+func (c *Conn) dropQueuedRelays() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stateNow() == stateOpen {
+		return
+	}
+	for i := range c.out {
+		if c.out[i].op == opRelay {
+			c.out[i] = outFrame{op: opDropped}
+		}
+	}
 }
 
 // write sends frames with one system call, or with one per OutboundLimit (at least 64 KB) of

@@ -35,6 +35,11 @@ func (r *relay) encode(ev layer.Message, pos layer.Position) (msg *PreparedMessa
 	}()
 	payload, err := r.payload(ev, pos)
 	if err != nil {
+		if errors.Is(err, ErrClosed) || errors.As(err, new(*TooLargeError)) {
+			// build's own failure, not the connection's state or a frame's size: it closes the
+			// connection like any other (Conn.failed would pass these over).
+			err = fmt.Errorf("ginws: RelayJSON build failed: %v", err)
+		}
 		return nil, err
 	}
 	return newPrepared(opText, payload), nil

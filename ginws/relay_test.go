@@ -310,3 +310,87 @@ func TestRelayStalledClientBounded(t *testing.T) {
 		got++
 	}
 }
+
+// gapRelay relays [n, body], and fails for an event with do=fail.
+var gapRelay = ginws.RelayJSON(func(ev layer.Message) (any, error) {
+	if ev["do"] == "fail" {
+		return nil, errors.New("cannot build")
+	}
+	return []any{ev["n"], ev["body"]}, nil
+})
+
+type relayGap struct{ relayBig }
+
+func (r *relayGap) Events() ginws.Events { return ginws.Events{"big": gapRelay} }
+
+// TestRelayFailureEndsTheStream: when a relay's build fails, the connection closes with 1011 after
+// the frames before the failed event, and no event after it reaches the client — neither those
+// queued with it nor one that arrives while the frames before it are still being written. (A gap
+// would be worse than the close: a client resuming from the last position it saw would never get
+// the failed event's successors that it skipped.)
+func TestRelayFailureEndsTheStream(t *testing.T) {
+	t.Parallel()
+	lay := layer.NewMemory(layer.MemoryConfig{})
+	names := make(chan string, 1)
+	srv := ginws.New(ginws.Config{Layer: lay, Logger: discard()})
+	r := gin.New()
+	r.GET("/ws/:room", srv.Mount(func() ginws.Consumer { return &relayGap{relayBig{names: names}} }))
+	ts := httptest.NewUnstartedServer(r)
+	ts.Listener = smallBuffers{ts.Listener}
+	ts.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		ts.Close()
+		if n := ginws.BadTransitions(srv); n != 0 {
+			t.Errorf("the connection state machine refused %d transitions", n)
+		}
+	})
+	c := dialRaw(t, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws/x")
+	channel := <-names
+	ctx := testCtx(t)
+	big := strings.Repeat("x", 600<<10) // more than the socket's buffers hold: its write blocks
+	send := func(m layer.Message) {
+		t.Helper()
+		if err := lay.Send(ctx, channel, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(layer.Message{"type": "big", "n": 0, "body": big})
+	time.Sleep(50 * time.Millisecond) // the pump is writing 0; what follows waits behind it
+	send(layer.Message{"type": "big", "n": 1, "body": big})
+	send(layer.Message{"type": "big", "do": "fail"})
+	send(layer.Message{"type": "big", "n": 2})
+	next := func() serverFrame {
+		t.Helper()
+		f, err := c.read(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	n := func(f serverFrame) int {
+		t.Helper()
+		var fr []any
+		if f.op != 0x1 || json.Unmarshal(f.payload, &fr) != nil || len(fr) != 2 {
+			t.Fatalf("got op %x %.40q, want a relayed event", f.op, f.payload)
+		}
+		return int(fr[0].(float64))
+	}
+	if got := n(next()); got != 0 {
+		t.Fatalf("first frame: event %d, want 0", got)
+	}
+	// The pump now encodes 1, the failure and 2, and blocks writing 1. Event 3 arrives meanwhile.
+	time.Sleep(100 * time.Millisecond)
+	_ = lay.Send(ctx, channel, layer.Message{"type": "big", "n": 3}) // refused or dropped: closing
+	if got := n(next()); got != 1 {
+		t.Fatalf("second frame: event %d, want 1", got)
+	}
+	f := next()
+	if f.op != 0x8 || len(f.payload) < 2 || binary.BigEndian.Uint16(f.payload) != uint16(ginws.CloseInternalError) {
+		t.Fatalf("after event 1: op %x %.40q, want the close frame with 1011 and nothing of events 2 or 3", f.op, f.payload)
+	}
+}
