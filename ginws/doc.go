@@ -20,7 +20,7 @@
 // queued and handled one at a time, in arrival order. Consumers need no locks for their own state.
 // Sends (SendText, SendBinary, SendJSON, SendPrepared), Close and the group methods are safe from
 // any goroutine and never block: frames are queued, and everything queued for a client is written
-// with one system call. A client that lets more than Config.OutboundLimit bytes pile up, or whose
+// with one system call (one per OutboundLimit of bytes, for more). A client that lets more than Config.OutboundLimit bytes pile up, or whose
 // writes stay blocked, is closed with CloseSlowClient; it never slows a group send or another
 // client. Server, Layer implementations and layer.Memory are safe for concurrent use.
 //
