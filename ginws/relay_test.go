@@ -136,6 +136,8 @@ var failingRelay = ginws.RelayJSON(func(ev layer.Message) (any, error) {
 		return nil, errors.New("cannot build")
 	case "panic":
 		panic("build blew up")
+	case "closed":
+		return nil, ginws.ErrClosed // build's own error, though it names the connection's state
 	}
 	return ev["n"], nil
 })
@@ -145,10 +147,11 @@ func (r *relayFailing) Groups() []string { return []string{"failing"} }
 func (r *relayFailing) Events() ginws.Events { return ginws.Events{"item": failingRelay} }
 
 // TestRelayBuildFailureCloses: a relay whose build fails or panics closes every member with 1011
-// after the frames before it, logs why, and the process goes on serving.
+// after the frames before it, logs why, and the process goes on serving. A build that returns
+// ErrClosed fails like any other: that error is build's own, not the connection's state.
 func TestRelayBuildFailureCloses(t *testing.T) {
 	t.Parallel()
-	for _, do := range []string{"fail", "panic"} {
+	for _, do := range []string{"fail", "panic", "closed"} {
 		t.Run(do, func(t *testing.T) {
 			t.Parallel()
 			lay := layer.NewMemory(layer.MemoryConfig{})
@@ -224,20 +227,17 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 	return nc, err
 }
 
-// TestRelayStalledClientBounded: a relay frame queued before any connection encoded it has no
-// known size, so it counts against the event queue's capacity as the event it skipped would have.
-// A client that stops reading while 64 KB relay events keep coming must therefore hold a few
-// dozen of them, not the thousands that OutboundLimit at 256 bytes of guess apiece would admit;
-// and every event the layer accepted is delivered in order once it reads again, unless the
-// client was closed as slow (1008), which it is then told.
-func TestRelayStalledClientBounded(t *testing.T) {
-	t.Parallel()
-	const capacity, n = 10, 2000
-	lay := layer.NewMemory(layer.MemoryConfig{Capacity: capacity})
-	names := make(chan string, 1)
+// smallBufferApp serves factory's consumers on lay at /ws/:room through a listener whose sockets
+// have small send buffers (smallBuffers), shuts it down and checks its state machine when the
+// test ends, as newApp does, and connects one raw client to /ws/x. The client's receive buffer is
+// left alone: shrunk after the connection is made, it would drop what the window already allowed,
+// and loopback retransmits take seconds. It starts at the system's default (tcp_rmem's, 128 KB)
+// and grows only as the client reads.
+func smallBufferApp(t *testing.T, lay layer.Layer, factory func() ginws.Consumer) (*ginws.Server, *rawClient) {
+	t.Helper()
 	srv := ginws.New(ginws.Config{Layer: lay, Logger: discard()})
 	r := gin.New()
-	r.GET("/ws/:room", srv.Mount(func() ginws.Consumer { return &relayBig{names: names} }))
+	r.GET("/ws/:room", srv.Mount(factory))
 	ts := httptest.NewUnstartedServer(r)
 	ts.Listener = smallBuffers{ts.Listener}
 	ts.Start()
@@ -252,10 +252,21 @@ func TestRelayStalledClientBounded(t *testing.T) {
 			t.Errorf("the connection state machine refused %d transitions", n)
 		}
 	})
-	// The client's receive buffer is left alone: shrunk after the connection is made, it would
-	// drop what the window already allowed, and loopback retransmits take seconds. It starts at
-	// the system's default (tcp_rmem's, 128 KB) and grows only as the client reads.
-	c := dialRaw(t, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws/x")
+	return srv, dialRaw(t, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws/x")
+}
+
+// TestRelayStalledClientBounded: a relay frame queued before any connection encoded it has no
+// known size, so it counts against the event queue's capacity as the event it skipped would have.
+// A client that stops reading while 64 KB relay events keep coming must therefore hold a few
+// dozen of them, not the thousands that OutboundLimit at 256 bytes of guess apiece would admit;
+// and every event the layer accepted is delivered in order once it reads again, unless the
+// client was closed as slow (1008), which it is then told.
+func TestRelayStalledClientBounded(t *testing.T) {
+	t.Parallel()
+	const capacity, n = 10, 2000
+	lay := layer.NewMemory(layer.MemoryConfig{Capacity: capacity})
+	names := make(chan string, 1)
+	srv, c := smallBufferApp(t, lay, func() ginws.Consumer { return &relayBig{names: names} })
 	channel := <-names
 	ctx := testCtx(t)
 
@@ -332,24 +343,7 @@ func TestRelayFailureEndsTheStream(t *testing.T) {
 	t.Parallel()
 	lay := layer.NewMemory(layer.MemoryConfig{})
 	names := make(chan string, 1)
-	srv := ginws.New(ginws.Config{Layer: lay, Logger: discard()})
-	r := gin.New()
-	r.GET("/ws/:room", srv.Mount(func() ginws.Consumer { return &relayGap{relayBig{names: names}} }))
-	ts := httptest.NewUnstartedServer(r)
-	ts.Listener = smallBuffers{ts.Listener}
-	ts.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		ts.Close()
-		if n := ginws.BadTransitions(srv); n != 0 {
-			t.Errorf("the connection state machine refused %d transitions", n)
-		}
-	})
-	c := dialRaw(t, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws/x")
+	_, c := smallBufferApp(t, lay, func() ginws.Consumer { return &relayGap{relayBig{names: names}} })
 	channel := <-names
 	ctx := testCtx(t)
 	big := strings.Repeat("x", 600<<10) // more than the socket's buffers hold: its write blocks
