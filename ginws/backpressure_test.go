@@ -3,6 +3,7 @@ package ginws_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"runtime"
 	"strings"
 	"sync"
@@ -112,16 +113,39 @@ func TestSlowClientGetsItsCloseFrame(t *testing.T) {
 	a.logs.waitFor(t, "close_frame_written=true")
 }
 
+// bigSend sends one binary message larger than every kernel buffer between it and a client that
+// never reads, so the write that carries it cannot finish.
+type bigSend struct{ ginws.WebsocketConsumer }
+
+func (b *bigSend) Connect(ctx context.Context) error {
+	if err := b.Accept(); err != nil {
+		return err
+	}
+	return b.SendBinary(make([]byte, 16<<20))
+}
+
 // A slow client that never reads again is cut off when the blocked write times out, and the log
 // says that no close frame could be written (the client sees 1006, not 1008).
+//
+// The message is larger than the kernel can buffer (a 4 MB send buffer at most here, and the
+// client's receive buffer is pinned at 64 KB), so the write is blocked whatever the scheduler
+// does. (A trickle of small messages made this depend on timing: when the writer was not
+// scheduled for a few milliseconds, the queue crossed OutboundLimit while the socket still had
+// room, and the close frame was written.)
 func TestSlowClientThatNeverReadsIsCut(t *testing.T) {
 	t.Parallel()
-	a := newApp(t, ginws.Config{OutboundLimit: 256 << 10, WriteTimeout: 500 * time.Millisecond},
-		func() ginws.Consumer { return &trickle{} })
-	dialRaw(t, a.ts.WSURL("/ws/x"))
+	a := newApp(t, ginws.Config{OutboundLimit: 32 << 20, WriteTimeout: 500 * time.Millisecond},
+		func() ginws.Consumer { return &bigSend{} })
+	c := dialRaw(t, a.ts.WSURL("/ws/x"))
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(64 << 10)
+	}
 	a.logs.waitFor(t, "close_frame_written=false")
 	if !strings.Contains(a.logs.String(), "why=") {
 		t.Fatalf("the log must say why: %s", a.logs.String())
+	}
+	if st := a.srv.Stats(); st.SlowClients != 1 {
+		t.Fatalf("stats: %+v", st)
 	}
 }
 
