@@ -113,17 +113,38 @@ func TestRelayFastPathKeepsOrder(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("%d of %d relay events took the fast path", ginws.Relayed(a.srv), n+1)
-	// Every frame is in: no handler runs and nothing waits, so the next relay event takes the
-	// fast path.
-	before := ginws.Relayed(a.srv)
-	if err := lay.Send(ctx, channel, layer.Message{"type": "relay.item", "n": "last"}); err != nil {
-		t.Fatal(err)
-	}
-	if got := recvText(t, comm); got != `"last"` {
-		t.Fatalf("got %s, want the last relay event", got)
-	}
-	if got := ginws.Relayed(a.srv) - before; got != 1 {
-		t.Fatalf("the last relay event took the fast path %d times, want 1", got)
+	// Every frame is in. The handler that queued the last of them may still be returning, so a
+	// relay event can take the handler's way once more; after that the connection is idle and the
+	// next one takes the fast path.
+	awaitFastPath(t, a.srv, func() {
+		if err := lay.Send(ctx, channel, layer.Message{"type": "relay.item", "n": "last"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := recvText(t, comm); got != `"last"` {
+			t.Fatalf("got %s, want the last relay event", got)
+		}
+	})
+}
+
+// awaitFastPath calls relayOne, which relays one event and reads its frame, until an event takes
+// the fast path, and fails the test after 100 that did not. A client that has read a frame knows
+// the frame was queued, not that the handler or Connect that queued it has returned; until it has,
+// relay events take the handler's way. Nothing else runs on an idle connection, so once one event
+// takes the fast path the next does too: what follows can count on it.
+func awaitFastPath(t *testing.T, srv *ginws.Server, relayOne func()) {
+	t.Helper()
+	for try := 1; ; try++ {
+		before := ginws.Relayed(srv)
+		relayOne()
+		switch got := ginws.Relayed(srv) - before; {
+		case got == 1:
+			return
+		case got > 1:
+			t.Fatalf("one relay event took the fast path %d times", got)
+		case try == 100:
+			t.Fatal("100 relay events to an idle connection took the handler's way, none the fast path")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -269,6 +290,21 @@ func TestRelayStalledClientBounded(t *testing.T) {
 	srv, c := smallBufferApp(t, lay, func() ginws.Consumer { return &relayBig{names: names} })
 	channel := <-names
 	ctx := testCtx(t)
+	// names is sent from Connect, which may still be running: wait until the connection is idle,
+	// so that the flood's events take the fast path from the first.
+	awaitFastPath(t, srv, func() {
+		if err := lay.Send(ctx, channel, layer.Message{"type": "big", "n": -1, "body": ""}); err != nil {
+			t.Fatal(err)
+		}
+		f, err := c.read(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(f.payload) != `[-1,""]` {
+			t.Fatalf("got %.40q, want the warm-up event", f.payload)
+		}
+	})
+	relayedBefore := ginws.Relayed(srv)
 
 	body := strings.Repeat("x", 64<<10)
 	var accepted []int
@@ -284,14 +320,15 @@ func TestRelayStalledClientBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("%d events accepted, %d refused as the queue was full, %d took the fast path, in %v", len(accepted), full, ginws.Relayed(srv), time.Since(start))
+	relayed := ginws.Relayed(srv) - relayedBefore
+	t.Logf("%d events accepted, %d refused as the queue was full, %d took the fast path, in %v", len(accepted), full, relayed, time.Since(start))
 	// What the socket's buffers hold (a few frames), the batch whose write is blocked, the relay
 	// frames counted against the capacity, the events queued behind them, and what their handlers
 	// queued within OutboundLimit (1 MiB: 16 frames).
 	if limit := 100; len(accepted) > limit {
 		t.Fatalf("%d events were accepted for a client that does not read; want at most %d", len(accepted), limit)
 	}
-	if ginws.Relayed(srv) == 0 {
+	if relayed == 0 {
 		t.Fatal("no event took the fast path")
 	}
 
