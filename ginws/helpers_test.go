@@ -83,7 +83,7 @@ func newApp(t *testing.T, cfg ginws.Config, factory func() ginws.Consumer, extra
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -115,7 +115,7 @@ func (c codes) wait(t *testing.T) int {
 	select {
 	case code := <-c:
 		return code
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("Disconnect was not called")
 		return 0
 	}

@@ -156,15 +156,23 @@ func TestJSONConsumer(t *testing.T) {
 	})
 }
 
-// flood sends a 4 KB text frame for every "chunk" event and records its Disconnect code.
+// flood sends a 16 KB text frame for every "chunk" event and records its Disconnect code. A client
+// of room "fast" gets an outbound limit high enough for the whole burst.
 type flood struct {
 	ginws.WebsocketConsumer
 	codes codes
 }
 
+func (f *flood) Connect(ctx context.Context) error {
+	if f.Scope().Param("room") == "fast" {
+		return f.Accept(ginws.WithOutboundLimit(64 << 20))
+	}
+	return f.Accept()
+}
+
 func (f *flood) Groups() []string { return []string{"flood"} }
 
-var chunk = strings.Repeat("x", 4<<10)
+var chunk = strings.Repeat("x", 16<<10)
 
 func (f *flood) Events() ginws.Events {
 	return ginws.Events{
@@ -177,28 +185,36 @@ func (f *flood) Disconnect(ctx context.Context, code int) { f.codes <- code }
 
 // TestSlowClientIsClosedAndNeverBlocksOthers: a client that stops reading is closed with
 // CloseSlowClient; group sends keep reaching the others and never wait for it.
+//
+// Nothing here depends on timing. The burst (16 MB) is four times what the kernel buffers of a
+// client that reads nothing can hold (about 4 MB on loopback), so the slow client's queue must
+// cross its 256 KB OutboundLimit. The fast client's limit holds the whole burst and its write
+// timeout is long, so a reader starved by a busy machine is late, not cut. The slow client's close
+// frame waits behind its blocked write until CloseTimeout (10 s) cuts it: the group sends must all
+// have returned before that, or they waited for it.
 func TestSlowClientIsClosedAndNeverBlocksOthers(t *testing.T) {
 	t.Parallel()
-	const n = 1000 // 4 MB in all: far more than the socket buffers of a client that reads nothing
+	const n = 1000
 	lay := layer.NewMemory(layer.MemoryConfig{Capacity: 2 * n})
 	cs := make(codes, 2)
-	a := newApp(t, ginws.Config{Layer: lay, OutboundLimit: 256 << 10, WriteTimeout: time.Second},
+	a := newApp(t, ginws.Config{Layer: lay, OutboundLimit: 256 << 10, WriteTimeout: 60 * time.Second, CloseTimeout: 10 * time.Second},
 		func() ginws.Consumer { return &flood{codes: cs} })
 	ctx := testCtx(t)
 
 	// The slow client: a raw connection that never reads.
-	dialRaw(t, a.ts.WSURL("/ws/x"))
-	fast := a.ts.Communicator("/ws/x")
+	dialRaw(t, a.ts.WSURL("/ws/slow"))
+	fast := a.ts.Communicator("/ws/fast")
 	fast.MustConnect(ctx)
 
-	start := time.Now()
 	for range n {
 		if err := lay.GroupSend(ctx, "flood", layer.Message{"type": "chunk"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("%d group sends took %v: they must never wait for a client", n, d)
+	select {
+	case code := <-cs:
+		t.Fatalf("a client was disconnected (%d) before the group sends returned: they waited for it", code)
+	default:
 	}
 	// The fast client gets every message, and stays connected after the slow one is gone.
 	for i := range n {
@@ -218,16 +234,17 @@ func TestSlowClientIsClosedAndNeverBlocksOthers(t *testing.T) {
 	if st := a.srv.Stats(); st.SlowClients != 1 {
 		t.Fatalf("stats: %+v", st)
 	}
-	a.logs.waitFor(t, "closed a slow client")
+	a.logs.waitFor(t, `why="outbound queue over OutboundLimit"`)
 }
 
 // TestDeadPeerIsDropped: a client that never answers pings is dropped with 1006; one that does
-// stays. (The live client has half a second to answer each ping: with 60 ms, a busy machine made
-// it miss one now and then.)
+// stays. The live client has 5 s to answer each ping, sent every 100 ms: with 60 ms, and later
+// with 500 ms, a busy machine starved its reader past the timeout now and then. The dead one is
+// dropped 5 s after its first unanswered ping.
 func TestDeadPeerIsDropped(t *testing.T) {
 	t.Parallel()
 	cs := make(codes, 2)
-	a := newApp(t, ginws.Config{PingInterval: 100 * time.Millisecond, PingTimeout: 500 * time.Millisecond},
+	a := newApp(t, ginws.Config{PingInterval: 100 * time.Millisecond, PingTimeout: 5 * time.Second},
 		func() ginws.Consumer { return &echo{codes: cs} })
 	ctx := testCtx(t)
 	dead, _, err := websocket.DefaultDialer.DialContext(ctx, a.ts.WSURL("/ws/x"), nil)
@@ -240,7 +257,7 @@ func TestDeadPeerIsDropped(t *testing.T) {
 	if code := cs.wait(t); code != websocket.CloseAbnormalClosure {
 		t.Fatalf("dead peer dropped with %d, want 1006", code)
 	}
-	time.Sleep(300 * time.Millisecond) // three more ping intervals
+	time.Sleep(300 * time.Millisecond) // three more pings
 	if err := alive.SendText(ctx, "still"); err != nil {
 		t.Fatal(err)
 	}
