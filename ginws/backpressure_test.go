@@ -3,6 +3,7 @@ package ginws_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"runtime"
 	"strings"
@@ -58,45 +59,68 @@ func heapInUse() uint64 {
 	return ms.HeapInuse
 }
 
-// trickle sends 64 KB binary messages from a goroutine of its own (sends are allowed from any
-// goroutine), until the connection ends.
-type trickle struct{ ginws.WebsocketConsumer }
+// handOver accepts and hands itself to the test, which sends from its own goroutine (sends are
+// allowed from any goroutine).
+type handOver struct {
+	ginws.WebsocketConsumer
+	ready chan<- *handOver
+}
 
-func (tr *trickle) Connect(ctx context.Context) error {
-	if err := tr.Accept(); err != nil {
+func (h *handOver) Connect(ctx context.Context) error {
+	if err := h.Accept(); err != nil {
 		return err
 	}
-	go func() {
-		msg := bytes.Repeat([]byte{1}, 64<<10)
-		for tr.Context().Err() == nil {
-			if tr.SendBinary(msg) != nil {
-				return
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}()
+	h.ready <- h
 	return nil
 }
 
 // A slow client gets the 1008 close frame behind the write that was blocked, if it reads again
 // within the write timeout; the log says whether the close frame was written.
+//
+// The order is made, not hoped for: a 12 MB message, more than the kernel buffers of a client
+// that reads nothing hold (about 4 MB on loopback), is written first; once the writer has taken it
+// (Stats().Writes moves) its write cannot finish, and 4 MB messages then fill the queue past its
+// 16 MB limit behind it. (Before, 64 KB messages every millisecond had to outrun the kernel
+// buffers, and a starved sender left the client unjudged after 10 s.)
 func TestSlowClientGetsItsCloseFrame(t *testing.T) {
 	t.Parallel()
-	a := newApp(t, ginws.Config{OutboundLimit: 256 << 10, WriteTimeout: 20 * time.Second, CloseTimeout: 20 * time.Second},
-		func() ginws.Consumer { return &trickle{} })
+	ready := make(chan *handOver, 1)
+	a := newApp(t, ginws.Config{OutboundLimit: 16 << 20, WriteTimeout: 60 * time.Second, CloseTimeout: 60 * time.Second},
+		func() ginws.Consumer { return &handOver{ready: ready} })
 	c := dialRaw(t, a.ts.WSURL("/ws/x"))
-	// Read nothing until the server has judged the client slow.
-	deadline := time.Now().Add(10 * time.Second)
-	for a.srv.Stats().SlowClients == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the client was never judged slow")
-		}
-		time.Sleep(10 * time.Millisecond)
+	h := <-ready
+	writes := a.srv.Stats().Writes
+	if err := h.SendBinary(make([]byte, 12<<20)); err != nil {
+		t.Fatal(err)
 	}
-	// Now read: the data that was under way, then the close frame.
+	deadline := time.Now().Add(30 * time.Second)
+	for a.srv.Stats().Writes == writes {
+		if time.Now().After(deadline) {
+			t.Fatal("the 12 MB message was never written")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	sent := 0
+	for {
+		err := h.SendBinary(make([]byte, 4<<20))
+		if errors.Is(err, ginws.ErrSlowClient) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sent++; sent > 4 {
+			t.Fatalf("%d messages of 4 MB queued within a 16 MB limit", sent)
+		}
+	}
+	if st := a.srv.Stats(); st.SlowClients != 1 {
+		t.Fatalf("stats: %+v", st)
+	}
+	// Now read: the rest of the 12 MB message, then the close frame; what was queued behind it
+	// was dropped.
 	data := 0
 	for {
-		f, err := c.read(10 * time.Second)
+		f, err := c.read(30 * time.Second)
 		if err != nil {
 			t.Fatalf("after %d data frames: %v (the close frame must reach a client that reads)", data, err)
 		}
@@ -106,7 +130,13 @@ func TestSlowClientGetsItsCloseFrame(t *testing.T) {
 			}
 			break
 		}
+		if len(f.payload) != 12<<20 {
+			t.Fatalf("data frame of %d bytes, want only the 12 MB one", len(f.payload))
+		}
 		data++
+	}
+	if data != 1 {
+		t.Fatalf("%d data frames before the close, want the one whose write was under way", data)
 	}
 	c.write(closeFrame(ginws.CloseSlowClient))
 	c.expectClosed(5 * time.Second)

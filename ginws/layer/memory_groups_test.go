@@ -17,7 +17,7 @@ import (
 func TestMemoryGroupGrowsAndShrinks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	l := layer.NewMemory(layer.MemoryConfig{GroupExpiry: time.Second})
+	l := layer.NewMemory(layer.MemoryConfig{GroupExpiry: 3 * time.Second})
 	t.Cleanup(func() { _ = l.Close() })
 	got := map[string][]string{}
 	names := make([]string, 3)
@@ -79,15 +79,18 @@ func TestMemoryGroupGrowsAndShrinks(t *testing.T) {
 	discard(1)
 	send("none")
 
-	// Expiry: one member, then two members of which one was refreshed.
+	// Expiry: one member, then two members of which one was refreshed. Sleeps only ever run
+	// long: the refreshed member has 1.9 s of margin (3 s of expiry, 1.1 s slept since its
+	// refresh), which a busy machine's oversleep does not use up (a 1 s expiry with 600 ms
+	// sleeps left 400 ms, and one run lost it).
 	add(0)
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(3100 * time.Millisecond)
 	send("one expired")
 	add(0)
 	add(1)
-	time.Sleep(600 * time.Millisecond)
+	time.Sleep(2000 * time.Millisecond)
 	add(1)
-	time.Sleep(600 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	send("one of two expired", 1)
 	if st := l.Stats(); st.Expired != 2 {
 		t.Fatalf("Stats().Expired = %d, want 2", st.Expired)
