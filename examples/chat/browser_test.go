@@ -98,7 +98,7 @@ func TestChatPageAcrossRestarts(t *testing.T) {
 	browser := browsertest.Start(t)
 	const wait = 30 * time.Second
 	keyFile := filepath.Join(t.TempDir(), "chat-session-key")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", redistest.RestartableAddr(t)) // restarted on this address below
 	if err != nil {
 		t.Fatal(err)
 	}

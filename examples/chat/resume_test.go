@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -208,14 +207,10 @@ func TestChatResumeAcrossKill(t *testing.T) {
 	}
 }
 
+// freeAddr is an address for a chat process, which some tests SIGKILL and start again on it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return redistest.RestartableAddr(t) // some of these servers are restarted on the same address
 }
 
 // dialRoomSince is dialRoom with ?since=id.

@@ -147,14 +147,15 @@ func startSentinel(t *testing.T, masterPort, quorum int) *redisProc {
 	})
 }
 
+// freePort is a port for a Redis that may be killed and restarted on it (RestartableAddr).
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	_, port, err := net.SplitHostPort(redistest.RestartableAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // pause makes r's Redis sleep for d (DEBUG SLEEP), from a connection of its own. The channel
