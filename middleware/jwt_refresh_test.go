@@ -53,8 +53,8 @@ func TestJWTExpiryClosesSocket(t *testing.T) {
 	t.Parallel()
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	ts, ended := refreshApp(t, secret)
-	// exp is in whole seconds: 2.5 s leaves 1.5 to 2.5 s to connect, on a loaded machine too.
-	c := ts.Communicator("/ws", wstest.Header("Authorization", "Bearer "+token(t, secret, "ada", 2500*time.Millisecond, nil)))
+	// exp is in whole seconds: 6 s leaves 5 to 6 s to connect, on a loaded machine too.
+	c := ts.Communicator("/ws", wstest.Header("Authorization", "Bearer "+token(t, secret, "ada", 6*time.Second, nil)))
 	c.MustConnect(ctxT(t))
 	code, reason, err := c.WaitClosed(ctxT(t))
 	if err != nil || code != ginws.CloseTokenExpired || reason != "token expired" {
@@ -83,9 +83,10 @@ func TestJWTRefresh(t *testing.T) {
 		"other key":       token(t, []byte("another secret, 32 bytes or more"), "ada", time.Hour, nil),
 		"garbage":         "not.a.token",
 	}
-	// exp is in whole seconds: 3 s leaves 2 to 3 s for the refused refreshes (and, below, for the
-	// fresh socket's refresh), on a loaded machine too.
-	stale := ts.Communicator("/ws", wstest.Header("Authorization", "Bearer "+token(t, secret, "ada", 3*time.Second, nil)))
+	// exp is in whole seconds: 6 s leaves 5 to 6 s for the refused refreshes (and, below, for the
+	// fresh socket's refresh), on a loaded machine too. (3 s left 2 to 3 s, a thin margin under
+	// -race with every package's tests running.)
+	stale := ts.Communicator("/ws", wstest.Header("Authorization", "Bearer "+token(t, secret, "ada", 6*time.Second, nil)))
 	stale.MustConnect(ctx)
 	for why, tok := range refused {
 		if err := stale.SendJSON(ctx, map[string]string{"refresh": tok}); err != nil {
@@ -104,7 +105,7 @@ func TestJWTRefresh(t *testing.T) {
 		t.Fatalf("after refused refreshes: closed with %d (%v), want 3000 at the first token's expiry", code, err)
 	}
 
-	fresh := ts.Communicator("/ws", wstest.Header("Authorization", "Bearer "+token(t, secret, "ada", 3*time.Second, nil)))
+	fresh := ts.Communicator("/ws", wstest.Header("Authorization", "Bearer "+token(t, secret, "ada", 6*time.Second, nil)))
 	fresh.MustConnect(ctx)
 	if err := fresh.SendJSON(ctx, map[string]string{"refresh": token(t, secret, "ada", time.Hour, nil)}); err != nil {
 		t.Fatal(err)
@@ -113,7 +114,7 @@ func TestJWTRefresh(t *testing.T) {
 	if err := fresh.ReceiveJSON(ctx, &got); err != nil || got["ok"] != true {
 		t.Fatalf("refresh: %v, %v", got, err)
 	}
-	if err := fresh.ReceiveNothing(ctx, 3*time.Second); err != nil { // past the first token's exp
+	if err := fresh.ReceiveNothing(ctx, 6*time.Second); err != nil { // past the first token's exp
 		t.Fatalf("the refreshed socket: %v", err)
 	}
 }
