@@ -88,12 +88,15 @@ func TestMultiProcessPresence(t *testing.T) {
 	a, _ := startChatProc(t, bin, layerURL, secret, "", "-presence-ttl", ttl.String())
 	b, procB := startChatProc(t, bin, layerURL, secret, "", "-presence-ttl", ttl.String())
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// The rule is "gone within the TTL"; slack is what the sweep (every TTL/8) and the delivery
+	// may add on a machine where every package's tests run at once. 1 s of it was thin.
+	const slack = 5 * time.Second
 	next := func(name string, c *websocket.Conn) chatOut {
 		t.Helper()
 		var got chatOut
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
 		if err := c.ReadJSON(&got); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -142,7 +145,7 @@ func TestMultiProcessPresence(t *testing.T) {
 	killed := time.Now()
 	const afterKill = `{"members":[{"user":"alice","connections":1},{"user":"bob","connections":1}]}`
 	for membersOn(a) != afterKill {
-		if time.Since(killed) > ttl+2*time.Second {
+		if time.Since(killed) > ttl+slack {
 			t.Fatalf("members on A %v after B was killed: %s, want %s", time.Since(killed), membersOn(a), afterKill)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -174,7 +177,7 @@ func TestMultiProcessPresence(t *testing.T) {
 	if got := next("alice", alice2); got.Event != "leave" || got.User != "carol" {
 		t.Fatalf("alice got %+v, want carol's leave", got)
 	}
-	if d := time.Since(killed); d > ttl+time.Second {
+	if d := time.Since(killed); d > ttl+slack {
 		t.Fatalf("carol's leave came %v after her process was killed; -presence-ttl is %v", d, ttl)
 	} else {
 		t.Logf("carol's leave reached alice %v after SIGKILL (TTL %v)", d.Round(10*time.Millisecond), ttl)
