@@ -32,7 +32,7 @@ type msg struct {
 func TestBroadcastAndPointToPoint(t *testing.T) {
 	r, ws := NewApp(slog.New(slog.DiscardHandler), nil)
 	ts := wstest.NewServer(t, r)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	defer ws.Shutdown(ctx)
 
@@ -133,7 +133,7 @@ func TestBroadcastAndPointToPoint(t *testing.T) {
 func TestThumbnailsView(t *testing.T) {
 	r, ws := NewApp(slog.New(slog.DiscardHandler), nil)
 	ts := wstest.NewServer(t, r)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	defer ws.Shutdown(ctx)
 	ada := ts.Communicator("/ws/notify?user=ada")

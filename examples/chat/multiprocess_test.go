@@ -84,11 +84,14 @@ func TestMultiProcessPresence(t *testing.T) {
 	layerURL := "redis://127.0.0.1:6379/3?prefix=" + prefix
 	t.Cleanup(func() { flushPrefix(t, prefix) })
 	secret := "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
-	const ttl = 4 * time.Second
+	// A live process's entries count as gone after TTL/2 without a refresh (refreshes come every
+	// TTL/8): with 4 s, a 2 s stall of the machine dropped a live user from the list. 12 s
+	// survives a 6 s stall, and a killed process's users are still gone well within the test.
+	const ttl = 12 * time.Second
 	a, _ := startChatProc(t, bin, layerURL, secret, "", "-presence-ttl", ttl.String())
 	b, procB := startChatProc(t, bin, layerURL, secret, "", "-presence-ttl", ttl.String())
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// The rule is "gone within the TTL"; slack is what the sweep (every TTL/8) and the delivery
 	// may add on a machine where every package's tests run at once. 1 s of it was thin.
@@ -96,7 +99,7 @@ func TestMultiProcessPresence(t *testing.T) {
 	next := func(name string, c *websocket.Conn) chatOut {
 		t.Helper()
 		var got chatOut
-		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(ttl + 2*slack))
 		if err := c.ReadJSON(&got); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

@@ -145,9 +145,11 @@ func TestChatResumeAcrossKill(t *testing.T) {
 	live, recovered := 0, 0
 	lastID := ""
 	read := func(c *websocket.Conn, until func() bool, counter *int) error {
+		// Each read waits up to 30 s: a bound on a hang. The loops end on counts, so a long
+		// deadline costs nothing when all is well; 2 s failed once when the machine stalled.
 		for !until() {
 			var f chatOut
-			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 			if err := c.ReadJSON(&f); err != nil {
 				return err
 			}

@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 func TestJSONConsumerGroupResponse(t *testing.T) {
 	r, ws := NewApp(slog.New(slog.DiscardHandler))
 	ts := wstest.NewServer(t, r)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	defer ws.Shutdown(ctx)
 

@@ -19,11 +19,12 @@ import (
 
 // Client is one chat member. Its reader counts the messages of its room and checks their order.
 type Client struct {
-	room *Room
-	conn *websocket.Conn
-	recv atomic.Int64 // messages received in order
-	bad  atomic.Int64 // messages out of order, duplicated, or unparsable
-	done chan struct{}
+	room   *Room
+	conn   *websocket.Conn
+	recv   atomic.Int64 // messages received in order
+	bad    atomic.Int64 // messages out of order, duplicated, or unparsable
+	probed atomic.Bool  // a probe (seq 0, see settleRooms) arrived
+	done   chan struct{}
 
 	lastSeq   int64
 	mu        sync.Mutex
@@ -84,6 +85,16 @@ func newRoom(name string, record bool) *Room {
 	r := &Room{Name: name, record: record}
 	r.cond = sync.NewCond(&r.mu)
 	return r
+}
+
+// probed reports whether every member has received a probe (see settleRooms).
+func (r *Room) probed() bool {
+	for _, c := range r.Clients {
+		if !c.probed.Load() {
+			return false
+		}
+	}
+	return true
 }
 
 // minRecv is what the slowest member has received.
@@ -214,6 +225,10 @@ func (c *Client) read() {
 				}
 			}
 			seq, sentAt, ok := parseMessage(line)
+			if ok && seq == 0 {
+				c.probed.Store(true) // not a room message: settleRooms' probe
+				continue
+			}
 			if !ok || seq != c.lastSeq+1 {
 				c.bad.Add(1)
 				if ok {

@@ -206,7 +206,11 @@ func PresenceLoad(ctx context.Context, p *Proc, o Params, stormRate, big int) []
 	stopStorm()
 	stormWG.Wait()
 	stormCalls := presenceCalls() - callsBefore
-	time.Sleep(3 * time.Second) // the last leaves reach the watchers
+	// The last leaves reach the watchers: wait until every watcher has seen every user join and
+	// leave, 30 s at most; what is still missing then is counted below.
+	for deadline := time.Now().Add(30 * time.Second); !sawAll(watchers, int(users.Load())) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	// Why a watcher missed events, if it did: its server's counters, and how its socket ended.
 	var dropped, slow uint64
@@ -298,6 +302,22 @@ func trackMany(ctx context.Context, l *redislayer.Layer, group, prefix string, n
 }
 
 // watcher is a socket in room "storm" that records the join and leave frames it gets.
+// sawAll reports whether every watcher has seen users storm1..stormN join and leave.
+func sawAll(watchers []*watcher, n int) bool {
+	for _, w := range watchers {
+		w.mu.Lock()
+		for i := 1; i <= n; i++ {
+			user := fmt.Sprintf("storm%d", i)
+			if w.joins[user] == 0 || w.leaves[user] == 0 {
+				w.mu.Unlock()
+				return false
+			}
+		}
+		w.mu.Unlock()
+	}
+	return true
+}
+
 type watcher struct {
 	conn *websocket.Conn
 

@@ -85,8 +85,43 @@ func populate(ctx context.Context, p *Proc, o Params, record bool, prefix string
 	if err != nil {
 		return nil, nil, err
 	}
-	time.Sleep(500 * time.Millisecond)
+	if err := settleRooms(ctx, rooms); err != nil {
+		closeAll(clients)
+		return nil, nil, err
+	}
 	return rooms, clients, nil
+}
+
+// settleRooms makes sure that every member of every room receives what its room's sender sends
+// from now on. The hub peers register a connection only after its handshake, so a sender that
+// started at once could miss a member (a 500 ms sleep did this job, unless the machine stalled
+// for longer). It sends probes (seq 0, which readers note and do not count) from each room's
+// first member, every 100 ms, until every member has seen one; 30 s at most.
+func settleRooms(ctx context.Context, rooms []*Room) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pending := 0
+		for _, r := range rooms {
+			if len(r.Clients) == 0 || r.probed() {
+				continue
+			}
+			pending++
+			if err := r.Clients[0].send(0, ""); err != nil {
+				return fmt.Errorf("loadtest: probe to %s: %w", r.Name, err)
+			}
+		}
+		if pending == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("loadtest: in %d rooms, a member never received a probe", pending)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Idle connects Conns clients and reports the server's RSS per connection; then one message per

@@ -53,7 +53,7 @@ func start(t *testing.T) string {
 
 func TestClient(t *testing.T) {
 	url := start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
 	// Lines in, messages out; end of input closes with 1000 after the answers.

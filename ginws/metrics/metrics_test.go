@@ -107,7 +107,7 @@ func TestCollector(t *testing.T) {
 	r.GET("/yjs/*room", ws.Mount(ys.Consumer))
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	ts := wstest.NewServer(t, r)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	defer func() {
 		_ = ys.Close(ctx)
