@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -80,9 +79,8 @@ func TestThumbnailsEndToEnd(t *testing.T) {
 	layerURL := "redis://127.0.0.1:6379/3?prefix=" + prefix
 	t.Cleanup(func() { flushPrefix(t, prefix) })
 
-	addr := freeAddr(t)
-	bc := start(t, "broadcast", broadcastBin, "-addr", addr, "-layer", layerURL)
-	waitListening(t, addr, bc)
+	bc := start(t, "broadcast", broadcastBin, "-addr", "127.0.0.1:0", "-layer", layerURL)
+	addr := listeningOn(t, bc)
 	workers := []*proc{
 		start(t, "worker 1", workerBin, "-layer", layerURL, "-channel", "thumbnails-generate"),
 		start(t, "worker 2", workerBin, "-layer", layerURL, "-channel", "thumbnails-generate"),
@@ -189,30 +187,25 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitListening(t *testing.T, addr string, p *proc) {
+// listeningOn waits (30 s at most) for p's "listening" log line and returns the address in it.
+// The process listens on port 0 and says where: a port picked by the test and closed again could
+// be taken by another package's test before the process binds it, and a readiness dial would
+// then find that test's server.
+func listeningOn(t *testing.T, p *proc) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
+		if m := listeningLine.FindStringSubmatch(p.out.String()); m != nil {
+			return m[1]
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not listen on %s: %v\n%s", p.name, addr, err, p.out.String())
+			t.Fatalf("%s did not say where it listens:\n%s", p.name, p.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+var listeningLine = regexp.MustCompile(`msg=listening url=http://([^/\s]+)/`)
 
 func flushPrefix(t *testing.T, prefix string) {
 	l, err := redislayer.New(redislayer.Config{Hosts: []string{"redis://127.0.0.1:6379/3"}, Prefix: prefix})
