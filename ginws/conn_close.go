@@ -168,6 +168,12 @@ func (c *Conn) endLocked(code int) {
 // the socket, leave the layer, and run Disconnect.
 func (c *Conn) finish() {
 	c.mu.Lock()
+	if c.stateNow() == statePeerEnded {
+		// Everything the client sent has been handled. A frame queued from now on would follow
+		// the answer to its close (or the end of its stream) and could never be written: a send
+		// is refused with ErrClosed from here, not accepted and then dropped.
+		c.toLocked(stateEnded)
+	}
 	if c.rareNow().echoClose && c.closeCode == 0 && !c.cut {
 		var payload []byte
 		if code := int(c.endCode); code != CloseNoStatus {

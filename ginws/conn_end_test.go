@@ -2,6 +2,7 @@ package ginws_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -43,5 +44,60 @@ func TestMessagesBeforeAVanishedClientAreHandled(t *testing.T) {
 	}
 	if code := cs.wait(t); code != ginws.CloseAbnormal {
 		t.Fatalf("Disconnect code %d, want 1006", code)
+	}
+}
+
+// sendUntilRefused sends numbered text frames from a goroutine of its own, as fast as it can,
+// until a send is refused, and reports how many were accepted.
+type sendUntilRefused struct {
+	ginws.WebsocketConsumer
+	accepted chan<- int
+}
+
+func (s *sendUntilRefused) Connect(ctx context.Context) error {
+	if err := s.Accept(); err != nil {
+		return err
+	}
+	go func() {
+		i := 0
+		for s.SendText(strconv.Itoa(i)) == nil {
+			i++
+		}
+		s.accepted <- i
+	}()
+	return nil
+}
+
+// TestSendAcceptedIsWrittenWhenTheClientCloses: while the client closes the connection, a
+// consumer keeps sending from another goroutine. Every send that returned nil reaches the client,
+// in order, before the answer to its close; the sends after that are refused (ErrClosed), not
+// queued behind the close frame and dropped.
+func TestSendAcceptedIsWrittenWhenTheClientCloses(t *testing.T) {
+	t.Parallel()
+	accepted := make(chan int, 1)
+	a := newApp(t, ginws.Config{}, func() ginws.Consumer { return &sendUntilRefused{accepted: accepted} })
+	for round := range 30 { // the race is narrow: give it many chances
+		c := dialRaw(t, a.ts.WSURL("/ws/x"))
+		got := 0
+		for closed := false; ; {
+			f, err := c.read(30 * time.Second)
+			if err != nil {
+				t.Fatalf("round %d, after %d frames: %v", round, got, err)
+			}
+			if f.op == 0x8 {
+				break
+			}
+			if string(f.payload) != strconv.Itoa(got) {
+				t.Fatalf("round %d: frame %q, want %d", round, f.payload, got)
+			}
+			if got++; got == 100 && !closed {
+				c.write(closeFrame(ginws.CloseNormal))
+				closed = true
+			}
+		}
+		if n := <-accepted; n != got {
+			t.Fatalf("round %d: %d sends returned nil, the client got %d of them", round, n, got)
+		}
+		c.expectClosed(10 * time.Second)
 	}
 }

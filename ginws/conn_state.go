@@ -20,7 +20,8 @@ import "sync"
 //	  - peerEnded: the reader finished first (the client's close frame, the end of its stream, a dead
 //	    peer): the client's earlier messages are still handled and their replies sent, then the
 //	    answer to its close; layer events are dropped.
-//	  - ended: the reader finished after the server closed; nothing more is handled or sent.
+//	  - ended: the reader finished after the server closed, or finish has begun after the peer
+//	    ended (the answer to its close is queued last); nothing more is handled or queued.
 //	  - closed: finish ran (or a refused handshake was undone): groups left, Disconnect called.
 type connState uint32
 
