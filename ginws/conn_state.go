@@ -8,7 +8,7 @@ import "sync"
 //
 //		handshake ──► open ──► closing ──► ended ──► closed
 //		    │           │                    ▲         ▲
-//		    │           └──► peerEnded ──────┴─────────┤
+//		    │           └──► peerEnded ──────┘         │
 //		    └──► refused, refusedShutdown ─────────────┘
 //
 //	  - handshake: Connect runs; nothing is sent; a Close refuses with 403 (refused), a shutdown
@@ -47,7 +47,7 @@ var transitions = [...][]connState{
 	stateRefusedShutdown: {stateClosed, stateOpen},
 	stateOpen:            {stateClosing, statePeerEnded},
 	stateClosing:         {stateEnded},
-	statePeerEnded:       {stateEnded, stateClosed},
+	statePeerEnded:       {stateEnded}, // finish moves it on before it writes the answer to the close
 	stateEnded:           {stateClosed},
 	stateClosed:          nil,
 }

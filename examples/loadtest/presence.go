@@ -301,7 +301,6 @@ func trackMany(ctx context.Context, l *redislayer.Layer, group, prefix string, n
 	return <-errc
 }
 
-// watcher is a socket in room "storm" that records the join and leave frames it gets.
 // sawAll reports whether every watcher has seen users storm1..stormN join and leave.
 func sawAll(watchers []*watcher, n int) bool {
 	for _, w := range watchers {
@@ -318,6 +317,7 @@ func sawAll(watchers []*watcher, n int) bool {
 	return true
 }
 
+// watcher is a socket in room "storm" that records the join and leave frames it gets.
 type watcher struct {
 	conn *websocket.Conn
 
