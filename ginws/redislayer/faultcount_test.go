@@ -62,6 +62,7 @@ func TestFaultRedisKilled(t *testing.T) {
 	r.startSending()
 	time.Sleep(time.Second)
 	deg, readded := r.degradations(), r.readded()
+	faultSeq := r.settledCount(5 * time.Second)
 	faultAt := time.Now()
 	srv.kill()
 	deadAt := time.Now()
@@ -74,7 +75,7 @@ func TestFaultRedisKilled(t *testing.T) {
 	r.stopSending()
 	r.settle(r.seqAt(recoveredAt), 5*time.Second)
 
-	rep := r.report(faultAt, recoveredAt)
+	rep := r.report(faultSeq, recoveredAt)
 	t.Logf("Redis killed for %v, restarted empty:\n%v", backAt.Sub(faultAt).Round(time.Millisecond), rep)
 	logTimes(t, r, backAt, recoveredAt, restored, r.seqAt(backAt))
 	r.checkRules(rep)
@@ -100,6 +101,7 @@ func TestFaultRedisPaused(t *testing.T) {
 	r.startSending()
 	time.Sleep(time.Second)
 	deg, readded := r.degradations(), r.readded()
+	faultSeq := r.settledCount(5 * time.Second)
 	faultAt := time.Now()
 	back := srv.pause(3 * time.Second)
 	r.waitDegraded(deg, 5*time.Second)
@@ -109,7 +111,7 @@ func TestFaultRedisPaused(t *testing.T) {
 	r.stopSending()
 	r.settle(r.seqAt(recoveredAt), 5*time.Second)
 
-	rep := r.report(faultAt, recoveredAt)
+	rep := r.report(faultSeq, recoveredAt)
 	t.Logf("Redis paused (DEBUG SLEEP) for %v:\n%v", backAt.Sub(faultAt).Round(time.Millisecond), rep)
 	logTimes(t, r, backAt, recoveredAt, restored, r.seqAt(backAt))
 	r.checkRules(rep)
@@ -139,6 +141,7 @@ func TestFaultSentinelFailover(t *testing.T) {
 	r.startSending()
 	time.Sleep(time.Second)
 	deg, readded := r.degradations(), r.readded()
+	faultSeq := r.settledCount(5 * time.Second)
 	faultAt := time.Now()
 	master.kill()
 	deadAt := time.Now()
@@ -153,7 +156,7 @@ func TestFaultSentinelFailover(t *testing.T) {
 	r.stopSending()
 	r.settle(r.seqAt(recoveredAt), 5*time.Second)
 
-	rep := r.report(faultAt, recoveredAt)
+	rep := r.report(faultSeq, recoveredAt)
 	t.Logf("master killed; replica promoted after %v:\n%v", promotedAt.Sub(faultAt).Round(time.Millisecond), rep)
 	logTimes(t, r, promotedAt, recoveredAt, restored, r.seqAt(promotedAt))
 	r.checkRules(rep)
@@ -296,7 +299,7 @@ func TestFaultProcessKilled(t *testing.T) {
 	sentAfterKill := r.nextSeq() - r.seqAt(killAt)
 	r.settle(0, 5*time.Second)
 
-	rep := r.report(killAt, killAt)
+	rep := r.report(r.seqAt(killAt), killAt)
 	t.Logf("member process SIGKILLed; its memberships gone %v after (GroupExpiry %v); %d messages sent after the kill missed its 5 members (nobody to deliver to)\nsurvivors: %v",
 		goneAfter.Round(time.Millisecond), groupExpiry, sentAfterKill, rep)
 	r.checkRules(rep)

@@ -235,15 +235,22 @@ func (r *faultRig) settle(from int, within time.Duration) {
 	}
 }
 
-func (r *faultRig) missingFrom(from int) int {
+func (r *faultRig) missingFrom(from int) int { return r.missingIn(from, -1) }
+
+// missingIn counts the member deliveries missing of the successful sends from seq from up to to
+// (excluded; -1: all sent so far).
+func (r *faultRig) missingIn(from, to int) int {
 	r.mu.Lock()
 	sends := r.sends
 	r.mu.Unlock()
+	if to < 0 || to > len(sends) {
+		to = len(sends)
+	}
 	n := 0
 	for _, p := range r.procs {
 		for _, m := range p.members {
 			m.mu.Lock()
-			for seq := from; seq < len(sends); seq++ {
+			for seq := from; seq < to; seq++ {
 				if sends[seq].err == nil && m.got[seq] == 0 {
 					n++
 				}
@@ -270,7 +277,23 @@ type faultReport struct {
 	lostDuring            []int // seqs of ok messages some member missed, during the fault
 }
 
-func (r *faultRig) report(faultAt, recoveredAt time.Time) faultReport {
+// settledCount takes the number of sends made so far, waits (within, at most) until every member
+// has each of them, and returns it: the sends before it count as "before the fault" (report). A
+// time would not do: a message acknowledged just before the fault may still be queued in Redis
+// when the fault hits, and a killed Redis loses it, as the rules allow for "during".
+func (r *faultRig) settledCount(within time.Duration) int {
+	r.mu.Lock()
+	n := len(r.sends)
+	r.mu.Unlock()
+	for deadline := time.Now().Add(within); r.missingIn(0, n) != 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return n
+}
+
+// report counts the sends in three phases: before the fault (seq < faultSeq), after recovery
+// (started at or after recoveredAt), and during (the rest).
+func (r *faultRig) report(faultSeq int, recoveredAt time.Time) faultReport {
 	r.mu.Lock()
 	sends := append([]sendRec(nil), r.sends...)
 	r.mu.Unlock()
@@ -283,7 +306,7 @@ func (r *faultRig) report(faultAt, recoveredAt time.Time) faultReport {
 	for seq, s := range sends {
 		pc := &rep.during
 		switch {
-		case s.end.Before(faultAt):
+		case seq < faultSeq:
 			pc = &rep.before
 		case !s.start.Before(recoveredAt):
 			pc = &rep.after
