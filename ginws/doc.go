@@ -22,10 +22,11 @@
 // any goroutine and never block: frames are queued, and everything queued for a client is written
 // with one system call (one per OutboundLimit of bytes, for more). A send that returns nil is
 // written before the connection's close frame unless the socket fails first or the client is
-// closed as slow (what is queued for it is then dropped); once the connection
-// is closing, or the answer to the client's close is queued, sends return ErrClosed. A client
-// that lets more than Config.OutboundLimit bytes pile up, or whose writes stay blocked, is closed
-// with CloseSlowClient; it never slows a group send or another client. Server, Layer implementations and layer.Memory are safe for concurrent use.
+// closed as slow (what is queued for it is then dropped); once the connection is closing, or the
+// answer to the client's close is queued, sends return ErrClosed. A client that lets more than
+// Config.OutboundLimit bytes pile up, or whose writes stay blocked, is closed with
+// CloseSlowClient; it never slows a group send or another client. Server, Layer implementations
+// and layer.Memory are safe for concurrent use.
 //
 // An accepted connection runs on one reader goroutine (parked in a one-byte read while idle, with
 // no buffer), a pump goroutine that exists only while there is work (it runs the handlers, then
