@@ -208,8 +208,11 @@ func PresenceLoad(ctx context.Context, p *Proc, o Params, stormRate, big int) []
 	stormCalls := presenceCalls() - callsBefore
 	// The last leaves reach the watchers: wait until every watcher has seen every user join and
 	// leave, 30 s at most; what is still missing then is counted below.
-	for deadline := time.Now().Add(30 * time.Second); !sawAll(watchers, int(users.Load())) && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
+	n := int(users.Load())
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, missing := stormEvents(watchers, n); missing == 0 {
+			break
+		}
 	}
 
 	// Why a watcher missed events, if it did: its server's counters, and how its socket ended.
@@ -223,18 +226,9 @@ func PresenceLoad(ctx context.Context, p *Proc, o Params, stormRate, big int) []
 		slow += st.SlowClients
 	}
 	var lat []time.Duration
-	var dups, missing int
-	n := int(users.Load())
+	dups, missing := stormEvents(watchers, n)
 	for _, w := range watchers {
 		w.mu.Lock()
-		for i := 1; i <= n; i++ {
-			user := fmt.Sprintf("storm%d", i)
-			j, l := w.joins[user], w.leaves[user]
-			dups += max(j-1, 0) + max(l-1, 0)
-			if j == 0 || l == 0 {
-				missing++
-			}
-		}
 		for user, at := range w.joinAt {
 			if s, ok := starts.Load(user); ok {
 				lat = append(lat, at.Sub(s.(time.Time)))
@@ -301,20 +295,22 @@ func trackMany(ctx context.Context, l *redislayer.Layer, group, prefix string, n
 	return <-errc
 }
 
-// sawAll reports whether every watcher has seen users storm1..stormN join and leave.
-func sawAll(watchers []*watcher, n int) bool {
+// stormEvents counts, over all watchers, the extra join and leave frames of users storm1..stormN
+// (dups) and the (watcher, user) pairs that lack a join or a leave (missing).
+func stormEvents(watchers []*watcher, n int) (dups, missing int) {
 	for _, w := range watchers {
 		w.mu.Lock()
 		for i := 1; i <= n; i++ {
 			user := fmt.Sprintf("storm%d", i)
-			if w.joins[user] == 0 || w.leaves[user] == 0 {
-				w.mu.Unlock()
-				return false
+			j, l := w.joins[user], w.leaves[user]
+			dups += max(j-1, 0) + max(l-1, 0)
+			if j == 0 || l == 0 {
+				missing++
 			}
 		}
 		w.mu.Unlock()
 	}
-	return true
+	return dups, missing
 }
 
 // watcher is a socket in room "storm" that records the join and leave frames it gets.

@@ -225,12 +225,11 @@ func (r *faultRig) nextSeq() int {
 
 // settle waits until every message sent without error from seq on has reached every member, or
 // until within passed.
-func (r *faultRig) settle(from int, within time.Duration) {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if r.missingFrom(from) == 0 {
-			return
-		}
+func (r *faultRig) settle(from int, within time.Duration) { r.settleIn(from, -1, within) }
+
+// settleIn is settle for the sends from seq from up to to (excluded; -1: all sent so far).
+func (r *faultRig) settleIn(from, to int, within time.Duration) {
+	for deadline := time.Now().Add(within); r.missingIn(from, to) != 0 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
@@ -268,9 +267,9 @@ type phaseCount struct {
 	errDelivered                int // member deliveries of messages whose send returned an error
 }
 
-// faultReport counts the run in three phases: before the fault (sends ended before faultAt), during
-// it (the rest of those started before recoveredAt), and after recovery (started at or after
-// recoveredAt, when every Layer's Health was nil again).
+// faultReport counts the run in three phases: before the fault (the sends settledCount waited
+// for), during it (the rest of those started before recoveredAt), and after recovery (started at
+// or after recoveredAt, when every Layer's Health was nil again).
 type faultReport struct {
 	before, during, after phaseCount
 	members               int
@@ -285,9 +284,7 @@ func (r *faultRig) settledCount(within time.Duration) int {
 	r.mu.Lock()
 	n := len(r.sends)
 	r.mu.Unlock()
-	for deadline := time.Now().Add(within); r.missingIn(0, n) != 0 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	r.settleIn(0, n, within)
 	return n
 }
 
